@@ -1,0 +1,367 @@
+/* The RPC client: one connection to one server, kept up with reconnects and backoff; calls
+ * multiplexed by call id, each with its own deadline; ONEWAY messages for peer streams.
+ *
+ * A call is "queued" until the connection is established (its frame waits in c->queue, so a
+ * connect that fails loses nothing), then "sent" (its frame was handed to the socket). Only
+ * sent calls fail with RPC_DISCONNECTED when the connection breaks. */
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/u64map.h"
+#include "base/util.h"
+#include "rpc/internal.h"
+
+struct pending {
+    uint64_t id;
+    struct rpc_client *c;
+    rpc_reply_fn cb;
+    void *arg;
+    struct event timer;       /* the deadline, or an immediate deferred failure */
+    enum rpc_status deferred; /* when not RPC_OK, the timer fires at once with this status */
+    bool sent;
+};
+
+struct rpc_client {
+    struct event_base *base;
+    char *addr;
+    struct rpc_client_opts o;
+    struct bufferevent *bev; /* NULL while waiting to reconnect */
+    bool connected;
+    struct evbuffer *queue;  /* frames of calls made while not connected */
+    struct u64map calls;     /* id -> struct pending */
+    uint64_t next_id;
+    uint64_t backoff_ms;
+    struct event *retry_timer;
+    struct rng rng;
+    int depth;               /* callbacks running; rpc_client_free waits for 0 */
+    bool free_requested;
+};
+
+static void client_connect(struct rpc_client *c);
+
+void rpc_client_opts_default(struct rpc_client_opts *o)
+{
+    rpc_limits_default(&o->limits);
+    o->reconnect_min_ms = 10;
+    o->reconnect_max_ms = 1000;
+}
+
+static void client_destroy(struct rpc_client *c);
+
+/* Runs a user callback with the client protected against being freed from inside it.
+ * Returns false when the client was freed by the callback (the caller must not touch it). */
+static bool run_callback(struct rpc_client *c, rpc_reply_fn cb, enum rpc_status st,
+                         const char *err, const uint8_t *payload, size_t len, void *arg)
+{
+    c->depth++;
+    cb(st, err, payload, len, arg);
+    c->depth--;
+    if (c->depth == 0 && c->free_requested) {
+        client_destroy(c);
+        return false;
+    }
+    return !c->free_requested;
+}
+
+/* Removes a call and reports its outcome. Returns false when the client is gone. */
+static bool complete(struct pending *p, enum rpc_status st, const char *err,
+                     const uint8_t *payload, size_t len)
+{
+    struct rpc_client *c = p->c;
+    u64map_del(&c->calls, p->id);
+    event_del(&p->timer);
+    rpc_reply_fn cb = p->cb;
+    void *arg = p->arg;
+    free(p);
+    return run_callback(c, cb, st, err, payload, len, arg);
+}
+
+static void on_call_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pending *p = arg;
+    if (p->deferred != RPC_OK)
+        complete(p, p->deferred, p->deferred == RPC_TOO_LARGE ? "request exceeds the frame size "
+                                                                "limit" : "output buffer full",
+                 NULL, 0);
+    else
+        complete(p, RPC_TIMEOUT, "deadline passed", NULL, 0);
+}
+
+/* ---- connection --------------------------------------------------------------------------- */
+
+static void collect_sent(uint64_t key, void *val, void *arg)
+{
+    uint64_t **out = arg;
+    if (((struct pending *)val)->sent)
+        *(*out)++ = key;
+}
+
+static void schedule_retry(struct rpc_client *c)
+{
+    /* Jitter in [backoff/2, backoff] keeps many clients from reconnecting in step. */
+    uint64_t delay = c->backoff_ms / 2 + rng_below(&c->rng, c->backoff_ms / 2 + 1);
+    c->backoff_ms = MIN(c->backoff_ms * 2, c->o.reconnect_max_ms);
+    struct timeval tv = { (time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000 };
+    evtimer_add(c->retry_timer, &tv);
+}
+
+/* The connection broke or could not be made: drop it, fail the calls that were sent on it,
+ * and schedule the next attempt. */
+static void client_disconnect(struct rpc_client *c, const char *why)
+{
+    bool was_connected = c->connected;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    c->connected = false;
+    schedule_retry(c);
+    if (was_connected)
+        LOG_DEBUG("rpc", "connection to %s lost: %s", c->addr, why);
+    /* Ids, not pointers: a callback may cancel another of these calls. */
+    uint64_t *ids = xmalloc((c->calls.len + 1) * sizeof *ids);
+    uint64_t *end = ids;
+    u64map_each(&c->calls, collect_sent, &end);
+    c->depth++;
+    for (uint64_t *id = ids; id < end && !c->free_requested; id++) {
+        struct pending *p = u64map_get(&c->calls, *id);
+        if (p)
+            complete(p, RPC_DISCONNECTED, "connection lost", NULL, 0);
+    }
+    c->depth--;
+    free(ids);
+    if (c->depth == 0 && c->free_requested)
+        client_destroy(c);
+}
+
+static void mark_sent(uint64_t key, void *val, void *arg)
+{
+    (void)key;
+    (void)arg;
+    ((struct pending *)val)->sent = true;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct rpc_client *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    c->depth++;
+    while (!c->free_requested && c->bev == bev) {
+        Rpc__Envelope *env;
+        enum rpc_read_result r = rpc_read_envelope(in, c->o.limits.max_frame, &env);
+        if (r == RPC_READ_NEED_MORE)
+            break;
+        if (r != RPC_READ_OK || env->kind != RPC__KIND__REPLY) {
+            if (r == RPC_READ_OK)
+                rpc__envelope__free_unpacked(env, NULL);
+            LOG_WARN("rpc", "closing connection to %s: malformed reply", c->addr);
+            client_disconnect(c, "malformed reply");
+            break;
+        }
+        struct pending *p = u64map_get(&c->calls, env->call_id);
+        if (p) /* else: it timed out or was cancelled; the late reply is dropped */
+            complete(p, (enum rpc_status)env->status, env->error, env->payload.data,
+                     env->payload.len);
+        rpc__envelope__free_unpacked(env, NULL);
+    }
+    c->depth--;
+    if (c->depth == 0 && c->free_requested)
+        client_destroy(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct rpc_client *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        c->connected = true;
+        c->backoff_ms = c->o.reconnect_min_ms;
+        rpc_socket_tune(bufferevent_getfd(bev));
+        u64map_each(&c->calls, mark_sent, NULL);
+        evbuffer_add_buffer(bufferevent_get_output(bev), c->queue);
+        LOG_DEBUG("rpc", "connected to %s", c->addr);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        client_disconnect(c, what & BEV_EVENT_EOF ? "closed by peer"
+                                                  : evutil_socket_error_to_string(
+                                                        EVUTIL_SOCKET_ERROR()));
+}
+
+static void client_connect(struct rpc_client *c)
+{
+    struct sockaddr_storage ss;
+    int sslen;
+    char err[256];
+    if (rpc_resolve(c->addr, &ss, &sslen, err, sizeof err) != 0) {
+        LOG_DEBUG("rpc", "%s", err);
+        schedule_retry(c);
+        return;
+    }
+    c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sslen) != 0) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        schedule_retry(c);
+    }
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_connect(arg);
+}
+
+/* ---- public ----------------------------------------------------------------------------------- */
+
+struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
+                                  const struct rpc_client_opts *opts, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (parse_host_port(addr, host, sizeof host, &port) != 0 || port == 0) {
+        snprintf(err, errlen, "'%s': expected host:port with a port from 1 to 65535", addr);
+        return NULL;
+    }
+    struct rpc_client *c = xcalloc(1, sizeof *c);
+    c->base = base;
+    c->addr = xstrdup(addr);
+    if (opts)
+        c->o = *opts;
+    else
+        rpc_client_opts_default(&c->o);
+    c->queue = evbuffer_new();
+    c->backoff_ms = c->o.reconnect_min_ms;
+    c->retry_timer = evtimer_new(base, on_retry, c);
+    rng_seed(&c->rng, clock_mono_ns() ^ (uintptr_t)c);
+    client_connect(c);
+    return c;
+}
+
+uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t *req,
+                         size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->id = ++c->next_id;
+    p->c = c;
+    p->cb = cb;
+    p->arg = arg;
+    evtimer_assign(&p->timer, c->base, on_call_timer, p);
+    u64map_put(&c->calls, p->id, p);
+
+    Rpc__Envelope env = RPC__ENVELOPE__INIT;
+    env.kind = RPC__KIND__CALL;
+    env.call_id = p->id;
+    env.method = (char *)method;
+    env.payload.data = (uint8_t *)req;
+    env.payload.len = len;
+    struct evbuffer *out = c->connected ? bufferevent_get_output(c->bev) : c->queue;
+    size_t size = RPC_FRAME_HEADER + rpc__envelope__get_packed_size(&env);
+    if (size - RPC_FRAME_HEADER > c->o.limits.max_frame)
+        p->deferred = RPC_TOO_LARGE;
+    else if (evbuffer_get_length(out) + size > c->o.limits.out_drop)
+        p->deferred = RPC_OVERLOADED;
+    if (p->deferred != RPC_OK) {
+        event_active(&p->timer, EV_TIMEOUT, 0);
+        return p->id;
+    }
+    rpc_write_envelope(out, &env, c->o.limits.max_frame);
+    p->sent = c->connected;
+    if (timeout_ms) {
+        struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
+        evtimer_add(&p->timer, &tv);
+    }
+    return p->id;
+}
+
+uint64_t rpc_client_call_msg(struct rpc_client *c, const char *method,
+                             const ProtobufCMessage *req, uint64_t timeout_ms, rpc_reply_fn cb,
+                             void *arg)
+{
+    uint8_t *buf;
+    size_t n = rpc_pack_msg(req, &buf);
+    uint64_t id = rpc_client_call(c, method, buf, n, timeout_ms, cb, arg);
+    free(buf);
+    return id;
+}
+
+bool rpc_client_cancel(struct rpc_client *c, uint64_t call_id)
+{
+    struct pending *p = u64map_del(&c->calls, call_id);
+    if (!p)
+        return false;
+    event_del(&p->timer);
+    free(p);
+    return true;
+}
+
+int rpc_client_send(struct rpc_client *c, const char *method, const uint8_t *msg, size_t len)
+{
+    if (!c->connected)
+        return -1;
+    Rpc__Envelope env = RPC__ENVELOPE__INIT;
+    env.kind = RPC__KIND__ONEWAY;
+    env.method = (char *)method;
+    env.payload.data = (uint8_t *)msg;
+    env.payload.len = len;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t size = RPC_FRAME_HEADER + rpc__envelope__get_packed_size(&env);
+    if (evbuffer_get_length(out) + size > c->o.limits.out_drop)
+        return -1;
+    return rpc_write_envelope(out, &env, c->o.limits.max_frame);
+}
+
+int rpc_client_send_msg(struct rpc_client *c, const char *method, const ProtobufCMessage *msg)
+{
+    if (!c->connected)
+        return -1;
+    uint8_t *buf;
+    size_t n = rpc_pack_msg(msg, &buf);
+    int rc = rpc_client_send(c, method, buf, n);
+    free(buf);
+    return rc;
+}
+
+bool rpc_client_connected(const struct rpc_client *c) { return c->connected; }
+
+const char *rpc_client_addr(const struct rpc_client *c) { return c->addr; }
+
+static void free_pending(uint64_t key, void *val, void *arg)
+{
+    (void)key;
+    (void)arg;
+    struct pending *p = val;
+    event_del(&p->timer);
+    free(p);
+}
+
+static void client_destroy(struct rpc_client *c)
+{
+    if (c->bev)
+        bufferevent_free(c->bev);
+    u64map_each(&c->calls, free_pending, NULL);
+    u64map_free(&c->calls);
+    event_free(c->retry_timer);
+    evbuffer_free(c->queue);
+    free(c->addr);
+    free(c);
+}
+
+void rpc_client_free(struct rpc_client *c)
+{
+    if (!c)
+        return;
+    if (c->depth > 0) {
+        /* Called from inside one of our callbacks: finish when it returns. */
+        c->free_requested = true;
+        return;
+    }
+    client_destroy(c);
+}

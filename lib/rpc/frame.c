@@ -1,0 +1,148 @@
+/* Framing and envelope encoding: the only code that knows the byte layout on the wire. */
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/util.h"
+#include "rpc/internal.h"
+
+const char *rpc_status_name(enum rpc_status st)
+{
+    static const char *const names[] = {
+        "OK", "UNKNOWN_METHOD", "BAD_REQUEST", "TIMEOUT", "CANCELLED", "DISCONNECTED",
+        "TOO_LARGE", "SHUTTING_DOWN", "OVERLOADED", "APP_ERROR",
+    };
+    return (unsigned)st < ARRAY_LEN(names) ? names[st] : "UNKNOWN_STATUS";
+}
+
+void rpc_limits_default(struct rpc_limits *lim)
+{
+    lim->max_frame = RPC_DEFAULT_MAX_FRAME;
+    lim->out_pause = 1u << 20;
+    lim->out_drop = RPC_DEFAULT_MAX_FRAME + (8u << 20);
+    lim->max_pending = 1024;
+}
+
+void rpc_frame_header(uint8_t out[RPC_FRAME_HEADER], uint32_t len)
+{
+    out[0] = (uint8_t)(len >> 24);
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+}
+
+static uint32_t header_len(const uint8_t h[RPC_FRAME_HEADER])
+{
+    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+}
+
+enum rpc_frame_result rpc_frame_parse(const uint8_t *buf, size_t len, size_t max_frame,
+                                      const uint8_t **body, size_t *body_len)
+{
+    if (len < RPC_FRAME_HEADER)
+        return RPC_FRAME_NEED_MORE;
+    uint32_t n = header_len(buf);
+    if (n > max_frame)
+        return RPC_FRAME_TOO_LARGE;
+    if (len - RPC_FRAME_HEADER < n)
+        return RPC_FRAME_NEED_MORE;
+    *body = buf + RPC_FRAME_HEADER;
+    *body_len = n;
+    return RPC_FRAME_OK;
+}
+
+Rpc__Envelope *rpc_envelope_decode(const uint8_t *body, size_t len)
+{
+    Rpc__Envelope *env = rpc__envelope__unpack(NULL, len, body);
+    if (!env)
+        return NULL;
+    bool ok;
+    switch (env->kind) {
+    case RPC__KIND__CALL: ok = env->call_id != 0 && env->method[0] != '\0'; break;
+    case RPC__KIND__REPLY: ok = env->call_id != 0; break;
+    case RPC__KIND__ONEWAY: ok = env->method[0] != '\0'; break;
+    default: ok = false; break;
+    }
+    if (!ok) {
+        rpc__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
+    return env;
+}
+
+enum rpc_read_result rpc_read_envelope(struct evbuffer *in, size_t max_frame, Rpc__Envelope **env)
+{
+    uint8_t h[RPC_FRAME_HEADER];
+    if (evbuffer_copyout(in, h, sizeof h) < (ev_ssize_t)sizeof h)
+        return RPC_READ_NEED_MORE;
+    uint32_t n = header_len(h);
+    if (n > max_frame)
+        return RPC_READ_TOO_LARGE;
+    if (evbuffer_get_length(in) - RPC_FRAME_HEADER < n)
+        return RPC_READ_NEED_MORE;
+    evbuffer_drain(in, RPC_FRAME_HEADER);
+    /* The body may span several chunks of the buffer; pullup makes it contiguous. */
+    const uint8_t *body = n ? evbuffer_pullup(in, n) : (const uint8_t *)"";
+    *env = rpc_envelope_decode(body, n);
+    evbuffer_drain(in, n);
+    return *env ? RPC_READ_OK : RPC_READ_BAD;
+}
+
+int rpc_write_envelope(struct evbuffer *out, const Rpc__Envelope *env, size_t max_frame)
+{
+    size_t n = rpc__envelope__get_packed_size(env);
+    if (n > max_frame)
+        return -1;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)(RPC_FRAME_HEADER + n), &v, 1) < 1)
+        return -1;
+    uint8_t *p = v.iov_base;
+    rpc_frame_header(p, (uint32_t)n);
+    rpc__envelope__pack(env, p + RPC_FRAME_HEADER);
+    v.iov_len = RPC_FRAME_HEADER + n;
+    evbuffer_commit_space(out, &v, 1);
+    return 0;
+}
+
+size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    *buf = xmalloc(n);
+    protobuf_c_message_pack(msg, *buf);
+    return n;
+}
+
+void rpc_socket_tune(evutil_socket_t fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
+                size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (parse_host_port(addr, host, sizeof host, &port) != 0) {
+        snprintf(err, errlen, "'%s': expected host:port with a port from 0 to 65535", addr);
+        return -1;
+    }
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *res;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "'%s': cannot resolve host: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = (int)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}

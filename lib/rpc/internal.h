@@ -1,0 +1,40 @@
+/* Shared by the files of lib/rpc; not part of its public interface. */
+#ifndef RPC_INTERNAL_H
+#define RPC_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "rpc.h"
+#include "rpc.pb-c.h"
+
+/* Outcome of reading one envelope out of an input buffer. */
+enum rpc_read_result {
+    RPC_READ_OK,        /* *env holds a valid envelope; free with rpc__envelope__free_unpacked */
+    RPC_READ_NEED_MORE, /* no whole frame yet */
+    RPC_READ_TOO_LARGE, /* the length prefix exceeds max_frame */
+    RPC_READ_BAD,       /* the body is not a valid envelope */
+};
+
+/* Takes one frame from the front of in and decodes it. Consumes the frame on OK and BAD. */
+enum rpc_read_result rpc_read_envelope(struct evbuffer *in, size_t max_frame,
+                                       Rpc__Envelope **env);
+
+/* Decodes and validates an envelope body: a known kind, a call id on CALL and REPLY, a method
+ * on CALL and ONEWAY. Returns NULL when any of that fails. */
+Rpc__Envelope *rpc_envelope_decode(const uint8_t *body, size_t len);
+
+/* Appends one framed envelope to out. Returns 0, or -1 when it would exceed max_frame. */
+int rpc_write_envelope(struct evbuffer *out, const Rpc__Envelope *env, size_t max_frame);
+
+/* Packs a protobuf message into a malloc'd buffer; the caller frees *buf. */
+size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf);
+
+/* Sets TCP_NODELAY on a connected socket (small RPCs must not wait for Nagle). */
+void rpc_socket_tune(evutil_socket_t fd);
+
+/* Resolves "host:port" into *ss. Returns 0, or -1 with a message in err. */
+int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
+                size_t errlen);
+
+#endif
