@@ -48,7 +48,8 @@ PROTOS := $(wildcard proto/*.proto)
 GEN_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 GEN_H := $(GEN_C:.c=.h)
 
-.SECONDARY: $(GEN_C) $(GEN_H)
+# Keep generated sources and intermediate objects (make would delete them as intermediates).
+.SECONDARY:
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
