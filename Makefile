@@ -104,10 +104,17 @@ $(OUT)/test/test_%: $(call obj,test/unit/test_%.c) $(UNIT_MAIN) $(TEST_SUPPORT) 
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 
+TEST_PROGRAMS := $(UNIT_BINS)
+
+# Module fragments (mk/<module>.mk) add programs, libraries and tests with the macros above:
+# PROGRAMS += ..., TEST_PROGRAMS += <program or script printing "RESULT n passed, m failed">.
+include $(sort $(wildcard mk/*.mk))
+
 all: $(PROGRAMS) $(UNIT_BINS)
 
+# Test programs see BIN (where the binaries are) and MODE (release or asan) in the environment.
 test: all
-	@BIN=$(BIN) MODE=$(MODE) test/run-all.sh $(UNIT_BINS)
+	@BIN=$(BIN) MODE=$(MODE) test/run-all.sh $(TEST_PROGRAMS)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------------------------
 FUZZ_SECONDS ?= 60
