@@ -24,8 +24,8 @@ GEN := build/gen
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) -Ilib -Itest/support -I$(GEN) -MMD -MP
-LDFLAGS += $(SANFLAGS)
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) -Ilib -Itest/support -I$(GEN) -MMD -MP
+override LDFLAGS += $(SANFLAGS)
 SYSLIBS := -levent -lprotobuf-c -llmdb -linih -lm
 CHECKLIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 

@@ -1,0 +1,1044 @@
+/* The Raft core: roles, elections (with pre-vote and check-quorum), replication with flow
+ * control and fast backtracking, commitment, snapshots (chunked InstallSnapshot), and the
+ * ready/advance output interface. Pure: see raft.h. */
+#include "raft/raft.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "raft/log.h"
+
+enum pr_state { PR_PROBE, PR_REPLICATE, PR_SNAPSHOT };
+
+/* What the leader knows about one follower (and, outside leadership, vote tallies). */
+struct progress {
+    uint32_t id;
+    uint64_t match, next;
+    enum pr_state state;
+    bool probe_sent;         /* PROBE: one append is out; wait for its reply or a heartbeat */
+    uint64_t *inflight;      /* REPLICATE: ring of the last index of each append in flight */
+    unsigned in_head, in_count;
+    bool recent_active;      /* heard from since the last check-quorum round */
+    uint64_t commit_sent;    /* highest commit index this follower was told */
+    uint64_t match_at_tick;  /* match at the previous heartbeat tick (stall detection) */
+    struct raft_snapshot_meta snap; /* SNAPSHOT: the one being sent */
+    uint64_t snap_offset;    /* SNAPSHOT: the next byte the follower wants */
+    bool vote_responded, vote_granted;
+};
+
+struct raft {
+    struct raft_config cfg;
+    struct rng rng;
+    uint64_t term;
+    uint32_t vote;
+    uint64_t commit;
+    enum raft_role role;
+    uint32_t leader;
+    struct raft_log log;
+    uint64_t applied;
+    unsigned election_elapsed, heartbeat_elapsed, randomized_timeout;
+    struct progress *prs; /* one per member, this node included */
+    size_t n_prs;
+    bool need_broadcast;  /* proposals arrived: send appends when the ready is built */
+    bool need_commit_notify; /* commit moved: tell followers at the next tick (coalesced) */
+    struct raft_msg *msgs;
+    size_t n_msgs, cap_msgs;
+    /* InstallSnapshot being received */
+    struct raft_snapshot_meta recv_snap;
+    uint8_t *recv_buf;
+    size_t recv_len, recv_cap;
+    /* a received snapshot to hand out in the next ready */
+    bool install_pending;
+    struct raft_snapshot_meta install_snap;
+    uint8_t *install_data;
+    size_t install_len;
+    /* what the last ready reported, to detect changes */
+    struct raft_hard_state prev_hs;
+    struct raft_soft_state prev_ss;
+    int storage_failed;
+};
+
+static void send_append(struct raft *r, struct progress *pr, bool force);
+static void become_follower(struct raft *r, uint64_t term, uint32_t leader);
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+void raft_config_default(struct raft_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->election_ticks = 20;
+    c->heartbeat_ticks = 10;
+    c->pre_vote = true;
+    c->check_quorum = true;
+    c->max_msg_bytes = 1u << 20;
+    c->max_inflight = 256;
+    c->snapshot_chunk = 1u << 20;
+    c->max_apply_bytes = 16u << 20;
+}
+
+const char *raft_role_name(enum raft_role role)
+{
+    static const char *const n[] = { "follower", "precandidate", "candidate", "leader" };
+    return (unsigned)role < ARRAY_LEN(n) ? n[role] : "?";
+}
+
+const char *raft_msg_type_name(enum raft_msg_type t)
+{
+    static const char *const n[] = { "Vote", "VoteReply", "Append", "AppendReply", "Snapshot",
+                                     "SnapshotReply" };
+    return (unsigned)t < ARRAY_LEN(n) ? n[t] : "?";
+}
+
+void raft_msg_free_contents(struct raft_msg *m)
+{
+    raft_entries_free(m->entries, m->n_entries);
+    free(m->entries);
+    free(m->data);
+    m->entries = NULL;
+    m->n_entries = 0;
+    m->data = NULL;
+    m->len = 0;
+}
+
+static size_t quorum(const struct raft *r) { return r->n_prs / 2 + 1; }
+
+static struct progress *progress_of(struct raft *r, uint32_t id)
+{
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].id == id)
+            return &r->prs[i];
+    return NULL;
+}
+
+static bool is_self(const struct raft *r, const struct progress *pr) { return pr->id == r->cfg.id; }
+
+static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint32_t to)
+{
+    if (r->n_msgs == r->cap_msgs) {
+        r->cap_msgs = r->cap_msgs ? r->cap_msgs * 2 : 16;
+        r->msgs = xrealloc(r->msgs, r->cap_msgs * sizeof *r->msgs);
+    }
+    struct raft_msg *m = &r->msgs[r->n_msgs++];
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->from = r->cfg.id;
+    m->to = to;
+    m->term = r->term;
+    return m;
+}
+
+/* Reads a term the core needs; a storage failure is remembered and surfaces from raft_ready. */
+static uint64_t term_at(struct raft *r, uint64_t index, int *rc)
+{
+    uint64_t t = 0;
+    *rc = raft_log_term(&r->log, index, &t);
+    if (*rc == LOG_ERR)
+        r->storage_failed = 1;
+    return t;
+}
+
+static void reset_election_timer(struct raft *r)
+{
+    r->election_elapsed = 0;
+    r->randomized_timeout =
+        r->cfg.election_ticks + (unsigned)rng_below(&r->rng, r->cfg.election_ticks);
+}
+
+/* ---- inflight window --------------------------------------------------------------------- */
+
+static bool inflight_full(const struct raft *r, const struct progress *pr)
+{
+    return pr->in_count >= r->cfg.max_inflight;
+}
+
+static void inflight_add(const struct raft *r, struct progress *pr, uint64_t last)
+{
+    pr->inflight[(pr->in_head + pr->in_count) % r->cfg.max_inflight] = last;
+    pr->in_count++;
+}
+
+/* Frees every append in flight whose last index is <= to. */
+static void inflight_free_to(const struct raft *r, struct progress *pr, uint64_t to)
+{
+    while (pr->in_count > 0 && pr->inflight[pr->in_head] <= to) {
+        pr->in_head = (pr->in_head + 1) % r->cfg.max_inflight;
+        pr->in_count--;
+    }
+}
+
+static void progress_probe(struct progress *pr, uint64_t next)
+{
+    pr->state = PR_PROBE;
+    pr->next = MAX(next, pr->match + 1);
+    pr->probe_sent = false;
+    pr->in_count = 0;
+}
+
+/* ---- roles ------------------------------------------------------------------------------- */
+
+static void become_follower(struct raft *r, uint64_t term, uint32_t leader)
+{
+    if (term != r->term) {
+        r->term = term;
+        r->vote = RAFT_NONE;
+    }
+    r->role = RAFT_FOLLOWER;
+    r->leader = leader;
+    reset_election_timer(r);
+}
+
+static void reset_votes(struct raft *r)
+{
+    for (size_t i = 0; i < r->n_prs; i++)
+        r->prs[i].vote_responded = r->prs[i].vote_granted = false;
+}
+
+static void become_leader(struct raft *r);
+
+/* Counts this vote; returns granted - quorum reached (>0), rejected - quorum (<0), or 0. */
+static int tally(struct raft *r, uint32_t from, bool granted)
+{
+    struct progress *pr = progress_of(r, from);
+    if (pr && !pr->vote_responded) {
+        pr->vote_responded = true;
+        pr->vote_granted = granted;
+    }
+    size_t yes = 0, no = 0;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        if (!r->prs[i].vote_responded)
+            continue;
+        if (r->prs[i].vote_granted)
+            yes++;
+        else
+            no++;
+    }
+    return yes >= quorum(r) ? 1 : no >= quorum(r) ? -1 : 0;
+}
+
+/* Starts a (pre-)election round: asks every other member for its vote. */
+static void request_votes(struct raft *r, bool prevote)
+{
+    reset_votes(r);
+    uint64_t last = raft_log_last(&r->log), last_term = raft_log_last_term(&r->log);
+    if (tally(r, r->cfg.id, true) > 0) { /* a one-member cluster */
+        if (prevote) {
+            r->term++;
+            r->vote = r->cfg.id;
+        }
+        become_leader(r);
+        return;
+    }
+    for (size_t i = 0; i < r->n_prs; i++) {
+        if (is_self(r, &r->prs[i]))
+            continue;
+        struct raft_msg *m = msg_new(r, RAFT_MSG_VOTE, r->prs[i].id);
+        m->prevote = prevote;
+        m->term = prevote ? r->term + 1 : r->term;
+        m->last_index = last;
+        m->last_term = last_term;
+    }
+}
+
+static void become_candidate(struct raft *r)
+{
+    r->term++;
+    r->vote = r->cfg.id;
+    r->role = RAFT_CANDIDATE;
+    r->leader = RAFT_NONE;
+    reset_election_timer(r);
+    request_votes(r, false);
+}
+
+static void campaign(struct raft *r)
+{
+    if (!progress_of(r, r->cfg.id))
+        return; /* not a member */
+    if (r->cfg.pre_vote) {
+        r->role = RAFT_PRECANDIDATE;
+        r->leader = RAFT_NONE;
+        reset_election_timer(r);
+        request_votes(r, true);
+    } else {
+        become_candidate(r);
+    }
+}
+
+static void become_leader(struct raft *r)
+{
+    r->role = RAFT_LEADER;
+    r->leader = r->cfg.id;
+    r->need_commit_notify = false;
+    r->heartbeat_elapsed = 0;
+    r->election_elapsed = 0;
+    uint64_t last = raft_log_last(&r->log);
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        pr->match = 0;
+        pr->commit_sent = 0;
+        pr->match_at_tick = 0;
+        pr->recent_active = true;
+        progress_probe(pr, last + 1);
+    }
+    if (r->cfg.noop_on_elect) {
+        struct raft_entry e = { r->term, last + 1, RAFT_ENTRY_NOOP, NULL, 0 };
+        raft_log_append(&r->log, &e, 1);
+    }
+    /* Announce leadership at once: an append (a probe) to every follower. */
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (!is_self(r, &r->prs[i]))
+            send_append(r, &r->prs[i], true);
+}
+
+/* ---- replication (leader side) ---------------------------------------------------------- */
+
+static void send_snapshot_chunk(struct raft *r, struct progress *pr)
+{
+    struct raft_msg *m = msg_new(r, RAFT_MSG_SNAPSHOT, pr->id);
+    uint64_t total = 0;
+    size_t n = 0;
+    struct raft_snapshot_meta meta;
+    m->data = xmalloc(r->cfg.snapshot_chunk);
+    if (r->cfg.storage.snapshot(r->cfg.storage.ctx, pr->snap_offset, m->data, r->cfg.snapshot_chunk,
+                                &n, &total, &meta) != 0) {
+        r->storage_failed = 1;
+        r->n_msgs--;
+        free(m->data);
+        return;
+    }
+    if (meta.index != pr->snap.index || meta.term != pr->snap.term) {
+        /* The stored snapshot changed under the transfer: start over with the new one. */
+        pr->snap = meta;
+        pr->snap_offset = 0;
+        if (r->cfg.storage.snapshot(r->cfg.storage.ctx, 0, m->data, r->cfg.snapshot_chunk, &n,
+                                    &total, &meta) != 0) {
+            r->storage_failed = 1;
+            r->n_msgs--;
+            free(m->data);
+            return;
+        }
+    }
+    m->snap = meta;
+    m->offset = pr->snap_offset;
+    m->len = n;
+    m->done = pr->snap_offset + n >= total;
+}
+
+static void start_snapshot(struct raft *r, struct progress *pr)
+{
+    pr->state = PR_SNAPSHOT;
+    pr->snap = (struct raft_snapshot_meta){ r->log.snap_index, r->log.snap_term };
+    pr->snap_offset = 0;
+    pr->in_count = 0;
+    send_snapshot_chunk(r, pr);
+}
+
+/* Sends the follower what it lacks, as flow control allows. force: send even when there is
+ * no entry to carry (a probe, or to learn the follower's position). */
+static void send_append(struct raft *r, struct progress *pr, bool force)
+{
+    if (pr->state == PR_SNAPSHOT)
+        return;
+    if (pr->state == PR_PROBE && pr->probe_sent)
+        return;
+    if (pr->state == PR_REPLICATE && inflight_full(r, pr))
+        return;
+    uint64_t last = raft_log_last(&r->log);
+    if (!force && pr->next > last)
+        return;
+    int rc;
+    uint64_t prev = pr->next - 1;
+    uint64_t prev_term = term_at(r, prev, &rc);
+    if (rc == LOG_COMPACTED) {
+        start_snapshot(r, pr);
+        return;
+    }
+    if (rc != LOG_OK)
+        return;
+    struct raft_entry *e = NULL;
+    size_t n = 0;
+    if (pr->next <= last &&
+        raft_log_entries(&r->log, pr->next, last, r->cfg.max_msg_bytes, &e, &n) != LOG_OK) {
+        r->storage_failed = 1;
+        return;
+    }
+    struct raft_msg *m = msg_new(r, RAFT_MSG_APPEND, pr->id);
+    m->prev_index = prev;
+    m->prev_term = prev_term;
+    m->entries = e;
+    m->n_entries = n;
+    m->commit = r->commit;
+    pr->commit_sent = MAX(pr->commit_sent, MIN(r->commit, prev + n));
+    if (pr->state == PR_REPLICATE) {
+        if (n > 0) {
+            pr->next = prev + n + 1;
+            inflight_add(r, pr, prev + n);
+        }
+    } else {
+        pr->probe_sent = true;
+    }
+}
+
+/* A heartbeat carries only the commit index, bounded by what the follower is known to match,
+ * so the follower can apply it without a log check. prev_index tells it how far the leader
+ * has sent, so the reply reveals appends lost on the way. */
+static void send_heartbeat(struct raft *r, struct progress *pr)
+{
+    struct raft_msg *m = msg_new(r, RAFT_MSG_APPEND, pr->id);
+    m->heartbeat = true;
+    m->commit = MIN(r->commit, pr->match);
+    m->prev_index = pr->next - 1;
+    pr->commit_sent = MAX(pr->commit_sent, m->commit);
+}
+
+static void broadcast_appends(struct raft *r)
+{
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (!is_self(r, &r->prs[i]))
+            send_append(r, &r->prs[i], false);
+}
+
+/* After the commit index moves: tell followers that can use it, at the next tick, so that a
+ * burst of acknowledgements costs one notification per follower rather than one each. */
+static void broadcast_commit(struct raft *r) { r->need_commit_notify = true; }
+
+static void notify_commit(struct raft *r)
+{
+    r->need_commit_notify = false;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (!is_self(r, pr) && pr->state != PR_SNAPSHOT && MIN(r->commit, pr->match) > pr->commit_sent)
+            send_heartbeat(r, pr);
+    }
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* Commits the highest index stored on a majority, if it is of the current term (Figure 8:
+ * entries of earlier terms commit only indirectly). Returns true when commit moved. */
+static bool maybe_commit(struct raft *r)
+{
+    uint64_t matches[64];
+    uint64_t *m = r->n_prs <= ARRAY_LEN(matches) ? matches : xmalloc(r->n_prs * sizeof *m);
+    for (size_t i = 0; i < r->n_prs; i++)
+        m[i] = is_self(r, &r->prs[i]) ? r->log.stable_last : r->prs[i].match;
+    qsort(m, r->n_prs, sizeof *m, cmp_desc);
+    uint64_t n = m[quorum(r) - 1];
+    if (m != matches)
+        free(m);
+    if (n <= r->commit)
+        return false;
+    int rc;
+    uint64_t t = term_at(r, n, &rc);
+    if (rc != LOG_OK)
+        return false;
+    if (t != r->term && r->cfg.planted_bug != RAFT_BUG_COMMIT_OLD_TERM)
+        return false;
+    r->commit = n;
+    return true;
+}
+
+/* The leader's next index for a follower that rejected an append at prev_index, from the
+ * follower's hints: skip a whole conflicting term at a time. */
+static uint64_t backtrack(struct raft *r, const struct raft_msg *m)
+{
+    if (m->conflict_term == 0)
+        return m->conflict_index;
+    /* The last entry of conflict_term in the leader's log, searching down from prev_index. */
+    uint64_t i = MIN(m->prev_index, raft_log_last(&r->log));
+    for (; i > r->log.snap_index; i--) {
+        int rc;
+        uint64_t t = term_at(r, i, &rc);
+        if (rc != LOG_OK || t < m->conflict_term)
+            break;
+        if (t == m->conflict_term)
+            return i + 1;
+    }
+    return m->conflict_index;
+}
+
+static void handle_append_reply(struct raft *r, const struct raft_msg *m)
+{
+    struct progress *pr = progress_of(r, m->from);
+    if (!pr || is_self(r, pr))
+        return;
+    pr->recent_active = true;
+    if (m->heartbeat) {
+        if (pr->state == PR_PROBE) {
+            pr->probe_sent = false;
+            send_append(r, pr, true);
+        } else if (pr->state == PR_REPLICATE && m->last_index < m->prev_index &&
+                   m->prev_index <= pr->next - 1) {
+            /* Links are FIFO: appends sent before this heartbeat were lost. */
+            progress_probe(pr, m->last_index + 1);
+            send_append(r, pr, true);
+        }
+        return;
+    }
+    if (!m->success) {
+        /* Only a rejection of the append this progress is waiting on moves next back. */
+        bool stale = pr->state == PR_PROBE ? m->prev_index != pr->next - 1
+                                           : m->prev_index <= pr->match;
+        if (stale)
+            return;
+        uint64_t next = MIN(backtrack(r, m), m->prev_index); /* always move back */
+        progress_probe(pr, MAX(next, 1));
+        send_append(r, pr, true);
+        return;
+    }
+    if (m->match_index > pr->match) {
+        pr->match = m->match_index;
+        if (pr->next <= pr->match)
+            pr->next = pr->match + 1;
+        inflight_free_to(r, pr, pr->match);
+        if (pr->state == PR_PROBE) {
+            pr->state = PR_REPLICATE;
+            pr->next = pr->match + 1;
+            pr->probe_sent = false;
+            pr->in_count = 0;
+        }
+        if (maybe_commit(r))
+            broadcast_commit(r);
+    } else if (pr->state == PR_PROBE) {
+        pr->probe_sent = false;
+        if (m->match_index == pr->match && pr->next == pr->match + 1) {
+            pr->state = PR_REPLICATE;
+            pr->in_count = 0;
+        }
+    }
+    send_append(r, pr, false);
+}
+
+static void handle_snapshot_reply(struct raft *r, const struct raft_msg *m)
+{
+    struct progress *pr = progress_of(r, m->from);
+    if (!pr || is_self(r, pr))
+        return;
+    pr->recent_active = true;
+    if (pr->state != PR_SNAPSHOT || m->snap.index != pr->snap.index || m->snap.term != pr->snap.term)
+        return;
+    if (m->done) {
+        pr->match = MAX(pr->match, m->snap.index);
+        progress_probe(pr, pr->match + 1);
+        send_append(r, pr, true);
+        return;
+    }
+    pr->snap_offset = m->offset;
+    send_snapshot_chunk(r, pr);
+}
+
+/* ---- follower side ------------------------------------------------------------------------ */
+
+static void reply_append(struct raft *r, const struct raft_msg *req, bool success, uint64_t match,
+                         uint64_t conflict_term, uint64_t conflict_index)
+{
+    struct raft_msg *m = msg_new(r, RAFT_MSG_APPEND_REPLY, req->from);
+    m->success = success;
+    m->heartbeat = req->heartbeat;
+    m->prev_index = req->prev_index;
+    m->match_index = match;
+    m->conflict_term = conflict_term;
+    m->conflict_index = conflict_index;
+    m->last_index = raft_log_last(&r->log);
+}
+
+static void set_commit(struct raft *r, uint64_t c)
+{
+    if (c > r->commit)
+        r->commit = c;
+}
+
+static void handle_append(struct raft *r, const struct raft_msg *m)
+{
+    if (m->heartbeat) {
+        set_commit(r, MIN(m->commit, raft_log_last(&r->log)));
+        reply_append(r, m, true, 0, 0, 0);
+        return;
+    }
+    uint64_t prev = m->prev_index, prev_term = m->prev_term;
+    const struct raft_entry *e = m->entries;
+    size_t n = m->n_entries;
+    /* Entries at or below the snapshot are committed, hence equal to the leader's: skip. */
+    if (prev < r->log.snap_index) {
+        size_t skip = 0;
+        while (skip < n && e[skip].index <= r->log.snap_index)
+            skip++;
+        e += skip;
+        n -= skip;
+        prev = r->log.snap_index;
+        prev_term = r->log.snap_term;
+        if (n == 0) {
+            reply_append(r, m, true, r->log.snap_index, 0, 0);
+            return;
+        }
+    }
+    uint64_t last = raft_log_last(&r->log);
+    if (prev > last) {
+        reply_append(r, m, false, 0, 0, last + 1);
+        return;
+    }
+    int rc;
+    uint64_t t = term_at(r, prev, &rc);
+    if (rc != LOG_OK)
+        return;
+    if (t != prev_term) {
+        /* Fast backtracking: report the conflicting term and where it starts. */
+        uint64_t first = prev;
+        while (first - 1 > r->log.snap_index) {
+            uint64_t tt = term_at(r, first - 1, &rc);
+            if (rc != LOG_OK || tt != t)
+                break;
+            first--;
+        }
+        reply_append(r, m, false, 0, t, first);
+        return;
+    }
+    /* Skip entries already present; from the first conflict (or the end), append. */
+    size_t i = 0;
+    for (; i < n; i++) {
+        if (e[i].index > last)
+            break;
+        uint64_t have = term_at(r, e[i].index, &rc);
+        if (rc != LOG_OK)
+            return;
+        if (have != e[i].term) {
+            assert(e[i].index > r->commit); /* Raft never overwrites a committed entry */
+            break;
+        }
+    }
+    if (i < n)
+        raft_log_append(&r->log, e + i, n - i);
+    uint64_t last_new = prev + n;
+    set_commit(r, MIN(m->commit, last_new));
+    reply_append(r, m, true, last_new, 0, 0);
+}
+
+static void reply_snapshot(struct raft *r, const struct raft_msg *req, bool done, uint64_t offset)
+{
+    struct raft_msg *m = msg_new(r, RAFT_MSG_SNAPSHOT_REPLY, req->from);
+    m->snap = req->snap;
+    m->done = done;
+    m->offset = offset;
+    m->success = true;
+}
+
+static void install_snapshot(struct raft *r)
+{
+    struct raft_snapshot_meta s = r->recv_snap;
+    int rc;
+    uint64_t t = term_at(r, s.index, &rc);
+    if (rc == LOG_OK && t == s.term) {
+        /* Our log already holds that point: the snapshot only tells us it is committed. */
+        set_commit(r, s.index);
+        return;
+    }
+    free(r->install_data);
+    r->install_pending = true;
+    r->install_snap = s;
+    r->install_data = r->recv_buf;
+    r->install_len = r->recv_len;
+    r->recv_buf = NULL;
+    r->recv_len = r->recv_cap = 0;
+    raft_log_restore(&r->log, &s);
+    r->commit = s.index;
+}
+
+static void handle_snapshot(struct raft *r, const struct raft_msg *m)
+{
+    if (m->snap.index <= r->commit) {
+        reply_snapshot(r, m, true, 0);
+        return;
+    }
+    if (m->offset == 0) {
+        r->recv_snap = m->snap;
+        r->recv_len = 0;
+    }
+    if (r->recv_snap.index != m->snap.index || r->recv_snap.term != m->snap.term ||
+        m->offset != r->recv_len) {
+        /* Not the chunk we expect: tell the leader where to resume. */
+        bool same = r->recv_snap.index == m->snap.index && r->recv_snap.term == m->snap.term;
+        reply_snapshot(r, m, false, same ? r->recv_len : 0);
+        return;
+    }
+    if (r->recv_len + m->len > r->recv_cap) {
+        r->recv_cap = MAX(r->recv_cap * 2, r->recv_len + m->len);
+        r->recv_buf = xrealloc(r->recv_buf, r->recv_cap);
+    }
+    if (m->len)
+        memcpy(r->recv_buf + r->recv_len, m->data, m->len);
+    r->recv_len += m->len;
+    if (!m->done) {
+        reply_snapshot(r, m, false, r->recv_len);
+        return;
+    }
+    install_snapshot(r);
+    reply_snapshot(r, m, true, 0);
+}
+
+/* ---- votes ----------------------------------------------------------------------------- */
+
+static void handle_vote(struct raft *r, const struct raft_msg *m)
+{
+    bool in_lease = r->cfg.check_quorum && r->leader != RAFT_NONE &&
+                    r->election_elapsed < r->cfg.election_ticks;
+    if (m->term > r->term && in_lease)
+        return; /* a live leader exists: do not let a returning node disrupt it */
+    if (m->term < r->term) {
+        struct raft_msg *rep = msg_new(r, RAFT_MSG_VOTE_REPLY, m->from);
+        rep->prevote = m->prevote;
+        return;
+    }
+    if (!m->prevote && m->term > r->term)
+        become_follower(r, m->term, RAFT_NONE);
+    bool can_vote = r->vote == m->from || (r->vote == RAFT_NONE && r->leader == RAFT_NONE) ||
+                    (m->prevote && m->term > r->term);
+    if (r->cfg.planted_bug == RAFT_BUG_DOUBLE_VOTE && !m->prevote)
+        can_vote = true;
+    uint64_t my_last = raft_log_last(&r->log), my_last_term = raft_log_last_term(&r->log);
+    bool up_to_date = m->last_term > my_last_term ||
+                      (m->last_term == my_last_term && m->last_index >= my_last);
+    bool grant = can_vote && up_to_date;
+    struct raft_msg *rep = msg_new(r, RAFT_MSG_VOTE_REPLY, m->from);
+    rep->prevote = m->prevote;
+    rep->granted = grant;
+    if (m->prevote)
+        rep->term = grant ? m->term : r->term;
+    if (grant && !m->prevote) {
+        r->vote = m->from;
+        reset_election_timer(r);
+    }
+}
+
+static void handle_vote_reply(struct raft *r, const struct raft_msg *m)
+{
+    if (m->prevote) {
+        if (r->role != RAFT_PRECANDIDATE)
+            return;
+        if (!m->granted && m->term > r->term) {
+            become_follower(r, m->term, RAFT_NONE);
+            return;
+        }
+        if (m->granted && m->term != r->term + 1)
+            return; /* a reply to an older round */
+    } else {
+        if (r->role != RAFT_CANDIDATE || m->term != r->term)
+            return;
+    }
+    int t = tally(r, m->from, m->granted);
+    if (t > 0) {
+        if (m->prevote)
+            become_candidate(r);
+        else
+            become_leader(r);
+    } else if (t < 0) {
+        become_follower(r, r->term, RAFT_NONE);
+    }
+}
+
+/* ---- inputs ----------------------------------------------------------------------------- */
+
+int raft_step(struct raft *r, const struct raft_msg *m)
+{
+    if (m->to != r->cfg.id || !progress_of(r, m->from))
+        return RAFT_OK;
+    bool vote_like = m->type == RAFT_MSG_VOTE ||
+                     (m->type == RAFT_MSG_VOTE_REPLY && m->prevote);
+    if (m->term > r->term && !vote_like) {
+        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
+        become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
+    } else if (m->term < r->term && !vote_like) {
+        /* A stale leader learns the newer term from the rejection and steps down. */
+        if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) {
+            struct raft_msg *rep = msg_new(r, RAFT_MSG_APPEND_REPLY, m->from);
+            rep->success = false;
+            rep->prev_index = 0;
+        }
+        return RAFT_OK;
+    }
+    switch (m->type) {
+    case RAFT_MSG_VOTE:
+        handle_vote(r, m);
+        break;
+    case RAFT_MSG_VOTE_REPLY:
+        handle_vote_reply(r, m);
+        break;
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_SNAPSHOT:
+        if (r->role == RAFT_LEADER)
+            return RAFT_OK; /* cannot happen: one leader per term */
+        if (r->role != RAFT_FOLLOWER || r->leader != m->from)
+            become_follower(r, m->term, m->from);
+        r->election_elapsed = 0;
+        if (m->type == RAFT_MSG_APPEND)
+            handle_append(r, m);
+        else
+            handle_snapshot(r, m);
+        break;
+    case RAFT_MSG_APPEND_REPLY:
+        if (r->role == RAFT_LEADER)
+            handle_append_reply(r, m);
+        break;
+    case RAFT_MSG_SNAPSHOT_REPLY:
+        if (r->role == RAFT_LEADER)
+            handle_snapshot_reply(r, m);
+        break;
+    }
+    return r->storage_failed ? RAFT_ERR_STORAGE : RAFT_OK;
+}
+
+static void leader_tick(struct raft *r)
+{
+    if (r->need_commit_notify)
+        notify_commit(r);
+    r->heartbeat_elapsed++;
+    r->election_elapsed++;
+    if (r->election_elapsed >= r->cfg.election_ticks) {
+        r->election_elapsed = 0;
+        if (r->cfg.check_quorum) {
+            size_t active = 0;
+            for (size_t i = 0; i < r->n_prs; i++) {
+                active += is_self(r, &r->prs[i]) || r->prs[i].recent_active;
+                r->prs[i].recent_active = false;
+            }
+            if (active < quorum(r)) {
+                become_follower(r, r->term, RAFT_NONE);
+                return;
+            }
+        }
+    }
+    if (r->heartbeat_elapsed < r->cfg.heartbeat_ticks)
+        return;
+    r->heartbeat_elapsed = 0;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (is_self(r, pr))
+            continue;
+        if (pr->state == PR_SNAPSHOT) {
+            send_snapshot_chunk(r, pr); /* resend whatever the follower has not acknowledged */
+            continue;
+        }
+        if (pr->state == PR_REPLICATE && pr->match < pr->next - 1 && pr->match == pr->match_at_tick) {
+            /* No acknowledgement for a whole heartbeat interval: replies may be lost. Probe. */
+            progress_probe(pr, pr->match + 1);
+        }
+        pr->match_at_tick = pr->match;
+        send_heartbeat(r, pr);
+    }
+}
+
+void raft_tick(struct raft *r)
+{
+    if (r->role == RAFT_LEADER) {
+        leader_tick(r);
+        return;
+    }
+    r->election_elapsed++;
+    if (r->election_elapsed >= r->randomized_timeout)
+        campaign(r);
+}
+
+int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index, uint64_t *term)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, RAFT_ENTRY_NORMAL,
+                            (uint8_t *)data, len };
+    raft_log_append(&r->log, &e, 1);
+    r->need_broadcast = true;
+    *index = e.index;
+    *term = e.term;
+    return RAFT_OK;
+}
+
+int raft_compact(struct raft *r, uint64_t index, uint64_t *term)
+{
+    if (index <= r->log.snap_index)
+        return RAFT_ERR_INVALID;
+    if (index > r->applied || index > r->log.stable_last)
+        return RAFT_ERR_INVALID;
+    int rc;
+    uint64_t t = term_at(r, index, &rc);
+    if (rc != LOG_OK)
+        return RAFT_ERR_STORAGE;
+    raft_log_compact(&r->log, index, t);
+    *term = t;
+    return RAFT_OK;
+}
+
+int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term)
+{
+    int rc = raft_log_term(&r->log, index, term);
+    return rc == LOG_OK ? RAFT_OK : rc == LOG_ERR ? RAFT_ERR_STORAGE : RAFT_ERR_INVALID;
+}
+
+/* ---- ready / advance ----------------------------------------------------------------------- */
+
+static struct raft_hard_state hard_state(const struct raft *r)
+{
+    return (struct raft_hard_state){ r->term, r->vote, r->commit };
+}
+
+struct raft_soft_state raft_soft_state(const struct raft *r)
+{
+    return (struct raft_soft_state){ r->role, r->leader, r->term };
+}
+
+static bool hs_equal(struct raft_hard_state a, struct raft_hard_state b)
+{
+    return a.term == b.term && a.vote == b.vote && a.commit == b.commit;
+}
+
+static bool ss_equal(struct raft_soft_state a, struct raft_soft_state b)
+{
+    return a.role == b.role && a.leader == b.leader && a.term == b.term;
+}
+
+/* First index to apply next: after the applied point and any snapshot being installed. */
+static uint64_t apply_from(const struct raft *r)
+{
+    uint64_t from = r->applied + 1;
+    if (r->install_pending)
+        from = MAX(from, r->install_snap.index + 1);
+    return from;
+}
+
+bool raft_has_ready(const struct raft *r)
+{
+    return r->need_broadcast || r->n_msgs > 0 || r->log.n_unstable > 0 || r->install_pending ||
+           !hs_equal(hard_state(r), r->prev_hs) || !ss_equal(raft_soft_state(r), r->prev_ss) ||
+           r->commit >= apply_from(r) || r->storage_failed;
+}
+
+int raft_ready(struct raft *r, struct raft_ready *rd)
+{
+    memset(rd, 0, sizeof *rd);
+    if (r->need_broadcast) {
+        r->need_broadcast = false;
+        if (r->role == RAFT_LEADER) {
+            broadcast_appends(r);
+            if (maybe_commit(r)) /* a one-member cluster commits on its own */
+                broadcast_commit(r);
+        }
+    }
+    if (r->storage_failed)
+        return RAFT_ERR_STORAGE;
+    rd->soft_state = raft_soft_state(r);
+    rd->soft_state_changed = !ss_equal(rd->soft_state, r->prev_ss);
+    rd->hard_state = hard_state(r);
+    rd->hard_state_changed = !hs_equal(rd->hard_state, r->prev_hs);
+    if (r->install_pending) {
+        rd->has_snapshot = true;
+        rd->snapshot = r->install_snap;
+        rd->snapshot_data = r->install_data;
+        rd->snapshot_len = r->install_len;
+    }
+    rd->entries = r->log.unstable;
+    rd->n_entries = r->log.n_unstable;
+    rd->msgs = r->msgs;
+    rd->n_msgs = r->n_msgs;
+    uint64_t from = apply_from(r);
+    if (r->commit >= from &&
+        raft_log_entries(&r->log, from, r->commit, r->cfg.max_apply_bytes, &rd->committed,
+                         &rd->n_committed) != LOG_OK) {
+        r->storage_failed = 1;
+        return RAFT_ERR_STORAGE;
+    }
+    return RAFT_OK;
+}
+
+void raft_advance(struct raft *r, struct raft_ready *rd)
+{
+    if (rd->has_snapshot) {
+        r->applied = MAX(r->applied, rd->snapshot.index);
+        free(r->install_data);
+        r->install_data = NULL;
+        r->install_pending = false;
+    }
+    bool stored = rd->n_entries > 0;
+    raft_log_stabilize(&r->log);
+    if (rd->n_committed)
+        r->applied = rd->committed[rd->n_committed - 1].index;
+    raft_entries_free(rd->committed, rd->n_committed);
+    free(rd->committed);
+    for (size_t i = 0; i < r->n_msgs; i++)
+        raft_msg_free_contents(&r->msgs[i]);
+    r->n_msgs = 0;
+    r->prev_hs = rd->hard_state;
+    r->prev_ss = rd->soft_state;
+    /* The leader's own entries count toward commitment once durable. */
+    if (stored && r->role == RAFT_LEADER && maybe_commit(r))
+        broadcast_commit(r);
+    memset(rd, 0, sizeof *rd);
+}
+
+/* ---- life cycle and observers ------------------------------------------------------------ */
+
+struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
+{
+    if (c->id == RAFT_NONE || c->n_peers == 0 || c->heartbeat_ticks == 0 ||
+        c->election_ticks <= c->heartbeat_ticks || c->max_inflight == 0 || c->snapshot_chunk == 0)
+        return NULL;
+    struct raft *r = xcalloc(1, sizeof *r);
+    r->cfg = *c;
+    rng_seed(&r->rng, c->seed ^ ((uint64_t)c->id << 32));
+    r->n_prs = c->n_peers;
+    r->prs = xcalloc(r->n_prs, sizeof *r->prs);
+    for (size_t i = 0; i < r->n_prs; i++) {
+        r->prs[i].id = c->peers[i];
+        r->prs[i].inflight = xcalloc(c->max_inflight, sizeof *r->prs[i].inflight);
+    }
+    uint64_t last_term = init->snapshot.term;
+    raft_log_init(&r->log, &c->storage, &init->snapshot, init->last_index, 0);
+    if (init->last_index > init->snapshot.index &&
+        c->storage.term(c->storage.ctx, init->last_index, &last_term) != 0) {
+        raft_free(r);
+        return NULL;
+    }
+    r->log.stable_last_term = last_term;
+    r->term = init->hard_state.term;
+    r->vote = init->hard_state.vote;
+    r->commit = MAX(init->hard_state.commit, init->snapshot.index);
+    r->applied = init->snapshot.index;
+    r->prev_hs = hard_state(r);
+    r->role = RAFT_FOLLOWER;
+    r->prev_ss = raft_soft_state(r);
+    reset_election_timer(r);
+    return r;
+}
+
+void raft_free(struct raft *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_msgs; i++)
+        raft_msg_free_contents(&r->msgs[i]);
+    free(r->msgs);
+    for (size_t i = 0; i < r->n_prs; i++)
+        free(r->prs[i].inflight);
+    free(r->prs);
+    raft_log_free(&r->log);
+    free(r->recv_buf);
+    free(r->install_data);
+    free(r);
+}
+
+struct raft_hard_state raft_hard_state(const struct raft *r) { return hard_state(r); }
+uint64_t raft_last_index(const struct raft *r) { return raft_log_last(&r->log); }
+uint64_t raft_applied(const struct raft *r) { return r->applied; }
+uint64_t raft_snapshot_index(const struct raft *r) { return r->log.snap_index; }
+uint32_t raft_id(const struct raft *r) { return r->cfg.id; }
+
+uint64_t raft_peer_match(const struct raft *r, uint32_t peer)
+{
+    if (r->role != RAFT_LEADER)
+        return 0;
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].id == peer)
+            return r->prs[i].id == r->cfg.id ? r->log.stable_last : r->prs[i].match;
+    return 0;
+}

@@ -1,0 +1,224 @@
+/* The Raft consensus core: a pure, deterministic state machine.
+ *
+ * It does no I/O, reads no clock and uses no global randomness: time arrives as raft_tick(),
+ * messages as raft_step(), commands as raft_propose(); randomness comes from a generator seeded
+ * by the config. Its output is drained by the driver (lib/node, or the simulator):
+ *
+ *     while (raft_has_ready(r)) {
+ *         struct raft_ready rd;
+ *         raft_ready(r, &rd);
+ *         persist rd.snapshot, rd.entries and rd.hard_state in one durable transaction;
+ *         send rd.msgs;
+ *         apply rd.snapshot (restore) and then rd.committed, in order;
+ *         raft_advance(r, &rd);
+ *     }
+ *
+ * No other raft_* call that changes state may come between raft_ready and raft_advance.
+ * Entries that are durable are read back through struct raft_storage (read-only); every write
+ * flows through the ready. See docs/RAFT.md for the protocol details. */
+#ifndef RAFT_RAFT_H
+#define RAFT_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RAFT_NONE 0u /* no node id: ids are non-zero */
+
+enum raft_error {
+    RAFT_OK = 0,
+    RAFT_ERR_NOT_LEADER = -1,  /* propose on a node that is not the leader */
+    RAFT_ERR_STORAGE = -2,     /* the storage interface failed: the node cannot go on */
+    RAFT_ERR_INVALID = -3,     /* an argument out of range (e.g. compacting past applied) */
+};
+
+enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+enum raft_entry_type {
+    RAFT_ENTRY_NORMAL = 0, /* a command proposed by a client */
+    RAFT_ENTRY_NOOP = 1,   /* appended by a new leader when config.noop_on_elect is set */
+};
+
+struct raft_entry {
+    uint64_t term;
+    uint64_t index;
+    uint32_t type;
+    uint8_t *data; /* owned by whoever holds the entry; malloc'd */
+    size_t len;
+};
+
+struct raft_hard_state {
+    uint64_t term;
+    uint32_t vote;
+    uint64_t commit;
+};
+
+struct raft_snapshot_meta {
+    uint64_t index; /* last index the snapshot covers */
+    uint64_t term;  /* term of that entry */
+};
+
+enum raft_msg_type {
+    RAFT_MSG_VOTE,            /* RequestVote (or pre-vote when prevote is set) */
+    RAFT_MSG_VOTE_REPLY,
+    RAFT_MSG_APPEND,          /* AppendEntries; heartbeats are appends without entries */
+    RAFT_MSG_APPEND_REPLY,
+    RAFT_MSG_SNAPSHOT,        /* one chunk of InstallSnapshot */
+    RAFT_MSG_SNAPSHOT_REPLY,
+};
+
+struct raft_msg {
+    enum raft_msg_type type;
+    uint32_t from, to;
+    uint64_t term;
+    /* VOTE / VOTE_REPLY */
+    bool prevote;
+    uint64_t last_index, last_term; /* VOTE: the candidate's log; APPEND_REPLY: last_index is
+                                       the follower's last log index */
+    bool granted;
+    /* APPEND */
+    uint64_t prev_index, prev_term, commit;
+    struct raft_entry *entries; /* owned by the message */
+    size_t n_entries;
+    bool heartbeat;             /* an empty append sent by the heartbeat timer (echoed) */
+    /* APPEND_REPLY / SNAPSHOT_REPLY */
+    bool success;
+    uint64_t match_index;       /* success: the follower's log matches up to here */
+    uint64_t conflict_term;     /* reject: term of the follower's entry at prev_index (0: none) */
+    uint64_t conflict_index;    /* reject: first index of conflict_term, or last_index + 1 */
+    /* SNAPSHOT / SNAPSHOT_REPLY */
+    struct raft_snapshot_meta snap;
+    uint64_t offset;            /* SNAPSHOT: where data goes; REPLY: the next offset wanted */
+    uint8_t *data;              /* owned by the message */
+    size_t len;
+    bool done;                  /* SNAPSHOT: last chunk */
+};
+
+/* Read-only access to what the driver made durable. Each returns 0, or -1 on failure. */
+struct raft_storage {
+    void *ctx;
+    /* Term of the stored entry at index (snapshot index < index <= last stored index). */
+    int (*term)(void *ctx, uint64_t index, uint64_t *term);
+    /* Copies of stored entries lo..hi (inclusive) into out[], stopping early after max_bytes
+     * of data (at least one entry is returned); *n gets the count. The caller owns the copies. */
+    int (*entries)(void *ctx, uint64_t lo, uint64_t hi, size_t max_bytes, struct raft_entry *out,
+                   size_t *n);
+    /* Reads up to cap bytes of the stored snapshot from offset into buf; *n gets the count,
+     * *total the snapshot's size and *meta its metadata. */
+    int (*snapshot)(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *n,
+                    uint64_t *total, struct raft_snapshot_meta *meta);
+};
+
+struct raft_config {
+    uint32_t id;              /* this node; non-zero */
+    const uint32_t *peers;    /* every member, this node included (copied) */
+    size_t n_peers;
+    unsigned election_ticks;  /* election timeout, randomized in [election, 2 * election) */
+    unsigned heartbeat_ticks; /* leader heartbeat interval; < election_ticks */
+    bool pre_vote;            /* campaign with a pre-vote round first */
+    bool check_quorum;        /* leaders step down without a live majority; votes are ignored
+                                 while a leader is known to be alive (leader lease) */
+    bool noop_on_elect;       /* a new leader appends a no-op entry (commits earlier terms at once) */
+    size_t max_msg_bytes;     /* entry data per append message (at least one entry) */
+    unsigned max_inflight;    /* append messages in flight per follower while replicating */
+    size_t snapshot_chunk;    /* bytes of snapshot per InstallSnapshot message */
+    size_t max_apply_bytes;   /* committed entry data handed out per ready */
+    uint64_t seed;            /* for randomized election timeouts */
+    struct raft_storage storage;
+    /* Test-only: plant a known bug so the safety checks can be shown to catch it. */
+    enum { RAFT_BUG_NONE, RAFT_BUG_COMMIT_OLD_TERM, RAFT_BUG_DOUBLE_VOTE } planted_bug;
+};
+
+/* The durable state the driver found at start (all zero for a new node). */
+struct raft_init {
+    struct raft_hard_state hard_state;
+    struct raft_snapshot_meta snapshot; /* the stored snapshot (index 0: none) */
+    uint64_t last_index;                /* last stored log index (= snapshot.index when empty) */
+};
+
+struct raft_soft_state {
+    enum raft_role role;
+    uint32_t leader; /* RAFT_NONE when unknown */
+    uint64_t term;
+};
+
+struct raft_ready {
+    bool soft_state_changed;
+    struct raft_soft_state soft_state;
+    bool hard_state_changed;
+    struct raft_hard_state hard_state;
+    /* A snapshot received from the leader, to store (replacing the whole log) and restore. */
+    bool has_snapshot;
+    struct raft_snapshot_meta snapshot;
+    const uint8_t *snapshot_data;
+    size_t snapshot_len;
+    /* Entries to store: delete every stored entry >= entries[0].index, then append these. */
+    struct raft_entry *entries;
+    size_t n_entries;
+    /* Messages to send once the above is durable. */
+    struct raft_msg *msgs;
+    size_t n_msgs;
+    /* Entries to apply, in order (already durable once the above is). */
+    struct raft_entry *committed;
+    size_t n_committed;
+};
+
+struct raft;
+
+/* Sets the defaults: election 20 ticks, heartbeat 10 ticks, pre-vote and check-quorum on,
+ * 1 MiB messages, 256 in flight, 1 MiB snapshot chunks, 16 MiB applied per ready. */
+void raft_config_default(struct raft_config *c);
+
+/* Creates a node from its config and durable state. Returns NULL if the config is invalid. */
+struct raft *raft_new(const struct raft_config *c, const struct raft_init *init);
+void raft_free(struct raft *r);
+
+/* Advances time by one tick. */
+void raft_tick(struct raft *r);
+
+/* Handles a message addressed to this node (the caller keeps ownership of m). Messages from
+ * unknown nodes or of stale terms are handled as Raft says (often: ignored). */
+int raft_step(struct raft *r, const struct raft_msg *m);
+
+/* Appends a command (copied) to the leader's log. On RAFT_OK, *index and *term say where it
+ * will commit if it commits at all. Returns RAFT_ERR_NOT_LEADER on other nodes. */
+int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index,
+                 uint64_t *term);
+
+/* The application took a snapshot covering everything up to index (<= applied): the core
+ * forgets the log up to there and gives the term of that entry in *term. The driver then saves
+ * the snapshot with (index, *term) and deletes the stored prefix, in one transaction, before
+ * it calls into the core again. */
+int raft_compact(struct raft *r, uint64_t index, uint64_t *term);
+
+/* Term of the entry at index, for the driver to label a snapshot. Returns 0 or an error. */
+int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term);
+
+/* True when raft_ready would return something. */
+bool raft_has_ready(const struct raft *r);
+
+/* Fills rd with pending output; the core owns everything in it until raft_advance. */
+int raft_ready(struct raft *r, struct raft_ready *rd);
+
+/* Acknowledges that rd was persisted, sent and applied; frees it. */
+void raft_advance(struct raft *r, struct raft_ready *rd);
+
+/* Observers. */
+struct raft_soft_state raft_soft_state(const struct raft *r);
+struct raft_hard_state raft_hard_state(const struct raft *r);
+uint64_t raft_last_index(const struct raft *r);
+uint64_t raft_applied(const struct raft *r);
+uint64_t raft_snapshot_index(const struct raft *r);
+uint32_t raft_id(const struct raft *r);
+/* On the leader: the match index of peer (0 when unknown or not leader). */
+uint64_t raft_peer_match(const struct raft *r, uint32_t peer);
+
+/* Frees what a message owns (entries and data), not the message itself. */
+void raft_msg_free_contents(struct raft_msg *m);
+/* Frees the data of n entries, not the array. */
+void raft_entries_free(struct raft_entry *e, size_t n);
+
+const char *raft_role_name(enum raft_role role);
+const char *raft_msg_type_name(enum raft_msg_type t);
+
+#endif

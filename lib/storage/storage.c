@@ -1,0 +1,551 @@
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+
+#define FORMAT "raftkv-storage-1"
+#define ENTRY_HEADER 12u   /* term (8) + type (4), before the data */
+#define KEY_SIZE 8u
+#define HARD_STATE_SIZE 20u
+
+struct storage {
+    char *dir;
+    int lock_fd;
+    MDB_env *env;
+    MDB_dbi log, meta, snap;
+    size_t map_size;
+    size_t log_bytes;     /* keys + headers + data of every stored entry */
+    size_t snapshot_len;
+};
+
+void storage_opts_default(struct storage_opts *o)
+{
+    o->sync = true;
+    o->map_size = 64u << 20;
+}
+
+/* ---- encoding -------------------------------------------------------------------------------- */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static MDB_val str_key(const char *k) { return (MDB_val){ strlen(k), (void *)k }; }
+
+static size_t entry_cost(size_t value_size) { return KEY_SIZE + value_size; }
+
+/* ---- open / close ---------------------------------------------------------------------------- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static bool is_corruption(int rc)
+{
+    return rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH ||
+           rc == MDB_PANIC || rc == MDB_PAGE_NOTFOUND;
+}
+
+/* Sums the stored size of the log (once, at open). */
+static int scan_log(struct storage *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, s->log, &c) != 0)
+        return -1;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    s->log_bytes = 0;
+    while (rc == 0) {
+        s->log_bytes += entry_cost(v.mv_size);
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(c);
+    MDB_val d;
+    s->snapshot_len = 0;
+    MDB_val key = str_key("data");
+    if (mdb_get(txn, s->snap, &key, &d) == 0)
+        s->snapshot_len = d.mv_size;
+    return rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+/* Opens the three databases and checks (or, in a new store, writes) the format marker. */
+static int open_dbs(struct storage *s, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        return fail(err, errlen, "%s: cannot begin a transaction: %s", s->dir, mdb_strerror(rc));
+    if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "snapshot", MDB_CREATE, &s->snap)) != 0) {
+        mdb_txn_abort(txn);
+        return fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+    }
+    MDB_val key = str_key("format"), val;
+    rc = mdb_get(txn, s->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        MDB_stat st;
+        mdb_stat(txn, s->log, &st);
+        size_t entries = st.ms_entries;
+        mdb_stat(txn, s->meta, &st);
+        if (entries > 0 || st.ms_entries > 0) {
+            mdb_txn_abort(txn);
+            return fail(err, errlen, "%s: corrupted data directory: format marker missing", s->dir);
+        }
+        MDB_val fv = str_key(FORMAT);
+        rc = mdb_put(txn, s->meta, &key, &fv, 0);
+    } else if (rc == 0 && (val.mv_size != strlen(FORMAT) || memcmp(val.mv_data, FORMAT, val.mv_size))) {
+        mdb_txn_abort(txn);
+        return fail(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
+                    (int)MIN(val.mv_size, 40), (const char *)val.mv_data);
+    }
+    if (rc == 0 && scan_log(s, txn) != 0)
+        rc = MDB_CORRUPTED;
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        return fail(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
+    return 0;
+}
+
+int storage_open(const char *dir, const struct storage_opts *o, struct storage **out, char *err,
+                 size_t errlen)
+{
+    struct storage_opts def;
+    if (!o) {
+        storage_opts_default(&def);
+        o = &def;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return fail(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
+    char lock_path[4096];
+    snprintf(lock_path, sizeof lock_path, "%s/LOCK", dir);
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(err, errlen, "%s: cannot open lock file: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return fail(err, errlen, "%s: data directory is in use by another process", dir);
+    }
+    struct storage *s = xcalloc(1, sizeof *s);
+    s->dir = xstrdup(dir);
+    s->lock_fd = fd;
+    s->map_size = o->map_size;
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(s->env, 4);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, s->map_size);
+    if (rc == 0)
+        rc = mdb_env_open(s->env, dir, MDB_NOTLS | (o->sync ? 0 : MDB_NOSYNC), 0644);
+    if (rc != 0) {
+        if (is_corruption(rc))
+            fail(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
+        else
+            fail(err, errlen, "%s: cannot open LMDB environment: %s", dir, mdb_strerror(rc));
+        storage_close(s);
+        return -1;
+    }
+    /* The map may be larger than asked (an earlier run grew it). */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    if (open_dbs(s, err, errlen) != 0) {
+        storage_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void storage_close(struct storage *s)
+{
+    if (!s)
+        return;
+    if (s->env)
+        mdb_env_close(s->env);
+    close(s->lock_fd);
+    free(s->dir);
+    free(s);
+}
+
+/* ---- load ------------------------------------------------------------------------------------ */
+
+int storage_load(struct storage *s, struct raft_init *init, char *err, size_t errlen)
+{
+    memset(init, 0, sizeof *init);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return fail(err, errlen, "%s: cannot read: %s", s->dir, mdb_strerror(rc));
+    MDB_val key = str_key("hard"), v;
+    if (mdb_get(txn, s->meta, &key, &v) == 0) {
+        if (v.mv_size != HARD_STATE_SIZE)
+            goto corrupt;
+        init->hard_state.term = get_u64(v.mv_data);
+        init->hard_state.vote = get_u32((uint8_t *)v.mv_data + 8);
+        init->hard_state.commit = get_u64((uint8_t *)v.mv_data + 12);
+    }
+    key = str_key("snap");
+    if (mdb_get(txn, s->meta, &key, &v) == 0) {
+        if (v.mv_size != 16)
+            goto corrupt;
+        init->snapshot.index = get_u64(v.mv_data);
+        init->snapshot.term = get_u64((uint8_t *)v.mv_data + 8);
+    }
+    MDB_stat st;
+    mdb_stat(txn, s->log, &st);
+    init->last_index = init->snapshot.index;
+    if (st.ms_entries > 0) {
+        MDB_cursor *c;
+        mdb_cursor_open(txn, s->log, &c);
+        MDB_val k1, k2, v1;
+        int r1 = mdb_cursor_get(c, &k1, &v1, MDB_FIRST);
+        int r2 = mdb_cursor_get(c, &k2, &v1, MDB_LAST);
+        mdb_cursor_close(c);
+        if (r1 || r2 || k1.mv_size != KEY_SIZE || k2.mv_size != KEY_SIZE)
+            goto corrupt;
+        uint64_t first = get_u64(k1.mv_data), last = get_u64(k2.mv_data);
+        /* The log must start right after the snapshot and have no holes. */
+        if (first != init->snapshot.index + 1 || last - first + 1 != st.ms_entries) {
+            mdb_txn_abort(txn);
+            return fail(err, errlen, "%s: corrupted data directory: log holds %zu entries from %llu "
+                                     "to %llu after a snapshot at %llu", s->dir, (size_t)st.ms_entries,
+                        (unsigned long long)first, (unsigned long long)last,
+                        (unsigned long long)init->snapshot.index);
+        }
+        init->last_index = last;
+    }
+    if (init->hard_state.commit > init->last_index) {
+        mdb_txn_abort(txn);
+        return fail(err, errlen, "%s: corrupted data directory: commit index %llu beyond the log "
+                                 "(last index %llu)", s->dir,
+                    (unsigned long long)init->hard_state.commit,
+                    (unsigned long long)init->last_index);
+    }
+    mdb_txn_abort(txn);
+    return 0;
+corrupt:
+    mdb_txn_abort(txn);
+    return fail(err, errlen, "%s: corrupted data directory: malformed record", s->dir);
+}
+
+/* ---- reads for the core ---------------------------------------------------------------------- */
+
+static int get_entry(MDB_txn *txn, MDB_dbi dbi, uint64_t index, MDB_val *v)
+{
+    uint8_t kb[KEY_SIZE];
+    put_u64(kb, index);
+    MDB_val k = { KEY_SIZE, kb };
+    if (mdb_get(txn, dbi, &k, v) != 0 || v->mv_size < ENTRY_HEADER)
+        return -1;
+    return 0;
+}
+
+static int read_term(void *ctx, uint64_t index, uint64_t *term)
+{
+    struct storage *s = ctx;
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    MDB_val v;
+    int rc = get_entry(txn, s->log, index, &v);
+    if (rc == 0)
+        *term = get_u64(v.mv_data);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int read_entries(void *ctx, uint64_t lo, uint64_t hi, size_t max_bytes,
+                        struct raft_entry *out, size_t *n)
+{
+    struct storage *s = ctx;
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    MDB_cursor *c;
+    mdb_cursor_open(txn, s->log, &c);
+    uint8_t kb[KEY_SIZE];
+    put_u64(kb, lo);
+    MDB_val k = { KEY_SIZE, kb }, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
+    size_t count = 0, bytes = 0;
+    for (uint64_t i = lo; i <= hi; i++) {
+        if (rc != 0 || k.mv_size != KEY_SIZE || get_u64(k.mv_data) != i || v.mv_size < ENTRY_HEADER) {
+            raft_entries_free(out, count);
+            count = 0;
+            rc = -1;
+            break;
+        }
+        size_t len = v.mv_size - ENTRY_HEADER;
+        if (count > 0 && bytes + len > max_bytes)
+            break;
+        const uint8_t *p = v.mv_data;
+        out[count] = (struct raft_entry){ get_u64(p), i, get_u32(p + 8), xmalloc(len ? len : 1), len };
+        memcpy(out[count].data, p + ENTRY_HEADER, len);
+        bytes += len;
+        count++;
+        rc = i < hi ? mdb_cursor_get(c, &k, &v, MDB_NEXT) : 0;
+    }
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    *n = count;
+    return rc == 0 ? 0 : -1;
+}
+
+static int read_snapshot(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *n,
+                         uint64_t *total, struct raft_snapshot_meta *meta)
+{
+    struct storage *s = ctx;
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
+        return -1;
+    MDB_val key = str_key("snap"), v;
+    memset(meta, 0, sizeof *meta);
+    if (mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 16) {
+        meta->index = get_u64(v.mv_data);
+        meta->term = get_u64((uint8_t *)v.mv_data + 8);
+    }
+    key = str_key("data");
+    MDB_val d = { 0, NULL };
+    mdb_get(txn, s->snap, &key, &d);
+    if (offset > d.mv_size)
+        offset = d.mv_size;
+    size_t k = MIN(cap, d.mv_size - offset);
+    if (k)
+        memcpy(buf, (uint8_t *)d.mv_data + offset, k);
+    *n = k;
+    *total = d.mv_size;
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+struct raft_storage storage_reader(struct storage *s)
+{
+    return (struct raft_storage){ s, read_term, read_entries, read_snapshot };
+}
+
+int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t **data,
+                     size_t *len)
+{
+    uint64_t total;
+    size_t n;
+    uint8_t probe;
+    if (read_snapshot(s, 0, &probe, 0, &n, &total, meta) != 0)
+        return -1;
+    *data = NULL;
+    *len = 0;
+    if (meta->index == 0)
+        return 0;
+    *data = xmalloc(total ? total : 1);
+    if (read_snapshot(s, 0, *data, total, &n, &total, meta) != 0) {
+        free(*data);
+        return -1;
+    }
+    *len = n;
+    return 0;
+}
+
+/* ---- writes ---------------------------------------------------------------------------------- */
+
+/* Deletes log entries with index >= from (or <= to, when upto), tracking log_bytes. */
+static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool upto, size_t *freed)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->log, &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    if (upto) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        while (rc == 0 && get_u64(k.mv_data) <= bound) {
+            *freed += entry_cost(v.mv_size);
+            if ((rc = mdb_cursor_del(c, 0)) != 0)
+                break;
+            rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND || rc == EINVAL)
+                rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        }
+    } else {
+        uint8_t kb[KEY_SIZE];
+        put_u64(kb, bound);
+        k = (MDB_val){ KEY_SIZE, kb };
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        while (rc == 0) {
+            *freed += entry_cost(v.mv_size);
+            if ((rc = mdb_cursor_del(c, 0)) != 0)
+                break;
+            rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+            if (rc == MDB_NOTFOUND || rc == EINVAL)
+                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term,
+                        const uint8_t *data, size_t len)
+{
+    uint8_t mb[16];
+    put_u64(mb, index);
+    put_u64(mb + 8, term);
+    MDB_val key = str_key("snap"), val = { 16, mb };
+    int rc = mdb_put(txn, s->meta, &key, &val, 0);
+    if (rc != 0)
+        return rc;
+    key = str_key("data");
+    val = (MDB_val){ len, (void *)data };
+    return mdb_put(txn, s->snap, &key, &val, 0);
+}
+
+struct write_op {
+    const struct raft_ready *rd;                       /* save */
+    uint64_t index, term; const uint8_t *data; size_t len; /* compact */
+    size_t log_bytes, snapshot_len;                    /* results, applied on commit */
+};
+
+static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    const struct raft_ready *rd = op->rd;
+    int rc = 0;
+    size_t freed = 0, added = 0;
+    if (rd->has_snapshot) {
+        if ((rc = mdb_drop(txn, s->log, 0)) != 0)
+            return rc;
+        freed = op->log_bytes;
+        if ((rc = put_snapshot(s, txn, rd->snapshot.index, rd->snapshot.term, rd->snapshot_data,
+                               rd->snapshot_len)) != 0)
+            return rc;
+        op->snapshot_len = rd->snapshot_len;
+    }
+    if (rd->n_entries > 0) {
+        if ((rc = delete_range(s, txn, rd->entries[0].index, false, &freed)) != 0)
+            return rc;
+        for (size_t i = 0; i < rd->n_entries; i++) {
+            const struct raft_entry *e = &rd->entries[i];
+            uint8_t kb[KEY_SIZE];
+            put_u64(kb, e->index);
+            MDB_val k = { KEY_SIZE, kb }, v = { ENTRY_HEADER + e->len, NULL };
+            if ((rc = mdb_put(txn, s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+                return rc;
+            uint8_t *p = v.mv_data;
+            put_u64(p, e->term);
+            put_u32(p + 8, e->type);
+            if (e->len)
+                memcpy(p + ENTRY_HEADER, e->data, e->len);
+            added += entry_cost(ENTRY_HEADER + e->len);
+        }
+    }
+    if (rd->hard_state_changed) {
+        uint8_t hb[HARD_STATE_SIZE];
+        put_u64(hb, rd->hard_state.term);
+        put_u32(hb + 8, rd->hard_state.vote);
+        put_u64(hb + 12, rd->hard_state.commit);
+        MDB_val k = str_key("hard"), v = { HARD_STATE_SIZE, hb };
+        if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+            return rc;
+    }
+    op->log_bytes = op->log_bytes - freed + added;
+    return 0;
+}
+
+static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    size_t freed = 0;
+    int rc = delete_range(s, txn, op->index, true, &freed);
+    if (rc == 0)
+        rc = put_snapshot(s, txn, op->index, op->term, op->data, op->len);
+    op->log_bytes -= freed;
+    op->snapshot_len = op->len;
+    return rc;
+}
+
+/* Runs one write transaction; when the map is full, grows it and tries again. */
+static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, struct write_op *),
+                     struct write_op *op, char *err, size_t errlen)
+{
+    for (;;) {
+        op->log_bytes = s->log_bytes;
+        op->snapshot_len = s->snapshot_len;
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc == 0) {
+            rc = fn(s, txn, op);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        if (rc == 0) {
+            s->log_bytes = op->log_bytes;
+            s->snapshot_len = op->snapshot_len;
+            return 0;
+        }
+        if (rc != MDB_MAP_FULL)
+            return fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
+        size_t bigger = s->map_size * 2;
+        if (mdb_env_set_mapsize(s->env, bigger) != 0)
+            return fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
+                        s->map_size);
+        s->map_size = bigger;
+    }
+}
+
+int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen)
+{
+    if (!rd->has_snapshot && rd->n_entries == 0 && !rd->hard_state_changed)
+        return 0;
+    struct write_op op = { .rd = rd };
+    return run_write(s, do_save, &op, err, errlen);
+}
+
+int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
+                    size_t len, char *err, size_t errlen)
+{
+    struct write_op op = { .index = index, .term = term, .data = data, .len = len };
+    return run_write(s, do_compact, &op, err, errlen);
+}
+
+size_t storage_raft_state_size(const struct storage *s) { return HARD_STATE_SIZE + s->log_bytes; }
+size_t storage_snapshot_size(const struct storage *s) { return s->snapshot_len; }

@@ -1,0 +1,63 @@
+/* Durable Raft state in LMDB: one environment per node (a directory) holding the log (key: the
+ * big-endian index), the hard state, and the latest snapshot (metadata + data).
+ *
+ * Every write is one LMDB write transaction, made durable (fsync) when it commits unless
+ * opts.sync is off: a batch of Raft output costs one fsync (group commit). Compaction stores a
+ * snapshot and deletes the log prefix it covers in the same transaction, so a crash leaves
+ * either the old state or the new one, never a hole. A full map is grown and the write retried.
+ *
+ * The directory is locked (flock on LOCK) while open: a second process is refused. A directory
+ * whose files are not a consistent store is reported, never overwritten. */
+#ifndef STORAGE_STORAGE_H
+#define STORAGE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+struct storage;
+
+struct storage_opts {
+    bool sync;       /* fsync every commit (default true; the simulator turns it off) */
+    size_t map_size; /* initial LMDB map size (default 64 MiB; grows when full) */
+};
+
+void storage_opts_default(struct storage_opts *o);
+
+/* Opens (creating when absent) the store in dir. Returns 0, or -1 with a message in err:
+ * the directory cannot be created, is locked by another process, or holds corrupted data. */
+int storage_open(const char *dir, const struct storage_opts *o, struct storage **out, char *err,
+                 size_t errlen);
+void storage_close(struct storage *s);
+
+/* Reads what a starting node needs, checking that the store is consistent (the log follows the
+ * snapshot without holes, the commit index is within the log). Returns 0, or -1 with err. */
+int storage_load(struct storage *s, struct raft_init *init, char *err, size_t errlen);
+
+/* The read-only interface for the Raft core. Valid while s is open. */
+struct raft_storage storage_reader(struct storage *s);
+
+/* Persists a ready in one transaction: a received snapshot (replacing the whole log), then the
+ * entries (replacing the stored suffix from entries[0].index), then the hard state. Returns 0,
+ * or -1 with err (the transaction is then rolled back and nothing changed). */
+int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen);
+
+/* Stores a snapshot taken by the application at index/term and deletes the log up to index,
+ * in one transaction. Returns 0 or -1 with err. */
+int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
+                    size_t len, char *err, size_t errlen);
+
+/* A copy of the stored snapshot (malloc'd; NULL and 0 when there is none). Returns 0 or -1. */
+int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t **data,
+                     size_t *len);
+
+/* Bytes of persisted Raft state: hard state plus log entries (keys, headers and data), not the
+ * snapshot. Kept up to date on every write, so it costs nothing to ask. */
+size_t storage_raft_state_size(const struct storage *s);
+
+/* Size of the stored snapshot data in bytes. */
+size_t storage_snapshot_size(const struct storage *s);
+
+#endif

@@ -1,0 +1,18 @@
+# lib/raft: the pure consensus core; lib/storage: LMDB persistence; test/sim: the simulator.
+$(eval $(call LIBRARY,raft))
+$(eval $(call LIBRARY,storage))
+LINK_RAFT := $(call lib_a,raft) $(call lib_a,base)
+LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
+
+# The simulator and its suites: test/sim/test_<name>.c -> $(OUT)/test/sim_<name>.
+SIM_SRCS := $(filter-out test/sim/test_%.c,$(wildcard test/sim/*.c))
+SIM_OBJS := $(call obj,$(SIM_SRCS))
+SIM_TESTS := $(patsubst test/sim/test_%.c,$(OUT)/test/sim_%,$(wildcard test/sim/test_*.c))
+ALL_OBJS += $(SIM_OBJS) $(call obj,$(wildcard test/sim/test_*.c))
+
+$(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(LINK_STORAGE)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+
+PROGRAMS += $(SIM_TESTS)
+TEST_PROGRAMS += $(SIM_TESTS)

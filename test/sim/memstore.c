@@ -1,0 +1,177 @@
+/* The in-memory sim store: the "persister" of the lab, with the same semantics as LMDB. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "store.h"
+
+/* Encoded size of one entry, as the LMDB store lays it out: term, type, index key, data. */
+#define ENTRY_OVERHEAD 20u
+#define HARD_STATE_SIZE 20u
+
+struct mem_store {
+    struct sim_store base;
+    struct raft_hard_state hs;
+    struct raft_snapshot_meta snap;
+    uint8_t *snap_data;
+    size_t snap_len;
+    struct raft_entry *log; /* indices snap.index + 1 ... */
+    size_t n, cap;
+};
+
+static struct mem_store *ms(void *p) { return p; }
+
+static int mem_term(void *ctx, uint64_t index, uint64_t *term)
+{
+    struct mem_store *m = ms(ctx);
+    if (index <= m->snap.index || index > m->snap.index + m->n)
+        return -1;
+    *term = m->log[index - m->snap.index - 1].term;
+    return 0;
+}
+
+static int mem_entries(void *ctx, uint64_t lo, uint64_t hi, size_t max_bytes, struct raft_entry *out,
+                       size_t *n)
+{
+    struct mem_store *m = ms(ctx);
+    if (lo <= m->snap.index || hi > m->snap.index + m->n || lo > hi)
+        return -1;
+    size_t count = 0, bytes = 0;
+    for (uint64_t i = lo; i <= hi; i++) {
+        const struct raft_entry *e = &m->log[i - m->snap.index - 1];
+        if (count > 0 && bytes + e->len > max_bytes)
+            break;
+        out[count] = *e;
+        out[count].data = xmalloc(e->len ? e->len : 1);
+        memcpy(out[count].data, e->data, e->len);
+        bytes += e->len;
+        count++;
+    }
+    *n = count;
+    return 0;
+}
+
+static int mem_snapshot_read(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *n,
+                             uint64_t *total, struct raft_snapshot_meta *meta)
+{
+    struct mem_store *m = ms(ctx);
+    if (offset > m->snap_len)
+        offset = m->snap_len;
+    size_t k = MIN(cap, m->snap_len - offset);
+    if (k)
+        memcpy(buf, m->snap_data + offset, k);
+    *n = k;
+    *total = m->snap_len;
+    *meta = m->snap;
+    return 0;
+}
+
+static struct raft_storage mem_reader(struct sim_store *s)
+{
+    return (struct raft_storage){ s, mem_term, mem_entries, mem_snapshot_read };
+}
+
+static void mem_load(struct sim_store *s, struct raft_init *init)
+{
+    struct mem_store *m = ms(s);
+    init->hard_state = m->hs;
+    init->snapshot = m->snap;
+    init->last_index = m->snap.index + m->n;
+}
+
+static void drop_from(struct mem_store *m, size_t keep)
+{
+    raft_entries_free(m->log + keep, m->n - keep);
+    m->n = keep;
+}
+
+static void set_snapshot(struct mem_store *m, uint64_t index, uint64_t term, const uint8_t *data,
+                         size_t len)
+{
+    free(m->snap_data);
+    m->snap_data = xmalloc(len ? len : 1);
+    memcpy(m->snap_data, data, len);
+    m->snap_len = len;
+    m->snap.index = index;
+    m->snap.term = term;
+}
+
+static void mem_save(struct sim_store *s, const struct raft_ready *rd)
+{
+    struct mem_store *m = ms(s);
+    if (rd->has_snapshot) {
+        drop_from(m, 0);
+        set_snapshot(m, rd->snapshot.index, rd->snapshot.term, rd->snapshot_data, rd->snapshot_len);
+    }
+    if (rd->n_entries) {
+        uint64_t first = rd->entries[0].index;
+        size_t keep = first - m->snap.index - 1;
+        drop_from(m, MIN(keep, m->n));
+        if (m->n + rd->n_entries > m->cap) {
+            m->cap = MAX(m->cap * 2, m->n + rd->n_entries);
+            m->log = xrealloc(m->log, m->cap * sizeof *m->log);
+        }
+        for (size_t i = 0; i < rd->n_entries; i++) {
+            struct raft_entry *e = &m->log[m->n++];
+            *e = rd->entries[i];
+            e->data = xmalloc(e->len ? e->len : 1);
+            memcpy(e->data, rd->entries[i].data, e->len);
+        }
+    }
+    if (rd->hard_state_changed)
+        m->hs = rd->hard_state;
+}
+
+static void mem_compact(struct sim_store *s, uint64_t index, uint64_t term, const uint8_t *data,
+                        size_t len)
+{
+    struct mem_store *m = ms(s);
+    size_t drop = MIN((size_t)(index - m->snap.index), m->n);
+    raft_entries_free(m->log, drop);
+    memmove(m->log, m->log + drop, (m->n - drop) * sizeof *m->log);
+    m->n -= drop;
+    set_snapshot(m, index, term, data, len);
+}
+
+static void mem_snapshot(struct sim_store *s, struct raft_snapshot_meta *meta, uint8_t **data,
+                         size_t *len)
+{
+    struct mem_store *m = ms(s);
+    *meta = m->snap;
+    *data = NULL;
+    *len = 0;
+    if (m->snap.index) {
+        *data = xmalloc(m->snap_len ? m->snap_len : 1);
+        memcpy(*data, m->snap_data, m->snap_len);
+        *len = m->snap_len;
+    }
+}
+
+static size_t mem_size(struct sim_store *s)
+{
+    struct mem_store *m = ms(s);
+    size_t bytes = HARD_STATE_SIZE;
+    for (size_t i = 0; i < m->n; i++)
+        bytes += ENTRY_OVERHEAD + m->log[i].len;
+    return bytes;
+}
+
+static void mem_destroy(struct sim_store *s)
+{
+    struct mem_store *m = ms(s);
+    drop_from(m, 0);
+    free(m->log);
+    free(m->snap_data);
+    free(m);
+}
+
+static const struct sim_store_ops mem_ops = {
+    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, mem_destroy,
+};
+
+struct sim_store *sim_mem_store_new(void)
+{
+    struct mem_store *m = xcalloc(1, sizeof *m);
+    m->base.ops = &mem_ops;
+    return &m->base;
+}

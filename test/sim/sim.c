@@ -1,0 +1,663 @@
+#include "sim.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "store.h"
+
+#define TRACE_LINES 64
+#define TRACE_LEN 160
+
+enum ev_type { EV_TICK, EV_DELIVER };
+
+struct event {
+    uint64_t at, seq;
+    enum ev_type type;
+    size_t node;          /* TICK: the node; DELIVER: the receiver */
+    unsigned incarnation; /* the receiver's incarnation when scheduled */
+    size_t from;
+    unsigned from_incarnation;
+    struct raft_msg *msg;
+};
+
+/* What one node has applied, index -> command (kept across restarts, as the lab does). */
+struct applied_log {
+    uint8_t **cmd;
+    size_t *len;
+    size_t cap;
+};
+
+struct node {
+    struct raft *r;
+    struct sim_store *store;
+    unsigned incarnation;
+    bool connected;
+    uint64_t last_applied;
+    struct applied_log log;
+};
+
+struct sim {
+    struct sim_opts o;
+    struct rng rng;
+    uint64_t now, seq;
+    struct node nodes[SIM_MAX_NODES];
+    uint32_t ids[SIM_MAX_NODES];
+    bool link[SIM_MAX_NODES][SIM_MAX_NODES];
+    bool unreliable, long_reordering, duplicates;
+    struct event *heap;
+    size_t heap_len, heap_cap;
+    uint64_t max_index;
+    uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
+    char *failure;
+    char trace[TRACE_LINES][TRACE_LEN];
+    size_t trace_next;
+    void (*observer)(struct sim *, void *);
+    void *observer_arg;
+    char tmpdir[64];
+};
+
+struct sim_store *sim_lmdb_store_new(const char *dir);
+
+/* ---- trace and failures ------------------------------------------------------------------- */
+
+static void trace(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(struct sim *s, const char *fmt, ...)
+{
+    char *line = s->trace[s->trace_next++ % TRACE_LINES];
+    int n = snprintf(line, TRACE_LEN, "%8llu ms ", (unsigned long long)s->now);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, TRACE_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+void sim_fail(struct sim *s, const char *fmt, ...)
+{
+    if (s->failure)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    s->failure = xasprintf("seed %llu, at %llu ms: %s", (unsigned long long)s->o.seed,
+                           (unsigned long long)s->now, buf);
+}
+
+bool sim_failed(const struct sim *s) { return s->failure != NULL; }
+const char *sim_failure(const struct sim *s) { return s->failure ? s->failure : ""; }
+
+void sim_dump(const struct sim *s)
+{
+    fprintf(stderr, "simulation seed %llu (replay with SEED=%llu); last events:\n",
+            (unsigned long long)s->o.seed, (unsigned long long)s->o.seed);
+    for (size_t k = 0; k < TRACE_LINES; k++) {
+        const char *line = s->trace[(s->trace_next + k) % TRACE_LINES];
+        if (line[0])
+            fprintf(stderr, "  %s\n", line);
+    }
+    if (s->failure)
+        fprintf(stderr, "failure: %s\n", s->failure);
+}
+
+void sim_set_observer(struct sim *s, void (*fn)(struct sim *, void *), void *arg)
+{
+    s->observer = fn;
+    s->observer_arg = arg;
+}
+
+/* ---- event heap --------------------------------------------------------------------------- */
+
+static bool ev_before(const struct event *a, const struct event *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void heap_push(struct sim *s, struct event ev)
+{
+    if (s->heap_len == s->heap_cap) {
+        s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 256;
+        s->heap = xrealloc(s->heap, s->heap_cap * sizeof *s->heap);
+    }
+    ev.seq = s->seq++;
+    size_t i = s->heap_len++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ev_before(&ev, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = ev;
+}
+
+static struct event heap_pop(struct sim *s)
+{
+    struct event top = s->heap[0];
+    struct event last = s->heap[--s->heap_len];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->heap_len)
+            break;
+        if (c + 1 < s->heap_len && ev_before(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!ev_before(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (s->heap_len)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+static struct raft_msg *msg_copy(const struct raft_msg *m)
+{
+    struct raft_msg *c = xmalloc(sizeof *c);
+    *c = *m;
+    if (m->n_entries) {
+        c->entries = xmalloc(m->n_entries * sizeof *c->entries);
+        for (size_t i = 0; i < m->n_entries; i++) {
+            c->entries[i] = m->entries[i];
+            c->entries[i].data = xmalloc(m->entries[i].len ? m->entries[i].len : 1);
+            memcpy(c->entries[i].data, m->entries[i].data, m->entries[i].len);
+        }
+    }
+    if (m->data) {
+        c->data = xmalloc(m->len ? m->len : 1);
+        memcpy(c->data, m->data, m->len);
+    }
+    return c;
+}
+
+static void msg_destroy(struct raft_msg *m)
+{
+    raft_msg_free_contents(m);
+    free(m);
+}
+
+static bool is_request(enum raft_msg_type t)
+{
+    return t == RAFT_MSG_VOTE || t == RAFT_MSG_APPEND || t == RAFT_MSG_SNAPSHOT;
+}
+
+/* Approximate wire size: a fixed header plus entry and snapshot payloads. */
+static uint64_t msg_bytes(const struct raft_msg *m)
+{
+    uint64_t b = 48 + m->len;
+    for (size_t i = 0; i < m->n_entries; i++)
+        b += 16 + m->entries[i].len;
+    return b;
+}
+
+static size_t index_of_id(const struct sim *s, uint32_t id) { (void)s; return (size_t)id - 1; }
+
+static void send_msg(struct sim *s, size_t from, const struct raft_msg *m)
+{
+    size_t to = index_of_id(s, m->to);
+    if (to >= s->o.n)
+        return;
+    if (is_request(m->type)) {
+        s->rpc_total++;
+        s->rpc_to[to]++;
+    }
+    s->bytes_total += msg_bytes(m);
+    if (!s->link[from][to])
+        return;
+    int copies = 1;
+    uint64_t delay = 1;
+    if (s->unreliable) {
+        if (rng_below(&s->rng, 1000) < 100)
+            return; /* dropped */
+        delay = rng_below(&s->rng, 27);
+        if (s->duplicates && rng_below(&s->rng, 100) < 5)
+            copies = 2;
+    } else if (s->duplicates && rng_below(&s->rng, 100) < 5) {
+        copies = 2;
+    }
+    if (s->long_reordering && !is_request(m->type) && rng_below(&s->rng, 900) < 600)
+        delay = 200 + rng_below(&s->rng, 1 + rng_below(&s->rng, 2000));
+    for (int c = 0; c < copies; c++) {
+        struct event ev = { .at = s->now + delay + (uint64_t)c, .type = EV_DELIVER, .node = to,
+                            .incarnation = s->nodes[to].incarnation, .from = from,
+                            .from_incarnation = s->nodes[from].incarnation, .msg = msg_copy(m) };
+        heap_push(s, ev);
+    }
+}
+
+/* ---- the applier (the lab's applier / applierSnap) ----------------------------------------- */
+
+static void alog_set(struct applied_log *l, uint64_t index, const uint8_t *cmd, size_t len)
+{
+    if (index >= l->cap) {
+        size_t cap = MAX(l->cap * 2, (size_t)index + 64);
+        l->cmd = xrealloc(l->cmd, cap * sizeof *l->cmd);
+        l->len = xrealloc(l->len, cap * sizeof *l->len);
+        memset(l->cmd + l->cap, 0, (cap - l->cap) * sizeof *l->cmd);
+        memset(l->len + l->cap, 0, (cap - l->cap) * sizeof *l->len);
+        l->cap = cap;
+    }
+    if (!l->cmd[index]) {
+        l->cmd[index] = xmalloc(len ? len : 1);
+        memcpy(l->cmd[index], cmd, len);
+        l->len[index] = len;
+    }
+}
+
+static bool alog_has(const struct applied_log *l, uint64_t index)
+{
+    return index < l->cap && l->cmd[index] != NULL;
+}
+
+static void alog_free(struct applied_log *l)
+{
+    for (size_t i = 0; i < l->cap; i++)
+        free(l->cmd[i]);
+    free(l->cmd);
+    free(l->len);
+}
+
+/* Records that node i applied cmd at index, checking it against every node's history. */
+static void apply_command(struct sim *s, size_t i, uint64_t index, const uint8_t *cmd, size_t len)
+{
+    struct node *nd = &s->nodes[i];
+    if (s->o.snapshots && index != nd->last_applied + 1) {
+        sim_fail(s, "server %zu apply out of order, expected index %llu, got %llu", i,
+                 (unsigned long long)nd->last_applied + 1, (unsigned long long)index);
+        return;
+    }
+    for (size_t j = 0; j < s->o.n; j++) {
+        const struct applied_log *l = &s->nodes[j].log;
+        if (alog_has(l, index) && (l->len[index] != len || memcmp(l->cmd[index], cmd, len) != 0)) {
+            sim_fail(s, "commit index=%llu server=%zu applied a different command than server=%zu",
+                     (unsigned long long)index, i, j);
+            return;
+        }
+    }
+    if (index > 1 && !alog_has(&nd->log, index - 1) && !s->o.snapshots) {
+        sim_fail(s, "server %zu apply out of order %llu", i, (unsigned long long)index);
+        return;
+    }
+    alog_set(&nd->log, index, cmd, len);
+    nd->last_applied = index;
+    if (index > s->max_index)
+        s->max_index = index;
+}
+
+/* Snapshot format (the lab's xlog): for every index 1..last, a 4-byte length and the command. */
+static uint8_t *encode_snapshot(const struct node *nd, uint64_t last, size_t *len)
+{
+    size_t n = 8;
+    for (uint64_t k = 1; k <= last; k++)
+        n += 4 + (alog_has(&nd->log, k) ? nd->log.len[k] : 0);
+    uint8_t *buf = xmalloc(n), *p = buf;
+    memcpy(p, &last, 8);
+    p += 8;
+    for (uint64_t k = 1; k <= last; k++) {
+        uint32_t l = alog_has(&nd->log, k) ? (uint32_t)nd->log.len[k] : 0;
+        memcpy(p, &l, 4);
+        p += 4;
+        if (l)
+            memcpy(p, nd->log.cmd[k], l);
+        p += l;
+    }
+    *len = n;
+    return buf;
+}
+
+/* The lab's ingestSnap: the snapshot replaces the applied history up to its index. */
+static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t len,
+                            uint64_t expect_index)
+{
+    uint64_t last;
+    if (len < 8) {
+        sim_fail(s, "server %zu: snapshot too short (%zu bytes)", i, len);
+        return;
+    }
+    memcpy(&last, data, 8);
+    if (last != expect_index) {
+        sim_fail(s, "server %zu: snapshot covers %llu, metadata says %llu", i,
+                 (unsigned long long)last, (unsigned long long)expect_index);
+        return;
+    }
+    const uint8_t *p = data + 8, *end = data + len;
+    for (uint64_t k = 1; k <= last && !s->failure; k++) {
+        uint32_t l;
+        if (end - p < 4) {
+            sim_fail(s, "server %zu: truncated snapshot", i);
+            return;
+        }
+        memcpy(&l, p, 4);
+        p += 4;
+        if ((size_t)(end - p) < l) {
+            sim_fail(s, "server %zu: truncated snapshot", i);
+            return;
+        }
+        for (size_t j = 0; j < s->o.n; j++) {
+            const struct applied_log *o = &s->nodes[j].log;
+            if (alog_has(o, k) && (o->len[k] != l || memcmp(o->cmd[k], p, l) != 0))
+                sim_fail(s, "snapshot index=%llu server=%zu differs from server=%zu",
+                         (unsigned long long)k, i, j);
+        }
+        alog_set(&s->nodes[i].log, k, p, l);
+        p += l;
+    }
+    s->nodes[i].last_applied = last;
+    if (last > s->max_index)
+        s->max_index = last;
+}
+
+/* ---- driving one node --------------------------------------------------------------------- */
+
+/* Persist, send, apply, advance — until the core has nothing more to say. */
+static void drain(struct sim *s, size_t i)
+{
+    struct node *nd = &s->nodes[i];
+    while (nd->r && raft_has_ready(nd->r) && !s->failure) {
+        struct raft_ready rd;
+        if (raft_ready(nd->r, &rd) != RAFT_OK) {
+            sim_fail(s, "server %zu: raft_ready failed (storage)", i);
+            return;
+        }
+        nd->store->ops->save(nd->store, &rd);
+        for (size_t k = 0; k < rd.n_msgs; k++)
+            send_msg(s, i, &rd.msgs[k]);
+        if (rd.has_snapshot) {
+            s->snapshots_installed++;
+            trace(s, "n%zu installs snapshot at %llu", i, (unsigned long long)rd.snapshot.index);
+            ingest_snapshot(s, i, rd.snapshot_data, rd.snapshot_len, rd.snapshot.index);
+        }
+        uint64_t snap_at = 0;
+        for (size_t k = 0; k < rd.n_committed && !s->failure; k++) {
+            const struct raft_entry *e = &rd.committed[k];
+            /* A no-op entry is applied as an empty command, so the order checks still hold. */
+            apply_command(s, i, e->index, e->data, e->type == RAFT_ENTRY_NORMAL ? e->len : 0);
+            if (s->o.snapshots && (e->index + 1) % SIM_SNAPSHOT_INTERVAL == 0)
+                snap_at = e->index;
+        }
+        if (rd.soft_state_changed)
+            trace(s, "n%zu is %s in term %llu (leader %u)", i, raft_role_name(rd.soft_state.role),
+                  (unsigned long long)rd.soft_state.term, rd.soft_state.leader);
+        raft_advance(nd->r, &rd);
+        if (snap_at) {
+            size_t len;
+            uint8_t *data = encode_snapshot(nd, snap_at, &len);
+            uint64_t term;
+            if (raft_compact(nd->r, snap_at, &term) == RAFT_OK)
+                nd->store->ops->compact(nd->store, snap_at, term, data, len);
+            else
+                sim_fail(s, "server %zu: raft_compact(%llu) failed", i, (unsigned long long)snap_at);
+            free(data);
+        }
+    }
+}
+
+static void schedule_tick(struct sim *s, size_t i, uint64_t delay)
+{
+    struct event ev = { .at = s->now + delay, .type = EV_TICK, .node = i,
+                        .incarnation = s->nodes[i].incarnation };
+    heap_push(s, ev);
+}
+
+static void start_node(struct sim *s, size_t i)
+{
+    struct node *nd = &s->nodes[i];
+    struct raft_config c;
+    raft_config_default(&c);
+    c.id = s->ids[i];
+    c.peers = s->ids;
+    c.n_peers = s->o.n;
+    c.seed = s->o.seed * 1000003u + nd->incarnation;
+    c.storage = nd->store->ops->reader(nd->store);
+    c.planted_bug = s->o.planted_bug;
+    c.noop_on_elect = s->o.noop_on_elect;
+    c.snapshot_chunk = 4096; /* small, so InstallSnapshot really is chunked in the tests */
+    struct raft_init init;
+    nd->store->ops->load(nd->store, &init);
+    nd->r = raft_new(&c, &init);
+    if (!nd->r) {
+        sim_fail(s, "server %zu: raft_new failed", i);
+        return;
+    }
+    nd->last_applied = 0;
+    struct raft_snapshot_meta meta;
+    uint8_t *data;
+    size_t len;
+    nd->store->ops->snapshot(nd->store, &meta, &data, &len);
+    if (meta.index)
+        ingest_snapshot(s, i, data, len, meta.index);
+    free(data);
+    schedule_tick(s, i, 1 + rng_below(&s->rng, SIM_TICK_MS));
+    trace(s, "n%zu starts (term %llu, last index %llu)", i,
+          (unsigned long long)init.hard_state.term, (unsigned long long)init.last_index);
+}
+
+/* ---- public: life cycle --------------------------------------------------------------------- */
+
+struct sim *sim_new(const struct sim_opts *o)
+{
+    struct sim *s = xcalloc(1, sizeof *s);
+    s->o = *o;
+    rng_seed(&s->rng, o->seed);
+    if (o->storage == SIM_STORAGE_LMDB) {
+        snprintf(s->tmpdir, sizeof s->tmpdir, "/tmp/sim-lmdb-XXXXXX");
+        if (!mkdtemp(s->tmpdir)) {
+            free(s);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        s->ids[i] = (uint32_t)i + 1;
+        s->nodes[i].connected = true;
+        if (o->storage == SIM_STORAGE_LMDB) {
+            char dir[128];
+            snprintf(dir, sizeof dir, "%s/n%zu", s->tmpdir, i);
+            s->nodes[i].store = sim_lmdb_store_new(dir);
+        } else {
+            s->nodes[i].store = sim_mem_store_new();
+        }
+        for (size_t j = 0; j < o->n; j++)
+            s->link[i][j] = true;
+    }
+    for (size_t i = 0; i < o->n; i++)
+        start_node(s, i);
+    return s;
+}
+
+void sim_free(struct sim *s)
+{
+    if (!s)
+        return;
+    for (size_t k = 0; k < s->heap_len; k++)
+        if (s->heap[k].msg)
+            msg_destroy(s->heap[k].msg);
+    free(s->heap);
+    for (size_t i = 0; i < s->o.n; i++) {
+        raft_free(s->nodes[i].r);
+        s->nodes[i].store->ops->destroy(s->nodes[i].store);
+        alog_free(&s->nodes[i].log);
+    }
+    if (s->tmpdir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", s->tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "sim: could not remove %s\n", s->tmpdir);
+    }
+    free(s->failure);
+    free(s);
+}
+
+/* ---- public: time --------------------------------------------------------------------------- */
+
+uint64_t sim_now(const struct sim *s) { return s->now; }
+uint64_t sim_rand(struct sim *s, uint64_t n) { return rng_below(&s->rng, n); }
+
+static void run_event(struct sim *s, struct event *ev)
+{
+    struct node *nd = &s->nodes[ev->node];
+    if (ev->type == EV_TICK) {
+        if (ev->incarnation != nd->incarnation || !nd->r)
+            return;
+        raft_tick(nd->r);
+        drain(s, ev->node);
+        schedule_tick(s, ev->node, SIM_TICK_MS);
+        return;
+    }
+    struct raft_msg *m = ev->msg;
+    ev->msg = NULL;
+    bool alive = nd->r && ev->incarnation == nd->incarnation &&
+                 ev->from_incarnation == s->nodes[ev->from].incarnation;
+    if (alive && s->link[ev->from][ev->node]) {
+        if (raft_step(nd->r, m) != RAFT_OK)
+            sim_fail(s, "server %zu: raft_step failed (storage)", ev->node);
+        drain(s, ev->node);
+    }
+    msg_destroy(m);
+}
+
+void sim_run_for(struct sim *s, uint64_t ms)
+{
+    uint64_t end = s->now + ms;
+    while (!s->failure && s->heap_len > 0 && s->heap[0].at <= end) {
+        struct event ev = heap_pop(s);
+        s->now = ev.at;
+        run_event(s, &ev);
+        if (s->observer && !s->failure)
+            s->observer(s, s->observer_arg);
+    }
+    if (!s->failure)
+        s->now = end;
+}
+
+/* ---- public: network ------------------------------------------------------------------------ */
+
+void sim_connect(struct sim *s, size_t i)
+{
+    s->nodes[i].connected = true;
+    for (size_t j = 0; j < s->o.n; j++) {
+        if (s->nodes[j].connected) {
+            s->link[i][j] = true;
+            s->link[j][i] = true;
+        }
+    }
+    trace(s, "connect n%zu", i);
+}
+
+void sim_disconnect(struct sim *s, size_t i)
+{
+    s->nodes[i].connected = false;
+    for (size_t j = 0; j < s->o.n; j++) {
+        s->link[i][j] = false;
+        s->link[j][i] = false;
+    }
+    trace(s, "disconnect n%zu", i);
+}
+
+bool sim_is_connected(const struct sim *s, size_t i) { return s->nodes[i].connected; }
+
+void sim_partition(struct sim *s, const int *group)
+{
+    for (size_t i = 0; i < s->o.n; i++) {
+        s->nodes[i].connected = true;
+        for (size_t j = 0; j < s->o.n; j++)
+            s->link[i][j] = group[i] == group[j];
+    }
+    char buf[64] = "";
+    for (size_t i = 0; i < s->o.n; i++)
+        buf[i] = (char)('0' + group[i]);
+    trace(s, "partition %s", buf);
+}
+
+void sim_set_unreliable(struct sim *s, bool on) { s->unreliable = on; }
+void sim_set_long_reordering(struct sim *s, bool on) { s->long_reordering = on; }
+void sim_set_duplicates(struct sim *s, bool on) { s->duplicates = on; }
+
+/* ---- public: nodes -------------------------------------------------------------------------- */
+
+void sim_crash(struct sim *s, size_t i)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->r)
+        return;
+    raft_free(nd->r);
+    nd->r = NULL;
+    nd->incarnation++;
+    trace(s, "crash n%zu", i);
+}
+
+void sim_restart(struct sim *s, size_t i)
+{
+    sim_crash(s, i);
+    start_node(s, i);
+}
+
+bool sim_is_alive(const struct sim *s, size_t i) { return s->nodes[i].r != NULL; }
+struct raft *sim_raft(const struct sim *s, size_t i) { return s->nodes[i].r; }
+size_t sim_n(const struct sim *s) { return s->o.n; }
+
+bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
+               uint64_t *term)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->r)
+        return false;
+    if (raft_propose(nd->r, cmd, len, index, term) != RAFT_OK)
+        return false;
+    trace(s, "n%zu Start -> index %llu term %llu", i, (unsigned long long)*index,
+          (unsigned long long)*term);
+    drain(s, i);
+    return true;
+}
+
+bool sim_get_state(const struct sim *s, size_t i, uint64_t *term)
+{
+    const struct node *nd = &s->nodes[i];
+    if (!nd->r) {
+        *term = 0;
+        return false;
+    }
+    struct raft_soft_state ss = raft_soft_state(nd->r);
+    *term = ss.term;
+    return ss.role == RAFT_LEADER;
+}
+
+/* ---- public: observations ------------------------------------------------------------------- */
+
+size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_t *len)
+{
+    size_t count = 0;
+    const uint8_t *c = NULL;
+    size_t l = 0;
+    for (size_t i = 0; i < s->o.n; i++) {
+        const struct applied_log *al = &s->nodes[i].log;
+        if (!alog_has(al, index))
+            continue;
+        if (count > 0 && (al->len[index] != l || memcmp(al->cmd[index], c, l) != 0))
+            sim_fail(s, "committed values do not match: index %llu", (unsigned long long)index);
+        c = al->cmd[index];
+        l = al->len[index];
+        count++;
+    }
+    if (cmd)
+        *cmd = c;
+    if (len)
+        *len = l;
+    return count;
+}
+
+uint64_t sim_max_index(const struct sim *s) { return s->max_index; }
+uint64_t sim_rpc_total(const struct sim *s) { return s->rpc_total; }
+uint64_t sim_rpc_count(const struct sim *s, size_t i) { return s->rpc_to[i]; }
+uint64_t sim_bytes_total(const struct sim *s) { return s->bytes_total; }
+uint64_t sim_snapshots_installed(const struct sim *s) { return s->snapshots_installed; }
+
+size_t sim_raft_state_size(struct sim *s, size_t i)
+{
+    return s->nodes[i].store->ops->raft_state_size(s->nodes[i].store);
+}

@@ -1,0 +1,96 @@
+/* The deterministic simulator: Raft cores under a simulated clock and network, everything
+ * drawn from one seed, so the same seed replays the same run exactly.
+ *
+ * Nodes are numbered 0..n-1 (Raft ids 1..n). Each node is driven the way lib/node drives it:
+ * after every input its ready output is persisted (to a sim_store), sent, applied, advanced.
+ * An applier per node checks, as the 6.5840 tester does, that every node applies the same
+ * command at every index and in order; the first violation is recorded and stops the run.
+ *
+ * Network model (labrpc's): links are one-directional and enabled or disabled; disconnect(i)
+ * disables all links to and from i, connect(i) re-enables those to connected peers. Reliable:
+ * every message takes 1 ms, links are FIFO. Unreliable: each message is delayed 0-26 ms and
+ * dropped with probability 10% (requests and replies alike). Long reordering: with probability
+ * 2/3 a reply is delayed 200 + rand(1 + rand(2000)) ms. Duplicates: a message is delivered
+ * twice with probability 5%. A crash deletes the node: messages to or from it that are still
+ * in flight are never delivered; a restart reloads the persisted state. */
+#ifndef SIM_SIM_H
+#define SIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define SIM_MAX_NODES 9
+#define SIM_TICK_MS 10
+#define SIM_SNAPSHOT_INTERVAL 10
+
+enum sim_storage { SIM_STORAGE_MEM, SIM_STORAGE_LMDB };
+
+struct sim_opts {
+    size_t n;
+    uint64_t seed;
+    enum sim_storage storage;
+    bool snapshots;        /* 3D: the applier snapshots after every 10th index */
+    int planted_bug;       /* passed to every core (raft_config.planted_bug) */
+    bool noop_on_elect;
+};
+
+struct sim;
+
+struct sim *sim_new(const struct sim_opts *o);
+void sim_free(struct sim *s);
+
+/* ---- time ---- */
+uint64_t sim_now(const struct sim *s);
+/* Runs events for ms of simulated time (returns early once a failure is recorded). */
+void sim_run_for(struct sim *s, uint64_t ms);
+/* The run's generator: scenarios draw their own randomness from it. */
+uint64_t sim_rand(struct sim *s, uint64_t n);
+
+/* ---- network ---- */
+void sim_connect(struct sim *s, size_t i);
+void sim_disconnect(struct sim *s, size_t i);
+bool sim_is_connected(const struct sim *s, size_t i);
+/* Enables exactly the links within each group (group[i] is node i's group number). */
+void sim_partition(struct sim *s, const int *group);
+void sim_set_unreliable(struct sim *s, bool on);
+void sim_set_long_reordering(struct sim *s, bool on);
+void sim_set_duplicates(struct sim *s, bool on);
+
+/* ---- nodes ---- */
+void sim_crash(struct sim *s, size_t i);
+void sim_restart(struct sim *s, size_t i); /* crash (if alive) + start from persisted state */
+bool sim_is_alive(const struct sim *s, size_t i);
+/* Proposes cmd on node i (the lab's Start). Returns true if i is leader; *index, *term set. */
+bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
+               uint64_t *term);
+/* The lab's GetState: term and whether i thinks it is leader (false, 0 when crashed). */
+bool sim_get_state(const struct sim *s, size_t i, uint64_t *term);
+struct raft *sim_raft(const struct sim *s, size_t i); /* NULL when crashed */
+size_t sim_n(const struct sim *s);
+
+/* ---- observations ---- */
+/* Number of nodes that applied index; cmd and len (may be NULL) point at the command. Records a
+ * failure if two nodes applied different commands there. */
+size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_t *len);
+uint64_t sim_max_index(const struct sim *s);
+uint64_t sim_rpc_total(const struct sim *s);   /* request messages sent (vote, append, snapshot) */
+uint64_t sim_rpc_count(const struct sim *s, size_t i); /* request messages addressed to i */
+uint64_t sim_bytes_total(const struct sim *s);
+uint64_t sim_snapshots_installed(const struct sim *s); /* InstallSnapshot completions */
+size_t sim_raft_state_size(struct sim *s, size_t i);
+
+/* ---- failures ---- */
+/* Records the first failure (printf-style) and stops the run. */
+void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool sim_failed(const struct sim *s);
+const char *sim_failure(const struct sim *s);
+/* Prints the seed and the last events to stderr (called by tests on failure). */
+void sim_dump(const struct sim *s);
+
+/* Called after every event when set (randomized mode's safety checks). */
+void sim_set_observer(struct sim *s, void (*fn)(struct sim *s, void *arg), void *arg);
+
+#endif
