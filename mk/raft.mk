@@ -16,3 +16,8 @@ $(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(LINK
 
 PROGRAMS += $(SIM_TESTS)
 TEST_PROGRAMS += $(SIM_TESTS)
+
+# Longer soaks, outside the default test run: 10,000 randomized seeds.
+.PHONY: test-long
+test-long: all
+	@BIN=$(BIN) MODE=$(MODE) RANDOM_SEEDS=10000 test/run-all.sh $(SIM_TESTS)

@@ -27,6 +27,7 @@ struct event {
 struct applied_log {
     uint8_t **cmd;
     size_t *len;
+    uint64_t *term; /* 0 when learned from a snapshot */
     size_t cap;
 };
 
@@ -233,14 +234,17 @@ static void send_msg(struct sim *s, size_t from, const struct raft_msg *m)
 
 /* ---- the applier (the lab's applier / applierSnap) ----------------------------------------- */
 
-static void alog_set(struct applied_log *l, uint64_t index, const uint8_t *cmd, size_t len)
+static void alog_set(struct applied_log *l, uint64_t index, const uint8_t *cmd, size_t len,
+                     uint64_t term)
 {
     if (index >= l->cap) {
         size_t cap = MAX(l->cap * 2, (size_t)index + 64);
         l->cmd = xrealloc(l->cmd, cap * sizeof *l->cmd);
         l->len = xrealloc(l->len, cap * sizeof *l->len);
+        l->term = xrealloc(l->term, cap * sizeof *l->term);
         memset(l->cmd + l->cap, 0, (cap - l->cap) * sizeof *l->cmd);
         memset(l->len + l->cap, 0, (cap - l->cap) * sizeof *l->len);
+        memset(l->term + l->cap, 0, (cap - l->cap) * sizeof *l->term);
         l->cap = cap;
     }
     if (!l->cmd[index]) {
@@ -248,6 +252,8 @@ static void alog_set(struct applied_log *l, uint64_t index, const uint8_t *cmd, 
         memcpy(l->cmd[index], cmd, len);
         l->len[index] = len;
     }
+    if (term)
+        l->term[index] = term;
 }
 
 static bool alog_has(const struct applied_log *l, uint64_t index)
@@ -261,10 +267,12 @@ static void alog_free(struct applied_log *l)
         free(l->cmd[i]);
     free(l->cmd);
     free(l->len);
+    free(l->term);
 }
 
 /* Records that node i applied cmd at index, checking it against every node's history. */
-static void apply_command(struct sim *s, size_t i, uint64_t index, const uint8_t *cmd, size_t len)
+static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term,
+                          const uint8_t *cmd, size_t len)
 {
     struct node *nd = &s->nodes[i];
     if (s->o.snapshots && index != nd->last_applied + 1) {
@@ -284,7 +292,7 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, const uint8_t
         sim_fail(s, "server %zu apply out of order %llu", i, (unsigned long long)index);
         return;
     }
-    alog_set(&nd->log, index, cmd, len);
+    alog_set(&nd->log, index, cmd, len, term);
     nd->last_applied = index;
     if (index > s->max_index)
         s->max_index = index;
@@ -345,7 +353,7 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
                 sim_fail(s, "snapshot index=%llu server=%zu differs from server=%zu",
                          (unsigned long long)k, i, j);
         }
-        alog_set(&s->nodes[i].log, k, p, l);
+        alog_set(&s->nodes[i].log, k, p, l, 0);
         p += l;
     }
     s->nodes[i].last_applied = last;
@@ -377,7 +385,8 @@ static void drain(struct sim *s, size_t i)
         for (size_t k = 0; k < rd.n_committed && !s->failure; k++) {
             const struct raft_entry *e = &rd.committed[k];
             /* A no-op entry is applied as an empty command, so the order checks still hold. */
-            apply_command(s, i, e->index, e->data, e->type == RAFT_ENTRY_NORMAL ? e->len : 0);
+            apply_command(s, i, e->index, e->term, e->data,
+                          e->type == RAFT_ENTRY_NORMAL ? e->len : 0);
             if (s->o.snapshots && (e->index + 1) % SIM_SNAPSHOT_INTERVAL == 0)
                 snap_at = e->index;
         }
@@ -652,6 +661,16 @@ size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_
 }
 
 uint64_t sim_max_index(const struct sim *s) { return s->max_index; }
+
+uint64_t sim_applied_term(const struct sim *s, uint64_t index)
+{
+    for (size_t i = 0; i < s->o.n; i++) {
+        const struct applied_log *al = &s->nodes[i].log;
+        if (index < al->cap && al->term[index])
+            return al->term[index];
+    }
+    return 0;
+}
 uint64_t sim_rpc_total(const struct sim *s) { return s->rpc_total; }
 uint64_t sim_rpc_count(const struct sim *s, size_t i) { return s->rpc_to[i]; }
 uint64_t sim_bytes_total(const struct sim *s) { return s->bytes_total; }

@@ -1,0 +1,233 @@
+/* Focused tests of the core's protocol features: fast backtracking (a follower 1,000 entries
+ * behind with conflicting terms catches up in a number of append round trips bounded by its
+ * distinct conflicting terms), pre-vote (a rejoining partitioned node does not change the
+ * leader's term) and check-quorum (a leader cut off from its majority steps down within an
+ * election timeout). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "sim.h"
+#include "store.h"
+
+/* ---- a tiny hand-driven cluster for the backtracking test ---------------------------------- */
+
+struct mini {
+    struct raft *r[3];
+    struct sim_store *st[3];
+    struct raft_msg *queue; /* FIFO of messages in flight */
+    size_t qlen, qcap;
+    size_t appends_to[4], rejects_from[4];
+};
+
+static void mini_fill(struct sim_store *st, uint64_t term, const uint64_t *terms, size_t n)
+{
+    struct raft_entry *e = xcalloc(n, sizeof *e);
+    for (size_t i = 0; i < n; i++)
+        e[i] = (struct raft_entry){ terms[i], i + 1, RAFT_ENTRY_NORMAL, (uint8_t *)"cmd", 3 };
+    struct raft_ready rd = { .hard_state_changed = true,
+                             .hard_state = { term, RAFT_NONE, 10 },
+                             .entries = e, .n_entries = n };
+    st->ops->save(st, &rd);
+    free(e);
+}
+
+static struct raft_msg copy_msg(const struct raft_msg *m)
+{
+    struct raft_msg c = *m;
+    c.entries = NULL;
+    if (m->n_entries) {
+        c.entries = xmalloc(m->n_entries * sizeof *c.entries);
+        for (size_t i = 0; i < m->n_entries; i++) {
+            c.entries[i] = m->entries[i];
+            c.entries[i].data = xmalloc(m->entries[i].len + 1);
+            memcpy(c.entries[i].data, m->entries[i].data, m->entries[i].len);
+        }
+    }
+    c.data = NULL;
+    c.len = 0;
+    return c;
+}
+
+static void mini_drain(struct mini *m, size_t i)
+{
+    while (raft_has_ready(m->r[i])) {
+        struct raft_ready rd;
+        ck_assert_int_eq(raft_ready(m->r[i], &rd), RAFT_OK);
+        m->st[i]->ops->save(m->st[i], &rd);
+        for (size_t k = 0; k < rd.n_msgs; k++) {
+            if (m->qlen == m->qcap) {
+                m->qcap = m->qcap ? m->qcap * 2 : 64;
+                m->queue = xrealloc(m->queue, m->qcap * sizeof *m->queue);
+            }
+            m->queue[m->qlen++] = copy_msg(&rd.msgs[k]);
+        }
+        raft_advance(m->r[i], &rd);
+    }
+}
+
+/* Delivers every queued message (and what they cause) until the network is quiet. */
+static void mini_settle(struct mini *m)
+{
+    while (m->qlen > 0) {
+        struct raft_msg msg = m->queue[0];
+        memmove(m->queue, m->queue + 1, (m->qlen - 1) * sizeof *m->queue);
+        m->qlen--;
+        if (msg.type == RAFT_MSG_APPEND && !msg.heartbeat)
+            m->appends_to[msg.to]++;
+        if (msg.type == RAFT_MSG_APPEND_REPLY && !msg.success && !msg.heartbeat)
+            m->rejects_from[msg.from]++;
+        raft_step(m->r[msg.to - 1], &msg);
+        mini_drain(m, msg.to - 1);
+        raft_msg_free_contents(&msg);
+    }
+}
+
+START_TEST(backtracking_skips_whole_terms)
+{
+    /* Common prefix 1..10 (term 1). Leader and voter: 1,000 more entries in term 6. The
+     * follower: 1,000 conflicting entries in terms 2, 3, 4, 5 (250 each). */
+    enum { PREFIX = 10, TAIL = 1000 };
+    uint64_t lead_terms[PREFIX + TAIL], foll_terms[PREFIX + TAIL];
+    for (size_t i = 0; i < PREFIX + TAIL; i++) {
+        lead_terms[i] = i < PREFIX ? 1 : 6;
+        foll_terms[i] = i < PREFIX ? 1 : 2 + (i - PREFIX) / 250;
+    }
+    struct mini m = { 0 };
+    static const uint32_t ids[3] = { 1, 2, 3 };
+    for (size_t i = 0; i < 3; i++) {
+        m.st[i] = sim_mem_store_new();
+        mini_fill(m.st[i], 6, i == 1 ? foll_terms : lead_terms, PREFIX + TAIL);
+        struct raft_config c;
+        raft_config_default(&c);
+        c.id = ids[i];
+        c.peers = ids;
+        c.n_peers = 3;
+        c.seed = 7;
+        c.storage = m.st[i]->ops->reader(m.st[i]);
+        c.max_msg_bytes = 64 << 10;
+        struct raft_init init;
+        m.st[i]->ops->load(m.st[i], &init);
+        m.r[i] = raft_new(&c, &init);
+        ck_assert_ptr_nonnull(m.r[i]);
+    }
+    /* Node 1 times out and wins (node 3's vote suffices; node 2's log is less up to date). */
+    for (int t = 0; t < 100 && raft_soft_state(m.r[0]).role != RAFT_LEADER; t++) {
+        raft_tick(m.r[0]);
+        mini_drain(&m, 0);
+        mini_settle(&m);
+    }
+    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    /* One proposal makes the leader replicate; the follower must converge. */
+    uint64_t index, term;
+    ck_assert_int_eq(raft_propose(m.r[0], (const uint8_t *)"x", 1, &index, &term), RAFT_OK);
+    mini_drain(&m, 0);
+    mini_settle(&m);
+    ck_assert_uint_eq(raft_last_index(m.r[1]), index);
+    for (uint64_t k = 1; k <= index; k++) {
+        uint64_t a, b;
+        ck_assert_int_eq(raft_term_at(m.r[0], k, &a), RAFT_OK);
+        ck_assert_int_eq(raft_term_at(m.r[1], k, &b), RAFT_OK);
+        ck_assert_msg(a == b, "index %llu: leader term %llu, follower %llu", (unsigned long long)k,
+                      (unsigned long long)a, (unsigned long long)b);
+    }
+    /* Four distinct conflicting terms: at most one rejection each, plus the probe of the
+     * leader's last index; then the 1,001 entries in 64 KiB batches. */
+    size_t rejects = m.rejects_from[2], appends = m.appends_to[2];
+    printf("  backtracking: %zu rejections, %zu append messages to catch up 1,000 entries\n",
+           rejects, appends);
+    ck_assert_msg(rejects <= 4 + 1, "%zu rejections for 4 conflicting terms", rejects);
+    ck_assert_msg(appends <= rejects + 1 + 2, "%zu append messages", appends);
+    for (size_t i = 0; i < 3; i++) {
+        raft_free(m.r[i]);
+        m.st[i]->ops->destroy(m.st[i]);
+    }
+    for (size_t k = 0; k < m.qlen; k++)
+        raft_msg_free_contents(&m.queue[k]);
+    free(m.queue);
+}
+END_TEST
+
+/* ---- pre-vote and check-quorum, on the simulator ----------------------------------------- */
+
+static struct sim *cluster(uint64_t seed)
+{
+    struct sim_opts o = { .n = 3, .seed = seed };
+    struct sim *s = sim_new(&o);
+    sim_run_for(s, 2000);
+    return s;
+}
+
+static int leader_of(struct sim *s, uint64_t *term)
+{
+    for (size_t i = 0; i < sim_n(s); i++)
+        if (sim_is_connected(s, i) && sim_get_state(s, i, term))
+            return (int)i;
+    return -1;
+}
+
+START_TEST(prevote_rejoin_keeps_term)
+{
+    struct sim *s = cluster(11);
+    uint64_t term;
+    int leader = leader_of(s, &term);
+    ck_assert_int_ge(leader, 0);
+    size_t victim = ((size_t)leader + 1) % 3;
+    uint64_t victim_term;
+    sim_get_state(s, victim, &victim_term);
+    sim_disconnect(s, victim);
+    sim_run_for(s, 5000); /* many election timeouts alone: pre-votes fail, the term stays */
+    uint64_t t_alone;
+    sim_get_state(s, victim, &t_alone);
+    ck_assert_msg(t_alone == victim_term, "isolated node raised its term from %llu to %llu",
+                  (unsigned long long)victim_term, (unsigned long long)t_alone);
+    sim_connect(s, victim);
+    sim_run_for(s, 2000);
+    uint64_t term2;
+    int leader2 = leader_of(s, &term2);
+    ck_assert_int_eq(leader2, leader);
+    ck_assert_msg(term2 == term, "rejoin changed the term from %llu to %llu",
+                  (unsigned long long)term, (unsigned long long)term2);
+    ck_assert(!sim_failed(s));
+    sim_free(s);
+}
+END_TEST
+
+START_TEST(checkquorum_leader_steps_down)
+{
+    struct sim *s = cluster(12);
+    uint64_t term;
+    int leader = leader_of(s, &term);
+    ck_assert_int_ge(leader, 0);
+    sim_disconnect(s, (size_t)leader);
+    /* One election timeout is election_ticks (20) to 2 * election_ticks ticks of 10 ms. */
+    uint64_t t0 = sim_now(s), stepped = 0;
+    for (int k = 0; k < 100; k++) {
+        sim_run_for(s, 10);
+        uint64_t t;
+        if (!sim_get_state(s, (size_t)leader, &t)) {
+            stepped = sim_now(s) - t0;
+            break;
+        }
+    }
+    ck_assert_msg(stepped > 0 && stepped <= 400, "leader still leads %llu ms after losing its "
+                  "majority", (unsigned long long)(sim_now(s) - t0));
+    printf("  check-quorum: the isolated leader stepped down after %llu ms\n",
+           (unsigned long long)stepped);
+    sim_free(s);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("raft_focused");
+    TCase *tc = tcase_create("focused");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, backtracking_skips_whole_terms);
+    tcase_add_test(tc, prevote_rejoin_keeps_term);
+    tcase_add_test(tc, checkquorum_leader_steps_down);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,278 @@
+/* Randomized safety mode: many seeds, 3-7 nodes, random partitions, crashes and restarts,
+ * drops, delays, long reordering, duplicates, proposals and snapshots. After every event the
+ * Raft safety properties are checked:
+ *   - election safety: at most one leader per term, ever;
+ *   - leader append-only: a leader never overwrites or deletes entries of its own log;
+ *   - log matching: two logs with an entry of the same index and term agree on all before it;
+ *   - leader completeness: a new leader holds every entry already applied anywhere;
+ *   - state machine safety: no two nodes apply different commands at one index, across
+ *     restarts (the simulator's applier checks this on every apply).
+ * After the faults heal, a new proposal must commit within 10 simulated seconds (liveness).
+ * A failure prints the seed and the last events; SEED=n replays that seed alone.
+ * RANDOM_SEEDS sets how many seeds run (default 500; `make test-long` runs 10,000). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/util.h"
+#include "harness.h"
+#include "sim.h"
+
+#define STEPS 200
+#define MAX_TERMS 4096
+
+struct checker {
+    uint32_t leader_of[MAX_TERMS]; /* term -> leader id seen (0: none yet) */
+    uint64_t lead_term[SIM_MAX_NODES];  /* the term a node was last seen leading */
+    uint64_t lead_last[SIM_MAX_NODES];  /* its last index then */
+    uint64_t lead_last_term[SIM_MAX_NODES];
+    uint64_t events;
+};
+
+static uint64_t term_or_zero(struct raft *r, uint64_t index)
+{
+    uint64_t t = 0;
+    if (raft_term_at(r, index, &t) != RAFT_OK)
+        return 0;
+    return t;
+}
+
+static void check_log_matching(struct sim *s)
+{
+    size_t n = sim_n(s);
+    for (size_t a = 0; a < n; a++) {
+        struct raft *ra = sim_raft(s, a);
+        if (!ra)
+            continue;
+        for (size_t b = a + 1; b < n; b++) {
+            struct raft *rb = sim_raft(s, b);
+            if (!rb)
+                continue;
+            uint64_t lo = MAX(raft_snapshot_index(ra), raft_snapshot_index(rb)) + 1;
+            uint64_t hi = MIN(raft_last_index(ra), raft_last_index(rb));
+            /* Find the highest index where the terms agree; everything below must agree. */
+            bool agreed = false;
+            for (uint64_t i = hi; i >= lo && i > 0; i--) {
+                uint64_t ta = term_or_zero(ra, i), tb = term_or_zero(rb, i);
+                if (ta == tb)
+                    agreed = true;
+                else if (agreed) {
+                    sim_fail(s, "log matching: nodes %zu and %zu agree above index %llu but differ "
+                                "there (terms %llu vs %llu)", a, b, (unsigned long long)i,
+                             (unsigned long long)ta, (unsigned long long)tb);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+static void check_new_leader_complete(struct sim *s, size_t i, struct raft *r)
+{
+    uint64_t top = sim_max_index(s);
+    for (uint64_t k = raft_snapshot_index(r) + 1; k <= top; k++) {
+        uint64_t want = sim_applied_term(s, k);
+        if (want == 0)
+            continue;
+        uint64_t have = term_or_zero(r, k);
+        if (have != want) {
+            sim_fail(s, "leader completeness: new leader %zu lacks applied entry %llu (term %llu, "
+                        "it has term %llu)", i, (unsigned long long)k, (unsigned long long)want,
+                     (unsigned long long)have);
+            return;
+        }
+    }
+}
+
+static void observe(struct sim *s, void *arg)
+{
+    struct checker *c = arg;
+    size_t n = sim_n(s);
+    for (size_t i = 0; i < n; i++) {
+        struct raft *r = sim_raft(s, i);
+        if (!r)
+            continue;
+        struct raft_soft_state ss = raft_soft_state(r);
+        if (ss.role != RAFT_LEADER)
+            continue;
+        uint64_t t = ss.term;
+        if (t >= MAX_TERMS) {
+            sim_fail(s, "term %llu beyond the checker's table", (unsigned long long)t);
+            return;
+        }
+        if (c->leader_of[t] == 0) {
+            c->leader_of[t] = raft_id(r);
+            check_new_leader_complete(s, i, r);
+        } else if (c->leader_of[t] != raft_id(r)) {
+            sim_fail(s, "election safety: term %llu has leaders %u and %u", (unsigned long long)t,
+                     c->leader_of[t], raft_id(r));
+            return;
+        }
+        uint64_t last = raft_last_index(r);
+        if (c->lead_term[i] == t) {
+            /* Leader append-only: what it had, it still has, unchanged. */
+            uint64_t old = c->lead_last[i];
+            if (last < old || (old > raft_snapshot_index(r) && term_or_zero(r, old) != c->lead_last_term[i])) {
+                sim_fail(s, "leader append-only: leader %zu in term %llu lost or changed index %llu",
+                         i, (unsigned long long)t, (unsigned long long)old);
+                return;
+            }
+        }
+        c->lead_term[i] = t;
+        c->lead_last[i] = last;
+        c->lead_last_term[i] = term_or_zero(r, last);
+    }
+    if (++c->events % 64 == 0)
+        check_log_matching(s);
+}
+
+static void heal(struct sim *s)
+{
+    sim_set_unreliable(s, false);
+    sim_set_long_reordering(s, false);
+    sim_set_duplicates(s, false);
+    for (size_t i = 0; i < sim_n(s); i++) {
+        if (!sim_is_alive(s, i))
+            sim_restart(s, i);
+        sim_connect(s, i);
+    }
+}
+
+/* Runs one seed; returns true when every check held. On failure prints the seed and events. */
+static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
+{
+    struct rng pick;
+    rng_seed(&pick, seed);
+    struct sim_opts o = { .n = 3 + rng_below(&pick, 5), .seed = seed,
+                          .snapshots = rng_below(&pick, 2) == 1, .planted_bug = planted_bug,
+                          .noop_on_elect = rng_below(&pick, 4) == 0 };
+    struct sim *s = sim_new(&o);
+    struct checker *c = xcalloc(1, sizeof *c);
+    sim_set_observer(s, observe, c);
+    size_t n = o.n;
+    uint64_t next_cmd = 1;
+    for (int step = 0; step < STEPS && !sim_failed(s); step++) {
+        uint64_t a = sim_rand(s, 100);
+        int leader = -1;
+        if (a < 35) {
+            /* Start commands on every live node, as Figure 8 does; remember who took them. */
+            size_t k = 1 + sim_rand(s, 4);
+            for (size_t i = 0; i < n; i++) {
+                for (size_t j = 0; j < k; j++) {
+                    struct cmd cm = cmd_int(next_cmd++);
+                    uint64_t index, term;
+                    if (sim_start(s, i, cm.b, 8, &index, &term))
+                        leader = (int)i;
+                }
+            }
+        } else if (a < 45) {
+            int group[SIM_MAX_NODES];
+            int groups = 2 + (int)sim_rand(s, 2);
+            for (size_t i = 0; i < n; i++)
+                group[i] = (int)sim_rand(s, (uint64_t)groups);
+            sim_partition(s, group);
+        } else if (a < 55) {
+            for (size_t i = 0; i < n; i++)
+                sim_connect(s, i);
+        } else if (a < 62) {
+            sim_crash(s, sim_rand(s, n));
+        } else if (a < 80) {
+            size_t i = sim_rand(s, n);
+            if (!sim_is_alive(s, i))
+                sim_restart(s, i);
+        } else if (a < 85) {
+            sim_set_unreliable(s, sim_rand(s, 2));
+        } else if (a < 88) {
+            sim_set_duplicates(s, sim_rand(s, 2));
+        } else if (a < 90) {
+            sim_set_long_reordering(s, sim_rand(s, 2));
+        }
+        /* Mostly short pauses (a leader often dies before its entries spread), sometimes long. */
+        sim_run_for(s, sim_rand(s, 10) == 0 ? 1 + sim_rand(s, 500) : 1 + sim_rand(s, 13));
+        if (leader >= 0 && sim_rand(s, 2) == 0)
+            sim_crash(s, (size_t)leader);
+    }
+    /* Liveness: once everything heals, a new command commits everywhere within 10 s. */
+    if (!sim_failed(s)) {
+        heal(s);
+        sim_run_for(s, 2000);
+        h_one_int(s, 1u << 31, n, true);
+        check_log_matching(s);
+    }
+    bool ok = !sim_failed(s);
+    if (!ok && !quiet)
+        sim_dump(s);
+    if (getenv("SIM_VERBOSE"))
+        printf("  seed %llu: %zu nodes, %.1f s simulated, %llu entries applied, %llu events, %llu RPCs\n",
+               (unsigned long long)seed, n, sim_now(s) / 1000.0,
+               (unsigned long long)sim_max_index(s), (unsigned long long)c->events,
+               (unsigned long long)sim_rpc_total(s));
+    free(c);
+    sim_free(s);
+    return ok;
+}
+
+static unsigned long seed_count(void)
+{
+    const char *env = getenv("RANDOM_SEEDS");
+    return env ? strtoul(env, NULL, 10) : 500;
+}
+
+START_TEST(random_safety)
+{
+    const char *one = getenv("SEED");
+    if (one) {
+        uint64_t seed = strtoull(one, NULL, 10);
+        ck_assert_msg(run_seed(seed, 0, false), "seed %llu failed", (unsigned long long)seed);
+        return;
+    }
+    unsigned long count = seed_count();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned long k = 1; k <= count; k++)
+        ck_assert_msg(run_seed(k, 0, false), "seed %lu failed (replay: SEED=%lu)", k, k);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("  randomized mode: %lu seeds passed in %.2f s (%.0f seeds/s)\n", count, secs,
+           (double)count / secs);
+}
+END_TEST
+
+/* The checks can fail: with a planted bug, some seed must report a violation. */
+static void expect_violation(int bug, const char *name)
+{
+    unsigned long limit = 2000;
+    for (unsigned long k = 1; k <= limit; k++) {
+        if (!run_seed(k, bug, true)) {
+            printf("  planted bug %s caught at seed %lu\n", name, k);
+            return;
+        }
+    }
+    ck_abort_msg("planted bug %s went unnoticed for %lu seeds", name, limit);
+}
+
+START_TEST(planted_double_vote_is_caught)
+{
+    expect_violation(RAFT_BUG_DOUBLE_VOTE, "double vote");
+}
+END_TEST
+
+START_TEST(planted_old_term_commit_is_caught)
+{
+    expect_violation(RAFT_BUG_COMMIT_OLD_TERM, "commit of an old-term entry by counting replicas");
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("raft_random");
+    TCase *tc = tcase_create("random");
+    tcase_set_timeout(tc, 3600);
+    tcase_add_test(tc, random_safety);
+    tcase_add_test(tc, planted_double_vote_is_caught);
+    tcase_add_test(tc, planted_old_term_commit_is_caught);
+    suite_add_tcase(s, tc);
+    return s;
+}
