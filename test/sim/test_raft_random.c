@@ -9,7 +9,7 @@
  *     restarts (the simulator's applier checks this on every apply).
  * After the faults heal, a new proposal must commit within 10 simulated seconds (liveness).
  * A failure prints the seed and the last events; SEED=n replays that seed alone.
- * RANDOM_SEEDS sets how many seeds run (default 500; `make test-long` runs 10,000). */
+ * RANDOM_SEEDS sets how many seeds run (default 2,000; `make test-long` runs 10,000). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,7 +217,7 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
 static unsigned long seed_count(void)
 {
     const char *env = getenv("RANDOM_SEEDS");
-    return env ? strtoul(env, NULL, 10) : 500;
+    return env ? strtoul(env, NULL, 10) : 2000;
 }
 
 START_TEST(random_safety)
