@@ -203,19 +203,12 @@ static int load(const struct opts *o)
 int main(int argc, char **argv)
 {
     struct opts o;
-    char err[512];
-    int first;
-    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
-    if (rc == CONFIG_HELP) {
-        config_print_help(&spec, stdout);
-        return 0;
-    }
-    if (rc != CONFIG_OK || first != argc) {
-        fprintf(stderr, "rpcbench: %s\n", rc != CONFIG_OK ? err : "unexpected argument");
+    if (config_from_args_or_exit(&spec, argc, argv, &o) != argc) {
+        fprintf(stderr, "rpcbench: unexpected argument (see --help)\n");
         return 2;
     }
     log_setup(LOG_INFO, "bench", NULL);
-    rc = o.serve ? serve(&o) : load(&o);
+    int rc = o.serve ? serve(&o) : load(&o);
     config_free(&spec, &o);
     return rc;
 }

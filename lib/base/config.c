@@ -248,6 +248,22 @@ int config_from_args(const struct config_spec *spec, int argc, char **argv, void
     return CONFIG_OK;
 }
 
+int config_from_args_or_exit(const struct config_spec *spec, int argc, char **argv, void *out)
+{
+    char err[512];
+    int first = argc;
+    int rc = config_from_args(spec, argc, argv, out, &first, err, sizeof err);
+    if (rc == CONFIG_HELP) {
+        config_print_help(spec, stdout);
+        exit(0);
+    }
+    if (rc != CONFIG_OK) {
+        fprintf(stderr, "%s: %s\n", spec->program, err);
+        exit(2);
+    }
+    return first;
+}
+
 void config_print_help(const struct config_spec *spec, FILE *out)
 {
     fprintf(out, "Usage: %s %s\n\n%s\n\nOptions:\n", spec->program, spec->synopsis, spec->summary);

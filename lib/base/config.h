@@ -55,6 +55,11 @@ int config_load_file(const struct config_spec *spec, const char *path, void *out
 int config_from_args(const struct config_spec *spec, int argc, char **argv, void *out,
                      int *first_arg, char *err, size_t errlen);
 
+/* config_from_args for a main(): on --help prints the help to stdout and exits 0; on an error
+ * prints "<program>: <message>" to stderr and exits 2. Returns the index of the first
+ * positional argument. */
+int config_from_args_or_exit(const struct config_spec *spec, int argc, char **argv, void *out);
+
 /* Prints usage, the summary and every flag with its default and help. */
 void config_print_help(const struct config_spec *spec, FILE *out);
 
