@@ -67,6 +67,10 @@ Rpc__Envelope *rpc_envelope_decode(const uint8_t *body, size_t len)
     case RPC__KIND__ONEWAY: ok = env->method[0] != '\0'; break;
     default: ok = false; break;
     }
+    /* protobuf-c keeps unknown fields, and accepts a (non-minimal) tag of field number 0 that
+     * protobuf forbids and that it would itself refuse once re-encoded: reject it here. */
+    for (unsigned i = 0; ok && i < env->base.n_unknown_fields; i++)
+        ok = env->base.unknown_fields[i].tag != 0;
     if (!ok) {
         rpc__envelope__free_unpacked(env, NULL);
         return NULL;

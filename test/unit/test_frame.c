@@ -171,6 +171,15 @@ START_TEST(test_invalid_envelopes)
     Rpc__Envelope *ok = rpc_envelope_decode(buf, rpc__envelope__pack(&e, buf));
     ck_assert_ptr_nonnull(ok);
     rpc__envelope__free_unpacked(ok, NULL);
+    /* Found by the fuzzer: a tag of field number 0 in non-minimal form, which protobuf-c
+     * accepts as an unknown field but would not accept back once re-encoded. */
+    static const uint8_t field_zero[] = { 0x10, 0x07, 0x1a, 0x01, 'm', 0x80, 0x00, 0x10, 0x05 };
+    ck_assert_ptr_null(rpc_envelope_decode(field_zero, sizeof field_zero));
+    /* An unknown field with a legal number is kept (newer peers may add fields). */
+    static const uint8_t field_99[] = { 0x10, 0x07, 0x1a, 0x01, 'm', 0x98, 0x06, 0x01 };
+    Rpc__Envelope *fwd = rpc_envelope_decode(field_99, sizeof field_99);
+    ck_assert_ptr_nonnull(fwd);
+    rpc__envelope__free_unpacked(fwd, NULL);
     /* An empty frame body decodes to an all-default envelope, which is not a valid CALL. */
     struct evbuffer *b = evbuffer_new();
     uint8_t h[4];
