@@ -1,0 +1,56 @@
+/* mrsequential: runs a MapReduce app over its inputs in one process and writes the reference
+ * output (the lab's mrsequential):
+ *   mrsequential [--output mr-out-0] APP.so INPUT... */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "base/config.h"
+#include "base/util.h"
+#include "mr/mr.h"
+
+struct opts {
+    char *output;
+};
+
+static const struct config_option options[] = {
+    { "", "output", "output", CONFIG_STRING, offsetof(struct opts, output), "mr-out-0", 0, 0,
+      "file to write the \"key value\" lines to (written whole, then renamed into place)" },
+};
+
+static const struct config_spec spec = {
+    "mrsequential", "[OPTION]... APP.so INPUT...",
+    "Runs the map and reduce functions of APP.so over every INPUT in this one process and writes "
+    "the sorted \"key value\" lines: the reference output the distributed run must match.",
+    options, ARRAY_LEN(options),
+};
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    char err[1024];
+    int first;
+    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
+    if (rc == CONFIG_HELP) {
+        config_print_help(&spec, stdout);
+        return 0;
+    }
+    if (rc != CONFIG_OK || argc - first < 2) {
+        fprintf(stderr, "mrsequential: %s\n",
+                rc != CONFIG_OK ? err : "expected APP.so and at least one INPUT (see --help)");
+        config_free(&spec, &o);
+        return 2;
+    }
+    struct mr_app app;
+    if (mr_app_load(&app, argv[first], err, sizeof err) != MR_OK) {
+        fprintf(stderr, "mrsequential: %s\n", err);
+        config_free(&spec, &o);
+        return 2;
+    }
+    rc = mr_sequential(&app, argv + first + 1, (size_t)(argc - first - 1), o.output, err,
+                       sizeof err);
+    if (rc != MR_OK)
+        fprintf(stderr, "mrsequential: %s\n", err);
+    mr_app_close(&app);
+    config_free(&spec, &o);
+    return rc == MR_OK ? 0 : 1;
+}

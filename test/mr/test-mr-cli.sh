@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The MapReduce programs' edges that the lab's cases do not reach: flag errors (exit 2 with a
+# message), app loading errors (missing symbol, wrong ABI version), the progress RPC, a task
+# that always fails, workers giving up on an absent coordinator, clean-up of intermediate
+# files, and atomic outputs. One line per check, then "RESULT <n> passed, <m> failed".
+#   BIN=bin MODE=release test/mr/test-mr-cli.sh
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-bin}
+MODE=${MODE:-release}
+[[ $BIN = /* ]] || BIN=$ROOT/$BIN
+FIX=$ROOT/build/$MODE/test/mrfix
+GEN=$ROOT/build/$MODE/test/mr-gen-corpus
+COORD=$BIN/mrcoordinator
+WORKER=$BIN/mrworker
+SEQ=$BIN/mrsequential
+APPS=$BIN/mrapps
+T="timeout -k 2s 30s"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-mr-cli.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+
+passed=0
+failed=0
+check() { # check NAME COMMAND... : passes when the command succeeds
+  local name=$1
+  shift
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "ok - $name"
+  else
+    failed=$((failed + 1))
+    echo "not ok - $name"
+  fi
+}
+
+# expect STATUS PATTERN COMMAND...: the command exits with STATUS and its stderr matches PATTERN.
+expect() {
+  local want=$1 pattern=$2 rc
+  shift 2
+  $T "$@" >out.txt 2>err.txt
+  rc=$?
+  if [ $rc != "$want" ] || { [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; }; then
+    echo "    $* -> exit $rc (want $want), stderr: $(head -c 300 err.txt)"
+    return 1
+  fi
+}
+
+"$GEN" --size 40KiB in1.txt in2.txt in3.txt || { echo "RESULT 0 passed, 1 failed"; exit 1; }
+
+# ---- flags ----
+check "coordinator: unknown flag exits 2" expect 2 "unknown flag" "$COORD" --bogus in1.txt
+check "coordinator: no INPUT exits 2" expect 2 "no INPUT" "$COORD"
+check "coordinator: --nreduce 0 exits 2" expect 2 "nreduce.*from 1" "$COORD" --nreduce 0 in1.txt
+check "coordinator: missing input exits 2" expect 2 "nope.txt: cannot be read" "$COORD" nope.txt
+check "coordinator: bad --workdir exits 2" expect 2 "not a writable directory" "$COORD" --workdir /nonexistent in1.txt
+check "coordinator: --help" expect 0 "" "$COORD" --help
+check "coordinator: --help lists --task-timeout" grep -q -- "--task-timeout N" out.txt
+check "worker: no APP.so exits 2" expect 2 "expected one APP.so" "$WORKER"
+check "worker: bad --give-up exits 2" expect 2 "give-up" "$WORKER" --give-up soon "$APPS/wc.so"
+check "sequential: no INPUT exits 2" expect 2 "APP.so and at least one INPUT" "$SEQ" "$APPS/wc.so"
+
+# ---- app loading ----
+check "worker: missing .so is a clear error" expect 2 "cannot load app.*nothere.so" "$WORKER" nothere.so
+check "worker: wrong ABI version is refused" expect 2 "ABI version 999.*version 1" "$WORKER" "$FIX/badabi.so"
+check "sequential: missing mr_reduce is named" expect 2 "no symbol mr_reduce" "$SEQ" "$FIX/noreduce.so" in1.txt
+check "sequential: a failing map is reported" expect 1 "in1.txt: mr_map returned 7" "$SEQ" "$FIX/failmap.so" in1.txt
+
+# ---- a worker alone gives up ----
+start=$SECONDS
+check "worker: exits 0 when no coordinator answers" expect 0 "no answer from the coordinator" \
+  "$WORKER" --coordinator 127.0.0.1:1 --give-up 500ms "$APPS/wc.so"
+check "worker: ... within a few seconds" test $((SECONDS - start)) -le 5
+
+# ---- progress over RPC, clean-up, atomic outputs ----
+rm -f addr
+"$COORD" --listen 127.0.0.1:0 --addr-file addr --nreduce 3 in1.txt in2.txt in3.txt 2>coord.log &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do [ -s addr ] && break; sleep 0.1; done
+ADDR=$(cat addr)
+check "status: progress before any worker" expect 0 "" "$COORD" --status "$ADDR"
+check "status: ... says maps 0/3 reduces 0/3" grep -q "maps 0/3 (0 running) reduces 0/3" out.txt
+$T "$WORKER" --coordinator "$ADDR" "$APPS/wc.so" 2>worker.log
+check "worker: exits 0 when the job is done" test $? = 0
+wait $cpid
+check "coordinator: exits 0 when the job is done" test $? = 0
+check "coordinator: logged progress lines" grep -q "progress: maps 3/3 .* reduces 3/3 .* done" coord.log
+"$SEQ" --output expected.txt "$APPS/wc.so" in1.txt in2.txt in3.txt
+check "output equals mrsequential's" cmp -s <(sort mr-out-* | grep .) <(sort expected.txt)
+check "intermediate files removed" test -z "$(ls mr-[0-9]* .tmp.* 2>/dev/null)"
+check "only mr-out-0..2 written" test "$(ls mr-out-* | tr '\n' ' ')" = "mr-out-0 mr-out-1 mr-out-2 "
+check "status: exits 1 when the coordinator is gone" expect 1 "no progress from" "$COORD" --status "$ADDR"
+
+mkdir -p shared
+"$COORD" --listen 127.0.0.1:0 --addr-file addr2 --workdir shared --keep-intermediate \
+  --nreduce 2 in1.txt in2.txt 2>coord2.log &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do [ -s addr2 ] && break; sleep 0.1; done
+$T "$WORKER" --coordinator "$(cat addr2)" "$APPS/wc.so" 2>>worker.log
+wait $cpid
+check "--workdir and --keep-intermediate" test "$(cd shared && ls | tr '\n' ' ')" = "mr-0-0 mr-0-1 mr-1-0 mr-1-1 mr-out-0 mr-out-1 "
+
+# ---- a task that always fails fails the job ----
+rm -f mr-out-*
+"$COORD" --listen 127.0.0.1:0 --addr-file addr3 --max-failures 3 in1.txt 2>coord3.log &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do [ -s addr3 ] && break; sleep 0.1; done
+$T "$WORKER" --coordinator "$(cat addr3)" "$FIX/failmap.so" 2>>worker.log
+check "failing app: the worker exits 0 when told" test $? = 0
+wait $cpid
+check "failing app: the coordinator exits 1" test $? = 1
+check "failing app: the coordinator says why" grep -q "map 0 failed on .*mr_map returned 7; giving up" coord3.log
+check "failing app: no output" test -z "$(ls mr-out-* 2>/dev/null)"
+
+echo "RESULT $passed passed, $failed failed"
+[ $failed = 0 ]
