@@ -15,7 +15,7 @@ MR_APP_EXPORT int mr_map(const char *document, const char *contents, size_t len,
     for (size_t i = 0; rc == 0 && w.slots && i <= w.mask; i++) {
         const struct appkit_word *e = &w.slots[i];
         if (e->count)
-            rc = mr_emit(out, e->word, e->len, document, dlen);
+            rc = mr_emit(out, appkit_word_bytes(e), e->len, document, dlen);
     }
     appkit_words_free(&w);
     return rc;

@@ -16,7 +16,7 @@ MR_APP_EXPORT int mr_map(const char *filename, const char *contents, size_t len,
     for (size_t i = 0; rc == 0 && w.slots && i <= w.mask; i++) {
         const struct appkit_word *e = &w.slots[i];
         if (e->count)
-            rc = mr_emit(out, e->word, e->len, num, appkit_format_u64(num, e->count));
+            rc = mr_emit(out, appkit_word_bytes(e), e->len, num, appkit_format_u64(num, e->count));
     }
     appkit_words_free(&w);
     return rc;

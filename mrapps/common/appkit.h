@@ -16,7 +16,11 @@ static inline bool appkit_is_letter(unsigned char c) { return (unsigned)((c | 0x
 
 /* The distinct words of a text, each with its number of occurrences. Words point into the text,
  * which must outlive the table. */
+#define APPKIT_HEAD 16
+
 struct appkit_word {
+    unsigned char head[APPKIT_HEAD]; /* the word's first bytes, zero-padded: words that fit are
+                                        compared and emitted from here */
     const char *word;
     uint32_t len;
     uint32_t hash;
@@ -28,6 +32,13 @@ struct appkit_words {
     size_t mask; /* capacity - 1 (a power of two) */
     size_t used;
 };
+
+/* The bytes of a counted word: its copy in the slot when it fits (no trip to the text, which
+ * is likely out of the cache), else its first occurrence in the text. */
+static inline const char *appkit_word_bytes(const struct appkit_word *e)
+{
+    return e->len <= APPKIT_HEAD ? (const char *)e->head : e->word;
+}
 
 /* Counts every word of text[0..len), where text[len] must be readable and not a letter (the
  * framework's '\0' after a map's contents). Returns 0, or -1 when memory runs out. Free the
