@@ -21,3 +21,12 @@ TEST_PROGRAMS += $(SIM_TESTS)
 .PHONY: test-long
 test-long: all
 	@BIN=$(BIN) MODE=$(MODE) RANDOM_SEEDS=10000 test/run-all.sh $(SIM_TESTS)
+
+# test/unit/test_storage.c also links lib/storage and lib/raft, so it has its own rule (replacing the
+# generic one). A bare extra prerequisite ($(OUT)/test/test_storage: $(LINK_STORAGE)) would be
+# appended after $(LINK_ECHO), and as $^ keeps only the first libbase.a, storage and raft would
+# follow the base library they need (linking only while echo_proc.o happens to pull in util.o).
+$(OUT)/test/test_storage: $(call obj,test/unit/test_storage.c) $(UNIT_MAIN) $(TEST_SUPPORT) \
+		$(filter-out $(call lib_a,base),$(LINK_STORAGE)) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
