@@ -1,0 +1,432 @@
+#include "node/node.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/u64map.h"
+#include "base/util.h"
+#include "node/codec.h"
+#include "rpc/rpc.h"
+#include "storage/storage.h"
+
+struct pending {
+    uint64_t term;
+    node_done_fn done;
+    void *arg;
+};
+
+struct node {
+    struct event_base *base;
+    struct node_config cfg;
+    struct node_peer *peers;
+    uint32_t *ids;
+    struct rpc_client **clients; /* per peer (NULL for this node) */
+    struct node_sm sm;
+    struct storage *store;
+    struct raft *r;
+    struct event *tick_ev, *process_ev;
+    struct u64map pending; /* index -> struct pending */
+    uint64_t snapshots_installed, snapshots_taken;
+    bool was_leader;
+};
+
+const char *node_result_name(enum node_result r)
+{
+    static const char *const names[] = { "OK", "NOT_LEADER", "LEADERSHIP_LOST", "OVERWRITTEN",
+                                         "SHUTDOWN" };
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
+}
+
+/* A node that cannot persist cannot keep any promise: stop at once, loudly. */
+static void fatal(struct node *n, const char *what, const char *err)
+{
+    LOG_ERROR("node", "fatal: %s: %s", what, err);
+    (void)n;
+    abort();
+}
+
+static void kick(struct node *n) { event_active(n->process_ev, EV_READ, 0); }
+
+static size_t peer_index(const struct node *n, uint32_t id)
+{
+    for (size_t i = 0; i < n->cfg.n_peers; i++)
+        if (n->peers[i].id == id)
+            return i;
+    return SIZE_MAX;
+}
+
+/* ---- proposals -------------------------------------------------------------------------- */
+
+static void finish(struct pending *p, enum node_result res, uint64_t index, const uint8_t *result,
+                   size_t len)
+{
+    p->done(res, index, p->term, result, len, p->arg);
+    free(p);
+}
+
+struct fail_ctx {
+    enum node_result res;
+    uint64_t *keys;
+    size_t n;
+};
+
+static void collect_key(uint64_t key, void *val, void *arg)
+{
+    (void)val;
+    struct fail_ctx *f = arg;
+    f->keys[f->n++] = key;
+}
+
+/* Fails every pending proposal (leadership lost, or shutting down). */
+static void fail_all(struct node *n, enum node_result res)
+{
+    if (n->pending.len == 0)
+        return;
+    struct fail_ctx f = { res, xmalloc(n->pending.len * sizeof(uint64_t)), 0 };
+    u64map_each(&n->pending, collect_key, &f);
+    for (size_t i = 0; i < f.n; i++) {
+        struct pending *p = u64map_del(&n->pending, f.keys[i]);
+        if (p)
+            finish(p, res, f.keys[i], NULL, 0);
+    }
+    free(f.keys);
+}
+
+enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
+                              void *arg, uint64_t *index, uint64_t *term)
+{
+    if (raft_propose(n->r, cmd, len, index, term) != RAFT_OK)
+        return NODE_NOT_LEADER;
+    struct pending *p = xmalloc(sizeof *p);
+    *p = (struct pending){ *term, done, arg };
+    struct pending *old = u64map_get(&n->pending, *index);
+    if (old) { /* an earlier proposal at this index (older term) can no longer commit there */
+        u64map_del(&n->pending, *index);
+        finish(old, NODE_OVERWRITTEN, *index, NULL, 0);
+    }
+    u64map_put(&n->pending, *index, p);
+    kick(n);
+    return NODE_OK;
+}
+
+/* ---- processing the core's output -------------------------------------------------------- */
+
+static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        size_t k = peer_index(n, msgs[i].to);
+        if (k == SIZE_MAX || !n->clients[k])
+            continue;
+        uint8_t *buf;
+        size_t len = node_msg_pack(&msgs[i], &buf);
+        /* Dropped when disconnected or backed up: Raft retransmits. */
+        rpc_client_send(n->clients[k], "raft.Message", buf, len);
+        free(buf);
+    }
+}
+
+static void apply_committed(struct node *n, const struct raft_entry *e)
+{
+    uint8_t *result = NULL;
+    size_t rlen = 0;
+    if (e->type == RAFT_ENTRY_NORMAL)
+        n->sm.apply(n->sm.ctx, e->index, e->data, e->len, &result, &rlen);
+    struct pending *p = u64map_del(&n->pending, e->index);
+    if (p)
+        finish(p, p->term == e->term ? NODE_OK : NODE_OVERWRITTEN, e->index, result, rlen);
+    free(result);
+}
+
+/* Takes a snapshot once the persisted Raft state outgrows max_raft_state. */
+static void maybe_snapshot(struct node *n)
+{
+    if (!n->cfg.max_raft_state || storage_raft_state_size(n->store) < n->cfg.max_raft_state)
+        return;
+    uint64_t index = raft_applied(n->r), term;
+    if (index <= raft_snapshot_index(n->r) || raft_compact(n->r, index, &term) != RAFT_OK)
+        return;
+    uint8_t *data;
+    size_t len;
+    n->sm.snapshot(n->sm.ctx, &data, &len);
+    char err[512];
+    if (storage_compact(n->store, index, term, data, len, err, sizeof err) != 0)
+        fatal(n, "storing a snapshot", err);
+    free(data);
+    n->snapshots_taken++;
+    LOG_DEBUG("node", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
+}
+
+static void process(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct node *n = arg;
+    while (raft_has_ready(n->r)) {
+        struct raft_ready rd;
+        char err[512];
+        if (raft_ready(n->r, &rd) != RAFT_OK)
+            fatal(n, "reading the log", "storage read failed");
+        /* 1. durable before anything that depends on it leaves the node */
+        if (storage_save(n->store, &rd, err, sizeof err) != 0)
+            fatal(n, "persisting Raft state", err);
+        /* 2. send */
+        send_msgs(n, rd.msgs, rd.n_msgs);
+        /* 3. apply */
+        if (rd.has_snapshot) {
+            if (n->sm.restore(n->sm.ctx, rd.snapshot_data, rd.snapshot_len) != 0)
+                fatal(n, "restoring a received snapshot", "invalid snapshot data");
+            n->snapshots_installed++;
+            LOG_INFO("node", "installed snapshot at index %llu from the leader",
+                     (unsigned long long)rd.snapshot.index);
+        }
+        for (size_t i = 0; i < rd.n_committed; i++)
+            apply_committed(n, &rd.committed[i]);
+        if (rd.soft_state_changed) {
+            bool leader = rd.soft_state.role == RAFT_LEADER;
+            if (leader != n->was_leader)
+                LOG_INFO("node", "%s in term %llu", leader ? "became leader" : "no longer leader",
+                         (unsigned long long)rd.soft_state.term);
+            if (n->was_leader && !leader)
+                fail_all(n, NODE_LEADERSHIP_LOST);
+            n->was_leader = leader;
+        }
+        raft_advance(n->r, &rd);
+        maybe_snapshot(n);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct node *n = arg;
+    raft_tick(n->r);
+    kick(n);
+}
+
+static void on_message(const uint8_t *msg, size_t len, void *arg)
+{
+    struct node *n = arg;
+    struct raft_msg m;
+    void *keep;
+    if (node_msg_unpack(msg, len, &m, &keep) != 0) {
+        LOG_WARN("node", "dropping a malformed raft message (%zu bytes)", len);
+        return;
+    }
+    if (raft_step(n->r, &m) != RAFT_OK)
+        fatal(n, "handling a message", "storage read failed");
+    node_msg_release(&m, keep);
+    kick(n);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+struct node *node_new(struct event_base *base, struct rpc_server *srv, const struct node_config *c,
+                      const struct node_sm *sm, char *err, size_t errlen)
+{
+    bool member = false;
+    for (size_t i = 0; i < c->n_peers; i++)
+        member |= c->peers[i].id == c->id;
+    if (!member) {
+        snprintf(err, errlen, "node id %u is not among the peers", c->id);
+        return NULL;
+    }
+    struct storage_opts so;
+    storage_opts_default(&so);
+    so.sync = c->fsync;
+    struct storage *store;
+    if (storage_open(c->data_dir, &so, &store, err, errlen) != 0)
+        return NULL;
+    struct raft_init init;
+    if (storage_load(store, &init, err, errlen) != 0) {
+        storage_close(store);
+        return NULL;
+    }
+    struct node *n = xcalloc(1, sizeof *n);
+    n->base = base;
+    n->cfg = *c;
+    n->sm = *sm;
+    n->store = store;
+    n->peers = xmalloc(c->n_peers * sizeof *n->peers);
+    memcpy(n->peers, c->peers, c->n_peers * sizeof *n->peers);
+    n->cfg.peers = n->peers;
+    n->ids = xmalloc(c->n_peers * sizeof *n->ids);
+    for (size_t i = 0; i < c->n_peers; i++)
+        n->ids[i] = c->peers[i].id;
+    if (init.snapshot.index > 0) {
+        struct raft_snapshot_meta meta;
+        uint8_t *data;
+        size_t len;
+        if (storage_snapshot(store, &meta, &data, &len) != 0 || sm->restore(sm->ctx, data, len) != 0) {
+            snprintf(err, errlen, "%s: corrupted data directory: the stored snapshot does not restore",
+                     c->data_dir);
+            free(data);
+            node_free(n);
+            return NULL;
+        }
+        free(data);
+    }
+    struct raft_config rc;
+    raft_config_default(&rc);
+    rc.id = c->id;
+    rc.peers = n->ids;
+    rc.n_peers = c->n_peers;
+    rc.election_ticks = c->election_ticks;
+    rc.heartbeat_ticks = c->heartbeat_ticks;
+    rc.pre_vote = c->pre_vote;
+    rc.check_quorum = c->check_quorum;
+    rc.noop_on_elect = c->noop_on_elect;
+    rc.seed = clock_wall_ns() ^ ((uint64_t)c->id << 48);
+    rc.storage = storage_reader(store);
+    n->r = raft_new(&rc, &init);
+    if (!n->r) {
+        snprintf(err, errlen, "invalid Raft configuration (election ticks must exceed heartbeat "
+                              "ticks)");
+        node_free(n);
+        return NULL;
+    }
+    n->clients = xcalloc(c->n_peers, sizeof *n->clients);
+    for (size_t i = 0; i < c->n_peers; i++) {
+        if (c->peers[i].id == c->id)
+            continue;
+        n->clients[i] = rpc_client_new(base, c->peers[i].addr, NULL, err, errlen);
+        if (!n->clients[i]) {
+            node_free(n);
+            return NULL;
+        }
+    }
+    n->process_ev = event_new(base, -1, 0, process, n);
+    n->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, n);
+    struct timeval tv = { (time_t)(c->tick_ms / 1000), (suseconds_t)(c->tick_ms % 1000) * 1000 };
+    evtimer_add(n->tick_ev, &tv);
+    rpc_server_handle_message(srv, "raft.Message", on_message, n);
+    LOG_INFO("node", "started: term %llu, log %llu..%llu, snapshot at %llu, commit %llu",
+             (unsigned long long)init.hard_state.term,
+             (unsigned long long)init.snapshot.index + 1, (unsigned long long)init.last_index,
+             (unsigned long long)init.snapshot.index, (unsigned long long)init.hard_state.commit);
+    kick(n);
+    return n;
+}
+
+void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    if (n->tick_ev)
+        event_free(n->tick_ev);
+    if (n->process_ev)
+        event_free(n->process_ev);
+    fail_all(n, NODE_SHUTDOWN);
+    u64map_free(&n->pending);
+    if (n->clients)
+        for (size_t i = 0; i < n->cfg.n_peers; i++)
+            rpc_client_free(n->clients[i]);
+    free(n->clients);
+    raft_free(n->r);
+    storage_close(n->store);
+    free(n->peers);
+    free(n->ids);
+    free(n);
+}
+
+int node_parse_peers(const char *spec, struct node_peer **out, size_t *count, char *err,
+                     size_t errlen)
+{
+    struct node_peer *peers = NULL;
+    size_t n = 0;
+    char *copy = xstrdup(spec), *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        uint64_t id;
+        char host[256];
+        uint16_t port;
+        if (eq)
+            *eq = '\0';
+        if (!eq || parse_u64(item, &id) != 0 || id == 0 || id > UINT32_MAX ||
+            strlen(eq + 1) >= sizeof peers->addr ||
+            parse_host_port(eq + 1, host, sizeof host, &port) != 0 || port == 0) {
+            snprintf(err, errlen, "peers: bad entry '%s%s%s' (expected ID=HOST:PORT with ID >= 1)",
+                     item, eq ? "=" : "", eq ? eq + 1 : "");
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (peers[i].id == id) {
+                snprintf(err, errlen, "peers: id %llu appears twice", (unsigned long long)id);
+                goto fail;
+            }
+        }
+        peers = xrealloc(peers, (n + 1) * sizeof *peers);
+        peers[n].id = (uint32_t)id;
+        snprintf(peers[n].addr, sizeof peers[n].addr, "%s", eq + 1);
+        n++;
+    }
+    free(copy);
+    if (n == 0) {
+        snprintf(err, errlen, "peers: empty (expected ID=HOST:PORT,...)");
+        free(peers);
+        return -1;
+    }
+    *out = peers;
+    *count = n;
+    return 0;
+fail:
+    free(copy);
+    free(peers);
+    return -1;
+}
+
+/* ---- observers ----------------------------------------------------------------------------- */
+
+void node_status(const struct node *n, struct node_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->id = n->cfg.id;
+    st->soft = raft_soft_state(n->r);
+    size_t k = peer_index(n, st->soft.leader);
+    st->leader_addr = k == SIZE_MAX ? "" : n->peers[k].addr;
+    st->commit = raft_hard_state(n->r).commit;
+    st->applied = raft_applied(n->r);
+    st->last_index = raft_last_index(n->r);
+    st->snapshot_index = raft_snapshot_index(n->r);
+    raft_term_at(n->r, st->snapshot_index, &st->snapshot_term);
+    st->snapshots_installed = n->snapshots_installed;
+    st->snapshots_taken = n->snapshots_taken;
+    st->raft_state_bytes = storage_raft_state_size(n->store);
+}
+
+uint64_t node_peer_match(const struct node *n, uint32_t peer) { return raft_peer_match(n->r, peer); }
+
+size_t node_peers(const struct node *n, const struct node_peer **peers)
+{
+    *peers = n->peers;
+    return n->cfg.n_peers;
+}
+
+int node_read_log(struct node *n, uint64_t from, size_t max, struct raft_entry **out, size_t *count,
+                  bool *compacted)
+{
+    *out = NULL;
+    *count = 0;
+    uint64_t snap = raft_snapshot_index(n->r);
+    *compacted = from <= snap;
+    if (*compacted)
+        from = snap + 1;
+    uint64_t commit = MIN(raft_hard_state(n->r).commit, raft_applied(n->r));
+    if (from == 0 || from > commit || max == 0)
+        return 0;
+    uint64_t hi = MIN(commit, from + max - 1);
+    struct raft_storage st = storage_reader(n->store);
+    struct raft_entry *e = xcalloc((size_t)(hi - from + 1), sizeof *e);
+    size_t got = 0;
+    if (st.entries(st.ctx, from, hi, 4u << 20, e, &got) != 0) {
+        free(e);
+        return -1;
+    }
+    *out = e;
+    *count = got;
+    return 0;
+}

@@ -1,0 +1,105 @@
+/* The Raft node runtime: drives the pure core (lib/raft) on a libevent loop, persists its
+ * output in LMDB (lib/storage), streams peer messages over lib/rpc, and applies committed
+ * commands to a state machine.
+ *
+ * Every input (a tick, a peer message, a proposal) only marks the node dirty; the output is
+ * processed once per loop turn, so everything that arrived together costs one LMDB transaction
+ * and one fsync (group commit), written before any message that depends on it is sent. */
+#ifndef NODE_NODE_H
+#define NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+struct event_base;
+struct rpc_server;
+
+/* The replicated state machine (lib/kv, raftd's running hash). All calls come from the loop. */
+struct node_sm {
+    void *ctx;
+    /* Applies a committed command. May set *result (malloc'd; the node frees it). */
+    void (*apply)(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
+                  size_t *result_len);
+    /* Serializes the whole state into *data (malloc'd; the node frees it). */
+    void (*snapshot)(void *ctx, uint8_t **data, size_t *len);
+    /* Replaces the whole state. Returns 0, or -1 when data is not a valid snapshot. */
+    int (*restore)(void *ctx, const uint8_t *data, size_t len);
+};
+
+struct node_peer {
+    uint32_t id;
+    char addr[256]; /* host:port this node uses to reach the peer */
+};
+
+/* Parses "1=host:port,2=host:port,..." into a malloc'd array. Returns 0, or -1 with err (a bad
+ * entry, a repeated or zero id, too long an address). */
+int node_parse_peers(const char *spec, struct node_peer **out, size_t *count, char *err,
+                     size_t errlen);
+
+struct node_config {
+    uint32_t id;
+    const struct node_peer *peers; /* every member, this node included (copied) */
+    size_t n_peers;
+    const char *data_dir;
+    uint64_t tick_ms;
+    unsigned election_ticks, heartbeat_ticks;
+    uint64_t max_raft_state; /* snapshot when the persisted Raft state exceeds this; 0: never */
+    bool fsync;
+    bool pre_vote, check_quorum, noop_on_elect;
+};
+
+enum node_result {
+    NODE_OK = 0,
+    NODE_NOT_LEADER,       /* not the leader now: nothing was proposed */
+    NODE_LEADERSHIP_LOST,  /* leadership ended before the entry applied: it may still commit */
+    NODE_OVERWRITTEN,      /* another entry committed at the proposed index */
+    NODE_SHUTDOWN,         /* the node is stopping */
+};
+
+const char *node_result_name(enum node_result r);
+
+/* Outcome of a proposal: called exactly once. result is the state machine's result for the
+ * command (valid during the call), on NODE_OK. */
+typedef void (*node_done_fn)(enum node_result res, uint64_t index, uint64_t term,
+                             const uint8_t *result, size_t len, void *arg);
+
+struct node;
+
+/* Opens the data directory (refused when locked by another process or corrupted), restores
+ * the state machine from the stored snapshot, starts the core, connects to the peers and
+ * registers "raft.Message" on srv. Returns NULL with a message in err. */
+struct node *node_new(struct event_base *base, struct rpc_server *srv, const struct node_config *c,
+                      const struct node_sm *sm, char *err, size_t errlen);
+
+/* Stops ticking and fails every pending proposal with NODE_SHUTDOWN; frees everything. */
+void node_free(struct node *n);
+
+/* Proposes a command (copied). Returns NODE_OK with *index and *term set, and done is called
+ * later; or NODE_NOT_LEADER at once (done is not called). */
+enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
+                              void *arg, uint64_t *index, uint64_t *term);
+
+struct node_status {
+    uint32_t id;
+    struct raft_soft_state soft;
+    const char *leader_addr; /* "" when unknown */
+    uint64_t commit, applied, last_index, snapshot_index, snapshot_term;
+    uint64_t snapshots_installed, snapshots_taken, raft_state_bytes;
+};
+void node_status(const struct node *n, struct node_status *st);
+
+/* The members, as configured (valid while n lives). */
+size_t node_peers(const struct node *n, const struct node_peer **peers);
+
+/* The leader's match index for a peer (0 elsewhere). */
+uint64_t node_peer_match(const struct node *n, uint32_t peer);
+
+/* Copies of committed entries from..from+max-1 still in the log, into *out (malloc'd; free
+ * with raft_entries_free + free). *compacted is set when from <= the snapshot index. */
+int node_read_log(struct node *n, uint64_t from, size_t max, struct raft_entry **out, size_t *count,
+                  bool *compacted);
+
+#endif
