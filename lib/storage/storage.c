@@ -83,7 +83,9 @@ static bool is_corruption(int rc)
            rc == MDB_PANIC || rc == MDB_PAGE_NOTFOUND;
 }
 
-/* Sums the stored size of the log (once, at open). */
+/* Walks the whole log once at open: sums its stored size and checks every record's shape
+ * (8-byte consecutive keys, values holding at least the header, terms never decreasing), so a
+ * damaged page is reported now rather than as a failed read later. */
 static int scan_log(struct storage *s, MDB_txn *txn)
 {
     MDB_cursor *c;
@@ -91,18 +93,31 @@ static int scan_log(struct storage *s, MDB_txn *txn)
         return -1;
     MDB_val k, v;
     int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    uint64_t prev_index = 0, prev_term = 0;
+    bool first = true;
     s->log_bytes = 0;
     while (rc == 0) {
+        if (k.mv_size != KEY_SIZE || v.mv_size < ENTRY_HEADER)
+            break;
+        uint64_t index = get_u64(k.mv_data), term = get_u64(v.mv_data);
+        if ((!first && index != prev_index + 1) || term < prev_term)
+            break;
+        first = false;
+        prev_index = index;
+        prev_term = term;
         s->log_bytes += entry_cost(v.mv_size);
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return -1;
     MDB_val d;
     s->snapshot_len = 0;
     MDB_val key = str_key("data");
-    if (mdb_get(txn, s->snap, &key, &d) == 0)
+    rc = mdb_get(txn, s->snap, &key, &d);
+    if (rc == 0)
         s->snapshot_len = d.mv_size;
-    return rc == MDB_NOTFOUND ? 0 : -1;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
 }
 
 /* Opens the three databases and checks (or, in a new store, writes) the format marker. */
@@ -543,6 +558,15 @@ int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
                     size_t len, char *err, size_t errlen)
 {
+    struct raft_snapshot_meta cur;
+    uint64_t total;
+    size_t n;
+    uint8_t probe;
+    if (read_snapshot(s, 0, &probe, 0, &n, &total, &cur) != 0)
+        return fail(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
+    if (index <= cur.index)
+        return fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu", s->dir,
+                    (unsigned long long)index, (unsigned long long)cur.index);
     struct write_op op = { .index = index, .term = term, .data = data, .len = len };
     return run_write(s, do_compact, &op, err, errlen);
 }

@@ -45,7 +45,8 @@ struct raft_storage storage_reader(struct storage *s);
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen);
 
 /* Stores a snapshot taken by the application at index/term and deletes the log up to index,
- * in one transaction. Returns 0 or -1 with err. */
+ * in one transaction. Returns 0, or -1 with err (also when index does not advance the stored
+ * snapshot). */
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
                     size_t len, char *err, size_t errlen);
 
