@@ -5,3 +5,7 @@ LINK_NODE := $(call lib_a,node) $(call lib_a,storage) $(call lib_a,raft) $(LINK_
 $(eval $(call PROGRAM,raftd,$(wildcard daemons/raftd/*.c),$(LINK_NODE)))
 $(eval $(call PROGRAM,raftcli,$(wildcard client/raftcli/*.c),$(LINK_RPC)))
 $(eval $(call PROGRAM,raftbench,$(wildcard client/raftbench/*.c),$(LINK_RPC)))
+
+.PHONY: bench-raft
+bench-raft: $(BIN)/raftd $(BIN)/raftbench
+	@BIN=$(BIN) scripts/bench-raft.sh

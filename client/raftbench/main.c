@@ -161,7 +161,7 @@ static void issue(struct proposer *p)
 {
     struct bench *b = p->b;
     p->sent_ns = clock_mono_ns();
-    rpc_client_call(b->clients[p->srv], "raftd.Propose", b->req, b->req_len, 2000, on_reply, p);
+    rpc_client_call(b->clients[p->srv], "raftd.Propose", b->req, b->req_len, 1000, on_reply, p);
 }
 
 /* ---- failover rounds -------------------------------------------------------------------- */

@@ -191,8 +191,11 @@ static struct flag next_flag(const struct config_spec *spec, int argc, char **ar
     f.len = eq ? (size_t)(eq - f.name) : strlen(f.name);
     f.opt = find_flag(spec, f.name, f.len);
     bool takes_value = flag_is(&f, "config") || (f.opt && f.opt->type != CONFIG_BOOL);
+    bool b;
     if (eq)
         f.value = eq + 1;
+    else if (f.opt && f.opt->type == CONFIG_BOOL && *i + 1 < argc && parse_bool(argv[*i + 1], &b) == 0)
+        f.value = argv[++*i]; /* "--fsync false" reads as the user meant it */
     else if (f.opt && f.opt->type == CONFIG_BOOL)
         f.value = "true";
     else if (takes_value && *i + 1 < argc)

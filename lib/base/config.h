@@ -48,7 +48,7 @@ int config_load_file(const struct config_spec *spec, const char *path, void *out
 
 /* The whole sequence for a main(): defaults, then the file named by --config FILE (wherever it
  * stands among the flags), then every other flag in order. Flags are --flag VALUE or
- * --flag=VALUE (a bool flag alone means true); parsing stops at "--" or the first argument that
+ * --flag=VALUE (a bool flag alone means true; "--flag false" also works); parsing stops at "--" or the first argument that
  * is not a flag, whose index goes to *first_arg (argc when there is none).
  * Returns CONFIG_OK, CONFIG_HELP (--help was given; nothing else parsed), or CONFIG_ERROR with
  * a message in err. */

@@ -38,6 +38,7 @@ struct rpc_client {
     uint64_t backoff_ms;
     struct event *retry_timer;
     struct rng rng;
+    uint64_t last_attempt_ms;
     int depth;               /* callbacks running; rpc_client_free waits for 0 */
     bool free_requested;
 };
@@ -96,11 +97,20 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connection --------------------------------------------------------------------------- */
 
-static void collect_sent(uint64_t key, void *val, void *arg)
+/* Collects the ids of the calls a broken connection fails: those sent on it, or, when the
+ * connection never came up, every queued call (none was sent, so failing them is safe and lets
+ * the caller try another server at once instead of waiting out its deadline). */
+struct collect {
+    uint64_t *ids;
+    size_t n;
+    bool all;
+};
+
+static void collect_failed(uint64_t key, void *val, void *arg)
 {
-    uint64_t **out = arg;
-    if (((struct pending *)val)->sent)
-        *(*out)++ = key;
+    struct collect *c = arg;
+    if (c->all || ((struct pending *)val)->sent)
+        c->ids[c->n++] = key;
 }
 
 static void schedule_retry(struct rpc_client *c)
@@ -123,18 +133,20 @@ static void client_disconnect(struct rpc_client *c, const char *why)
     schedule_retry(c);
     if (was_connected)
         LOG_DEBUG("rpc", "connection to %s lost: %s", c->addr, why);
+    if (!was_connected)
+        evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
     /* Ids, not pointers: a callback may cancel another of these calls. */
-    uint64_t *ids = xmalloc((c->calls.len + 1) * sizeof *ids);
-    uint64_t *end = ids;
-    u64map_each(&c->calls, collect_sent, &end);
+    struct collect col = { xmalloc((c->calls.len + 1) * sizeof(uint64_t)), 0, !was_connected };
+    u64map_each(&c->calls, collect_failed, &col);
     c->depth++;
-    for (uint64_t *id = ids; id < end && !c->free_requested; id++) {
-        struct pending *p = u64map_get(&c->calls, *id);
+    for (size_t i = 0; i < col.n && !c->free_requested; i++) {
+        struct pending *p = u64map_get(&c->calls, col.ids[i]);
         if (p)
-            complete(p, RPC_DISCONNECTED, "connection lost", NULL, 0);
+            complete(p, RPC_DISCONNECTED, was_connected ? "connection lost" : "cannot connect",
+                     NULL, 0);
     }
     c->depth--;
-    free(ids);
+    free(col.ids);
     if (c->depth == 0 && c->free_requested)
         client_destroy(c);
 }
@@ -194,6 +206,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 static void client_connect(struct rpc_client *c)
 {
+    c->last_attempt_ms = clock_mono_ms();
     struct sockaddr_storage ss;
     int sslen;
     char err[256];
@@ -248,6 +261,11 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
 uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t *req,
                          size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
 {
+    if (!c->bev && clock_mono_ms() - c->last_attempt_ms >= c->o.reconnect_min_ms) {
+        /* Waiting to reconnect: a call is a reason to try now rather than after the backoff. */
+        evtimer_del(c->retry_timer);
+        client_connect(c);
+    }
     struct pending *p = xcalloc(1, sizeof *p);
     p->id = ++c->next_id;
     p->c = c;

@@ -161,9 +161,10 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
                                   const struct rpc_client_opts *opts, char *err, size_t errlen);
 
 /* Starts a call; returns its non-zero id. The request is copied. timeout_ms 0 = no deadline.
- * Calls made while disconnected are queued and sent when the connection comes up (they can
- * still time out). When a sent call's connection breaks, it fails with RPC_DISCONNECTED: it may
- * or may not have run. */
+ * Calls made while disconnected are queued and sent when the connection comes up (a call made
+ * during the reconnect backoff starts an attempt at once); if the attempt fails, they fail with
+ * RPC_DISCONNECTED ("cannot connect": they were not sent). When a sent call's connection
+ * breaks, it fails with RPC_DISCONNECTED ("connection lost"): it may or may not have run. */
 uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t *req,
                          size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg);
 uint64_t rpc_client_call_msg(struct rpc_client *c, const char *method,

@@ -145,19 +145,19 @@ START_TEST(test_flags_override_file)
 {
     write_file("[node]\nid = fromfile\nport = 7100\n");
     /* --port comes before --config on the line but still overrides the file. */
-    char *argv[] = { "testd", "--port", "7200", "--config", path, "--fsync=false", "--tick=50ms",
+    char *argv[] = { "testd", "--port", "7200", "--config", path, "--fsync", "no", "--tick=50ms",
                      "--listen", "0.0.0.0:1", "input1", "input2", NULL };
     struct cfg c;
     char err[256];
     int first;
-    ck_assert_int_eq(config_from_args(&spec, 11, argv, &c, &first, err, sizeof err), CONFIG_OK);
+    ck_assert_int_eq(config_from_args(&spec, 12, argv, &c, &first, err, sizeof err), CONFIG_OK);
     unlink(path);
     ck_assert_str_eq(c.id, "fromfile");
     ck_assert_int_eq(c.port, 7200);
     ck_assert(!c.fsync);
     ck_assert_uint_eq(c.tick_ms, 50);
     ck_assert_str_eq(c.listen, "0.0.0.0:1");
-    ck_assert_int_eq(first, 9);
+    ck_assert_int_eq(first, 10);
     char desc[512];
     config_describe(&spec, &c, desc, sizeof desc);
     ck_assert_str_eq(desc, "id=fromfile listen=0.0.0.0:1 port=7200 fsync=false tick=50ms "
