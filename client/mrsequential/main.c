@@ -28,15 +28,9 @@ int main(int argc, char **argv)
 {
     struct opts o;
     char err[1024];
-    int first;
-    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
-    if (rc == CONFIG_HELP) {
-        config_print_help(&spec, stdout);
-        return 0;
-    }
-    if (rc != CONFIG_OK || argc - first < 2) {
-        fprintf(stderr, "mrsequential: %s\n",
-                rc != CONFIG_OK ? err : "expected APP.so and at least one INPUT (see --help)");
+    int first = config_from_args_or_exit(&spec, argc, argv, &o);
+    if (argc - first < 2) {
+        fprintf(stderr, "mrsequential: expected APP.so and at least one INPUT (see --help)\n");
         config_free(&spec, &o);
         return 2;
     }
@@ -46,8 +40,8 @@ int main(int argc, char **argv)
         config_free(&spec, &o);
         return 2;
     }
-    rc = mr_sequential(&app, argv + first + 1, (size_t)(argc - first - 1), o.output, err,
-                       sizeof err);
+    int rc = mr_sequential(&app, argv + first + 1, (size_t)(argc - first - 1), o.output, err,
+                           sizeof err);
     if (rc != MR_OK)
         fprintf(stderr, "mrsequential: %s\n", err);
     mr_app_close(&app);

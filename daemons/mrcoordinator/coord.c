@@ -295,7 +295,10 @@ static void handle_finish_task(struct rpc_call *call, const uint8_t *req, size_t
         break;
     }
     Mr__FinishTaskReply reply = MR__FINISH_TASK_REPLY__INIT;
-    reply.accepted = res == MR_FINISH_ACCEPTED;
+    reply.verdict = res == MR_FINISH_ACCEPTED    ? MR__VERDICT__ACCEPTED
+                    : res == MR_FINISH_DUPLICATE ? MR__VERDICT__ALREADY_DONE
+                    : res == MR_FINISH_UNKNOWN   ? MR__VERDICT__REFUSED
+                                                 : MR__VERDICT__NOTED;
     reply.job_done = sched_finished(c);
     if (reply.job_done)
         w->told = true;

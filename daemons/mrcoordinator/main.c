@@ -170,24 +170,14 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
 int main(int argc, char **argv)
 {
     struct opts o;
-    char err[512];
-    int first;
-    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
-    if (rc == CONFIG_HELP) {
-        config_print_help(&spec, stdout);
-        return 0;
-    }
-    if (rc != CONFIG_OK || (!o.status && first == argc) || (o.status && first != argc)) {
-        fprintf(stderr, "mrcoordinator: %s\n", rc != CONFIG_OK ? err
-                : o.status ? "--status takes no INPUT" : "no INPUT files (see --help)");
+    int first = config_from_args_or_exit(&spec, argc, argv, &o);
+    if ((!o.status && first == argc) || (o.status && first != argc)) {
+        fprintf(stderr, "mrcoordinator: %s\n",
+                o.status ? "--status takes no INPUT" : "no INPUT files (see --help)");
         config_free(&spec, &o);
         return 2;
     }
-    if (o.status) {
-        rc = status_query(o.status, 5000);
-    } else {
-        rc = run(&o, argv + first, argc - first);
-    }
+    int rc = o.status ? status_query(o.status, 5000) : run(&o, argv + first, argc - first);
     config_free(&spec, &o);
     return rc;
 }

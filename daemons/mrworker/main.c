@@ -40,15 +40,9 @@ int main(int argc, char **argv)
 {
     struct opts o;
     char err[1024];
-    int first;
-    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
-    if (rc == CONFIG_HELP) {
-        config_print_help(&spec, stdout);
-        return 0;
-    }
+    int first = config_from_args_or_exit(&spec, argc, argv, &o);
     enum log_level level = LOG_INFO;
-    const char *problem = rc != CONFIG_OK ? err
-                          : argc - first != 1 ? "expected one APP.so (see --help)"
+    const char *problem = argc - first != 1 ? "expected one APP.so (see --help)"
                           : log_level_parse(o.log_level, &level) != 0
                               ? "--log-level: expected debug, info, warn, error or off"
                               : NULL;
@@ -72,7 +66,7 @@ int main(int argc, char **argv)
     config_describe(&spec, &o, desc, sizeof desc);
     LOG_INFO("worker", "config: %s app=%s", desc, argv[first]);
     struct worker_config cfg = { o.coordinator, name, o.give_up_ms };
-    rc = worker_run(&app, &cfg);
+    int rc = worker_run(&app, &cfg);
     mr_app_close(&app);
     config_free(&spec, &o);
     return rc;

@@ -133,6 +133,9 @@ int worker_run(const struct mr_app *app, const struct worker_config *cfg)
             more = false;
         } else if (r->action == MR__ACTION__RUN && r->task) {
             more = do_task(&w, r->task);
+        } else if (r->action != MR__ACTION__WAIT) {
+            LOG_WARN("worker", "mr.GetTask: unexpected action %d; asking again", (int)r->action);
+            clock_sleep_ms(RETRY_PAUSE_MS);
         }
         mr__get_task_reply__free_unpacked(r, NULL);
     }

@@ -228,17 +228,13 @@ static int write_file(const char *path, const struct vocab *v, uint64_t seed, ui
 int main(int argc, char **argv)
 {
     struct opts o;
-    char err[512];
-    int first;
-    int rc = config_from_args(&spec, argc, argv, &o, &first, err, sizeof err);
-    if (rc == CONFIG_HELP) {
-        config_print_help(&spec, stdout);
-        return 0;
-    }
-    if (rc != CONFIG_OK || first == argc) {
-        fprintf(stderr, "mr-gen-corpus: %s\n", rc != CONFIG_OK ? err : "no FILE given");
+    int first = config_from_args_or_exit(&spec, argc, argv, &o);
+    if (first == argc) {
+        fprintf(stderr, "mr-gen-corpus: no FILE given\n");
+        config_free(&spec, &o);
         return 2;
     }
+    int rc = 0;
     struct vocab v;
     vocab_build(&v, (uint64_t)o.seed, (size_t)o.vocab);
     for (int i = first; i < argc && rc == 0; i++)

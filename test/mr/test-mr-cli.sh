@@ -22,7 +22,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-mr-cli.XXXXXX")
 pids=()
 cleanup() {
   local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done # timeout passes it on
   wait 2>/dev/null
   rm -rf "$WORK"
 }
@@ -75,6 +75,23 @@ check "worker: wrong ABI version is refused" expect 2 "ABI version 999.*version 
 check "sequential: missing mr_reduce is named" expect 2 "no symbol mr_reduce" "$SEQ" "$FIX/noreduce.so" in1.txt
 check "sequential: a failing map is reported" expect 1 "in1.txt: mr_map returned 7" "$SEQ" "$FIX/failmap.so" in1.txt
 
+# ---- the apps against oracles that share no code with them ----
+words() { LC_ALL=C tr -cs 'A-Za-z' '\n' <"$1" | grep .; }
+"$SEQ" --output wc.txt "$APPS/wc.so" in1.txt in2.txt in3.txt
+cat in1.txt in2.txt in3.txt | LC_ALL=C tr -cs 'A-Za-z' '\n' | LC_ALL=C sort | uniq -c |
+  awk 'NF == 2 {print $2, $1}' >wc-oracle.txt
+check "wc equals tr | sort | uniq -c" cmp -s wc.txt wc-oracle.txt
+"$SEQ" --output indexer.txt "$APPS/indexer.so" in1.txt in2.txt in3.txt
+for f in in1.txt in2.txt in3.txt; do words $f | LC_ALL=C sort -u | sed "s/\$/ $f/"; done |
+  LC_ALL=C sort -k1,1 -k2,2 |
+  awk '$1 != w { if (w != "") print w, n, d; w = $1; n = 0; d = "" }
+       { n++; d = d (d == "" ? "" : ",") $2 } END { print w, n, d }' >indexer-oracle.txt
+check "indexer equals an awk index" cmp -s indexer.txt indexer-oracle.txt
+"$SEQ" --output nocrash.txt "$APPS/nocrash.so" in1.txt in2.txt
+printf 'a in1.txt in2.txt\nb 7 7\nc %s\nd xyzzy xyzzy\n' \
+  "$(printf '%s\n' "$(wc -c <in1.txt)" "$(wc -c <in2.txt)" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" >nocrash-oracle.txt
+check "nocrash equals the lab's definition" cmp -s nocrash.txt nocrash-oracle.txt
+
 # ---- a worker alone gives up ----
 start=$SECONDS
 check "worker: exits 0 when no coordinator answers" expect 0 "no answer from the coordinator" \
@@ -83,7 +100,7 @@ check "worker: ... within a few seconds" test $((SECONDS - start)) -le 5
 
 # ---- progress over RPC, clean-up, atomic outputs ----
 rm -f addr
-"$COORD" --listen 127.0.0.1:0 --addr-file addr --nreduce 3 in1.txt in2.txt in3.txt 2>coord.log &
+$T "$COORD" --listen 127.0.0.1:0 --addr-file addr --nreduce 3 in1.txt in2.txt in3.txt 2>coord.log &
 cpid=$!
 pids+=($cpid)
 for _ in $(seq 50); do [ -s addr ] && break; sleep 0.1; done
@@ -102,7 +119,7 @@ check "only mr-out-0..2 written" test "$(ls mr-out-* | tr '\n' ' ')" = "mr-out-0
 check "status: exits 1 when the coordinator is gone" expect 1 "no progress from" "$COORD" --status "$ADDR"
 
 mkdir -p shared
-"$COORD" --listen 127.0.0.1:0 --addr-file addr2 --workdir shared --keep-intermediate \
+$T "$COORD" --listen 127.0.0.1:0 --addr-file addr2 --workdir shared --keep-intermediate \
   --nreduce 2 in1.txt in2.txt 2>coord2.log &
 cpid=$!
 pids+=($cpid)
@@ -113,7 +130,7 @@ check "--workdir and --keep-intermediate" test "$(cd shared && ls | tr '\n' ' ')
 
 # ---- a task that always fails fails the job ----
 rm -f mr-out-*
-"$COORD" --listen 127.0.0.1:0 --addr-file addr3 --max-failures 3 in1.txt 2>coord3.log &
+$T "$COORD" --listen 127.0.0.1:0 --addr-file addr3 --max-failures 3 in1.txt 2>coord3.log &
 cpid=$!
 pids+=($cpid)
 for _ in $(seq 50); do [ -s addr3 ] && break; sleep 0.1; done

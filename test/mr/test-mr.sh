@@ -87,7 +87,9 @@ run_case() {
   local name=$1 start=$SECONDS
   echo "*** Starting $name test."
   case_failed=0
-  (cd "$WORK/mr-tmp" && find . -mindepth 1 -delete && "case_$name") || case_failed=1
+  # In the background, so that a signal to this script is handled at once (see cleanup).
+  (cd "$WORK/mr-tmp" && find . -mindepth 1 -delete && "case_$name") &
+  wait $! || case_failed=1
   local took=$((SECONDS - start))
   if [ $case_failed = 0 ] && grep -q "^--- .*: PASS" "$WORK/result"; then
     passed=$((passed + 1))
