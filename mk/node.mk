@@ -9,3 +9,4 @@ $(eval $(call PROGRAM,raftbench,$(wildcard client/raftbench/*.c),$(LINK_RPC)))
 .PHONY: bench-raft
 bench-raft: $(BIN)/raftd $(BIN)/raftbench
 	@BIN=$(BIN) scripts/bench-raft.sh
+TEST_PROGRAMS += test/raftd/test-raftd-cli.sh

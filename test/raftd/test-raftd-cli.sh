@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# raftd and raftcli at their edges: --help, flag and config-file errors (exit 2 with a message
+# naming the flag or file:line), a data directory held by another process (refused), a
+# corrupted data directory (a clear error, the file left untouched), a one-member cluster that
+# commits, stops cleanly on SIGTERM and keeps its log across a restart.
+#   BIN=bin test/raftd/test-raftd-cli.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-bin}
+[[ $BIN = /* ]] || BIN=$ROOT/$BIN
+. "$ROOT/test/support/check.sh"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-raftd-cli.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
+  done
+}
+P=$(free_port)
+PEERS="1=127.0.0.1:$P"
+
+# ---- flags and config files ----
+help_lists_every_flag() {
+  "$BIN/raftd" --help >help.txt || return 1
+  for f in id listen peers data-dir tick election-ticks heartbeat-ticks max-raft-state fsync \
+           pre-vote check-quorum log-level config help; do
+    grep -q -- "--$f" help.txt || { echo "    --help lacks --$f"; return 1; }
+  done
+}
+check "raftd --help documents every flag" help_lists_every_flag
+check "unknown flag: exit 2" expect 2 "--bogus: unknown flag" "$BIN/raftd" --bogus 1
+check "missing required flags: exit 2" expect 2 "required" "$BIN/raftd" --id 1
+check "bad duration: exit 2" expect 2 "--tick: bad value 'fast'" \
+  "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir d --tick fast
+check "malformed peers: exit 2" expect 2 "peers: bad entry" \
+  "$BIN/raftd" --id 1 --peers "1:127.0.0.1" --data-dir d
+check "id not among peers: exit 2" expect 2 "not among --peers" \
+  "$BIN/raftd" --id 4 --peers "$PEERS" --data-dir d
+check "election not above heartbeat: exit 2" expect 2 "election-ticks" \
+  "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir d --election-ticks 5 --heartbeat-ticks 5
+printf '[node]\nid = 1\n\n[raft]\ntick_ms = 10\n' >bad-key.ini
+check "config file, unknown key: exit 2 naming file:line" expect 2 "bad-key.ini:5: unknown key 'tick_ms' in section \[raft\]" \
+  "$BIN/raftd" --config bad-key.ini
+printf '[raft]\nmax_raft_state = lots\n' >bad-value.ini
+check "config file, bad value: exit 2 naming file:line" expect 2 "bad-value.ini:2: bad value 'lots' for key 'max_raft_state'" \
+  "$BIN/raftd" --config bad-value.ini
+check "missing config file: exit 2" expect 2 "nope.ini: cannot open config file" \
+  "$BIN/raftd" --config nope.ini
+check "raftcli usage error: exit 2" expect 2 "usage" "$BIN/raftcli" frobnicate
+
+# ---- a one-member cluster ----
+printf '[node]\nid = 1\npeers = %s\ndata_dir = data\n[raft]\nfsync = true\n' "$PEERS" >node.ini
+"$BIN/raftd" --config node.ini 2>node.log &
+pids+=($!)
+RAFTD=$!
+wait_leader() {
+  for _ in $(seq 100); do
+    "$BIN/raftcli" --servers "127.0.0.1:$P" status 2>/dev/null | grep -q leader && return 0
+    sleep 0.05
+  done
+  return 1
+}
+check "one-member cluster elects itself" wait_leader
+check "raftcli propose commits" expect 0 "" "$BIN/raftcli" --servers "127.0.0.1:$P" propose hello
+check "a second raftd on the same data dir is refused" expect 1 "in use by another process" \
+  "$BIN/raftd" --config node.ini --listen "127.0.0.1:$(free_port)"
+stop_clean() {
+  kill -TERM "$RAFTD" && wait "$RAFTD" && grep -q "stopped" node.log
+}
+check "SIGTERM: clean shutdown, exit 0" stop_clean
+check "raftcli against a stopped cluster: exit 1" expect 1 "" "$BIN/raftcli" --servers "127.0.0.1:$P" --timeout 500ms propose x
+"$BIN/raftd" --config node.ini 2>>node.log &
+pids+=($!)
+RAFTD=$!
+log_survives() {
+  wait_leader && "$BIN/raftcli" --servers "127.0.0.1:$P" propose again >/dev/null &&
+    "$BIN/raftcli" --servers "127.0.0.1:$P" log 1 | grep -q $'^1\t1\thello$'
+}
+check "the log survives a restart" log_survives
+kill -TERM "$RAFTD"
+wait "$RAFTD"
+
+# ---- a corrupted data directory ----
+cp data/data.mdb saved.mdb
+dd if=/dev/urandom of=data/data.mdb bs=4096 count=1 conv=notrunc status=none
+sum_before=$(md5sum <data/data.mdb)
+check "corrupted data directory: a clear error" expect 1 "corrupted data directory" \
+  "$BIN/raftd" --config node.ini
+check "the corrupted file is left untouched" test "$(md5sum <data/data.mdb)" = "$sum_before"
+check_result

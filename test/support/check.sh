@@ -1,0 +1,35 @@
+# Helpers for shell test suites (source it). Each check prints one line; `check_result` prints
+# the "RESULT <n> passed, <m> failed" line test/run-all.sh reads and returns non-zero on failure.
+#   check NAME COMMAND...              passes when COMMAND succeeds
+#   expect STATUS PATTERN COMMAND...   COMMAND exits with STATUS and its stderr matches PATTERN
+CHECK_PASSED=0
+CHECK_FAILED=0
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-30s}
+
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    CHECK_PASSED=$((CHECK_PASSED + 1))
+    echo "ok - $name"
+  else
+    CHECK_FAILED=$((CHECK_FAILED + 1))
+    echo "not ok - $name"
+  fi
+}
+
+expect() {
+  local want=$1 pattern=$2 rc
+  shift 2
+  timeout -k 2s "$CHECK_TIMEOUT" "$@" >out.txt 2>err.txt
+  rc=$?
+  if [ $rc != "$want" ] || { [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; }; then
+    echo "    $* -> exit $rc (want $want), stderr: $(head -c 300 err.txt)"
+    return 1
+  fi
+}
+
+check_result() {
+  echo "RESULT $CHECK_PASSED passed, $CHECK_FAILED failed"
+  [ "$CHECK_FAILED" -eq 0 ]
+}
