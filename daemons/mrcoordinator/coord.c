@@ -207,6 +207,7 @@ static void begin_shutdown(struct coord *c)
     if (c->stopping)
         return;
     c->stopping = true;
+    display_end(c->display); /* the tick no longer redraws it */
     for (size_t i = 0; i < c->nheld; i++) {
         rpc_call_fail(c->held[i].call, RPC_SHUTTING_DOWN, "the coordinator is stopping");
         free(c->held[i].worker);

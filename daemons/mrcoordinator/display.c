@@ -72,11 +72,18 @@ void display_before_log(struct display *d)
     }
 }
 
+void display_end(struct display *d)
+{
+    if (d->bar && d->drawn) {
+        fputc('\n', stderr);
+        d->drawn = false;
+    }
+}
+
 void display_free(struct display *d)
 {
     if (!d)
         return;
-    if (d->bar && d->drawn)
-        fputc('\n', stderr);
+    display_end(d);
     free(d);
 }

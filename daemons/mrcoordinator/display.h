@@ -20,7 +20,11 @@ void display_show(struct display *d, const struct mr_progress *p, uint64_t now_m
 /* Erases the bar so that a log line can be printed; it is drawn again at the next show. */
 void display_before_log(struct display *d);
 
-/* Leaves the last bar on its own line and frees d. */
+/* Leaves the last bar on its own line (later log lines then start on a line of their own);
+ * it is drawn again only by a later show. */
+void display_end(struct display *d);
+
+/* Ends the bar (display_end) and frees d. */
 void display_free(struct display *d);
 
 #endif

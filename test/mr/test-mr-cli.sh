@@ -128,6 +128,29 @@ $T "$WORKER" --coordinator "$(cat addr2)" "$APPS/wc.so" 2>>worker.log
 wait $cpid
 check "--workdir and --keep-intermediate" test "$(cd shared && ls | tr '\n' ' ')" = "mr-0-0 mr-0-1 mr-1-0 mr-1-1 mr-out-0 mr-out-1 "
 
+# ---- a progress bar on a terminal (script(1) gives the coordinator one) ----
+mkdir -p tty
+(cd tty && $T script -qec "$COORD --listen 127.0.0.1:0 --addr-file addr --nreduce 2 ../in1.txt" \
+   /dev/null >bar.txt 2>&1) &
+spid=$!
+pids+=($spid)
+for _ in $(seq 50); do [ -s tty/addr ] && break; sleep 0.1; done
+(cd tty && $T "$WORKER" --coordinator "$(cat addr)" "$APPS/wc.so" 2>>../worker.log)
+wait $spid
+check "terminal: the coordinator draws a bar" grep -q '^\[-*\] maps 0/1 reduces 0/2 ' <(tr '\r' '\n' <tty/bar.txt)
+check "terminal: ... that fills up" grep -q '^\[#*\] maps 1/1 reduces 2/2 ' <(tr '\r' '\n' <tty/bar.txt)
+check "terminal: ... and no progress log lines" test "$(grep -c 'progress:' tty/bar.txt)" = 0
+
+# ---- SIGTERM before the end ----
+$T "$COORD" --listen 127.0.0.1:0 --addr-file addr4 in1.txt 2>coord4.log &
+cpid=$!
+pids+=($cpid)
+for _ in $(seq 50); do [ -s addr4 ] && break; sleep 0.1; done
+kill -TERM $cpid
+wait $cpid
+check "SIGTERM: the coordinator exits 1 before the job is done" test $? = 1
+check "SIGTERM: ... and says so" grep -q "stopping before the job is done" coord4.log
+
 # ---- a task that always fails fails the job ----
 rm -f mr-out-*
 $T "$COORD" --listen 127.0.0.1:0 --addr-file addr3 --max-failures 3 in1.txt 2>coord3.log &
