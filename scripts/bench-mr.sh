@@ -5,7 +5,7 @@
 # (10^6 bytes of input per second, end to end: from starting the processes until the last one
 # exits) and the ratios, and checks that all four outputs are equal.
 #   BIN=bin OUT=build/release scripts/bench-mr.sh
-# Environment: BENCH_MR_FILES (16) x BENCH_MR_FILE_MB (13) MB of input, BENCH_MR_REPEAT (3)
+# Environment: BENCH_MR_FILES (16) x BENCH_MR_FILE_MB (13) MB of input, BENCH_MR_REPEAT (5)
 # runs of each MapReduce configuration (the median is reported), BENCH_MR_VOCAB (50000: with
 # it about 1 M words of text hold about 48 000 distinct lower-case words, as the Brown corpus
 # of American English does).
@@ -18,7 +18,7 @@ OUT=${OUT:-build/release}
 [[ $OUT = /* ]] || OUT=$ROOT/$OUT
 FILES=${BENCH_MR_FILES:-16}
 FILE_MB=${BENCH_MR_FILE_MB:-13}
-REPEAT=${BENCH_MR_REPEAT:-3}
+REPEAT=${BENCH_MR_REPEAT:-5}
 VOCAB=${BENCH_MR_VOCAB:-50000}
 WC=$BIN/mrapps/wc.so
 DIR=$ROOT/build/bench-mr

@@ -76,6 +76,20 @@ static struct seen *seen_touch(struct coord *c, const char *name, uint64_t now)
     return &c->seen[c->nseen++];
 }
 
+/* Forgets workers not heard from for a task timeout: they no longer count as busy, and the
+ * list stays as short as the set of live workers however many come and go. */
+static void seen_prune(struct coord *c, uint64_t now)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < c->nseen; i++) {
+        if (now - c->seen[i].last_ms < c->cfg.task_timeout_ms)
+            c->seen[keep++] = c->seen[i];
+        else
+            free(c->seen[i].name);
+    }
+    c->nseen = keep;
+}
+
 /* Workers heard from within the last task timeout that have not been told to exit. */
 static uint32_t seen_busy(const struct coord *c, uint64_t now)
 {
@@ -341,6 +355,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (c->stopping)
         return;
     uint64_t now = clock_mono_ms();
+    seen_prune(c, now);
     struct mr_assignment late[16];
     size_t n = mr_sched_expire(c->sched, now, late, ARRAY_LEN(late));
     for (size_t i = 0; i < MIN(n, ARRAY_LEN(late)); i++)

@@ -53,9 +53,17 @@ static uint8_t *call(struct worker *w, const char *method, const ProtobufCMessag
     return reply;
 }
 
-/* Runs the task; on failure writes why into err. */
+/* Runs the task; on failure writes why into err. A task that makes no sense is refused rather
+ * than trusted (it comes from the network). */
 static bool run_task(struct worker *w, const Mr__Task *t, char *err, size_t errlen)
 {
+    if (t->nmap == 0 || t->nreduce == 0 || !t->workdir[0] ||
+        (t->kind == MR__TASK_KIND__MAP && (t->id >= t->nmap || !t->input[0])) ||
+        (t->kind == MR__TASK_KIND__REDUCE && t->id >= t->nreduce)) {
+        snprintf(err, errlen, "malformed task (kind %d id %u nmap %u nreduce %u)", (int)t->kind,
+                 t->id, t->nmap, t->nreduce);
+        return false;
+    }
     if (t->kind == MR__TASK_KIND__MAP)
         return mr_task_map(w->app, t->input, t->id, t->nreduce, t->workdir, err, errlen) == MR_OK;
     if (t->kind == MR__TASK_KIND__REDUCE)

@@ -104,6 +104,10 @@ int mr_kvlist_parse(struct mr_kvlist *l, const char *data, size_t len, const cha
             snprintf(err, errlen, "%s: malformed record at offset %zu", what, off);
             return MR_ERR;
         }
+        if (l->n == UINT32_MAX) { /* sorting numbers pairs with 32 bits */
+            snprintf(err, errlen, "%s: more than %u pairs in one task", what, UINT32_MAX);
+            return MR_ERR;
+        }
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 1024;
             l->items = xrealloc(l->items, l->cap * sizeof *l->items);
@@ -129,56 +133,140 @@ static inline int kv_cmp(const struct mr_kv *a, const struct mr_kv *b)
     return (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
-/* Stable insertion sort of v[0..n). */
-static void insertion_sort(struct mr_kv *v, size_t n)
+/* ---- sorting: group equal keys with a hash table, sort only the distinct keys ---------------
+ * Intermediate data repeats keys (once per map task that saw them), so this does O(n) hashing
+ * and O(g log g) comparisons for g distinct keys, instead of O(n log n) comparisons. */
+
+static uint64_t key_hash(const struct mr_kv *kv)
 {
-    for (size_t i = 1; i < n; i++) {
-        struct mr_kv x = v[i];
-        size_t j = i;
-        while (j > 0 && kv_cmp(&v[j - 1], &x) > 0) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
+    uint64_t h = (kv->prefix ^ kv->key_len) * 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = 8; i < kv->key_len; i += 8) {
+        uint64_t v = 0;
+        memcpy(&v, kv->key + i, MIN(8u, kv->key_len - i));
+        h = (h ^ (h >> 29) ^ v) * 0x9e3779b97f4a7c15ull;
+    }
+    return h ^ (h >> 32);
+}
+
+static bool same_key(const struct mr_kv *a, const struct mr_kv *b)
+{
+    return a->prefix == b->prefix && a->key_len == b->key_len &&
+           (a->key_len <= 8 || memcmp(a->key + 8, b->key + 8, a->key_len - 8) == 0);
+}
+
+/* The distinct keys of a list: group g's first pair is items[first[g]], and count[g] pairs
+ * have its key; group_of[i] is the group of items[i]. */
+struct groups {
+    uint32_t *first, *count, *group_of;
+    uint32_t n, cap;
+    uint32_t *slots; /* hash table of group ids + 1 (0 = empty) */
+    size_t mask;
+};
+
+static void groups_rehash(struct groups *g, const struct mr_kv *items, size_t cap)
+{
+    free(g->slots);
+    g->slots = xcalloc(cap, sizeof *g->slots);
+    g->mask = cap - 1;
+    for (uint32_t id = 0; id < g->n; id++) {
+        size_t i = key_hash(&items[g->first[id]]) & g->mask;
+        while (g->slots[i])
+            i = (i + 1) & g->mask;
+        g->slots[i] = id + 1;
     }
 }
 
-/* Merges the sorted runs a[lo..mid) and a[mid..hi) into out[lo..hi), taking from the left run
- * on ties (stability). */
-static void merge(const struct mr_kv *a, struct mr_kv *out, size_t lo, size_t mid, size_t hi)
+static void groups_build(struct groups *g, const struct mr_kv *items, size_t n)
+{
+    memset(g, 0, sizeof *g);
+    g->group_of = xmalloc(n * sizeof *g->group_of);
+    groups_rehash(g, items, 1024);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = key_hash(&items[k]) & g->mask;
+        uint32_t id;
+        while ((id = g->slots[i]) != 0 && !same_key(&items[g->first[id - 1]], &items[k]))
+            i = (i + 1) & g->mask;
+        if (id == 0) {
+            if (g->n == g->cap) {
+                g->cap = g->cap ? g->cap * 2 : 1024;
+                g->first = xrealloc(g->first, g->cap * sizeof *g->first);
+                g->count = xrealloc(g->count, g->cap * sizeof *g->count);
+            }
+            id = ++g->n;
+            g->first[id - 1] = (uint32_t)k;
+            g->count[id - 1] = 0;
+            g->slots[i] = id;
+            if ((size_t)g->n * 2 > g->mask + 1)
+                groups_rehash(g, items, (g->mask + 1) * 2);
+        }
+        g->group_of[k] = id - 1;
+        g->count[id - 1]++;
+    }
+}
+
+static void groups_free(struct groups *g)
+{
+    free(g->first);
+    free(g->count);
+    free(g->group_of);
+    free(g->slots);
+}
+
+/* Merges the sorted runs a[lo..mid) and a[mid..hi) of group ids (ordered by their first pair's
+ * key; keys are distinct) into out[lo..hi). */
+static void merge_ids(const struct mr_kv *items, const uint32_t *first, const uint32_t *a,
+                      uint32_t *out, size_t lo, size_t mid, size_t hi)
 {
     size_t i = lo, j = mid, k = lo;
     while (i < mid && j < hi)
-        out[k++] = kv_cmp(&a[j], &a[i]) < 0 ? a[j++] : a[i++];
+        out[k++] = kv_cmp(&items[first[a[j]]], &items[first[a[i]]]) < 0 ? a[j++] : a[i++];
     while (i < mid)
         out[k++] = a[i++];
     while (j < hi)
         out[k++] = a[j++];
 }
 
-void mr_kvlist_sort(struct mr_kvlist *l)
+/* Sorts the group ids 0..g->n-1 by key (bottom-up merge sort); returns them (caller frees). */
+static uint32_t *groups_sorted(const struct groups *g, const struct mr_kv *items)
 {
-    enum { RUN = 24 };
-    size_t n = l->n;
-    for (size_t lo = 0; lo < n; lo += RUN)
-        insertion_sort(l->items + lo, MIN((size_t)RUN, n - lo));
-    if (n <= RUN)
-        return;
-    struct mr_kv *a = l->items, *b = xmalloc(n * sizeof *b);
-    for (size_t width = RUN; width < n; width *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * width) {
-            size_t mid = MIN(lo + width, n), hi = MIN(lo + 2 * width, n);
-            merge(a, b, lo, mid, hi);
-        }
-        struct mr_kv *t = a;
+    size_t n = g->n;
+    uint32_t *a = xmalloc((n ? n : 1) * sizeof *a), *b = xmalloc((n ? n : 1) * sizeof *b);
+    for (uint32_t i = 0; i < n; i++)
+        a[i] = i;
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width)
+            merge_ids(items, g->first, a, b, lo, MIN(lo + width, n), MIN(lo + 2 * width, n));
+        uint32_t *t = a;
         a = b;
         b = t;
     }
-    if (a != l->items) {
-        memcpy(l->items, a, n * sizeof *a);
-        b = a;
-    }
     free(b);
+    return a;
+}
+
+void mr_kvlist_sort(struct mr_kvlist *l)
+{
+    if (l->n < 2)
+        return;
+    struct groups g;
+    groups_build(&g, l->items, l->n);
+    uint32_t *order = groups_sorted(&g, l->items);
+    /* Each group's place in the output, then every pair to its group's next place, in the
+     * order of the input (which keeps the sort stable). */
+    uint32_t *next = xmalloc(g.n * sizeof *next), at = 0;
+    for (uint32_t r = 0; r < g.n; r++) {
+        next[order[r]] = at;
+        at += g.count[order[r]];
+    }
+    struct mr_kv *out = xmalloc(l->n * sizeof *out);
+    for (size_t k = 0; k < l->n; k++)
+        out[next[g.group_of[k]]++] = l->items[k];
+    free(l->items);
+    l->items = out;
+    l->cap = l->n;
+    free(next);
+    free(order);
+    groups_free(&g);
 }
 
 size_t mr_kvlist_group_end(const struct mr_kvlist *l, size_t start)
