@@ -1,0 +1,146 @@
+#include "node/daemon.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "rpc/rpc.h"
+
+#define F(field) offsetof(struct node_opts, field)
+
+static const struct config_option node_opts_table[] = {
+    { "node", "id", "id", CONFIG_INT, F(id), "0", 0, 4294967295LL,
+      "this node's id (required; one of the ids in --peers)" },
+    { "node", "listen", "listen", CONFIG_STRING, F(listen), NULL, 0, 0,
+      "address to serve peers and clients on (default: this node's address in --peers)" },
+    { "node", "peers", "peers", CONFIG_STRING, F(peers), NULL, 0, 0,
+      "every member as ID=HOST:PORT,... (required)" },
+    { "node", "data_dir", "data-dir", CONFIG_STRING, F(data_dir), NULL, 0, 0,
+      "directory of this node's LMDB store (required)" },
+    { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
+      "length of one Raft tick" },
+    { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
+      "election timeout in ticks (randomized up to twice this)" },
+    { "raft", "heartbeat_ticks", "heartbeat-ticks", CONFIG_INT, F(heartbeat_ticks), "10", 1,
+      100000, "leader heartbeat interval in ticks" },
+    { "raft", "max_raft_state", "max-raft-state", CONFIG_SIZE, F(max_raft_state), "0", 0, 0,
+      "snapshot when the persisted Raft state exceeds this many bytes (0: never)" },
+    { "raft", "fsync", "fsync", CONFIG_BOOL, F(fsync), "true", 0, 0,
+      "fsync every write batch (turn off only for experiments)" },
+    { "raft", "pre_vote", "pre-vote", CONFIG_BOOL, F(pre_vote), "true", 0, 0,
+      "campaign with a pre-vote round first" },
+    { "raft", "check_quorum", "check-quorum", CONFIG_BOOL, F(check_quorum), "true", 0, 0,
+      "leaders step down without a live majority" },
+    { "raft", "noop_on_elect", "noop-on-elect", CONFIG_BOOL, F(noop_on_elect), "false", 0, 0,
+      "a new leader appends a no-op entry (commits earlier terms at once)" },
+    { "log", "level", "log-level", CONFIG_STRING, F(log_level), "info", 0, 0,
+      "debug, info, warn or error" },
+};
+
+size_t node_options_count(void) { return ARRAY_LEN(node_opts_table); }
+
+void node_options_fill(struct config_option *out, size_t base)
+{
+    for (size_t i = 0; i < ARRAY_LEN(node_opts_table); i++) {
+        out[i] = node_opts_table[i];
+        out[i].offset += base;
+    }
+}
+
+struct daemon {
+    struct event_base *base;
+    struct rpc_server *srv;
+    const char *name;
+};
+
+static void on_drained(void *arg) { event_base_loopexit(((struct daemon *)arg)->base, NULL); }
+
+static void on_signal(int sig, void *arg)
+{
+    struct daemon *d = arg;
+    LOG_INFO(d->name, "signal %d: shutting down", sig);
+    rpc_server_shutdown(d->srv, 2000, on_drained, d);
+}
+
+static int usage_error(const char *program, const char *msg)
+{
+    fprintf(stderr, "%s: %s (see --help)\n", program, msg);
+    return 2;
+}
+
+int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opts_offset,
+                     const struct node_service *svc, int argc, char **argv)
+{
+    const char *prog = spec->program;
+    if (config_from_args_or_exit(spec, argc, argv, opts) != argc)
+        return usage_error(prog, "unexpected argument");
+    struct node_opts *o = (struct node_opts *)((char *)opts + node_opts_offset);
+    enum log_level level;
+    if (log_level_parse(o->log_level, &level) != 0)
+        return usage_error(prog, "--log-level: expected debug, info, warn or error");
+    if (o->id == 0 || !o->peers || !o->data_dir)
+        return usage_error(prog, "--id, --peers and --data-dir are required");
+    if (o->election_ticks <= o->heartbeat_ticks)
+        return usage_error(prog, "--election-ticks must be larger than --heartbeat-ticks");
+    char err[512];
+    struct node_peer *peers;
+    size_t n_peers;
+    if (node_parse_peers(o->peers, &peers, &n_peers, err, sizeof err) != 0)
+        return usage_error(prog, err);
+    const char *listen = o->listen;
+    for (size_t i = 0; i < n_peers && !listen; i++)
+        if (peers[i].id == (uint32_t)o->id)
+            listen = peers[i].addr;
+    if (!listen) {
+        free(peers);
+        return usage_error(prog, "--id is not among --peers");
+    }
+    char node_name[16];
+    snprintf(node_name, sizeof node_name, "n%lld", (long long)o->id);
+    log_setup(level, node_name, NULL);
+    char desc[4096];
+    config_describe(spec, opts, desc, sizeof desc);
+    LOG_INFO(prog, "config: %s", desc);
+
+    int rc = 1;
+    struct daemon d = { event_base_new(), NULL, prog };
+    d.srv = rpc_server_new(d.base, NULL);
+    struct node *node = NULL;
+    if (rpc_server_listen(d.srv, listen, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto out;
+    }
+    struct node_config nc = {
+        .id = (uint32_t)o->id, .peers = peers, .n_peers = n_peers, .data_dir = o->data_dir,
+        .tick_ms = o->tick_ms, .election_ticks = (unsigned)o->election_ticks,
+        .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
+        .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
+        .noop_on_elect = o->noop_on_elect,
+    };
+    node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
+    if (!node) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto out;
+    }
+    void *service = svc->start(d.srv, node, svc->arg);
+    struct rpc_signals *sig = rpc_signals_install(d.base, on_signal, &d);
+    LOG_INFO(prog, "serving on %s", listen);
+    event_base_dispatch(d.base);
+    rpc_signals_free(sig);
+    node_free(node);
+    rpc_server_free(d.srv);
+    d.srv = NULL;
+    if (svc->stop)
+        svc->stop(service);
+    LOG_INFO(prog, "stopped");
+    rc = 0;
+out:
+    rpc_server_free(d.srv);
+    event_base_free(d.base);
+    free(peers);
+    config_free(spec, opts);
+    return rc;
+}
