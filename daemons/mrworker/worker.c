@@ -5,6 +5,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "mr.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -12,7 +13,8 @@
  * take CALL_SLACK_MS more before the worker calls the coordinator unreachable. */
 #define MAX_WAIT_MS 1000
 #define CALL_SLACK_MS 2000
-#define RETRY_PAUSE_MS 200
+#define RETRY_FIRST_MS 10  /* pause before the first retry; it doubles up to RETRY_MAX_MS */
+#define RETRY_MAX_MS 200
 
 struct worker {
     const struct mr_app *app;
@@ -30,6 +32,7 @@ static uint8_t *call(struct worker *w, const char *method, const ProtobufCMessag
     uint8_t *buf = malloc(req_len ? req_len : 1);
     protobuf_c_message_pack(req, buf);
     uint8_t *reply = NULL;
+    uint64_t pause = RETRY_FIRST_MS;
     for (;;) {
         char *error = NULL;
         enum rpc_status st = rpc_sync_call(w->rpc, method, buf, req_len, timeout_ms, &reply, len,
@@ -47,7 +50,8 @@ static uint8_t *call(struct worker *w, const char *method, const ProtobufCMessag
             reply = NULL;
             break;
         }
-        clock_sleep_ms(RETRY_PAUSE_MS);
+        clock_sleep_ms(pause);
+        pause = MIN(pause * 2, (uint64_t)RETRY_MAX_MS);
     }
     free(buf);
     return reply;
@@ -133,7 +137,7 @@ int worker_run(const struct mr_app *app, const struct worker_config *cfg)
         free(reply);
         if (!r) {
             LOG_WARN("worker", "mr.GetTask: reply does not decode");
-            clock_sleep_ms(RETRY_PAUSE_MS);
+            clock_sleep_ms(RETRY_MAX_MS);
             continue;
         }
         if (r->action == MR__ACTION__EXIT) {
@@ -143,7 +147,7 @@ int worker_run(const struct mr_app *app, const struct worker_config *cfg)
             more = do_task(&w, r->task);
         } else if (r->action != MR__ACTION__WAIT) {
             LOG_WARN("worker", "mr.GetTask: unexpected action %d; asking again", (int)r->action);
-            clock_sleep_ms(RETRY_PAUSE_MS);
+            clock_sleep_ms(RETRY_MAX_MS);
         }
         mr__get_task_reply__free_unpacked(r, NULL);
     }
