@@ -80,6 +80,12 @@ $(call lib_a,proto): $(call obj,$(GEN_C))
 # Link order: dependants first.
 LINK_RPC := $(call lib_a,rpc) $(call lib_a,proto) $(call lib_a,base)
 LINK_ECHO := $(call lib_a,echo) $(LINK_RPC)
+# The link lists of the Raft stack, defined here so every fragment can use them whatever the
+# order in which the fragments are read.
+LINK_RAFT := $(call lib_a,raft) $(call lib_a,base)
+LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
+LINK_NODE := $(call lib_a,node) $(call lib_a,storage) $(call lib_a,raft) $(LINK_RPC)
+LINK_KV := $(call lib_a,kv) $(LINK_NODE)
 
 # ---- programs ----------------------------------------------------------------------------------
 # PROGRAM(name, sources, libraries)

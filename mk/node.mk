@@ -1,6 +1,5 @@
 # lib/node: the Raft runtime on libevent; daemons/raftd.
 $(eval $(call LIBRARY,node))
-LINK_NODE := $(call lib_a,node) $(call lib_a,storage) $(call lib_a,raft) $(LINK_RPC)
 
 $(eval $(call PROGRAM,raftd,$(wildcard daemons/raftd/*.c),$(LINK_NODE)))
 $(eval $(call PROGRAM,raftcli,$(wildcard client/raftcli/*.c),$(LINK_RPC)))

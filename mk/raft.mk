@@ -1,8 +1,6 @@
 # lib/raft: the pure consensus core; lib/storage: LMDB persistence; test/sim: the simulator.
 $(eval $(call LIBRARY,raft))
 $(eval $(call LIBRARY,storage))
-LINK_RAFT := $(call lib_a,raft) $(call lib_a,base)
-LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
 
 # The simulator and its suites: test/sim/test_<name>.c -> $(OUT)/test/sim_<name>.
 SIM_SRCS := $(filter-out test/sim/test_%.c,$(wildcard test/sim/*.c))

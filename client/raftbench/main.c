@@ -40,7 +40,7 @@ static const struct config_option options[] = {
     { "", "interval", "interval", CONFIG_DURATION, offsetof(struct opts, interval_ms), "2500ms", 100,
       600000, "time between leader kills" },
     { "", "pid_dir", "pid-dir", CONFIG_STRING, offsetof(struct opts, pid_dir), NULL, 0, 0,
-      "directory holding raftd-<id>.pid (failover)" },
+      "directory holding node-<id>.pid (failover)" },
     { "", "restart", "restart", CONFIG_STRING, offsetof(struct opts, restart), NULL, 0, 0,
       "shell command restarting node {id} (failover)" },
 };
@@ -178,7 +178,7 @@ static void on_status(enum rpc_status st, const char *error, const uint8_t *payl
         return;
     if (strcmp(s->role, "leader") == 0 && b->kill_ns == 0) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/raftd-%u.pid", b->o->pid_dir, s->id);
+        snprintf(path, sizeof path, "%s/node-%u.pid", b->o->pid_dir, s->id);
         FILE *f = fopen(path, "r");
         long pid = 0;
         if (f && fscanf(f, "%ld", &pid) == 1 && pid > 0 && kill((pid_t)pid, SIGKILL) == 0) {

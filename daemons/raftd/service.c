@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "node/status_pb.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -180,39 +181,10 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
     (void)req;
     (void)len;
     struct service *s = arg;
-    struct node_status st;
-    node_status(s->node, &st);
     Raftd__StatusReply r = RAFTD__STATUS_REPLY__INIT;
-    r.id = st.id;
-    r.role = (char *)raft_role_name(st.soft.role);
-    r.term = st.soft.term;
-    r.leader_id = st.soft.leader;
-    r.leader_addr = (char *)st.leader_addr;
-    r.commit_index = st.commit;
-    r.applied_index = st.applied;
-    r.applied_hash = s->state->hash;
-    r.last_index = st.last_index;
-    r.snapshot_index = st.snapshot_index;
-    r.snapshot_term = st.snapshot_term;
-    r.snapshots_installed = st.snapshots_installed;
-    r.snapshots_taken = st.snapshots_taken;
-    r.raft_state_bytes = st.raft_state_bytes;
-    const struct node_peer *peers;
-    size_t np = node_peers(s->node, &peers);
-    Raftd__PeerStatus *ps = xcalloc(np, sizeof *ps);
-    Raftd__PeerStatus **pp = xcalloc(np, sizeof *pp);
-    for (size_t i = 0; i < np; i++) {
-        raftd__peer_status__init(&ps[i]);
-        ps[i].id = peers[i].id;
-        ps[i].addr = (char *)peers[i].addr;
-        ps[i].match_index = node_peer_match(s->node, peers[i].id);
-        pp[i] = &ps[i];
-    }
-    r.peers = pp;
-    r.n_peers = np;
+    node_status_pb(s->node, s->state->hash, &r);
     rpc_call_reply_msg(call, &r.base);
-    free(ps);
-    free(pp);
+    node_status_pb_release(&r);
 }
 
 struct service *raftd_service_new(struct rpc_server *srv, struct node *n, struct raftd_state *st)

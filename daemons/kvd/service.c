@@ -1,0 +1,113 @@
+#include "service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "kv.pb-c.h"
+#include "node/status_pb.h"
+#include "rpc/rpc.h"
+
+/* ---- the state machine ------------------------------------------------------------------- */
+
+static void sm_apply(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
+                     size_t *result_len)
+{
+    (void)index;
+    kv_apply(ctx, cmd, len, result, result_len);
+}
+
+static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_snapshot(ctx, data, len); }
+static int sm_restore(void *ctx, const uint8_t *data, size_t len) { return kv_restore(ctx, data, len); }
+
+struct node_sm kvd_state_machine(struct kv *kv)
+{
+    return (struct node_sm){ kv, sm_apply, sm_snapshot, sm_restore };
+}
+
+/* ---- the service ------------------------------------------------------------------------- */
+
+struct kvd_service {
+    struct node *node;
+    struct kv *kv;
+};
+
+static void reply_error(struct rpc_call *call, Kv__Err err, struct node *n)
+{
+    Kv__Reply r = KV__REPLY__INIT;
+    r.err = err;
+    struct node_status st;
+    node_status(n, &st);
+    r.leader_id = st.soft.leader;
+    r.leader_addr = (char *)st.leader_addr;
+    rpc_call_reply_msg(call, &r.base);
+}
+
+struct op_ctx {
+    struct rpc_call *call;
+    struct node *node;
+};
+
+static void on_applied(enum node_result res, uint64_t index, uint64_t term, const uint8_t *result,
+                       size_t len, void *arg)
+{
+    (void)index;
+    (void)term;
+    struct op_ctx *op = arg;
+    if (res == NODE_OK)
+        rpc_call_reply(op->call, result, len); /* the state machine's encoded kv.Reply */
+    else
+        reply_error(op->call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
+                    op->node);
+    free(op);
+}
+
+static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+    struct kvd_service *s = arg;
+    /* Only well-formed commands enter the log. */
+    Kv__Command *c = kv__command__unpack(NULL, len, req);
+    if (!c || c->op > KV__OP_TYPE__APPEND) {
+        if (c)
+            kv__command__free_unpacked(c, NULL);
+        rpc_call_fail(call, RPC_BAD_REQUEST, "kv.Op: request is not a valid kv.Command");
+        return;
+    }
+    kv__command__free_unpacked(c, NULL);
+    struct op_ctx *op = xmalloc(sizeof *op);
+    *op = (struct op_ctx){ call, s->node };
+    uint64_t index, term;
+    if (node_propose(s->node, req, len, on_applied, op, &index, &term) != NODE_OK) {
+        free(op);
+        reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+    }
+}
+
+static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+    (void)req;
+    (void)len;
+    struct kvd_service *s = arg;
+    Raftd__StatusReply node = RAFTD__STATUS_REPLY__INIT;
+    node_status_pb(s->node, 0, &node);
+    struct kv_stats ks;
+    kv_stats(s->kv, &ks);
+    Kv__StatusReply r = KV__STATUS_REPLY__INIT;
+    r.node = &node;
+    r.keys = ks.keys;
+    r.clients = ks.clients;
+    r.kv_bytes = ks.bytes;
+    rpc_call_reply_msg(call, &r.base);
+    node_status_pb_release(&node);
+}
+
+struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv)
+{
+    struct kvd_service *s = xmalloc(sizeof *s);
+    *s = (struct kvd_service){ n, kv };
+    rpc_server_handle(srv, "kv.Op", handle_op, s);
+    rpc_server_handle(srv, "kv.Status", handle_status, s);
+    return s;
+}
+
+void kvd_service_free(struct kvd_service *s) { free(s); }

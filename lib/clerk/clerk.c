@@ -1,0 +1,364 @@
+#include "clerk/clerk.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/util.h"
+#include "kv.pb-c.h"
+#include "rpc/rpc.h"
+
+#define BACKOFF_MIN_MS 5
+#define BACKOFF_MAX_MS 200
+
+struct clerk_net {
+    struct event_base *base;
+    char **addrs;
+    struct rpc_client **clients;
+    size_t n;
+};
+
+/* One queued operation: the encoded command (fixed once, so retries are identical). */
+struct op {
+    uint8_t *cmd;
+    size_t len;
+    clerk_done_fn done;
+    void *arg;
+    struct op *next;
+};
+
+struct clerk {
+    struct clerk_net *net;
+    struct clerk_opts o;
+    struct rng rng;
+    uint64_t id, seq;
+    size_t leader;          /* index of the server tried first */
+    struct op *head, *tail; /* head is running */
+    uint64_t started_ms, backoff_ms;
+    uint64_t call_id;       /* the attempt in flight (0: none) */
+    struct event *retry_ev;
+};
+
+const char *clerk_result_name(enum clerk_result r)
+{
+    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT" };
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
+}
+
+void clerk_opts_default(struct clerk_opts *o)
+{
+    o->deadline_ms = 0;
+    o->attempt_ms = 1000;
+    o->seed = 0;
+}
+
+/* ---- the net ---------------------------------------------------------------------------- */
+
+struct clerk_net *clerk_net_new(struct event_base *base, const char *const *servers, size_t n,
+                                char *err, size_t errlen)
+{
+    if (n == 0) {
+        snprintf(err, errlen, "no servers given");
+        return NULL;
+    }
+    struct clerk_net *net = xcalloc(1, sizeof *net);
+    net->base = base;
+    net->n = n;
+    net->addrs = xcalloc(n, sizeof *net->addrs);
+    net->clients = xcalloc(n, sizeof *net->clients);
+    struct rpc_client_opts ro;
+    rpc_client_opts_default(&ro);
+    for (size_t i = 0; i < n; i++) {
+        net->addrs[i] = xstrdup(servers[i]);
+        net->clients[i] = rpc_client_new(base, servers[i], &ro, err, errlen);
+        if (!net->clients[i]) {
+            clerk_net_free(net);
+            return NULL;
+        }
+    }
+    return net;
+}
+
+void clerk_net_free(struct clerk_net *net)
+{
+    if (!net)
+        return;
+    for (size_t i = 0; i < net->n; i++) {
+        rpc_client_free(net->clients[i]);
+        free(net->addrs[i]);
+    }
+    free(net->clients);
+    free(net->addrs);
+    free(net);
+}
+
+/* ---- running operations ------------------------------------------------------------------ */
+
+static void attempt(struct clerk *c);
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    attempt(arg);
+}
+
+static void start_next(struct clerk *c)
+{
+    if (!c->head)
+        return;
+    c->started_ms = clock_mono_ms();
+    c->backoff_ms = BACKOFF_MIN_MS;
+    attempt(c);
+}
+
+static void finish(struct clerk *c, enum clerk_result r, const uint8_t *value, size_t len)
+{
+    struct op *op = c->head;
+    c->head = op->next;
+    if (!c->head)
+        c->tail = NULL;
+    op->done(r, value, len, op->arg);
+    free(op->cmd);
+    free(op);
+    start_next(c);
+}
+
+/* Tries again later, on another server unless a hint said where the leader is. */
+static void retry(struct clerk *c, bool moved)
+{
+    if (c->o.deadline_ms && clock_mono_ms() - c->started_ms >= c->o.deadline_ms) {
+        finish(c, CLERK_TIMEOUT, NULL, 0);
+        return;
+    }
+    if (moved) {
+        attempt(c);
+        return;
+    }
+    uint64_t delay = c->backoff_ms / 2 + rng_below(&c->rng, c->backoff_ms / 2 + 1);
+    c->backoff_ms = MIN(c->backoff_ms * 2, BACKOFF_MAX_MS);
+    struct timeval tv = { 0, (suseconds_t)delay * 1000 };
+    evtimer_add(c->retry_ev, &tv);
+}
+
+static size_t server_of(const struct clerk *c, const char *addr)
+{
+    for (size_t i = 0; i < c->net->n; i++)
+        if (strcmp(c->net->addrs[i], addr) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+static void on_reply(enum rpc_status st, const char *error, const uint8_t *payload, size_t len,
+                     void *arg)
+{
+    (void)error;
+    struct clerk *c = arg;
+    c->call_id = 0;
+    Kv__Reply *r = st == RPC_OK ? kv__reply__unpack(NULL, len, payload) : NULL;
+    if (!r || r->err == KV__ERR__TIMEOUT || r->err == KV__ERR__SHUTTING_DOWN) {
+        c->leader = (c->leader + 1) % c->net->n;
+        if (r)
+            kv__reply__free_unpacked(r, NULL);
+        retry(c, false);
+        return;
+    }
+    if (r->err == KV__ERR__WRONG_LEADER) {
+        size_t hint = r->leader_addr[0] ? server_of(c, r->leader_addr) : SIZE_MAX;
+        bool moved = hint != SIZE_MAX && hint != c->leader;
+        c->leader = hint != SIZE_MAX ? hint : (c->leader + 1) % c->net->n;
+        kv__reply__free_unpacked(r, NULL);
+        retry(c, moved);
+        return;
+    }
+    enum clerk_result res = r->err == KV__ERR__NO_KEY ? CLERK_NO_KEY : CLERK_OK;
+    finish(c, res, r->value.data, r->value.len);
+    kv__reply__free_unpacked(r, NULL);
+}
+
+static void attempt(struct clerk *c)
+{
+    uint64_t timeout = c->o.attempt_ms;
+    if (c->o.deadline_ms) {
+        uint64_t spent = clock_mono_ms() - c->started_ms;
+        if (spent >= c->o.deadline_ms) {
+            finish(c, CLERK_TIMEOUT, NULL, 0);
+            return;
+        }
+        timeout = MIN(timeout, c->o.deadline_ms - spent);
+    }
+    c->call_id = rpc_client_call(c->net->clients[c->leader], "kv.Op", c->head->cmd, c->head->len,
+                                 MAX(timeout, 1), on_reply, c);
+}
+
+static void enqueue(struct clerk *c, Kv__OpType type, const uint8_t *key, size_t klen,
+                    const uint8_t *val, size_t vlen, bool want_prev, clerk_done_fn done, void *arg)
+{
+    Kv__Command cmd = KV__COMMAND__INIT;
+    cmd.op = type;
+    cmd.key.data = (uint8_t *)key;
+    cmd.key.len = klen;
+    cmd.value.data = (uint8_t *)val;
+    cmd.value.len = vlen;
+    cmd.want_prev = want_prev;
+    if (type != KV__OP_TYPE__GET) { /* Gets leave no state on the server: no id, no number */
+        cmd.client_id = c->id;
+        cmd.seq = ++c->seq;
+    }
+    struct op *op = xcalloc(1, sizeof *op);
+    op->len = kv__command__get_packed_size(&cmd);
+    op->cmd = xmalloc(op->len ? op->len : 1);
+    kv__command__pack(&cmd, op->cmd);
+    op->done = done;
+    op->arg = arg;
+    bool idle = c->head == NULL;
+    if (c->tail)
+        c->tail->next = op;
+    else
+        c->head = op;
+    c->tail = op;
+    if (idle)
+        start_next(c);
+}
+
+void clerk_get(struct clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg)
+{
+    enqueue(c, KV__OP_TYPE__GET, key, klen, NULL, 0, false, done, arg);
+}
+
+void clerk_put(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+               bool want_prev, clerk_done_fn done, void *arg)
+{
+    enqueue(c, KV__OP_TYPE__PUT, key, klen, val, vlen, want_prev, done, arg);
+}
+
+void clerk_append(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val,
+                  size_t vlen, bool want_prev, clerk_done_fn done, void *arg)
+{
+    enqueue(c, KV__OP_TYPE__APPEND, key, klen, val, vlen, want_prev, done, arg);
+}
+
+struct clerk *clerk_new(struct clerk_net *net, const struct clerk_opts *o)
+{
+    struct clerk *c = xcalloc(1, sizeof *c);
+    c->net = net;
+    if (o)
+        c->o = *o;
+    else
+        clerk_opts_default(&c->o);
+    rng_seed(&c->rng, c->o.seed ? c->o.seed : clock_wall_ns() ^ (uintptr_t)c);
+    do {
+        c->id = rng_next(&c->rng);
+    } while (c->id == 0);
+    c->leader = rng_below(&c->rng, net->n);
+    c->retry_ev = evtimer_new(net->base, on_retry, c);
+    return c;
+}
+
+void clerk_free(struct clerk *c)
+{
+    if (!c)
+        return;
+    if (c->call_id)
+        rpc_client_cancel(c->net->clients[c->leader], c->call_id);
+    event_free(c->retry_ev);
+    while (c->head) {
+        struct op *op = c->head;
+        c->head = op->next;
+        free(op->cmd);
+        free(op);
+    }
+    free(c);
+}
+
+uint64_t clerk_client_id(const struct clerk *c) { return c->id; }
+
+/* ---- blocking API -------------------------------------------------------------------------- */
+
+struct clerk_sync {
+    struct event_base *base;
+    struct clerk_net *net;
+    struct clerk *clerk;
+};
+
+struct sync_result {
+    bool done;
+    enum clerk_result r;
+    uint8_t *value;
+    size_t len;
+};
+
+static void on_sync_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
+{
+    struct sync_result *s = arg;
+    s->done = true;
+    s->r = r;
+    s->len = len;
+    s->value = xmalloc(len + 1);
+    if (len)
+        memcpy(s->value, value, len);
+    s->value[len] = '\0';
+}
+
+struct clerk_sync *clerk_sync_new(const char *const *servers, size_t n, const struct clerk_opts *o,
+                                  char *err, size_t errlen)
+{
+    struct clerk_sync *s = xcalloc(1, sizeof *s);
+    s->base = event_base_new();
+    s->net = clerk_net_new(s->base, servers, n, err, errlen);
+    if (!s->net) {
+        event_base_free(s->base);
+        free(s);
+        return NULL;
+    }
+    s->clerk = clerk_new(s->net, o);
+    return s;
+}
+
+void clerk_sync_free(struct clerk_sync *s)
+{
+    if (!s)
+        return;
+    clerk_free(s->clerk);
+    clerk_net_free(s->net);
+    event_base_free(s->base);
+    free(s);
+}
+
+static enum clerk_result wait_result(struct clerk_sync *s, struct sync_result *res, uint8_t **value,
+                                     size_t *len)
+{
+    while (!res->done)
+        event_base_loop(s->base, EVLOOP_ONCE);
+    if (value) {
+        *value = res->value;
+        *len = res->len;
+    } else {
+        free(res->value);
+    }
+    return res->r;
+}
+
+enum clerk_result clerk_sync_get(struct clerk_sync *s, const char *key, uint8_t **value, size_t *len)
+{
+    struct sync_result res = { 0 };
+    clerk_get(s->clerk, (const uint8_t *)key, strlen(key), on_sync_done, &res);
+    return wait_result(s, &res, value, len);
+}
+
+enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const uint8_t *val,
+                                 size_t vlen)
+{
+    struct sync_result res = { 0 };
+    clerk_put(s->clerk, (const uint8_t *)key, strlen(key), val, vlen, false, on_sync_done, &res);
+    return wait_result(s, &res, NULL, NULL);
+}
+
+enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,
+                                    size_t vlen)
+{
+    struct sync_result res = { 0 };
+    clerk_append(s->clerk, (const uint8_t *)key, strlen(key), val, vlen, false, on_sync_done, &res);
+    return wait_result(s, &res, NULL, NULL);
+}

@@ -1,0 +1,72 @@
+/* The kvd client library. A clerk has a random 64-bit client id and numbers its writes, so a
+ * retried Put/Append executes at most once; it remembers the last known leader, follows leader
+ * hints, retries with backoff and gives up at a per-operation deadline.
+ *
+ * Operations of one clerk run one at a time, in the order they were asked for (that is what
+ * makes "only the last sequence number per client" enough on the server); for concurrency use
+ * several clerks — they can share one clerk_net (one connection per server). */
+#ifndef CLERK_CLERK_H
+#define CLERK_CLERK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+enum clerk_result {
+    CLERK_OK = 0,
+    CLERK_NO_KEY,   /* Get: the key was never written (the value is "") */
+    CLERK_TIMEOUT,  /* no quorum answered before the deadline */
+};
+
+const char *clerk_result_name(enum clerk_result r);
+
+/* Connections to the servers of one cluster, shared by clerks on the same loop. */
+struct clerk_net;
+
+/* servers: "host:port" strings (copied). Returns NULL with err when an address is malformed. */
+struct clerk_net *clerk_net_new(struct event_base *base, const char *const *servers, size_t n,
+                                char *err, size_t errlen);
+/* Free the clerks first. */
+void clerk_net_free(struct clerk_net *net);
+
+struct clerk_opts {
+    uint64_t deadline_ms; /* per operation; 0 = retry forever */
+    uint64_t attempt_ms;  /* per attempt on one server (1000) */
+    uint64_t seed;        /* for the client id and backoff jitter; 0 = from the clock */
+};
+void clerk_opts_default(struct clerk_opts *o);
+
+struct clerk;
+struct clerk *clerk_new(struct clerk_net *net, const struct clerk_opts *o);
+/* Pending operations are dropped without their callbacks. */
+void clerk_free(struct clerk *c);
+uint64_t clerk_client_id(const struct clerk *c);
+
+/* Outcome of an operation, called exactly once (unless the clerk is freed first). value is the
+ * Get's value, or the previous value of a Put/Append asked with want_prev; valid during the call. */
+typedef void (*clerk_done_fn)(enum clerk_result r, const uint8_t *value, size_t len, void *arg);
+
+/* Queue an operation; key and value are copied. */
+void clerk_get(struct clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg);
+void clerk_put(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+               bool want_prev, clerk_done_fn done, void *arg);
+void clerk_append(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val,
+                  size_t vlen, bool want_prev, clerk_done_fn done, void *arg);
+
+/* ---- blocking API (its own event loop), for command-line tools and simple programs ---- */
+
+struct clerk_sync;
+struct clerk_sync *clerk_sync_new(const char *const *servers, size_t n, const struct clerk_opts *o,
+                                  char *err, size_t errlen);
+void clerk_sync_free(struct clerk_sync *s);
+
+/* Each waits for the outcome; *value (malloc'd, may be NULL) gets the value or previous value. */
+enum clerk_result clerk_sync_get(struct clerk_sync *s, const char *key, uint8_t **value, size_t *len);
+enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const uint8_t *val,
+                                 size_t vlen);
+enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,
+                                    size_t vlen);
+
+#endif

@@ -1,0 +1,34 @@
+/* The key/value state machine: Get, Put, Append with at-most-once execution of writes from
+ * (client id, sequence number). Pure: apply / snapshot / restore, no I/O, no Raft.
+ *
+ * Per client only the last sequence number and its reply are kept, so memory grows with the
+ * number of clients, not of requests; Gets leave no per-client state. */
+#ifndef KV_KV_H
+#define KV_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct kv;
+
+struct kv *kv_new(void);
+void kv_free(struct kv *kv);
+
+/* Applies one encoded kv.Command; writes the encoded kv.Reply into *reply (malloc'd, the
+ * caller frees). A command that does not decode gets an error reply (it is in the log, so every
+ * replica must treat it the same way). */
+void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, size_t *reply_len);
+
+/* The whole state (map and de-duplication table) as an encoded kv.Snapshot (malloc'd). */
+void kv_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
+
+/* Replaces the state with a snapshot. Returns 0, or -1 (state unchanged) if it does not decode. */
+int kv_restore(struct kv *kv, const uint8_t *data, size_t len);
+
+struct kv_stats {
+    uint64_t keys, clients;
+    uint64_t bytes; /* keys + values + per-entry overhead + the client table */
+};
+void kv_stats(const struct kv *kv, struct kv_stats *st);
+
+#endif

@@ -1,0 +1,46 @@
+#include "node/status_pb.h"
+
+#include <stdlib.h>
+
+#include "base/util.h"
+
+void node_status_pb(const struct node *n, uint64_t applied_hash, Raftd__StatusReply *r)
+{
+    struct node_status st;
+    node_status(n, &st);
+    r->id = st.id;
+    r->role = (char *)raft_role_name(st.soft.role);
+    r->term = st.soft.term;
+    r->leader_id = st.soft.leader;
+    r->leader_addr = (char *)st.leader_addr;
+    r->commit_index = st.commit;
+    r->applied_index = st.applied;
+    r->applied_hash = applied_hash;
+    r->last_index = st.last_index;
+    r->snapshot_index = st.snapshot_index;
+    r->snapshot_term = st.snapshot_term;
+    r->snapshots_installed = st.snapshots_installed;
+    r->snapshots_taken = st.snapshots_taken;
+    r->raft_state_bytes = st.raft_state_bytes;
+    const struct node_peer *peers;
+    size_t np = node_peers(n, &peers);
+    Raftd__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);
+    r->peers = xcalloc(np + 1, sizeof *r->peers);
+    for (size_t i = 0; i < np; i++) {
+        raftd__peer_status__init(&ps[i]);
+        ps[i].id = peers[i].id;
+        ps[i].addr = (char *)peers[i].addr;
+        ps[i].match_index = node_peer_match(n, peers[i].id);
+        r->peers[i] = &ps[i];
+    }
+    r->n_peers = np;
+}
+
+void node_status_pb_release(Raftd__StatusReply *r)
+{
+    if (r->peers)
+        free(r->peers[0]); /* the array of structs behind the pointers */
+    free(r->peers);
+    r->peers = NULL;
+    r->n_peers = 0;
+}

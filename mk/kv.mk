@@ -1,0 +1,19 @@
+# lib/kv: the key/value state machine; daemons/kvd; lib/clerk; client/kvcli.
+$(eval $(call LIBRARY,kv))
+$(eval $(call PROGRAM,kvd,$(wildcard daemons/kvd/*.c),$(LINK_KV)))
+$(eval $(call LIBRARY,clerk))
+LINK_CLERK := $(call lib_a,clerk) $(LINK_RPC)
+$(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(LINK_CLERK)))
+
+# The README's run command: a local 3-node kvd cluster in the background (data and logs under
+# run/kv, client ports 7101-7103, which kvcli uses by default); `make stop` stops it.
+.PHONY: run stop
+run: $(BIN)/kvd $(BIN)/kvcli
+	@BIN=$(BIN) scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB
+	@BIN=$(BIN) scripts/local-cluster.sh wait run/kv 15
+	@$(BIN)/kvcli status
+	@echo "kvd cluster running (logs: run/kv/node-*.log); try: $(BIN)/kvcli put a 1 && $(BIN)/kvcli get a; stop it with: make stop"
+
+stop:
+	@BIN=$(BIN) scripts/local-cluster.sh stop run/kv
+	@echo "kvd cluster stopped (data kept in run/kv)"
