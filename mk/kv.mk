@@ -17,3 +17,8 @@ run: $(BIN)/kvd $(BIN)/kvcli
 stop:
 	@BIN=$(BIN) scripts/local-cluster.sh stop run/kv
 	@echo "kvd cluster stopped (data kept in run/kv)"
+
+# test_kv needs lib/kv before the generic LINK_ECHO (see mk/raft.mk's note on link order).
+$(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT) $(call lib_a,kv) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
