@@ -22,3 +22,4 @@ stop:
 $(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT) $(call lib_a,kv) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+TEST_PROGRAMS += test/kv/test-kvcli.sh

@@ -12,7 +12,13 @@ bin=${BIN:-bin}
 action=${1:-}
 dir=${2:-}
 
-alive() { [ -f "$dir/node-$1.pid" ] && kill -0 "$(cat "$dir/node-$1.pid")" 2>/dev/null; }
+# A killed node whose parent is gone may linger as a zombie until init reaps it: not alive.
+alive() {
+  local pid
+  [ -f "$dir/node-$1.pid" ] || return 1
+  pid=$(cat "$dir/node-$1.pid")
+  [ -r "/proc/$pid/stat" ] && ! awk '{exit $3 == "Z" ? 0 : 1}' "/proc/$pid/stat" 2>/dev/null
+}
 
 start_node() {
   local id=$1

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# kvd + kvcli as a user meets them: a 3-node cluster, put/get/append, VALUE "-" from stdin, a
+# one-member cluster, `status` rows, kill -9 of any one node leaves put/get working and shows the
+# node unreachable, exit codes (0 success, 1 no quorum within the timeout, 2 usage).
+#   BIN=bin test/kv/test-kvcli.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-bin}
+[[ $BIN = /* ]] || BIN=$ROOT/$BIN
+. "$ROOT/test/support/check.sh"
+export BIN
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kvcli.XXXXXX")
+cleanup() {
+  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
+  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c1" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+base=$((20000 + RANDOM % 20000))
+"$ROOT/scripts/local-cluster.sh" start c3 3 "$base" kvd --log-level warn
+export KV_SERVERS=$(cat c3/servers)
+kv() { "$BIN/kvcli" --timeout 5s "$@"; }
+
+check "a leader is elected" "$ROOT/scripts/local-cluster.sh" wait c3 15
+check "put then get prints the value" test "$(kv put a 1 && kv get a)" = "1"
+check "append" test "$(kv append a 23 && kv get a)" = "123"
+check "get of a missing key prints an empty line, exit 0" test "$(kv get nothing; echo "rc=$?")" = $'\nrc=0'
+check "VALUE - reads stdin" test "$(printf 'from\nstdin' | kv put multi - && kv get multi)" = $'from\nstdin'
+check "status: one row per node" test "$(kv status | tail -n +2 | grep -c .)" = 3
+leader=$(kv status | awk '$3 == "leader" {print $1}')
+check "status names one leader" test -n "$leader"
+for victim in $leader $(( leader % 3 + 1 )); do
+  kill -9 "$(cat "c3/node-$victim.pid")"
+  check "kill -9 node $victim: put/get keep working" test "$(kv put k$victim v$victim && kv get k$victim)" = "v$victim"
+  check "kill -9 node $victim: status shows it unreachable" bash -c "$BIN/kvcli status | grep -q 'unreachable'"
+  "$ROOT/scripts/local-cluster.sh" restart c3 "$victim"
+  sleep 0.5
+done
+check "data survives restarts" test "$(kv get a)" = "123"
+"$ROOT/scripts/local-cluster.sh" stop c3
+check "no quorum: exit 1 within the timeout" expect 1 "no quorum" "$BIN/kvcli" --timeout 1s put x y
+check "usage error: exit 2" expect 2 "usage" "$BIN/kvcli" frob
+check "bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvcli" --nope get a
+check "kvd bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvd" --nope
+"$ROOT/scripts/local-cluster.sh" start c1 1 $((base + 50)) kvd --log-level warn
+check "a one-member cluster is the single-node server" bash -c "'$ROOT/scripts/local-cluster.sh' wait c1 15 && test \"\$('$BIN/kvcli' --servers $(cat c1/servers) put solo 1 && '$BIN/kvcli' --servers $(cat c1/servers) get solo)\" = 1"
+check_result
