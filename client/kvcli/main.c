@@ -62,8 +62,10 @@ static uint8_t *read_stdin(size_t *len)
     return buf;
 }
 
+/* One row per node; exit status 1 when no node answered (a health check for one node). */
 static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
 {
+    size_t answered = 0;
     printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
            "leader", "commit", "applied", "last", "snapshot", "keys");
     for (size_t i = 0; i < n; i++) {
@@ -90,8 +92,9 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
                (unsigned long long)nd->last_index, (unsigned long long)nd->snapshot_index,
                (unsigned long long)st->keys);
         kv__status_reply__free_unpacked(st, NULL);
+        answered++;
     }
-    return 0;
+    return answered > 0 ? 0 : 1;
 }
 
 static int usage(void)

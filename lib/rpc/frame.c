@@ -124,6 +124,17 @@ void rpc_socket_tune(evutil_socket_t fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* A peer that vanished without a FIN or RST (a killed container, a cut network) must not
+     * leave a connection that looks alive for the ~15 minutes of TCP retransmissions: drop it
+     * when sent data stays unacknowledged for 5 s (Raft heartbeats keep data flowing), and
+     * probe idle connections after 5 s. A stopped (SIGSTOP) process still has its kernel
+     * acknowledge data, so pausing a node does not trip this. */
+    int user_timeout_ms = 5000, idle = 5, intvl = 1, cnt = 3;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
 int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,

@@ -30,7 +30,8 @@ int rpc_write_envelope(struct evbuffer *out, const Rpc__Envelope *env, size_t ma
 /* Packs a protobuf message into a malloc'd buffer; the caller frees *buf. */
 size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf);
 
-/* Sets TCP_NODELAY on a connected socket (small RPCs must not wait for Nagle). */
+/* Sets TCP_NODELAY on a connected socket (small RPCs must not wait for Nagle), and makes a
+ * connection to a vanished peer fail within seconds (TCP_USER_TIMEOUT, keepalive). */
 void rpc_socket_tune(evutil_socket_t fd);
 
 /* Resolves "host:port" into *ss. Returns 0, or -1 with a message in err. */
