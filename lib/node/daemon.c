@@ -75,28 +75,35 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
                      const struct node_service *svc, int argc, char **argv)
 {
     const char *prog = spec->program;
-    if (config_from_args_or_exit(spec, argc, argv, opts) != argc)
+    if (config_from_args_or_exit(spec, argc, argv, opts) != argc) {
+        config_free(spec, opts);
         return usage_error(prog, "unexpected argument");
+    }
     struct node_opts *o = (struct node_opts *)((char *)opts + node_opts_offset);
-    enum log_level level;
-    if (log_level_parse(o->log_level, &level) != 0)
-        return usage_error(prog, "--log-level: expected debug, info, warn or error");
-    if (o->id == 0 || !o->peers || !o->data_dir)
-        return usage_error(prog, "--id, --peers and --data-dir are required");
-    if (o->election_ticks <= o->heartbeat_ticks)
-        return usage_error(prog, "--election-ticks must be larger than --heartbeat-ticks");
     char err[512];
-    struct node_peer *peers;
-    size_t n_peers;
-    if (node_parse_peers(o->peers, &peers, &n_peers, err, sizeof err) != 0)
-        return usage_error(prog, err);
+    const char *problem = NULL;
+    struct node_peer *peers = NULL;
+    size_t n_peers = 0;
+    enum log_level level = LOG_INFO;
     const char *listen = o->listen;
-    for (size_t i = 0; i < n_peers && !listen; i++)
+    if (log_level_parse(o->log_level, &level) != 0)
+        problem = "--log-level: expected debug, info, warn or error";
+    else if (o->id == 0 || !o->peers || !o->data_dir)
+        problem = "--id, --peers and --data-dir are required";
+    else if (o->election_ticks <= o->heartbeat_ticks)
+        problem = "--election-ticks must be larger than --heartbeat-ticks";
+    else if (node_parse_peers(o->peers, &peers, &n_peers, err, sizeof err) != 0)
+        problem = err;
+    for (size_t i = 0; !problem && i < n_peers && !listen; i++)
         if (peers[i].id == (uint32_t)o->id)
             listen = peers[i].addr;
-    if (!listen) {
+    if (!problem && !listen)
+        problem = "--id is not among --peers";
+    if (problem) {
+        int rc = usage_error(prog, problem);
         free(peers);
-        return usage_error(prog, "--id is not among --peers");
+        config_free(spec, opts);
+        return rc;
     }
     char node_name[16];
     snprintf(node_name, sizeof node_name, "n%lld", (long long)o->id);
