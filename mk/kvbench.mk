@@ -1,0 +1,7 @@
+# client/kvbench: load for kvd (lib/clerk) and etcd (its v3 JSON gateway); make bench-kv runs
+# both side by side (scripts/bench-kv.sh, docs/BENCH-KV.md).
+$(eval $(call PROGRAM,kvbench,$(wildcard client/kvbench/*.c),$(LINK_CLERK)))
+
+.PHONY: bench-kv
+bench-kv: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench
+	@BIN=$(BIN) scripts/bench-kv.sh
