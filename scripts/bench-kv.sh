@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# make bench-kv: kvd beside etcd, the same workload, in the same run (docs/BENCH-KV.md).
+#  - installs etcd-server from Debian when `etcd` is missing;
+#  - starts a 3-member etcd cluster and a 3-node kvd cluster on 127.0.0.1, both durable
+#    (etcd fsyncs its WAL by default; kvd fsyncs every write batch by default);
+#  - runs kvbench with 1, 8, 32 and 128 clients, 8-byte keys, 256-byte values, 10 s each
+#    (after 1 s of warm-up), 100% puts, alternating kvd and etcd at each client count;
+#    then a second table with a 50/50 get/put mix;
+#  - prints side-by-side tables with ratios and checks the targets (PASS/MISS; a miss does not
+#    fail the target: the figures are the output).
+# Environment: BIN (bin), BENCH_SECONDS (10), BENCH_CLIENTS ("1 8 32 128"), BENCH_MIXED (1: also
+# the get/put table), BENCH_KEEP (1: keep the temporary directory with the logs).
+set -euo pipefail
+bin=${BIN:-bin}
+secs=${BENCH_SECONDS:-10}
+client_counts=${BENCH_CLIENTS:-1 8 32 128}
+mixed=${BENCH_MIXED:-1}
+
+if ! command -v etcd >/dev/null 2>&1; then
+  echo "bench-kv: etcd is missing; installing etcd-server from Debian"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bench-kv: installing needs root (apt-get install etcd-server)" >&2
+    exit 1
+  fi
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
+fi
+
+dir=$(mktemp -d /tmp/bench-kv-XXXXXX)
+etcd_pids=()
+cleanup() {
+  set +e
+  BIN=$bin scripts/local-cluster.sh stop "$dir/kvd" >/dev/null 2>&1
+  for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${etcd_pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench-kv: logs kept in $dir"; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port nobody listens on; the ports already handed out are remembered so no two collide.
+used=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    case $used in *" $p "*) continue ;; esac
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
+    used+="$p "
+    echo "$p"
+    return
+  done
+}
+
+# ---- etcd: 3 members, each with its own data dir --------------------------------------------
+cluster="" eservers=""
+declare -a cports pports
+for i in 1 2 3; do
+  cports[i]=$(free_port) pports[i]=$(free_port)
+  used+="${cports[i]} ${pports[i]} "
+  cluster+="${cluster:+,}e$i=http://127.0.0.1:${pports[i]}"
+  eservers+="${eservers:+,}127.0.0.1:${cports[i]}"
+done
+mkdir -p "$dir/etcd"
+for i in 1 2 3; do
+  etcd --name "e$i" --data-dir "$dir/etcd/data-$i" \
+    --listen-client-urls "http://127.0.0.1:${cports[i]}" \
+    --advertise-client-urls "http://127.0.0.1:${cports[i]}" \
+    --listen-peer-urls "http://127.0.0.1:${pports[i]}" \
+    --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}" \
+    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench-kv \
+    --logger zap --log-level warn >"$dir/etcd/e$i.log" 2>&1 &
+  etcd_pids+=($!)
+  disown $! # no job notice when cleanup has to kill -9 it
+done
+
+# ---- kvd: 3 nodes through local-cluster.sh (fsync on by default) ------------------------------
+while :; do # three consecutive free ports base+1..base+3
+  base=$((20000 + RANDOM % 30000))
+  ok=1
+  for i in 1 2 3; do
+    p=$((base + i))
+    case $used in *" $p "*) ok=0 ;; esac
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ok=0
+  done
+  [ $ok = 1 ] && break
+done
+BIN=$bin scripts/local-cluster.sh start "$dir/kvd" 3 "$base" kvd --log-level warn --max-raft-state 64MiB
+kservers=$(cat "$dir/kvd/servers")
+
+BIN=$bin scripts/local-cluster.sh wait "$dir/kvd" 15
+for i in 1 2 3; do
+  for t in $(seq 150); do
+    (exec 3<>/dev/tcp/127.0.0.1/${cports[i]}) 2>/dev/null && break
+    kill -0 "${etcd_pids[i - 1]}" 2>/dev/null || { echo "bench-kv: etcd e$i exited:" >&2; tail -5 "$dir/etcd/e$i.log" >&2; exit 1; }
+    [ "$t" = 150 ] && { echo "bench-kv: etcd e$i does not listen after 15 s" >&2; exit 1; }
+    sleep 0.1
+  done
+done
+echo "== kvd (git $(git rev-parse --short HEAD 2>/dev/null || echo ?)) on $kservers; etcd $(etcd --version | sed -n 's/^etcd Version: //p') on $eservers"
+echo "== $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
+
+results="$dir/results"
+: >"$results"
+# run TARGET SERVERS CLIENTS MIX: one kvbench run, bounded in time; its key=value line is kept.
+run() {
+  local out
+  if ! out=$(timeout $((secs + 40)) "$bin/kvbench" --target "$1" --servers "$2" --clients "$3" \
+               --mix "$4" --duration "${secs}s" --warmup 1s --keys 1000 --key-size 8 --value-size 256); then
+    echo "bench-kv: kvbench --target $1 --clients $3 failed:" >&2
+    echo "$out" >&2
+    echo "target=$1 clients=$3 mix=$4 ops_per_sec=0 writes_per_sec=0 p50_ms=0 p99_ms=0 p999_ms=0 errors=-1" >>"$results"
+    return 0
+  fi
+  grep -v '^target=' <<<"$out" | grep -v '^kvbench:' | sed 's/^/   /'
+  grep '^target=' <<<"$out" | sed "s/ mix=[^ ]*/ mix=$4/" >>"$results"
+}
+
+# table MIX TITLE: side by side from the results of that mix.
+table() {
+  awk -v mix="$1" -v title="$2" '
+    function get(line, k,   m) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+    { l = " " $0; if (get(l, "mix") != mix) next
+      t = get(l, "target"); c = get(l, "clients") + 0
+      ops[t, c] = get(l, "ops_per_sec"); p50[t, c] = get(l, "p50_ms"); p99[t, c] = get(l, "p99_ms")
+      err[t, c] = get(l, "errors"); if (!(c in seen)) { seen[c] = 1; order[n++] = c } }
+    END {
+      printf "\n%s\n", title
+      printf "%7s | %10s | %10s | %6s | %17s | %17s | %9s | %s\n", "clients", "kvd ops/s", "etcd ops/s",
+             "ratio", "kvd p50/p99 ms", "etcd p50/p99 ms", "p99 ratio", "errors kvd/etcd"
+      for (i = 0; i < n; i++) { c = order[i]
+        r = ops["etcd", c] > 0 ? sprintf("%.2f", ops["kvd", c] / ops["etcd", c]) : "-"
+        pr = p99["kvd", c] > 0 ? sprintf("%.2f", p99["etcd", c] / p99["kvd", c]) : "-"
+        printf "%7d | %10.0f | %10.0f | %6s | %7.2f / %7.2f | %7.2f / %7.2f | %9s | %s/%s\n", c,
+               ops["kvd", c], ops["etcd", c], r, p50["kvd", c], p99["kvd", c], p50["etcd", c],
+               p99["etcd", c], pr, err["kvd", c], err["etcd", c] }
+      print "(ratio = kvd ops/s / etcd ops/s; p99 ratio = etcd p99 / kvd p99: above 1 means kvd is faster)"
+    }' "$results"
+}
+
+puts=put=100,get=0,append=0
+echo "== write-heavy: 100% put, 8-byte keys over 1000 keys, 256-byte values, ${secs} s per run"
+for c in $client_counts; do
+  run kvd "$kservers" "$c" "$puts"
+  run etcd "$eservers" "$c" "$puts"
+done
+if [ "$mixed" = 1 ]; then
+  getput=put=50,get=50,append=0
+  echo "== mixed: 50% get / 50% put (every key already written by the runs above)"
+  for c in $client_counts; do
+    run kvd "$kservers" "$c" "$getput"
+    run etcd "$eservers" "$c" "$getput"
+  done
+fi
+
+table "$puts" "== 100% put (writes/s = ops/s), 3 members each, fsync on"
+[ "$mixed" = 1 ] && table "$getput" "== 50% get / 50% put, 3 members each, fsync on"
+
+# ---- targets ---------------------------------------------------------------------------------
+echo
+awk -v mix="$puts" '
+  function get(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+  { l = " " $0; if (get(l, "mix") != mix) next; t = get(l, "target"); c = get(l, "clients") + 0
+    w[t, c] = get(l, "writes_per_sec"); p99[t, c] = get(l, "p99_ms"); p50[t, c] = get(l, "p50_ms"); have[t, c] = 1 }
+  function verdict(ok) { return ok ? "PASS" : "MISS" }
+  END {
+    if (have["kvd", 128] && have["etcd", 128]) {
+      ratio = w["etcd", 128] > 0 ? w["kvd", 128] / w["etcd", 128] : 0
+      v1 = verdict(w["kvd", 128] > 0 && ratio >= 3)
+      v2 = verdict(p99["kvd", 128] > 0 && 2 * p99["kvd", 128] <= p99["etcd", 128])
+      printf "target: 128 clients, kvd writes/s >= 3x etcd: %.0f vs %.0f = %.2fx -> %s\n", w["kvd", 128], w["etcd", 128], ratio, v1
+      printf "target: 128 clients, kvd p99 <= half of etcd: %.2f ms vs %.2f ms -> %s\n", p99["kvd", 128], p99["etcd", 128], v2
+    } else print "target: 128 clients: not run (BENCH_CLIENTS)"
+    if (have["kvd", 1]) {
+      v3 = verdict(p50["kvd", 1] > 0 && p50["kvd", 1] <= 0.5)
+      printf "target: 1 client, kvd p50 <= 0.5 ms: %.3f ms -> %s\n", p50["kvd", 1], v3
+    } else print "target: 1 client: not run (BENCH_CLIENTS)"
+  }' "$results"
