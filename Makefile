@@ -5,6 +5,7 @@
 #   make SANITIZE=1 test the same under AddressSanitizer + UBSan (objects in build/asan/)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench-rpc       rpcbench beside redis-benchmark
+#   make bench-raft / bench-mr / bench-kv, make run / stop, make image, make test-long
 #   make deps            install missing Debian packages (make and make test do it by themselves)
 
 SHELL := /bin/bash
@@ -150,6 +151,6 @@ clean:
 	rm -rf build bin
 
 help:
-	@sed -n '3,9p' Makefile
+	@sed -n '3,10p' Makefile
 
 -include $(ALL_OBJS:.o=.d)

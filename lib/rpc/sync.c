@@ -45,7 +45,8 @@ static void on_reply(enum rpc_status st, const char *error, const uint8_t *paylo
     o->st = st;
     if (st == RPC_OK) {
         o->reply = xmalloc(len ? len : 1);
-        memcpy(o->reply, payload, len);
+        if (len) /* an empty reply may come with a NULL payload */
+            memcpy(o->reply, payload, len);
         o->len = len;
     } else {
         o->error = xstrdup(error ? error : "");
