@@ -29,31 +29,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK" || exit 1
 
-passed=0
-failed=0
-check() { # check NAME COMMAND... : passes when the command succeeds
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok - $name"
-  else
-    failed=$((failed + 1))
-    echo "not ok - $name"
-  fi
-}
-
-# expect STATUS PATTERN COMMAND...: the command exits with STATUS and its stderr matches PATTERN.
-expect() {
-  local want=$1 pattern=$2 rc
-  shift 2
-  $T "$@" >out.txt 2>err.txt
-  rc=$?
-  if [ $rc != "$want" ] || { [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; }; then
-    echo "    $* -> exit $rc (want $want), stderr: $(head -c 300 err.txt)"
-    return 1
-  fi
-}
+. "$ROOT/test/support/check.sh"
 
 "$GEN" --size 40KiB in1.txt in2.txt in3.txt || { echo "RESULT 0 passed, 1 failed"; exit 1; }
 
@@ -164,5 +140,4 @@ check "failing app: the coordinator exits 1" test $? = 1
 check "failing app: the coordinator says why" grep -q "map 0 failed on .*mr_map returned 7; giving up" coord3.log
 check "failing app: no output" test -z "$(ls mr-out-* 2>/dev/null)"
 
-echo "RESULT $passed passed, $failed failed"
-[ $failed = 0 ]
+check_result
