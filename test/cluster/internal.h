@@ -1,0 +1,63 @@
+/* Pieces shared by the harness's own files (not part of the public interface, cluster.h). */
+#ifndef TEST_CLUSTER_INTERNAL_H
+#define TEST_CLUSTER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/util.h"
+#include "cluster.h"
+
+/* One node of a cluster. */
+struct cnode {
+    unsigned id;
+    pid_t pid;            /* 0 while not running */
+    bool paused;
+    uint16_t port;
+    char addr[32];        /* "127.0.0.1:<port>": where it listens */
+    char *dir, *data_dir, *ini, *log;
+    int client_link;      /* the proxy link in front of it */
+    struct rpc_sync *sync;/* the harness's own connection (NULL until used) */
+};
+
+struct cluster {
+    unsigned n;
+    uint64_t seed;
+    struct rng rng;
+    char *name, *daemon, *status_method, *ini_extra;
+    uint64_t start_timeout_ms;
+    char **argv; /* daemon --config <set at each start> args... NULL */
+    size_t n_argv;
+    char *dir;
+    struct cnode nodes[CLUSTER_MAX_NODES + 1];
+    struct cluster_proxy *proxy;
+    int peer_link[CLUSTER_MAX_NODES + 1][CLUSTER_MAX_NODES + 1];
+    bool connected[CLUSTER_MAX_NODES + 1];
+    pid_t watcher;
+    int watcher_fd;
+};
+
+/* Node i of c; aborts (a bug in the test) when i is out of range. */
+struct cnode *cluster_node(const struct cluster *c, unsigned i);
+
+/* Picks a free TCP port on 127.0.0.1 for a daemon to listen on, below the kernel's ephemeral
+ * range when there is room (so no outgoing connection takes it while its node is down and a
+ * restart finds it free), avoiding the `n_taken` ports in taken. Returns 0, or -1. */
+int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint16_t *port);
+
+/* Waits until 127.0.0.1:port accepts a TCP connection, while pid runs, at most timeout_ms.
+ * Returns 0, 1 when pid exited first (its wait status in *status), or -1 on timeout. */
+int cluster_wait_listening(pid_t pid, uint16_t port, uint64_t timeout_ms, int *status);
+
+/* Forks the watcher of a cluster: it holds the read end of a pipe whose write end (*wfd,
+ * close-on-exec) only this process keeps. When the write end closes, the watcher removes dir
+ * (unless keep), and, when "ok" was not written first (the process died: a failed assertion,
+ * a crash, a timeout), it first prints the seed and the last 30 lines of dir/n<i>/log, i =
+ * 1..n. Returns the watcher's pid, or -1. */
+pid_t cluster_watcher_start(const char *dir, unsigned n, uint64_t seed, bool keep, int *wfd);
+
+/* Tells the watcher the cluster ended normally and waits for it. */
+void cluster_watcher_finish(pid_t pid, int wfd);
+
+#endif
