@@ -146,9 +146,8 @@ START_TEST(test_frames_forwarded_intact)
     struct fixture f;
     fixture_start(&f);
     struct rpc_sync *s = sync_to(f.addr);
-    /* Sizes up to 1 MiB: a frame spans many reads and writes. (Not 0: an empty reply payload
-     * makes rpc_sync_call memcpy from NULL, which UBSan rejects.) */
-    static const size_t sizes[] = { 1, 100, 4096, 65536, 300000, 1 << 20 };
+    /* Sizes from empty to 1 MiB: a frame spans many reads and writes. */
+    static const size_t sizes[] = { 0, 1, 100, 4096, 65536, 300000, 1 << 20 };
     int calls = 0;
     for (int round = 0; round < 20; round++) {
         for (size_t k = 0; k < ARRAY_LEN(sizes); k++, calls++) {
@@ -165,7 +164,7 @@ START_TEST(test_frames_forwarded_intact)
                              RPC_OK);
             Echo__Reply *rep = (Echo__Reply *)m;
             ck_assert_uint_eq(rep->data.len, n);
-            ck_assert(memcmp(rep->data.data, data, n) == 0);
+            ck_assert(n == 0 || memcmp(rep->data.data, data, n) == 0);
             protobuf_c_message_free_unpacked(m, NULL);
             free(data);
         }

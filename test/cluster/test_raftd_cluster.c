@@ -64,6 +64,7 @@ static double ms_since(uint64_t t0_ns) { return (double)(clock_mono_ns() - t0_ns
 struct clerk {
     struct cluster *c;
     unsigned n, leader, next;
+    uint64_t call_ms; /* each attempt's deadline */
     struct rpc_sync *s[CLUSTER_MAX_NODES + 1];
 };
 
@@ -72,6 +73,7 @@ static void clerk_init(struct clerk *k, struct cluster *c)
     memset(k, 0, sizeof *k);
     k->c = c;
     k->n = cluster_size(c);
+    k->call_ms = 1000;
     for (unsigned i = 1; i <= k->n; i++) {
         char err[256];
         k->s[i] = rpc_sync_new(cluster_client_addr(c, i), err, sizeof err);
@@ -97,7 +99,7 @@ static Raftd__ProposeReply *clerk_propose(struct clerk *k, const char *data, uin
             k->next = k->next % k->n + 1;
             i = k->next;
         }
-        Raftd__ProposeReply *r = cluster_propose(k->s[i], data, strlen(data), 1000, NULL);
+        Raftd__ProposeReply *r = cluster_propose(k->s[i], data, strlen(data), k->call_ms, NULL);
         if (r && r->error == RAFTD__ERROR__OK) {
             k->leader = i;
             return r;
@@ -167,7 +169,7 @@ START_TEST(test_initial_election)
     struct cluster *c = start_cluster("election", NULL);
     uint64_t t1 = clock_mono_ns(), term;
     int leader = wait_leader(c, CLUSTER_ALL, &term);
-    printf("initial election: n%d leads term %llu, %.0f ms after the nodes listened (start took "
+    printf("initial election: n%d leads term %llu, %.0f ms after the nodes started (starting took "
            "%.0f ms)\n",
            leader, (unsigned long long)term, ms_since(t1), (double)(t1 - t0) / 1e6);
     /* Several election timeouts later, with no failure: the same leader and term everywhere. */
@@ -252,6 +254,31 @@ START_TEST(test_reelection_after_partition)
     ck_assert_msg(stepdown >= 0, "the isolated leader n%d did not step down", old);
     cluster_connect(c, (unsigned)old);
     check_rejoined(c, (unsigned)old, leader, term2);
+    finish_cluster(c);
+}
+END_TEST
+
+START_TEST(test_reelection_after_pause)
+{
+    struct cluster *c = start_cluster("pause", NULL);
+    struct clerk k;
+    clerk_init(&k, c);
+    uint64_t term1, term2;
+    int old = wait_leader(c, CLUSTER_ALL, &term1);
+    propose_many(&k, "before", 3);
+    ck_assert_int_eq(cluster_pause_node(c, (unsigned)old), 0);
+    ck_assert(cluster_node_paused(c, (unsigned)old));
+    uint64_t t0 = clock_mono_ns();
+    int leader = wait_leader(c, all_but(c, (unsigned)old), &term2);
+    printf("leader n%d stopped (SIGSTOP): n%d leads term %llu after %.0f ms\n", old, leader,
+           (unsigned long long)term2, ms_since(t0));
+    ck_assert_int_ne(leader, old);
+    k.leader = (unsigned)leader;
+    uint64_t idx = propose_many(&k, "paused", 5);
+    ck_assert_int_eq(cluster_resume_node(c, (unsigned)old), 0);
+    check_rejoined(c, (unsigned)old, leader, term2);
+    converge(c, idx, NULL);
+    clerk_free(&k);
     finish_cluster(c);
 }
 END_TEST
@@ -341,11 +368,16 @@ START_TEST(test_agree_unreliable)
     clerk_init(&k, c);
     struct cluster_faults f = { .drop = 0.10, .delay_min_ms = 0, .delay_max_ms = 27, .reorder = true };
     cluster_set_peer_faults(c, &f);
+    /* Clients too: requests and replies each lost 5% of the time; the clerk retries. */
+    struct cluster_faults cf = { .drop = 0.05, .delay_min_ms = 0, .delay_max_ms = 10 };
+    cluster_set_client_faults(c, 0, &cf);
+    k.call_ms = 500;
     uint64_t t0 = clock_mono_ns();
     wait_leader(c, CLUSTER_ALL, NULL);
     uint64_t idx = propose_many(&k, "unreliable", 50);
     double ms = ms_since(t0);
     cluster_set_peer_faults(c, NULL);
+    cluster_set_client_faults(c, 0, NULL);
     uint64_t hash, at = converge(c, idx, &hash);
     struct cluster_link_stats ls, sum = { 0 };
     for (unsigned i = 1; i <= 3; i++)
@@ -355,9 +387,16 @@ START_TEST(test_agree_unreliable)
                 sum.frames += ls.frames;
                 sum.dropped += ls.dropped;
             }
+    struct cluster_link_stats csum = { 0 };
+    for (unsigned i = 1; i <= 3; i++) {
+        cluster_proxy_stats(cluster_proxy(c), cluster_client_link(c, i), &ls);
+        csum.frames += ls.frames;
+        csum.dropped += ls.dropped;
+    }
     printf("50 proposals over links dropping 10%% and delaying 0-27 ms: %.0f ms; %llu peer "
-           "frames, %llu dropped\n",
-           ms, (unsigned long long)sum.frames, (unsigned long long)sum.dropped);
+           "frames, %llu dropped; %llu client frames, %llu dropped\n",
+           ms, (unsigned long long)sum.frames, (unsigned long long)sum.dropped,
+           (unsigned long long)csum.frames, (unsigned long long)csum.dropped);
     ck_assert_uint_gt(sum.dropped, 0);
     struct cluster_log l;
     read_log(c, 1, &l);
@@ -609,6 +648,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_initial_election);
     tcase_add_test(tc, test_reelection_after_crash);
     tcase_add_test(tc, test_reelection_after_partition);
+    tcase_add_test(tc, test_reelection_after_pause);
     tcase_add_test(tc, test_agree_with_follower_down);
     tcase_add_test(tc, test_no_commit_without_majority);
     tcase_add_test(tc, test_agree_unreliable);
