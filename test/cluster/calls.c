@@ -54,6 +54,7 @@ struct rpc_sync *cluster_sync(struct cluster *c, unsigned i)
 Raftd__StatusReply *cluster_status(struct cluster *c, unsigned i, uint64_t timeout_ms)
 {
     struct cnode *nd = cluster_node(c, i);
+    cluster_node_reap(c, nd);
     if (nd->pid <= 0 || nd->paused)
         return NULL;
     ProtobufCMessage *m = NULL;

@@ -353,10 +353,34 @@ int cluster_resume_node(struct cluster *c, unsigned i)
 }
 
 bool cluster_node_running(const struct cluster *c, unsigned i) { return cluster_node(c, i)->pid > 0; }
+pid_t cluster_node_pid(const struct cluster *c, unsigned i) { return cluster_node(c, i)->pid; }
 bool cluster_node_paused(const struct cluster *c, unsigned i) { return cluster_node(c, i)->paused; }
+
+bool cluster_node_reap(struct cluster *c, struct cnode *nd)
+{
+    int status;
+    if (nd->pid <= 0 || waitpid(nd->pid, &status, WNOHANG) != nd->pid)
+        return false;
+    c->unexpected_exits++;
+    fprintf(stderr, "cluster %s (seed %llu): node %u %s %d by itself; last lines of %s:\n",
+            c->name, (unsigned long long)c->seed, nd->id,
+            WIFEXITED(status) ? "exited with status" : "died of signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), nd->log);
+    cluster_print_tail(nd->log, 30, "  | ");
+    node_gone(nd);
+    return true;
+}
+
+int cluster_unexpected_exits(struct cluster *c)
+{
+    for (unsigned i = 1; i <= c->n; i++)
+        cluster_node_reap(c, &c->nodes[i]);
+    return c->unexpected_exits;
+}
 
 int cluster_stop_all(struct cluster *c)
 {
+    int bad = cluster_unexpected_exits(c);
     for (unsigned i = 1; i <= c->n; i++) {
         struct cnode *nd = &c->nodes[i];
         if (nd->pid > 0) {
@@ -365,7 +389,6 @@ int cluster_stop_all(struct cluster *c)
                 kill(nd->pid, SIGCONT);
         }
     }
-    int bad = 0;
     for (unsigned i = 1; i <= c->n; i++) {
         struct cnode *nd = &c->nodes[i];
         if (nd->pid <= 0)

@@ -164,10 +164,17 @@ int cluster_restart_node(struct cluster *c, unsigned i);
 int cluster_pause_node(struct cluster *c, unsigned i);
 int cluster_resume_node(struct cluster *c, unsigned i);
 bool cluster_node_running(const struct cluster *c, unsigned i);
+/* Node i's process id, 0 while it is not running (for signals the harness does not send). */
+pid_t cluster_node_pid(const struct cluster *c, unsigned i);
 bool cluster_node_paused(const struct cluster *c, unsigned i);
 /* SIGTERM to every running node at once, then waits for all (10 s each at most). Prints and
- * counts every node whose exit was not 0. Returns that count. */
+ * counts every node whose exit was not 0, and adds cluster_unexpected_exits. Returns that
+ * count: 0 means every node always stopped cleanly when asked and never otherwise. */
 int cluster_stop_all(struct cluster *c);
+/* How many times a node exited without the harness asking (a crash, an abort, a sanitizer
+ * report). Each is printed with the node's last log lines when noticed: here, in
+ * cluster_status (and so in every wait) and in cluster_stop_all. Such a node counts as down. */
+int cluster_unexpected_exits(struct cluster *c);
 /* Restarts every node that is not running. Returns 0 or -1. */
 int cluster_restart_all(struct cluster *c);
 

@@ -36,10 +36,15 @@ struct cluster {
     bool connected[CLUSTER_MAX_NODES + 1];
     pid_t watcher;
     int watcher_fd;
+    int unexpected_exits; /* nodes that exited without the harness asking */
 };
 
 /* Node i of c; aborts (a bug in the test) when i is out of range. */
 struct cnode *cluster_node(const struct cluster *c, unsigned i);
+
+/* If nd's process exited by itself, reaps it, prints why with its log tail, counts it in
+ * c->unexpected_exits and marks the node down. Returns true in that case. */
+bool cluster_node_reap(struct cluster *c, struct cnode *nd);
 
 /* Picks a free TCP port on 127.0.0.1 for a daemon to listen on, below the kernel's ephemeral
  * range when there is room (so no outgoing connection takes it while its node is down and a

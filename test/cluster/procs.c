@@ -274,6 +274,7 @@ pid_t cluster_watcher_start(const char *dir, unsigned n, uint64_t seed, bool kee
         /* Outlive the test long enough to clean up after it: Check kills a test's whole
          * process group when it times out, and a Ctrl-C signals the terminal's group. */
         setpgid(0, 0);
+        signal(SIGPIPE, SIG_IGN); /* a closed stdout (| head) must not stop the cleanup */
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
@@ -288,6 +289,9 @@ pid_t cluster_watcher_start(const char *dir, unsigned n, uint64_t seed, bool kee
         execv("/bin/sh", argv);
         _exit(127);
     }
+    /* Also here, so the watcher has left the test's group before this process can die
+     * (Check SIGKILLs a finished test's group: setpgid in the child alone would race). */
+    setpgid(pid, pid);
     close(fds[0]);
     *wfd = fds[1];
     return pid;

@@ -3,6 +3,7 @@
  * harness's random choices, KEEP_CLUSTER=1 keeps the data directories and logs. */
 #include <check.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -639,12 +640,45 @@ START_TEST(test_topology)
 }
 END_TEST
 
+/* ---- the harness's own failure reports ------------------------------------------------------ */
+
+START_TEST(test_harness_reports_failures)
+{
+    /* A node that will not start: cluster_new says so (and cleans up). */
+    static const char *const bad[] = { "--no-such-flag", "1", NULL };
+    struct cluster_opts o;
+    cluster_opts_default(&o);
+    o.name = "badflag";
+    o.args = bad;
+    char err[512];
+    ck_assert_ptr_null(cluster_new(&o, err, sizeof err));
+    ck_assert_msg(strstr(err, "did not start"), "%s", err);
+
+    /* A node that dies by itself is noticed, reported and counted. */
+    struct cluster *c = start_cluster("unexpected", NULL);
+    wait_leader(c, CLUSTER_ALL, NULL);
+    pid_t pid = cluster_node_pid(c, 2);
+    ck_assert_int_gt(pid, 0);
+    kill(pid, SIGKILL);
+    uint64_t deadline = clock_mono_ms() + 5000;
+    while (cluster_unexpected_exits(c) == 0 && clock_mono_ms() < deadline)
+        clock_sleep_ms(10);
+    ck_assert_int_eq(cluster_unexpected_exits(c), 1);
+    ck_assert(!cluster_node_running(c, 2));
+    ck_assert_ptr_null(cluster_status(c, 2, 500));
+    ck_assert_int_eq(cluster_restart_node(c, 2), 0);
+    ck_assert_int_eq(cluster_stop_all(c), 1); /* the unexpected exit is not forgotten */
+    cluster_free(c);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("raftd_cluster");
     TCase *tc = tcase_create("raftd");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_topology);
+    tcase_add_test(tc, test_harness_reports_failures);
     tcase_add_test(tc, test_initial_election);
     tcase_add_test(tc, test_reelection_after_crash);
     tcase_add_test(tc, test_reelection_after_partition);
