@@ -28,7 +28,11 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void stats_finish(struct stats *s) { qsort(s->lat, s->n, sizeof *s->lat, cmp_u64); }
+void stats_finish(struct stats *s)
+{
+    if (s->n)
+        qsort(s->lat, s->n, sizeof *s->lat, cmp_u64);
+}
 
 double stats_pct_ms(const struct stats *s, double p)
 {
