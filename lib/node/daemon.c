@@ -116,6 +116,9 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     struct daemon d = { event_base_new(), NULL, prog };
     d.srv = rpc_server_new(d.base, NULL);
     struct node *node = NULL;
+    /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
+     * shutdown once the loop runs), not fatal. */
+    struct rpc_signals *sig = rpc_signals_install(d.base, on_signal, &d);
     if (rpc_server_listen(d.srv, listen, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto out;
@@ -133,10 +136,8 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         goto out;
     }
     void *service = svc->start(d.srv, node, svc->arg);
-    struct rpc_signals *sig = rpc_signals_install(d.base, on_signal, &d);
     LOG_INFO(prog, "serving on %s", listen);
     event_base_dispatch(d.base);
-    rpc_signals_free(sig);
     node_free(node);
     rpc_server_free(d.srv);
     d.srv = NULL;
@@ -145,6 +146,7 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     LOG_INFO(prog, "stopped");
     rc = 0;
 out:
+    rpc_signals_free(sig);
     rpc_server_free(d.srv);
     event_base_free(d.base);
     free(peers);
