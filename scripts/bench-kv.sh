@@ -41,7 +41,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port nobody listens on; the ports already handed out are remembered so no two collide.
+# A port nobody listens on and not in $used (free_port runs in a subshell: callers add the
+# ports they take to $used themselves).
 used=" "
 free_port() {
   local p
@@ -49,7 +50,6 @@ free_port() {
     p=$((20000 + RANDOM % 30000))
     case $used in *" $p "*) continue ;; esac
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-    used+="$p "
     echo "$p"
     return
   done
@@ -59,8 +59,10 @@ free_port() {
 cluster="" eservers=""
 declare -a cports pports
 for i in 1 2 3; do
-  cports[i]=$(free_port) pports[i]=$(free_port)
-  used+="${cports[i]} ${pports[i]} "
+  cports[i]=$(free_port)
+  used+="${cports[i]} "
+  pports[i]=$(free_port)
+  used+="${pports[i]} "
   cluster+="${cluster:+,}e$i=http://127.0.0.1:${pports[i]}"
   eservers+="${eservers:+,}127.0.0.1:${cports[i]}"
 done
