@@ -2,7 +2,6 @@
 $(eval $(call LIBRARY,kv))
 $(eval $(call PROGRAM,kvd,$(wildcard daemons/kvd/*.c),$(LINK_KV)))
 $(eval $(call LIBRARY,clerk))
-LINK_CLERK := $(call lib_a,clerk) $(LINK_RPC)
 $(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(LINK_CLERK)))
 
 # The README's run command: a local 3-node kvd cluster in the background (data and logs under

@@ -7,7 +7,6 @@
 LINCHECK_MAINS := test/lincheck/main.c test/lincheck/gen_main.c
 LINCHECK_SRCS := $(filter-out $(LINCHECK_MAINS),$(wildcard test/lincheck/*.c))
 LINCHECK_OBJS := $(call obj,$(LINCHECK_SRCS))
-LINK_LINCHECK := $(OUT)/lib/liblincheck.a
 ALL_OBJS += $(LINCHECK_OBJS) $(call obj,$(LINCHECK_MAINS))
 
 $(LINK_LINCHECK): $(LINCHECK_OBJS)

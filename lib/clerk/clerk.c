@@ -37,6 +37,7 @@ struct clerk {
     struct op *head, *tail; /* head is running */
     uint64_t started_ms, backoff_ms;
     uint64_t call_id;       /* the attempt in flight (0: none) */
+    bool finishing;         /* inside a done callback: a new operation waits for start_next */
     struct event *retry_ev;
 };
 
@@ -119,7 +120,10 @@ static void finish(struct clerk *c, enum clerk_result r, const uint8_t *value, s
     c->head = op->next;
     if (!c->head)
         c->tail = NULL;
+    /* The callback may queue the next operation: it is started below, once, not by enqueue. */
+    c->finishing = true;
     op->done(r, value, len, op->arg);
+    c->finishing = false;
     free(op->cmd);
     free(op);
     start_next(c);
@@ -212,7 +216,7 @@ static void enqueue(struct clerk *c, Kv__OpType type, const uint8_t *key, size_t
     kv__command__pack(&cmd, op->cmd);
     op->done = done;
     op->arg = arg;
-    bool idle = c->head == NULL;
+    bool idle = c->head == NULL && !c->finishing;
     if (c->tail)
         c->tail->next = op;
     else
