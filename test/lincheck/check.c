@@ -270,13 +270,22 @@ struct entry {
 };
 
 struct frame {
-    uint32_t entry;
-    uint32_t state;
+    uint32_t entry; /* the call entry linearized */
+    uint32_t state; /* the value before it */
+    bool forced;    /* see forced_read */
 };
 
 /* Buffers reused from one partition to the next. */
+/* An output some operation observed (a get's value, an append's old value). */
+struct obs {
+    const char *p;
+    size_t len;
+};
+
 struct search {
     struct states states;
+    struct obs *obs; /* the partition's outputs, sorted (for doomed()) */
+    size_t nobs;
     struct cache cache;
     struct pop *pops;
     struct entry *ents;
@@ -290,12 +299,14 @@ struct search {
     bool prune;           /* apply dead_end */
     uint64_t deadline_ns; /* 0: none */
     uint64_t steps;
+    bool out_of_memory; /* the search stopped at LIN_MEMORY_LIMIT */
 };
 
 static void search_free(struct search *s)
 {
     states_free(&s->states);
     cache_free(&s->cache);
+    free(s->obs);
     free(s->pops);
     free(s->ents);
     free(s->next);
@@ -315,6 +326,7 @@ static void search_reserve(struct search *s, size_t m)
         while (cap < m)
             cap *= 2;
         s->pops = xrealloc(s->pops, cap * sizeof *s->pops);
+        s->obs = xrealloc(s->obs, cap * sizeof *s->obs);
         s->ents = xrealloc(s->ents, 2 * cap * sizeof *s->ents);
         s->next = xrealloc(s->next, (2 * cap + 1) * sizeof *s->next);
         s->prev = xrealloc(s->prev, (2 * cap + 1) * sizeof *s->prev);
@@ -347,12 +359,83 @@ static bool deadline_passed(const struct search *s)
     return s->deadline_ns && clock_mono_ns() >= s->deadline_ns;
 }
 
+/* Bytes held by the memo and the interned values. */
+static size_t search_memory(const struct search *s)
+{
+    return s->cache.cap * sizeof *s->cache.v + s->cache.words_cap * sizeof(uint64_t) +
+           s->cache.nslots * sizeof(uint32_t) + s->states.bytes_cap +
+           s->states.cap * sizeof *s->states.v + s->states.nslots * sizeof(uint32_t);
+}
+
+/* Checked every 1024 steps: time is up, or memory is. */
+static bool must_give_up(struct search *s)
+{
+    if (search_memory(s) > LIN_MEMORY_LIMIT) {
+        s->out_of_memory = true;
+        return true;
+    }
+    return deadline_passed(s);
+}
+
+/* Doomed values. A value that no output of the partition starts with can never be read: every
+ * continuation must replace it with a put before anything observes it, and appends keep it
+ * doomed (they only extend it). So all doomed values are equivalent for the rest of the search,
+ * and the search represents them by one state, DOOMED: the memo then sees the many orders in
+ * which appends that a later put wipes out could have run as one. Outputs of operations already
+ * linearized are included in the test, which only makes it more cautious. */
+#define DOOMED (NIL - 1)
+
+static int cmp_obs(const void *a, const void *b)
+{
+    const struct obs *x = a, *y = b;
+    size_t n = MIN(x->len, y->len);
+    int c = n ? memcmp(x->p, y->p, n) : 0;
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Compares the value a + b with o (bytes, then length), like cmp_obs. */
+static int cmp_value(const char *a, size_t alen, const char *b, size_t blen, const struct obs *o)
+{
+    size_t n = MIN(alen, o->len);
+    int c = n ? memcmp(a, o->p, n) : 0;
+    if (c)
+        return c;
+    if (o->len > alen) {
+        size_t m = MIN(blen, o->len - alen);
+        c = m ? memcmp(b, o->p + alen, m) : 0;
+        if (c)
+            return c;
+    }
+    size_t len = alen + blen;
+    return len < o->len ? -1 : len > o->len;
+}
+
+/* Does no output start with a + b? (Binary search for the first output >= a + b.) */
+static bool doomed(const struct search *s, const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t lo = 0, hi = s->nobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_value(a, alen, b, blen, &s->obs[mid]) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == s->nobs || s->obs[lo].len < alen + blen)
+        return true;
+    const struct obs *o = &s->obs[lo];
+    return (alen && memcmp(o->p, a, alen) != 0) || (blen && memcmp(o->p + alen, b, blen) != 0);
+}
+
 /* The model: can op follow state, and which state does it lead to? */
 static bool model_step(struct search *s, const struct pop *p, uint32_t state, uint32_t *out)
 {
     switch (p->kind) {
     case LIN_GET:
-        if (p->has_output && !states_equal(&s->states, state, p->output, p->output_len, p->output_hash))
+        if (p->has_output && (state == DOOMED || !states_equal(&s->states, state, p->output,
+                                                               p->output_len, p->output_hash)))
             return false;
         *out = state;
         return true;
@@ -360,9 +443,19 @@ static bool model_step(struct search *s, const struct pop *p, uint32_t state, ui
         *out = p->put_state;
         return true;
     case LIN_APPEND: {
-        if (p->has_output && !states_equal(&s->states, state, p->output, p->output_len, p->output_hash))
+        if (p->has_output && (state == DOOMED || !states_equal(&s->states, state, p->output,
+                                                               p->output_len, p->output_hash)))
             return false;
-        uint64_t hash = s->states.v[state].hash * p->value_pow + p->value_hash;
+        if (state == DOOMED) {
+            *out = DOOMED;
+            return true;
+        }
+        const struct state *st = &s->states.v[state];
+        if (s->prune && doomed(s, s->states.bytes + st->off, st->len, p->value, p->value_len)) {
+            *out = DOOMED;
+            return true;
+        }
+        uint64_t hash = st->hash * p->value_pow + p->value_hash;
         *out = states_intern(&s->states, state, p->value, p->value_len, hash);
         return true;
     }
@@ -381,8 +474,9 @@ static bool model_step(struct search *s, const struct pop *p, uint32_t state, ui
  * of some of those appends (each once, r itself excluded), in some order. When no such split
  * of O exists, no continuation of the search can succeed. The walk and the split search are
  * bounded; past a bound the rule answers "maybe" (no pruning). */
-#define PRUNE_WALK 128
-#define PRUNE_PUTS 16
+#define PRUNE_WALK 4096
+#define PRUNE_RETURNS 64
+#define PRUNE_PUTS 32
 #define PRUNE_APPENDS 64
 #define PRUNE_BUDGET 512
 #define PRUNE_CHECKS 8
@@ -439,13 +533,14 @@ static bool reachable(struct prune *pr, const struct pop *r, const char *prefix,
 
 static bool dead_end(const struct search *s, uint32_t head, uint32_t state)
 {
-    const struct state *st = &s->states.v[state];
-    const char *value = s->states.bytes + st->off;
+    const struct state *st = state == DOOMED ? NULL : &s->states.v[state];
+    const char *value = st ? s->states.bytes + st->off : NULL;
     struct prune pr;
     pr.nputs = pr.napps = 0;
     pr.apps_overflow = false;
-    unsigned walked = 0, checks = 0;
-    for (uint32_t e = s->next[head]; e != NIL && walked < PRUNE_WALK && checks < PRUNE_CHECKS;
+    unsigned walked = 0, returns = 0, checks = 0;
+    for (uint32_t e = s->next[head];
+         e != NIL && walked < PRUNE_WALK && returns < PRUNE_RETURNS && checks < PRUNE_CHECKS;
          e = s->next[e], walked++) {
         const struct pop *p = &s->pops[s->ent_op[e]];
         if (s->match[e] != NIL) {
@@ -461,16 +556,101 @@ static bool dead_end(const struct search *s, uint32_t head, uint32_t state)
             }
             continue;
         }
+        returns++;
         if (!p->has_output || p->kind == LIN_PUT)
             continue;
         checks++;
-        bool ok = reachable(&pr, p, value, st->len);
+        bool ok = st && reachable(&pr, p, value, st->len);
         for (unsigned i = 0; i < pr.nputs && !ok; i++)
             ok = reachable(&pr, p, pr.puts[i]->value, pr.puts[i]->value_len);
         if (!ok)
             return true;
     }
     return false;
+}
+
+/* The search's position: the linearized set, the value, the stack of steps taken, and the
+ * longest prefix reached (best[0..best_n); best[0..common) still equals the stack's ops). */
+struct walk {
+    struct search *s;
+    struct bits b;
+    uint32_t head;
+    uint32_t state;
+    size_t depth, best_n, common;
+};
+
+/* Linearizes the operation of call entry e, leading to state ns, unless (set + op, ns) was
+ * explored before. Returns whether it did. */
+static bool try_step(struct walk *w, uint32_t e, uint32_t ns, bool forced)
+{
+    struct search *s = w->s;
+    uint32_t op = s->ent_op[e], r = s->match[e];
+    bits_set(&w->b, op, s->zkey);
+    if (!cache_add(&s->cache, &w->b, ns)) {
+        bits_clear(&w->b, op, s->zkey);
+        return false;
+    }
+    s->stack[w->depth++] = (struct frame){ e, w->state, forced };
+    w->state = ns;
+    /* lift the call and its return out of the list */
+    s->next[s->prev[e]] = s->next[e];
+    s->prev[s->next[e]] = s->prev[e];
+    s->next[s->prev[r]] = s->next[r];
+    if (s->next[r] != NIL)
+        s->prev[s->next[r]] = s->prev[r];
+    if (w->depth > w->best_n) {
+        for (size_t i = w->common; i < w->depth; i++)
+            s->best[i] = s->ent_op[s->stack[i].entry];
+        w->best_n = w->common = w->depth;
+    }
+    return true;
+}
+
+/* Takes back the last step, and the steps before it that were forced (a forced step was the
+ * only one worth trying at its node); *entry becomes the next candidate to try at the node
+ * reached. Returns false when there is nothing left to take back: no linearization exists. */
+static bool backtrack(struct walk *w, uint32_t *entry)
+{
+    struct search *s = w->s;
+    for (;;) {
+        if (w->depth == 0)
+            return false;
+        struct frame f = s->stack[--w->depth];
+        if (w->depth < w->common)
+            w->common = w->depth;
+        w->state = f.state;
+        uint32_t e = f.entry, r = s->match[e];
+        bits_clear(&w->b, s->ent_op[e], s->zkey);
+        /* unlift: put the return back, then the call */
+        s->next[s->prev[r]] = r;
+        if (s->next[r] != NIL)
+            s->prev[s->next[r]] = r;
+        s->next[s->prev[e]] = e;
+        s->prev[s->next[e]] = e;
+        if (!f.forced) {
+            *entry = s->next[e];
+            return true;
+        }
+    }
+}
+
+/* Forced reads: if a get that may come next (its call precedes the first return entry) read
+ * exactly the current value, some linearization from here exists if and only if one starting
+ * with that get does (move the get to the front of any: it changes nothing, and nothing that
+ * must precede it is left). So the search takes it without trying alternatives, which keeps
+ * concurrent reads from multiplying the linearized sets. Returns its call entry, or NIL. */
+static uint32_t forced_read(const struct search *s, uint32_t head, uint32_t state)
+{
+    if (state == DOOMED)
+        return NIL;
+    const struct state *st = &s->states.v[state];
+    for (uint32_t e = s->next[head]; e != NIL && s->match[e] != NIL; e = s->next[e]) {
+        const struct pop *p = &s->pops[s->ent_op[e]];
+        if (p->kind == LIN_GET && p->has_output && p->output_hash == st->hash &&
+            states_equal(&s->states, state, p->output, p->output_len, p->output_hash))
+            return e;
+    }
+    return NIL;
 }
 
 /* Searches the partition whose operations are h->ops[ops[0..m)] (in call order). Returns
@@ -486,6 +666,7 @@ static enum lin_result search_partition(struct search *s, const struct lin_histo
     cache_clear(&s->cache);
 
     uint32_t empty = states_intern(&s->states, NIL, NULL, 0, 0);
+    s->nobs = 0;
     struct rng rng;
     rng_seed(&rng, UINT64_C(0x6c696e636865636b));
     for (size_t i = 0; i < m; i++) {
@@ -503,6 +684,8 @@ static enum lin_result search_partition(struct search *s, const struct lin_histo
         p->put_state = op->kind == LIN_PUT
                            ? states_intern(&s->states, NIL, op->value, op->value_len, p->value_hash)
                            : 0;
+        if (p->has_output && p->kind != LIN_PUT)
+            s->obs[s->nobs++] = (struct obs){ p->output, p->output_len };
         s->zkey[i] = rng_next(&rng);
         s->ents[2 * i] = (struct entry){ op->call_ns, 0, (uint32_t)i };
         s->ents[2 * i + 1] = (struct entry){
@@ -510,6 +693,13 @@ static enum lin_result search_partition(struct search *s, const struct lin_histo
     }
     size_t ne = 2 * m;
     qsort(s->ents, ne, sizeof *s->ents, cmp_entry);
+    if (s->prune) {
+        qsort(s->obs, s->nobs, sizeof *s->obs, cmp_obs);
+        for (size_t i = 0; i < m; i++)
+            if (s->pops[i].kind == LIN_PUT &&
+                doomed(s, s->pops[i].value, s->pops[i].value_len, NULL, 0))
+                s->pops[i].put_state = DOOMED;
+    }
 
     /* The doubly linked entry list; head is entry ne. */
     uint32_t head = (uint32_t)ne;
@@ -528,73 +718,56 @@ static enum lin_result search_partition(struct search *s, const struct lin_histo
     next[head] = 0;
     prev[head] = NIL;
 
-    struct bits b = { s->words, (m + 63) / 64, 0, 0, 0 };
-    memset(b.w, 0, b.nw * sizeof *b.w);
+    struct walk w = {
+        .s = s,
+        .b = { s->words, (m + 63) / 64, 0, 0, 0 },
+        .head = head,
+        .state = empty,
+    };
+    memset(w.b.w, 0, w.b.nw * sizeof *w.b.w);
 
-    struct frame *stack = s->stack;
-    uint32_t *best = s->best;
-    size_t depth = 0, best_n = 0, common = 0;
-    uint32_t state = empty;
-    uint32_t entry = next[head];
     enum lin_result result = LIN_OK;
-
+    uint32_t entry = next[head];
+    bool fresh = true; /* entry is the head of a node not visited before */
     while (next[head] != NIL) {
-        if ((++s->steps & 1023) == 0 && deadline_passed(s)) {
+        if ((++s->steps & 1023) == 0 && must_give_up(s)) {
             result = LIN_UNKNOWN;
             break;
         }
-        uint32_t r = match[entry];
-        if (r != NIL) { /* a call: try to linearize its operation now */
-            uint32_t op = ent_op[entry], ns;
-            if (model_step(s, &s->pops[op], state, &ns)) {
-                bits_set(&b, op, s->zkey);
-                if (cache_add(&s->cache, &b, ns)) {
-                    stack[depth++] = (struct frame){ entry, state };
-                    state = ns;
-                    /* lift the call and its return out of the list */
-                    next[prev[entry]] = next[entry];
-                    prev[next[entry]] = prev[entry];
-                    next[prev[r]] = next[r];
-                    if (next[r] != NIL)
-                        prev[next[r]] = prev[r];
-                    if (depth > best_n) {
-                        for (size_t i = common; i < depth; i++)
-                            best[i] = ent_op[stack[i].entry];
-                        best_n = common = depth;
-                    }
-                    /* a get changes neither the value nor what may follow: no new dead end */
-                    if (!s->prune || s->pops[op].kind == LIN_GET || !dead_end(s, head, state)) {
-                        entry = next[head];
-                        continue;
-                    }
-                    goto backtrack; /* take the step back at once (it stays in the memo) */
+        if (fresh && s->prune) {
+            fresh = false;
+            uint32_t g = forced_read(s, head, w.state);
+            if (g != NIL) {
+                if (try_step(&w, g, w.state, true)) {
+                    fresh = true;
+                    entry = next[head];
+                } else if (!backtrack(&w, &entry)) { /* explored before, from here on */
+                    result = LIN_ILLEGAL;
+                    break;
                 }
-                bits_clear(&b, op, s->zkey);
+                continue;
             }
-            entry = next[entry];
-        } else { /* a return whose operation is not linearized: backtrack */
-            if (depth == 0) {
+        }
+        uint32_t op = ent_op[entry], ns;
+        if (match[entry] == NIL) { /* a return whose operation is not linearized */
+            if (!backtrack(&w, &entry)) {
                 result = LIN_ILLEGAL;
                 break;
             }
-        backtrack:;
-            struct frame f = stack[--depth];
-            if (depth < common)
-                common = depth;
-            state = f.state;
-            entry = f.entry;
-            bits_clear(&b, ent_op[entry], s->zkey);
-            /* unlift: put the return back, then the call */
-            r = match[entry];
-            next[prev[r]] = r;
-            if (next[r] != NIL)
-                prev[next[r]] = r;
-            next[prev[entry]] = entry;
-            prev[next[entry]] = entry;
+        } else if (model_step(s, &s->pops[op], w.state, &ns) && try_step(&w, entry, ns, false)) {
+            /* a get changes neither the value nor what may follow: no new dead end */
+            if (!s->prune || s->pops[op].kind == LIN_GET || !dead_end(s, head, w.state)) {
+                fresh = true;
+                entry = next[head];
+            } else if (!backtrack(&w, &entry)) { /* take it back (it stays in the memo) */
+                result = LIN_ILLEGAL;
+                break;
+            }
+        } else {
             entry = next[entry];
         }
     }
-    *best_len = best_n;
+    *best_len = w.best_n;
     return result;
 }
 
@@ -623,6 +796,53 @@ struct part {
     size_t start, count;
 };
 
+/* An operation without a return may take effect or not; when nothing could ever show its
+ * effect, leaving it out changes no verdict, and it no longer sits among the candidates of
+ * every step of the search. An append's value shows in every value read after it until a put
+ * replaces the value (appends with an output read it too), so an append whose value occurs in
+ * no output of an operation that returned after its call is invisible; likewise a put whose
+ * value starts no such output. (Empty appends change nothing.) The scan for each operation is
+ * bounded; past the bound the operation is kept. Returns the new count of ops[]. */
+#define DROP_SCAN_BYTES (1u << 22)
+
+static bool observes_after(const struct lin_op *o, const struct lin_op *pending)
+{
+    return o->kind != LIN_PUT && o->has_output && o->return_ns != LIN_NO_RETURN &&
+           o->return_ns >= pending->call_ns;
+}
+
+static size_t drop_unobserved(const struct lin_history *h, size_t *ops, size_t m)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < m; i++) {
+        const struct lin_op *op = &h->ops[ops[i]];
+        bool keep = true;
+        if (op->return_ns == LIN_NO_RETURN && op->kind != LIN_GET) {
+            keep = false;
+            size_t budget = DROP_SCAN_BYTES;
+            for (size_t j = 0; j < m && op->value_len > 0 && !keep; j++) {
+                const struct lin_op *o = &h->ops[ops[j]];
+                if (!observes_after(o, op))
+                    continue;
+                if (op->kind == LIN_PUT) {
+                    keep = o->output_len >= op->value_len &&
+                           memcmp(o->output, op->value, op->value_len) == 0;
+                } else if (o->output_len > budget) {
+                    keep = true; /* unsure */
+                } else {
+                    budget -= o->output_len;
+                    keep = memmem(o->output, o->output_len, op->value, op->value_len) != NULL;
+                }
+            }
+            if (op->kind == LIN_PUT && op->value_len == 0)
+                keep = true; /* "" starts every output */
+        }
+        if (keep)
+            ops[out++] = ops[i];
+    }
+    return out;
+}
+
 static int cmp_part(const void *a, const void *b)
 {
     const struct part *x = a, *y = b;
@@ -645,9 +865,13 @@ static char *explain_unknown(const struct lin_report *r, size_t m)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f)
-        return xstrdup("time limit reached");
-    fprintf(f, "time limit of %llu ms reached while searching key ",
-            (unsigned long long)r->timeout_ms);
+        return xstrdup("gave up");
+    if (r->memory_limit)
+        fprintf(f, "memory limit of %zu MiB reached while searching key ",
+                (size_t)LIN_MEMORY_LIMIT >> 20);
+    else
+        fprintf(f, "time limit of %llu ms reached while searching key ",
+                (unsigned long long)r->timeout_ms);
     lin_quote(f, r->key, r->key_len, 64);
     fprintf(f, " (%zu operations); %zu of %zu keys were decided, none illegal", m,
             r->keys_checked, r->keys);
@@ -698,8 +922,9 @@ enum lin_result lin_check_flags(const struct lin_history *h, uint64_t timeout_ms
     s.deadline_ns = timeout_ms == LIN_TIMEOUT_NONE ? 0 : start + timeout_ms * UINT64_C(1000000);
     enum lin_result result = LIN_OK;
     for (size_t p = 0; p < nparts; p++) {
-        const size_t *ops = index + parts[p].start;
-        size_t m = parts[p].count, best_len = 0;
+        size_t *ops = index + parts[p].start;
+        size_t m = s.prune ? drop_unobserved(h, ops, parts[p].count) : parts[p].count;
+        size_t best_len = 0;
         enum lin_result r;
         if (deadline_passed(&s) || m > MAX_PARTITION_OPS)
             r = LIN_UNKNOWN;
@@ -720,6 +945,7 @@ enum lin_result lin_check_flags(const struct lin_history *h, uint64_t timeout_ms
         /* Unknown: the time is up for every remaining key too, but a small one might still be
          * illegal; stop here (an honest "unknown"). */
         set_key(report, &h->ops[ops[0]]);
+        report->memory_limit = s.out_of_memory;
         report->explanation = explain_unknown(report, m);
         result = LIN_UNKNOWN;
         break;

@@ -108,7 +108,7 @@ void lin_history_generate(struct lin_history *h, const struct lin_gen_params *p)
         if (o->kind == LIN_APPEND)
             snprintf(o->value, sizeof o->value, "x %u %u y", c, seq[c]);
         else if (o->kind == LIN_PUT)
-            snprintf(o->value, sizeof o->value, "p %u %u", c, seq[c]);
+            snprintf(o->value, sizeof o->value, "p %u %u q", c, seq[c]);
         seq[c]++;
         int64_t dur = 1 + (int64_t)rng_below(&rng, max_dur);
         o->call = next_call[c];

@@ -47,6 +47,10 @@ enum {
 #define LIN_TIMEOUT_DEFAULT_MS 10000u
 #define LIN_TIMEOUT_NONE 0u
 
+/* A check also gives up (LIN_UNKNOWN) when its memo of explored states for one key would hold
+ * more than this many bytes. */
+#define LIN_MEMORY_LIMIT ((size_t)1 << 30)
+
 /* The environment variable naming a directory where lin_check_and_save writes histories. */
 #define LIN_HISTORY_DIR_ENV "KV_HISTORY_DIR"
 
@@ -145,6 +149,7 @@ struct lin_report {
     size_t keys_checked;  /* partitions decided before the verdict */
     uint64_t elapsed_ns;  /* time the check took */
     uint64_t timeout_ms;  /* the limit it ran under (LIN_TIMEOUT_NONE: none) */
+    bool memory_limit;    /* LIN_UNKNOWN because of LIN_MEMORY_LIMIT rather than the time limit */
     char *key;            /* LIN_ILLEGAL: the key with no linearization; LIN_UNKNOWN: the key
                            * being searched at the time limit; NULL for LIN_OK. NUL-terminated. */
     size_t key_len;
@@ -187,7 +192,7 @@ void lin_report_summary(const struct lin_report *report, char *buf, size_t len);
  * operations one after the other, each lasting a random time, separated by random gaps; every
  * operation takes effect at a random instant inside its interval, and outputs come from applying
  * the operations to one map in the order of those instants. Values are unique ("x <client> <n> y"
- * for appends, "p <client> <n>" for puts), so a wrong output is always detectable. */
+ * for appends, "p <client> <n> q" for puts; no value is a prefix of another), so a wrong output is always detectable. */
 struct lin_gen_params {
     uint64_t seed;
     size_t ops;            /* total operations */

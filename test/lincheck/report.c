@@ -88,8 +88,16 @@ void lin_report_summary(const struct lin_report *r, char *buf, size_t len)
                  key ? key : "?", r->keys_checked, r->keys, took);
         break;
     case LIN_UNKNOWN:
-        snprintf(buf, len, "unknown: time limit %llu ms reached on key %s (%zu of %zu keys checked)",
-                 (unsigned long long)r->timeout_ms, key ? key : "?", r->keys_checked, r->keys);
+        if (r->memory_limit)
+            snprintf(buf, len, "unknown: memory limit %zu MiB reached on key %s (%zu of %zu keys "
+                     "checked, %s)", (size_t)LIN_MEMORY_LIMIT >> 20, key ? key : "?",
+                     r->keys_checked, r->keys, took);
+        else if (r->key)
+            snprintf(buf, len, "unknown: time limit %llu ms reached on key %s (%zu of %zu keys "
+                     "checked)", (unsigned long long)r->timeout_ms, key ? key : "?",
+                     r->keys_checked, r->keys);
+        else
+            snprintf(buf, len, "unknown: %s", r->explanation ? r->explanation : "not checked");
         break;
     default:
         snprintf(buf, len, "?");

@@ -39,8 +39,8 @@ op() { # op CLIENT OP KEY VALUE OUTPUT CALL RETURN (OUTPUT "-" = none)
   op 2 get k "" old 40 50
 } >stale.jsonl
 {
-  for i in $(seq 0 13); do op "$i" append k "v$i" - 0 100; done
-  for i in $(seq 0 16); do op "$((100 + i))" put k "P$i" - 1 100; done
+  for i in $(seq 0 39); do op "$i" put k v - 0 100; done
+  op 98 get k "" v 0 100
   op 99 get k "" impossible 200 300
 } >hard.jsonl
 {
