@@ -21,7 +21,7 @@
 struct opts {
     char *servers, *history;
     int64_t clients, keys;
-    uint64_t duration_ms, op_timeout_ms;
+    uint64_t duration_ms, op_timeout_ms, pace_ms;
 };
 
 static const struct config_option options[] = {
@@ -36,6 +36,8 @@ static const struct config_option options[] = {
       86400000, "how long to run" },
     { "", "op_timeout", "op-timeout", CONFIG_DURATION, offsetof(struct opts, op_timeout_ms), "5s", 1,
       600000, "give up on one operation after this long (recorded as unknown outcome)" },
+    { "", "pace", "pace", CONFIG_DURATION, offsetof(struct opts, pace_ms), "0", 0, 60000,
+      "pause between one client's operations (keeps histories checkable)" },
 };
 
 static const struct config_spec spec = {
@@ -48,6 +50,7 @@ struct load;
 struct worker {
     struct load *l;
     struct clerk *clerk;
+    struct event *pause;
     int id;
     long n;
     size_t op_index, elem_index;
@@ -77,6 +80,25 @@ static int64_t now_ns(const struct load *l) { return (int64_t)(clock_mono_ns() -
 
 static void next_op(struct worker *w);
 
+static void on_pause(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    next_op(arg);
+}
+
+/* The next operation, after the pause (if any). */
+static void schedule(struct worker *w)
+{
+    uint64_t ms = w->l->o->pace_ms;
+    if (ms == 0) {
+        next_op(w);
+        return;
+    }
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(w->pause, &tv);
+}
+
 static void on_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
 {
     struct worker *w = arg;
@@ -92,7 +114,7 @@ static void on_done(enum clerk_result r, const uint8_t *value, size_t len, void 
     }
     if (!w->is_get && r != CLERK_TIMEOUT)
         l->elems[w->elem_index].acked = true;
-    next_op(w);
+    schedule(w);
 }
 
 static void next_op(struct worker *w)
@@ -168,6 +190,7 @@ int main(int argc, char **argv)
     l.running = (int)o.clients;
     for (int64_t i = 0; i < o.clients; i++) {
         ws[i] = (struct worker){ .l = &l, .clerk = clerk_new(net, &co), .id = (int)i + 1 };
+        ws[i].pause = evtimer_new(l.base, on_pause, &ws[i]);
         next_op(&ws[i]);
     }
     event_base_dispatch(l.base);
@@ -209,8 +232,10 @@ int main(int argc, char **argv)
     if (res == LIN_ILLEGAL && rep.explanation)
         printf("%s\n", rep.explanation);
     lin_report_free(&rep);
-    for (int64_t i = 0; i < o.clients; i++)
+    for (int64_t i = 0; i < o.clients; i++) {
         clerk_free(ws[i].clerk);
+        event_free(ws[i].pause);
+    }
     clerk_net_free(net);
     event_base_free(l.base);
     for (size_t e = 0; e < l.nelems; e++)
