@@ -104,7 +104,9 @@ void lin_history_generate(struct lin_history *h, const struct lin_gen_params *p)
         o->client = c;
         o->key = (unsigned)rng_below(&rng, keys);
         unsigned roll = (unsigned)rng_below(&rng, 100);
-        o->kind = roll < p->put_pct ? LIN_PUT : roll < p->put_pct + p->append_pct ? LIN_APPEND : LIN_GET;
+        o->kind = roll < p->put_pct                   ? LIN_PUT
+                  : roll < p->put_pct + p->append_pct ? LIN_APPEND
+                                                      : LIN_GET;
         if (o->kind == LIN_APPEND)
             snprintf(o->value, sizeof o->value, "x %u %u y", c, seq[c]);
         else if (o->kind == LIN_PUT)

@@ -14,9 +14,12 @@ struct opts {
 };
 
 static const struct config_option options[] = {
-    { "", "seed", "seed", CONFIG_INT, offsetof(struct opts, seed), "1", 0, INT64_MAX, "random seed" },
-    { "", "ops", "ops", CONFIG_INT, offsetof(struct opts, ops), "10000", 0, 100000000, "operations" },
-    { "", "clients", "clients", CONFIG_INT, offsetof(struct opts, clients), "15", 1, 100000, "clients" },
+    { "", "seed", "seed", CONFIG_INT, offsetof(struct opts, seed), "1", 0, INT64_MAX,
+      "random seed" },
+    { "", "ops", "ops", CONFIG_INT, offsetof(struct opts, ops), "10000", 0, 100000000,
+      "operations" },
+    { "", "clients", "clients", CONFIG_INT, offsetof(struct opts, clients), "15", 1, 100000,
+      "clients" },
     { "", "keys", "keys", CONFIG_INT, offsetof(struct opts, keys), "15", 1, 100000000, "keys" },
     { "", "put_pct", "put-pct", CONFIG_INT, offsetof(struct opts, put_pct), "5", 0, 100, "% puts" },
     { "", "append_pct", "append-pct", CONFIG_INT, offsetof(struct opts, append_pct), "50", 0, 100,

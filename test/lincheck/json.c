@@ -33,7 +33,7 @@ static void buf_push(struct buf *b, const void *data, size_t n)
 
 static void buf_byte(struct buf *b, char c) { buf_push(b, &c, 1); }
 
-/* ---- parsing ---------------------------------------------------------------------------------- */
+/* ---- parsing --------------------------------------------------------------------------------- */
 
 struct parser {
     const char *s;
@@ -63,13 +63,17 @@ static void skip_ws(struct parser *p)
         p->pos++;
 }
 
-static int peek(const struct parser *p) { return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1; }
+static int peek(const struct parser *p)
+{
+    return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1;
+}
 
 static int expect_char(struct parser *p, char c, const char *what)
 {
     skip_ws(p);
     if (peek(p) != (unsigned char)c)
-        return p->pos < p->len ? fail(p, "expected %s", what) : fail(p, "line ends; expected %s", what);
+        return p->pos < p->len ? fail(p, "expected %s", what)
+                               : fail(p, "line ends; expected %s", what);
     p->pos++;
     return 0;
 }
@@ -216,7 +220,8 @@ static int parse_int(struct parser *p, int64_t *out, const char *what)
         p->pos = start;
         return fail(p, "expected an integer for %s", what);
     }
-    if (peek(p) == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9') {
+    if (peek(p) == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' &&
+        p->s[p->pos + 1] <= '9') {
         p->pos = start;
         return fail(p, "leading zero in %s", what);
     }
@@ -452,7 +457,7 @@ int lin_history_load_jsonl(struct lin_history *h, const char *path, char *err, s
     return rc;
 }
 
-/* ---- writing ---------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 static void write_string(FILE *f, const char *s, size_t len)
 {

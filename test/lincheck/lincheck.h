@@ -33,7 +33,7 @@ enum lin_result { LIN_OK = 0, LIN_ILLEGAL = 1, LIN_UNKNOWN = 3 };
 
 /* Errors (negative, so they never collide with a verdict). */
 enum {
-    LIN_ERR_INVALID = -1, /* an operation that cannot be part of a history (see lin_history_add_op) */
+    LIN_ERR_INVALID = -1, /* an operation that cannot be in a history (see lin_history_add_op) */
     LIN_ERR_IO = -2,      /* a file could not be opened, read or written (message in err) */
     LIN_ERR_PARSE = -3,   /* a malformed JSON line (message with file and line number in err) */
 };
@@ -114,7 +114,7 @@ int lin_history_return(struct lin_history *h, size_t index, const char *output, 
 /* "get", "put", "append" (or "?" for a bad value). */
 const char *lin_kind_name(enum lin_kind kind);
 
-/* ---- JSON lines ------------------------------------------------------------------------------- */
+/* ---- JSON lines ------------------------------------------------------------------------------ */
 
 /* Parses one JSON line (len bytes, no newline needed; blank lines are not accepted here) and
  * appends the operation to h with the given line number. The object must be flat, with exactly
@@ -139,7 +139,7 @@ int lin_history_load_jsonl(struct lin_history *h, const char *path, char *err, s
 int lin_history_write_jsonl(const struct lin_history *h, const char *path, char *err,
                             size_t errlen);
 
-/* ---- checking --------------------------------------------------------------------------------- */
+/* ---- checking -------------------------------------------------------------------------------- */
 
 /* What a check found. Filled by lin_check; free with lin_report_free. */
 struct lin_report {
@@ -192,7 +192,8 @@ void lin_report_summary(const struct lin_report *report, char *buf, size_t len);
  * operations one after the other, each lasting a random time, separated by random gaps; every
  * operation takes effect at a random instant inside its interval, and outputs come from applying
  * the operations to one map in the order of those instants. Values are unique ("x <client> <n> y"
- * for appends, "p <client> <n> q" for puts; no value is a prefix of another), so a wrong output is always detectable. */
+ * for appends, "p <client> <n> q" for puts; no value is a prefix of another), so a wrong output
+ * is always detectable. */
 struct lin_gen_params {
     uint64_t seed;
     size_t ops;            /* total operations */

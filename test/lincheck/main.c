@@ -1,6 +1,7 @@
 /* lincheck: checks a key/value history (JSON lines) for linearizability.
  *   lincheck [--timeout 10s] FILE
- * Exit status: 0 linearizable, 1 not linearizable, 3 unknown (time limit), 2 usage or file error. */
+ * Exit status: 0 linearizable, 1 not linearizable, 3 unknown (time or memory limit), 2 usage or
+ * file error. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -35,7 +35,7 @@ static void expect(struct lin_history *h, enum lin_result want)
 #define ADD(h, c, k, key, v, out, call, ret) \
     ck_assert_int_eq(lin_history_add(h, c, k, key, v, out, call, ret), 0)
 
-/* ---- hand-written histories ------------------------------------------------------------------- */
+/* ---- hand-written histories ------------------------------------------------------------------ */
 
 START_TEST(empty_history)
 {
@@ -260,7 +260,7 @@ START_TEST(append_old_value)
     ADD(&h, 1, LIN_APPEND, "k", "b", "", 20, 30);
     struct lin_report r;
     ck_assert_int_eq(check(&h, &r), LIN_ILLEGAL);
-    ck_assert_msg(strstr(r.explanation, "it saw the old value \"\", but the value is \"a\"") != NULL,
+    ck_assert_msg(strstr(r.explanation, "it saw the old value \"\", but the value is \"a\""),
                   "%s", r.explanation);
     lin_report_free(&r);
     lin_history_free(&h);
@@ -374,7 +374,7 @@ START_TEST(building_api)
 }
 END_TEST
 
-/* ---- JSON lines ------------------------------------------------------------------------------- */
+/* ---- JSON lines ------------------------------------------------------------------------------ */
 
 static char *temp_path(const char *name)
 {
@@ -575,7 +575,7 @@ START_TEST(check_and_save)
 }
 END_TEST
 
-/* ---- the time limit --------------------------------------------------------------------------- */
+/* ---- the time limit -------------------------------------------------------------------------- */
 
 /* n concurrent puts of one value and a concurrent read of it, then a read of a value nobody
  * wrote: with n past the pruning rule's limits, the memo cannot merge the 2^n subsets of
@@ -781,7 +781,7 @@ START_TEST(pruning_agrees_with_plain_search)
 }
 END_TEST
 
-/* ---- generated histories ---------------------------------------------------------------------- */
+/* ---- generated histories --------------------------------------------------------------------- */
 
 START_TEST(generated_10000_ops)
 {
@@ -815,7 +815,8 @@ START_TEST(generated_10000_ops)
             if (ap->kind == LIN_APPEND && ap->key_len == get->key_len &&
                 memcmp(ap->key, get->key, ap->key_len) == 0 && ap->return_ns < get->call_ns &&
                 ap->value_len < get->output_len &&
-                memcmp(get->output + get->output_len - ap->value_len, ap->value, ap->value_len) == 0) {
+                memcmp(get->output + get->output_len - ap->value_len, ap->value,
+                       ap->value_len) == 0) {
                 target = g;
                 break;
             }
