@@ -24,7 +24,7 @@ static const struct config_spec spec = {
     "Checks the key/value history in FILE (JSON lines, one operation per line, see "
     "docs/LINCHECK.md) for linearizability. Prints a one-line verdict and, when the history is "
     "not linearizable, the key and an explanation. Exit status: 0 linearizable, 1 not "
-    "linearizable, 3 unknown (time limit reached), 2 usage or file error.",
+    "linearizable, 3 unknown (time or memory limit reached), 2 usage or file error.",
     options, ARRAY_LEN(options),
 };
 
