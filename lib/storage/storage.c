@@ -26,6 +26,9 @@ struct storage {
     size_t map_size;
     size_t log_bytes;     /* keys + headers + data of every stored entry */
     size_t snapshot_len;
+    bool sync;            /* opened with fsync on */
+    uint64_t saved_term;  /* the durable hard state's term and vote */
+    uint32_t saved_vote;
 };
 
 void storage_opts_default(struct storage_opts *o)
@@ -186,6 +189,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     s->dir = xstrdup(dir);
     s->lock_fd = fd;
     s->map_size = o->map_size;
+    s->sync = o->sync;
     int rc = mdb_env_create(&s->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(s->env, 4);
@@ -240,6 +244,8 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         init->hard_state.term = get_u64(v.mv_data);
         init->hard_state.vote = get_u32((uint8_t *)v.mv_data + 8);
         init->hard_state.commit = get_u64((uint8_t *)v.mv_data + 12);
+        s->saved_term = init->hard_state.term;
+        s->saved_vote = init->hard_state.vote;
     }
     key = str_key("snap");
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
@@ -551,8 +557,23 @@ int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size
 {
     if (!rd->has_snapshot && rd->n_entries == 0 && !rd->hard_state_changed)
         return 0;
+    /* A batch that only moves the commit index need not be durable now (etcd's MustSync): after
+     * a crash the node relearns the commit index from the leader, and the next durable commit
+     * flushes this one too. Entries, snapshots, term and vote always are. */
+    bool must_sync = rd->has_snapshot || rd->n_entries > 0 ||
+                     (rd->hard_state_changed && (rd->hard_state.term != s->saved_term ||
+                                                 rd->hard_state.vote != s->saved_vote));
+    if (s->sync && !must_sync)
+        mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
     struct write_op op = { .rd = rd };
-    return run_write(s, do_save, &op, err, errlen);
+    int rc = run_write(s, do_save, &op, err, errlen);
+    if (s->sync && !must_sync)
+        mdb_env_set_flags(s->env, MDB_NOSYNC, 0);
+    if (rc == 0 && rd->hard_state_changed) {
+        s->saved_term = rd->hard_state.term;
+        s->saved_vote = rd->hard_state.vote;
+    }
+    return rc;
 }
 
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,

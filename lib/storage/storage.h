@@ -41,7 +41,8 @@ struct raft_storage storage_reader(struct storage *s);
 
 /* Persists a ready in one transaction: a received snapshot (replacing the whole log), then the
  * entries (replacing the stored suffix from entries[0].index), then the hard state. Returns 0,
- * or -1 with err (the transaction is then rolled back and nothing changed). */
+ * or -1 with err (the transaction is then rolled back and nothing changed). A batch that only
+ * moves the commit index is committed without fsync (the commit index may be relearned). */
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen);
 
 /* Stores a snapshot taken by the application at index/term and deletes the log up to index,
