@@ -32,6 +32,8 @@ struct node {
     struct u64map pending; /* index -> struct pending */
     uint64_t snapshots_installed, snapshots_taken;
     bool was_leader;
+    uint64_t durable_term; /* the hard state's term and vote as last made durable */
+    uint32_t durable_vote;
 };
 
 const char *node_result_name(enum node_result r)
@@ -115,9 +117,29 @@ enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, no
 
 /* ---- processing the core's output -------------------------------------------------------- */
 
-static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t count)
+/* Whether message m may leave before this ready is durable. Only the leader's replication
+ * traffic may: it promises nothing (the core counts the leader's own entries toward commitment
+ * only once they are durable), as etcd's leader writes its log in parallel with replicating it.
+ * Votes and acknowledgements always wait for the fsync; so does everything while the term or
+ * vote is changing. */
+static bool may_send_early(const struct node *n, const struct raft_ready *rd, const struct raft_msg *m)
 {
-    for (size_t i = 0; i < count; i++) {
+    if (rd->soft_state.role != RAFT_LEADER)
+        return false;
+    if (rd->hard_state_changed &&
+        (rd->hard_state.term != n->durable_term || rd->hard_state.vote != n->durable_vote))
+        return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
+}
+
+/* Sends the messages selected by early (true: those that may go before the fsync, which are
+ * then flushed to the sockets at once; false: the others). */
+static void send_msgs(struct node *n, const struct raft_ready *rd, bool early)
+{
+    const struct raft_msg *msgs = rd->msgs;
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        if (may_send_early(n, rd, &msgs[i]) != early)
+            continue;
         size_t k = peer_index(n, msgs[i].to);
         if (k == SIZE_MAX || !n->clients[k])
             continue;
@@ -127,6 +149,10 @@ static void send_msgs(struct node *n, const struct raft_msg *msgs, size_t count)
         rpc_client_send(n->clients[k], "raft.Message", buf, len);
         free(buf);
     }
+    if (early)
+        for (size_t k = 0; k < n->cfg.n_peers; k++)
+            if (n->clients[k])
+                rpc_client_flush(n->clients[k]);
 }
 
 static void apply_committed(struct node *n, const struct raft_entry *e)
@@ -170,12 +196,18 @@ static void process(evutil_socket_t fd, short what, void *arg)
         char err[512];
         if (raft_ready(n->r, &rd) != RAFT_OK)
             fatal(n, "reading the log", "storage read failed");
-        /* 1. durable before anything that depends on it leaves the node */
+        /* 1. the leader's replication traffic goes out while its own copy is written */
+        send_msgs(n, &rd, true);
+        /* 2. durable before anything that depends on it leaves the node */
         if (storage_save(n->store, &rd, err, sizeof err) != 0)
             fatal(n, "persisting Raft state", err);
-        /* 2. send */
-        send_msgs(n, rd.msgs, rd.n_msgs);
-        /* 3. apply */
+        if (rd.hard_state_changed) {
+            n->durable_term = rd.hard_state.term;
+            n->durable_vote = rd.hard_state.vote;
+        }
+        /* 3. everything else */
+        send_msgs(n, &rd, false);
+        /* 4. apply */
         if (rd.has_snapshot) {
             if (n->sm.restore(n->sm.ctx, rd.snapshot_data, rd.snapshot_len) != 0)
                 fatal(n, "restoring a received snapshot", "invalid snapshot data");
@@ -251,6 +283,8 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     n->cfg = *c;
     n->sm = *sm;
     n->store = store;
+    n->durable_term = init.hard_state.term;
+    n->durable_vote = init.hard_state.vote;
     n->peers = xmalloc(c->n_peers * sizeof *n->peers);
     memcpy(n->peers, c->peers, c->n_peers * sizeof *n->peers);
     n->cfg.peers = n->peers;

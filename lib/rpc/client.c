@@ -347,6 +347,15 @@ int rpc_client_send_msg(struct rpc_client *c, const char *method, const Protobuf
     return rc;
 }
 
+void rpc_client_flush(struct rpc_client *c)
+{
+    if (!c->connected)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) > 0)
+        evbuffer_write(out, bufferevent_getfd(c->bev)); /* what does not fit waits for the loop */
+}
+
 bool rpc_client_connected(const struct rpc_client *c) { return c->connected; }
 
 const char *rpc_client_addr(const struct rpc_client *c) { return c->addr; }

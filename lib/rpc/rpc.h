@@ -179,6 +179,10 @@ bool rpc_client_cancel(struct rpc_client *c, uint64_t call_id);
 int rpc_client_send(struct rpc_client *c, const char *method, const uint8_t *msg, size_t len);
 int rpc_client_send_msg(struct rpc_client *c, const char *method, const ProtobufCMessage *msg);
 
+/* Writes as much of the pending output to the socket as it takes now, instead of when the
+ * loop next runs (for a caller about to block, e.g. in an fsync). No-op when not connected. */
+void rpc_client_flush(struct rpc_client *c);
+
 /* True while the connection is established. */
 bool rpc_client_connected(const struct rpc_client *c);
 

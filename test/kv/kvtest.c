@@ -736,3 +736,15 @@ void kvt_concurrent_one_key(struct kvt *t, int nclients, int upto, bool lab2)
     free(o);
     kvt_ck_free(ck);
 }
+
+bool kvt_wanted(const char *name)
+{
+    const char *only = getenv("KV_TEST_ONLY");
+    if (!only || !*only)
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}

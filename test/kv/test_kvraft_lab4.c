@@ -320,56 +320,37 @@ START_TEST(SnapshotUnreliableRecoverConcurrentPartitionLinearizable4B)
 }
 END_TEST
 
-/* KV_TEST_ONLY=Name[,Name...] runs only those tests. */
-static bool wanted(const char *name)
-{
-    const char *only = getenv("KV_TEST_ONLY");
-    if (!only || !*only)
-        return true;
-    size_t n = strlen(name);
-    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
-        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return true;
-    return false;
-}
-#undef tcase_add_test
-#define tcase_add_test(tc, fn) \
-    do { \
-        if (wanted(#fn)) \
-            _tcase_add_test((tc), fn, 0, 0, 0, 1); \
-    } while (0)
-
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvraft_lab4");
     TCase *a = tcase_create("4A");
     tcase_set_timeout(a, 240);
-    tcase_add_test(a, Basic4A);
-    tcase_add_test(a, Speed4A);
-    tcase_add_test(a, Concurrent4A);
-    tcase_add_test(a, Unreliable4A);
-    tcase_add_test(a, UnreliableOneKey4A);
-    tcase_add_test(a, OnePartition4A);
-    tcase_add_test(a, ManyPartitionsOneClient4A);
-    tcase_add_test(a, ManyPartitionsManyClients4A);
-    tcase_add_test(a, PersistOneClient4A);
-    tcase_add_test(a, PersistConcurrent4A);
-    tcase_add_test(a, PersistConcurrentUnreliable4A);
-    tcase_add_test(a, PersistPartition4A);
-    tcase_add_test(a, PersistPartitionUnreliable4A);
-    tcase_add_test(a, PersistPartitionUnreliableLinearizable4A);
+    KVT_ADD_TEST(a, Basic4A);
+    KVT_ADD_TEST(a, Speed4A);
+    KVT_ADD_TEST(a, Concurrent4A);
+    KVT_ADD_TEST(a, Unreliable4A);
+    KVT_ADD_TEST(a, UnreliableOneKey4A);
+    KVT_ADD_TEST(a, OnePartition4A);
+    KVT_ADD_TEST(a, ManyPartitionsOneClient4A);
+    KVT_ADD_TEST(a, ManyPartitionsManyClients4A);
+    KVT_ADD_TEST(a, PersistOneClient4A);
+    KVT_ADD_TEST(a, PersistConcurrent4A);
+    KVT_ADD_TEST(a, PersistConcurrentUnreliable4A);
+    KVT_ADD_TEST(a, PersistPartition4A);
+    KVT_ADD_TEST(a, PersistPartitionUnreliable4A);
+    KVT_ADD_TEST(a, PersistPartitionUnreliableLinearizable4A);
     suite_add_tcase(s, a);
     TCase *b = tcase_create("4B");
     tcase_set_timeout(b, 240);
-    tcase_add_test(b, SnapshotRPC4B);
-    tcase_add_test(b, SnapshotSize4B);
-    tcase_add_test(b, Speed4B);
-    tcase_add_test(b, SnapshotRecover4B);
-    tcase_add_test(b, SnapshotRecoverManyClients4B);
-    tcase_add_test(b, SnapshotUnreliable4B);
-    tcase_add_test(b, SnapshotUnreliableRecover4B);
-    tcase_add_test(b, SnapshotUnreliableRecoverConcurrentPartition4B);
-    tcase_add_test(b, SnapshotUnreliableRecoverConcurrentPartitionLinearizable4B);
+    KVT_ADD_TEST(b, SnapshotRPC4B);
+    KVT_ADD_TEST(b, SnapshotSize4B);
+    KVT_ADD_TEST(b, Speed4B);
+    KVT_ADD_TEST(b, SnapshotRecover4B);
+    KVT_ADD_TEST(b, SnapshotRecoverManyClients4B);
+    KVT_ADD_TEST(b, SnapshotUnreliable4B);
+    KVT_ADD_TEST(b, SnapshotUnreliableRecover4B);
+    KVT_ADD_TEST(b, SnapshotUnreliableRecoverConcurrentPartition4B);
+    KVT_ADD_TEST(b, SnapshotUnreliableRecoverConcurrentPartitionLinearizable4B);
     suite_add_tcase(s, b);
     return s;
 }

@@ -329,40 +329,21 @@ START_TEST(MemManyAppends2)
 }
 END_TEST
 
-/* KV_TEST_ONLY=Name[,Name...] runs only those tests. */
-static bool wanted(const char *name)
-{
-    const char *only = getenv("KV_TEST_ONLY");
-    if (!only || !*only)
-        return true;
-    size_t n = strlen(name);
-    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
-        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return true;
-    return false;
-}
-#undef tcase_add_test
-#define tcase_add_test(tc, fn) \
-    do { \
-        if (wanted(#fn)) \
-            _tcase_add_test((tc), fn, 0, 0, 0, 1); \
-    } while (0)
-
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvsrv_lab2");
     TCase *tc = tcase_create("2");
     tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, Basic2);
-    tcase_add_test(tc, Concurrent2);
-    tcase_add_test(tc, Unreliable2);
-    tcase_add_test(tc, UnreliableOneKey2);
-    tcase_add_test(tc, MemGet2);
-    tcase_add_test(tc, MemPut2);
-    tcase_add_test(tc, MemAppend2);
-    tcase_add_test(tc, MemPutManyClients2);
-    tcase_add_test(tc, MemGetManyClients2);
-    tcase_add_test(tc, MemManyAppends2);
+    KVT_ADD_TEST(tc, Basic2);
+    KVT_ADD_TEST(tc, Concurrent2);
+    KVT_ADD_TEST(tc, Unreliable2);
+    KVT_ADD_TEST(tc, UnreliableOneKey2);
+    KVT_ADD_TEST(tc, MemGet2);
+    KVT_ADD_TEST(tc, MemPut2);
+    KVT_ADD_TEST(tc, MemAppend2);
+    KVT_ADD_TEST(tc, MemPutManyClients2);
+    KVT_ADD_TEST(tc, MemGetManyClients2);
+    KVT_ADD_TEST(tc, MemManyAppends2);
     suite_add_tcase(s, tc);
     return s;
 }
