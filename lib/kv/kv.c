@@ -80,7 +80,8 @@ static void remember(struct kv *kv, uint64_t client, uint64_t seq, const uint8_t
     s->prev_len = 0;
     if (prev) {
         s->prev = xmalloc(len ? len : 1);
-        memcpy(s->prev, prev, len);
+        if (len)
+            memcpy(s->prev, prev, len);
         s->prev_len = len;
         kv->session_bytes += len;
     }

@@ -60,7 +60,8 @@ static struct kv_slot *slot_for(struct kv_table *t, const uint8_t *key, size_t k
     struct kv_slot *s = find(t, key, klen, h);
     if (s->hash == 0) {
         *s = (struct kv_slot){ h, xmalloc(klen ? klen : 1), klen, NULL, 0 };
-        memcpy(s->key, key, klen);
+        if (klen) /* an empty key or value may come as a NULL pointer */
+            memcpy(s->key, key, klen);
         t->len++;
         t->bytes += klen;
     }
@@ -73,7 +74,8 @@ void kv_table_put(struct kv_table *t, const uint8_t *key, size_t klen, const uin
     t->bytes -= s->vlen;
     free(s->val);
     s->val = xmalloc(vlen ? vlen : 1);
-    memcpy(s->val, val, vlen);
+    if (vlen)
+        memcpy(s->val, val, vlen);
     s->vlen = vlen;
     t->bytes += vlen;
 }
@@ -83,7 +85,8 @@ void kv_table_append(struct kv_table *t, const uint8_t *key, size_t klen, const 
 {
     struct kv_slot *s = slot_for(t, key, klen);
     s->val = xrealloc(s->val, s->vlen + vlen ? s->vlen + vlen : 1);
-    memcpy(s->val + s->vlen, val, vlen);
+    if (vlen)
+        memcpy(s->val + s->vlen, val, vlen);
     s->vlen += vlen;
     t->bytes += vlen;
 }
