@@ -22,31 +22,17 @@ static uint64_t fnv64(uint64_t h, const uint8_t *p, size_t len)
     return h;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static void sm_apply(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
                      size_t *result_len)
 {
     (void)index;
     struct raftd_state *st = ctx;
     uint8_t prev[8];
-    put_u64(prev, st->hash);
+    be64_put(prev, st->hash);
     st->hash = fnv64(fnv64(FNV64_OFFSET, prev, 8), cmd, len);
     st->count++;
     *result = xmalloc(8);
-    put_u64(*result, st->hash);
+    be64_put(*result, st->hash);
     *result_len = 8;
 }
 
@@ -54,8 +40,8 @@ static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
 {
     struct raftd_state *st = ctx;
     *data = xmalloc(16);
-    put_u64(*data, st->count);
-    put_u64(*data + 8, st->hash);
+    be64_put(*data, st->count);
+    be64_put(*data + 8, st->hash);
     *len = 16;
 }
 
@@ -64,8 +50,8 @@ static int sm_restore(void *ctx, const uint8_t *data, size_t len)
     if (len != 16)
         return -1;
     struct raftd_state *st = ctx;
-    st->count = get_u64(data);
-    st->hash = get_u64(data + 8);
+    st->count = be64_get(data);
+    st->hash = be64_get(data + 8);
     return 0;
 }
 
@@ -110,7 +96,7 @@ static void on_proposed(enum node_result res, uint64_t index, uint64_t term, con
         [NODE_LEADERSHIP_LOST] = RAFTD__ERROR__LEADERSHIP_LOST,
         [NODE_OVERWRITTEN] = RAFTD__ERROR__OVERWRITTEN, [NODE_SHUTDOWN] = RAFTD__ERROR__SHUTTING_DOWN,
     };
-    reply_propose(p->call, map[res], index, term, len == 8 ? get_u64(result) : 0, p->node);
+    reply_propose(p->call, map[res], index, term, len == 8 ? be64_get(result) : 0, p->node);
     free(p);
 }
 

@@ -34,6 +34,13 @@ int parse_size(const char *s, uint64_t *out);
  * Returns 0, or -1 when the form or the port (0..65535) is wrong or the host does not fit. */
 int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *port);
 
+/* Big-endian encoding of fixed-size integers (keys that sort as numbers, wire and disk
+ * layouts). */
+void be64_put(uint8_t *p, uint64_t v);
+uint64_t be64_get(const uint8_t *p);
+void be32_put(uint8_t *p, uint32_t v);
+uint32_t be32_get(const uint8_t *p);
+
 /* FNV-1a 32-bit hash (also the MapReduce partition function). */
 uint32_t hash_fnv1a32(const void *data, size_t len);
 

@@ -27,18 +27,9 @@ void rpc_limits_default(struct rpc_limits *lim)
     lim->max_pending = 1024;
 }
 
-void rpc_frame_header(uint8_t out[RPC_FRAME_HEADER], uint32_t len)
-{
-    out[0] = (uint8_t)(len >> 24);
-    out[1] = (uint8_t)(len >> 16);
-    out[2] = (uint8_t)(len >> 8);
-    out[3] = (uint8_t)len;
-}
+void rpc_frame_header(uint8_t out[RPC_FRAME_HEADER], uint32_t len) { be32_put(out, len); }
 
-static uint32_t header_len(const uint8_t h[RPC_FRAME_HEADER])
-{
-    return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-}
+static uint32_t header_len(const uint8_t h[RPC_FRAME_HEADER]) { return be32_get(h); }
 
 enum rpc_frame_result rpc_frame_parse(const uint8_t *buf, size_t len, size_t max_frame,
                                       const uint8_t **body, size_t *body_len)

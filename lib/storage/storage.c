@@ -39,31 +39,6 @@ void storage_opts_default(struct storage_opts *o)
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static MDB_val str_key(const char *k) { return (MDB_val){ strlen(k), (void *)k }; }
 
 static size_t entry_cost(size_t value_size) { return KEY_SIZE + value_size; }
@@ -102,7 +77,7 @@ static int scan_log(struct storage *s, MDB_txn *txn)
     while (rc == 0) {
         if (k.mv_size != KEY_SIZE || v.mv_size < ENTRY_HEADER)
             break;
-        uint64_t index = get_u64(k.mv_data), term = get_u64(v.mv_data);
+        uint64_t index = be64_get(k.mv_data), term = be64_get(v.mv_data);
         if ((!first && index != prev_index + 1) || term < prev_term)
             break;
         first = false;
@@ -241,9 +216,9 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
         if (v.mv_size != HARD_STATE_SIZE)
             goto corrupt;
-        init->hard_state.term = get_u64(v.mv_data);
-        init->hard_state.vote = get_u32((uint8_t *)v.mv_data + 8);
-        init->hard_state.commit = get_u64((uint8_t *)v.mv_data + 12);
+        init->hard_state.term = be64_get(v.mv_data);
+        init->hard_state.vote = be32_get((uint8_t *)v.mv_data + 8);
+        init->hard_state.commit = be64_get((uint8_t *)v.mv_data + 12);
         s->saved_term = init->hard_state.term;
         s->saved_vote = init->hard_state.vote;
     }
@@ -251,8 +226,8 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
         if (v.mv_size != 16)
             goto corrupt;
-        init->snapshot.index = get_u64(v.mv_data);
-        init->snapshot.term = get_u64((uint8_t *)v.mv_data + 8);
+        init->snapshot.index = be64_get(v.mv_data);
+        init->snapshot.term = be64_get((uint8_t *)v.mv_data + 8);
     }
     MDB_stat st;
     mdb_stat(txn, s->log, &st);
@@ -266,7 +241,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         mdb_cursor_close(c);
         if (r1 || r2 || k1.mv_size != KEY_SIZE || k2.mv_size != KEY_SIZE)
             goto corrupt;
-        uint64_t first = get_u64(k1.mv_data), last = get_u64(k2.mv_data);
+        uint64_t first = be64_get(k1.mv_data), last = be64_get(k2.mv_data);
         /* The log must start right after the snapshot and have no holes. */
         if (first != init->snapshot.index + 1 || last - first + 1 != st.ms_entries) {
             mdb_txn_abort(txn);
@@ -296,7 +271,7 @@ corrupt:
 static int get_entry(MDB_txn *txn, MDB_dbi dbi, uint64_t index, MDB_val *v)
 {
     uint8_t kb[KEY_SIZE];
-    put_u64(kb, index);
+    be64_put(kb, index);
     MDB_val k = { KEY_SIZE, kb };
     if (mdb_get(txn, dbi, &k, v) != 0 || v->mv_size < ENTRY_HEADER)
         return -1;
@@ -312,7 +287,7 @@ static int read_term(void *ctx, uint64_t index, uint64_t *term)
     MDB_val v;
     int rc = get_entry(txn, s->log, index, &v);
     if (rc == 0)
-        *term = get_u64(v.mv_data);
+        *term = be64_get(v.mv_data);
     mdb_txn_abort(txn);
     return rc;
 }
@@ -327,12 +302,12 @@ static int read_entries(void *ctx, uint64_t lo, uint64_t hi, size_t max_bytes,
     MDB_cursor *c;
     mdb_cursor_open(txn, s->log, &c);
     uint8_t kb[KEY_SIZE];
-    put_u64(kb, lo);
+    be64_put(kb, lo);
     MDB_val k = { KEY_SIZE, kb }, v;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY);
     size_t count = 0, bytes = 0;
     for (uint64_t i = lo; i <= hi; i++) {
-        if (rc != 0 || k.mv_size != KEY_SIZE || get_u64(k.mv_data) != i || v.mv_size < ENTRY_HEADER) {
+        if (rc != 0 || k.mv_size != KEY_SIZE || be64_get(k.mv_data) != i || v.mv_size < ENTRY_HEADER) {
             raft_entries_free(out, count);
             count = 0;
             rc = -1;
@@ -342,7 +317,7 @@ static int read_entries(void *ctx, uint64_t lo, uint64_t hi, size_t max_bytes,
         if (count > 0 && bytes + len > max_bytes)
             break;
         const uint8_t *p = v.mv_data;
-        out[count] = (struct raft_entry){ get_u64(p), i, get_u32(p + 8), xmalloc(len ? len : 1), len };
+        out[count] = (struct raft_entry){ be64_get(p), i, be32_get(p + 8), xmalloc(len ? len : 1), len };
         memcpy(out[count].data, p + ENTRY_HEADER, len);
         bytes += len;
         count++;
@@ -364,8 +339,8 @@ static int read_snapshot(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, s
     MDB_val key = str_key("snap"), v;
     memset(meta, 0, sizeof *meta);
     if (mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 16) {
-        meta->index = get_u64(v.mv_data);
-        meta->term = get_u64((uint8_t *)v.mv_data + 8);
+        meta->index = be64_get(v.mv_data);
+        meta->term = be64_get((uint8_t *)v.mv_data + 8);
     }
     key = str_key("data");
     MDB_val d = { 0, NULL };
@@ -419,7 +394,7 @@ static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool up
     MDB_val k, v;
     if (upto) {
         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-        while (rc == 0 && get_u64(k.mv_data) <= bound) {
+        while (rc == 0 && be64_get(k.mv_data) <= bound) {
             *freed += entry_cost(v.mv_size);
             if ((rc = mdb_cursor_del(c, 0)) != 0)
                 break;
@@ -429,7 +404,7 @@ static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool up
         }
     } else {
         uint8_t kb[KEY_SIZE];
-        put_u64(kb, bound);
+        be64_put(kb, bound);
         k = (MDB_val){ KEY_SIZE, kb };
         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
         while (rc == 0) {
@@ -449,8 +424,8 @@ static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_
                         const uint8_t *data, size_t len)
 {
     uint8_t mb[16];
-    put_u64(mb, index);
-    put_u64(mb + 8, term);
+    be64_put(mb, index);
+    be64_put(mb + 8, term);
     MDB_val key = str_key("snap"), val = { 16, mb };
     int rc = mdb_put(txn, s->meta, &key, &val, 0);
     if (rc != 0)
@@ -486,13 +461,13 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
         for (size_t i = 0; i < rd->n_entries; i++) {
             const struct raft_entry *e = &rd->entries[i];
             uint8_t kb[KEY_SIZE];
-            put_u64(kb, e->index);
+            be64_put(kb, e->index);
             MDB_val k = { KEY_SIZE, kb }, v = { ENTRY_HEADER + e->len, NULL };
             if ((rc = mdb_put(txn, s->log, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
                 return rc;
             uint8_t *p = v.mv_data;
-            put_u64(p, e->term);
-            put_u32(p + 8, e->type);
+            be64_put(p, e->term);
+            be32_put(p + 8, e->type);
             if (e->len)
                 memcpy(p + ENTRY_HEADER, e->data, e->len);
             added += entry_cost(ENTRY_HEADER + e->len);
@@ -500,9 +475,9 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
     }
     if (rd->hard_state_changed) {
         uint8_t hb[HARD_STATE_SIZE];
-        put_u64(hb, rd->hard_state.term);
-        put_u32(hb + 8, rd->hard_state.vote);
-        put_u64(hb + 12, rd->hard_state.commit);
+        be64_put(hb, rd->hard_state.term);
+        be32_put(hb + 8, rd->hard_state.vote);
+        be64_put(hb + 12, rd->hard_state.commit);
         MDB_val k = str_key("hard"), v = { HARD_STATE_SIZE, hb };
         if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
             return rc;
