@@ -352,8 +352,15 @@ void rpc_client_flush(struct rpc_client *c)
     if (!c->connected)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) > 0)
-        evbuffer_write(out, bufferevent_getfd(c->bev)); /* what does not fit waits for the loop */
+    if (evbuffer_get_length(out) == 0)
+        return;
+    /* Between its own writes a socket bufferevent keeps the start of its output buffer frozen,
+     * so that only it drains the buffer (evbuffer_write then fails without writing anything):
+     * thaw it for this one write. What does not fit, and any error, is left to the
+     * bufferevent's own write event. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(out, 1);
 }
 
 bool rpc_client_connected(const struct rpc_client *c) { return c->connected; }

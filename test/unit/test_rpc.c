@@ -1,10 +1,14 @@
 /* lib/rpc end to end on 127.0.0.1: an echo server in a child process, clients in the test. */
 #include <check.h>
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -286,6 +290,76 @@ START_TEST(test_oneway_messages)
 }
 END_TEST
 
+/* Reads one frame from a blocking socket (2 s per read) and checks it is the one-way message
+ * `method` carrying `data`. */
+static void expect_oneway(int fd, const char *method, const char *data)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    uint8_t buf[256];
+    size_t got = 0;
+    const uint8_t *body;
+    size_t blen;
+    while (rpc_frame_parse(buf, got, sizeof buf, &body, &blen) == RPC_FRAME_NEED_MORE) {
+        ck_assert_int_eq(poll(&pfd, 1, 2000), 1);
+        ssize_t r = read(fd, buf + got, 1); /* byte by byte: never past this frame */
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    Rpc__Envelope *env = rpc__envelope__unpack(NULL, blen, body);
+    ck_assert_ptr_nonnull(env);
+    ck_assert_int_eq(env->kind, RPC__KIND__ONEWAY);
+    ck_assert_str_eq(env->method, method);
+    ck_assert_uint_eq(env->payload.len, strlen(data));
+    ck_assert_mem_eq(env->payload.data, data, strlen(data));
+    rpc__envelope__free_unpacked(env, NULL);
+}
+
+/* rpc_client_flush puts a queued one-way message on the wire at once, without the loop running
+ * (the Raft leader relies on this to replicate while it fsyncs). The peer here is a bare
+ * listening socket, so nothing but the flush can have written the bytes. The first message
+ * goes through the loop: a socket bufferevent freezes its output buffer only once it has
+ * written, which a flush must undo. */
+START_TEST(test_flush_writes_without_the_loop)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t salen = sizeof sa;
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    struct event_base *base = event_base_new();
+    char err[256];
+    struct rpc_client *c = rpc_client_new(base, addr, NULL, err, sizeof err);
+    ck_assert_msg(c, "%s", err);
+    uint64_t deadline = clock_mono_ms() + 5000;
+    while (!rpc_client_connected(c) && clock_mono_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    ck_assert(rpc_client_connected(c));
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    for (int round = 0; round < 3; round++) {
+        /* through the loop */
+        ck_assert_int_eq(rpc_client_send(c, "echo.Note", (const uint8_t *)"loop", 4), 0);
+        deadline = clock_mono_ms() + 2000;
+        while (poll(&pfd, 1, 0) == 0 && clock_mono_ms() < deadline)
+            event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        expect_oneway(fd, "echo.Note", "loop");
+        /* through the flush alone */
+        ck_assert_int_eq(rpc_client_send(c, "echo.Note", (const uint8_t *)"now", 3), 0);
+        ck_assert_int_eq(poll(&pfd, 1, 100), 0); /* queued, not written: the loop has not run */
+        rpc_client_flush(c);
+        expect_oneway(fd, "echo.Note", "now");
+    }
+    rpc_client_free(c);
+    event_base_free(base);
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
 /* SIGTERM: a call that is being worked on finishes; one that never would is answered
  * SHUTTING_DOWN after the grace period; the process exits 0. */
 START_TEST(test_clean_shutdown)
@@ -396,6 +470,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_replies_out_of_order_and_cancel);
     tcase_add_test(tc, test_unknown_method_and_too_large);
     tcase_add_test(tc, test_oneway_messages);
+    tcase_add_test(tc, test_flush_writes_without_the_loop);
     tcase_add_test(tc, test_clean_shutdown);
     tcase_add_test(tc, test_disconnect_fails_sent_calls);
     tcase_add_test(tc, test_byte_by_byte_socket);
