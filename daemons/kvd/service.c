@@ -45,8 +45,16 @@ static void reply_error(struct rpc_call *call, Kv__Err err, struct node *n)
 
 struct op_ctx {
     struct rpc_call *call;
-    struct node *node;
+    struct kvd_service *s;
+    Kv__Command *get; /* a Get served by ReadIndex: the decoded command */
 };
+
+static void op_free(struct op_ctx *op)
+{
+    if (op->get)
+        kv__command__free_unpacked(op->get, NULL);
+    free(op);
+}
 
 static void on_applied(enum node_result res, uint64_t index, uint64_t term, const uint8_t *result,
                        size_t len, void *arg)
@@ -58,8 +66,25 @@ static void on_applied(enum node_result res, uint64_t index, uint64_t term, cons
         rpc_call_reply(op->call, result, len); /* the state machine's encoded kv.Reply */
     else
         reply_error(op->call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
-                    op->node);
-    free(op);
+                    op->s->node);
+    op_free(op);
+}
+
+/* A Get confirmed by ReadIndex: read the state machine directly. */
+static void on_read(enum node_result res, void *arg)
+{
+    struct op_ctx *op = arg;
+    if (res == NODE_OK) {
+        uint8_t *reply;
+        size_t len;
+        kv_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
+        rpc_call_reply(op->call, reply, len);
+        free(reply);
+    } else {
+        reply_error(op->call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
+                    op->s->node);
+    }
+    op_free(op);
 }
 
 static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
@@ -73,12 +98,27 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         rpc_call_fail(call, RPC_BAD_REQUEST, "kv.Op: request is not a valid kv.Command");
         return;
     }
-    kv__command__free_unpacked(c, NULL);
     struct op_ctx *op = xmalloc(sizeof *op);
-    *op = (struct op_ctx){ call, s->node };
+    *op = (struct op_ctx){ call, s, NULL };
+    if (c->op == KV__OP_TYPE__GET) {
+        /* Gets skip the log (ReadIndex) unless the leader cannot confirm reads yet. */
+        op->get = c;
+        enum node_result res = node_read(s->node, on_read, op);
+        if (res == NODE_OK)
+            return;
+        if (res == NODE_NOT_LEADER) {
+            op_free(op);
+            reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+            return;
+        }
+        kv__command__free_unpacked(op->get, NULL);
+        op->get = NULL;
+    } else {
+        kv__command__free_unpacked(c, NULL);
+    }
     uint64_t index, term;
     if (node_propose(s->node, req, len, on_applied, op, &index, &term) != NODE_OK) {
-        free(op);
+        op_free(op);
         reply_error(call, KV__ERR__WRONG_LEADER, s->node);
     }
 }

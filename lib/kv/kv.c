@@ -118,6 +118,14 @@ static void apply_write(struct kv *kv, const Kv__Command *c, uint8_t **reply, si
     free(prev);
 }
 
+void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t **reply,
+            size_t *reply_len)
+{
+    size_t vlen = 0;
+    const uint8_t *v = kv_table_get(&kv->table, key, klen, &vlen);
+    encode_reply(v ? KV__ERR__OK : KV__ERR__NO_KEY, v, vlen, reply, reply_len);
+}
+
 void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, size_t *reply_len)
 {
     Kv__Command *c = kv__command__unpack(NULL, len, cmd);
@@ -125,13 +133,10 @@ void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, si
         encode_reply(KV__ERR__STALE, NULL, 0, reply, reply_len);
         return;
     }
-    if (c->op == KV__OP_TYPE__GET) {
-        size_t vlen = 0;
-        const uint8_t *v = kv_table_get(&kv->table, c->key.data, c->key.len, &vlen);
-        encode_reply(v ? KV__ERR__OK : KV__ERR__NO_KEY, v, vlen, reply, reply_len);
-    } else {
+    if (c->op == KV__OP_TYPE__GET)
+        kv_get(kv, c->key.data, c->key.len, reply, reply_len);
+    else
         apply_write(kv, c, reply, reply_len);
-    }
     kv__command__free_unpacked(c, NULL);
 }
 

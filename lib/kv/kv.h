@@ -19,6 +19,11 @@ void kv_free(struct kv *kv);
  * replica must treat it the same way). */
 void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, size_t *reply_len);
 
+/* Serves a Get outside the log (a read the leader has confirmed as linearizable): the encoded
+ * kv.Reply for key, as kv_apply would give for a Get command, into *reply (malloc'd). */
+void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t **reply,
+            size_t *reply_len);
+
 /* The whole state (map and de-duplication table) as an encoded kv.Snapshot (malloc'd). */
 void kv_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
 

@@ -19,6 +19,12 @@ struct pending {
     void *arg;
 };
 
+struct read {
+    node_read_fn done;
+    void *arg;
+    uint64_t index; /* once confirmed: serve when applied reaches it */
+};
+
 struct node {
     struct event_base *base;
     struct node_config cfg;
@@ -30,6 +36,10 @@ struct node {
     struct raft *r;
     struct event *tick_ev, *process_ev;
     struct u64map pending; /* index -> struct pending */
+    struct u64map reads;   /* read id -> struct read, until a quorum confirms it */
+    struct read *confirmed; /* confirmed reads waiting for the applies, FIFO by index */
+    size_t n_confirmed, cap_confirmed;
+    uint64_t next_read_id;
     uint64_t snapshots_installed, snapshots_taken;
     bool was_leader;
     uint64_t durable_term; /* the hard state's term and vote as last made durable */
@@ -39,7 +49,7 @@ struct node {
 const char *node_result_name(enum node_result r)
 {
     static const char *const names[] = { "OK", "NOT_LEADER", "LEADERSHIP_LOST", "OVERWRITTEN",
-                                         "SHUTDOWN" };
+                                         "SHUTDOWN", "NOT_READY" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -115,6 +125,84 @@ enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, no
     return NODE_OK;
 }
 
+/* ---- reads ------------------------------------------------------------------------------------ */
+
+enum node_result node_read(struct node *n, node_read_fn done, void *arg)
+{
+    uint64_t id = ++n->next_read_id;
+    int rc = raft_read_index(n->r, id);
+    if (rc == RAFT_ERR_NOT_LEADER)
+        return NODE_NOT_LEADER;
+    if (rc != RAFT_OK)
+        return NODE_NOT_READY;
+    struct read *rd = xmalloc(sizeof *rd);
+    *rd = (struct read){ done, arg, 0 };
+    u64map_put(&n->reads, id, rd);
+    kick(n);
+    return NODE_OK;
+}
+
+/* The core confirmed these reads: they wait for the applies (indexes never decrease). */
+static void reads_confirmed(struct node *n, const struct raft_read *reads, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct read *rd = u64map_del(&n->reads, reads[i].id);
+        if (!rd)
+            continue;
+        if (n->n_confirmed == n->cap_confirmed) {
+            n->cap_confirmed = n->cap_confirmed ? 2 * n->cap_confirmed : 16;
+            n->confirmed = xrealloc(n->confirmed, n->cap_confirmed * sizeof *n->confirmed);
+        }
+        rd->index = reads[i].index;
+        n->confirmed[n->n_confirmed++] = *rd;
+        free(rd);
+    }
+}
+
+/* Answers the confirmed reads the state machine has caught up with. */
+static void serve_reads(struct node *n)
+{
+    uint64_t applied = raft_applied(n->r);
+    size_t done = 0;
+    while (done < n->n_confirmed && n->confirmed[done].index <= applied)
+        done++;
+    if (done == 0)
+        return;
+    struct read *batch = xmalloc(done * sizeof *batch); /* callbacks may ask for new reads */
+    memcpy(batch, n->confirmed, done * sizeof *batch);
+    n->n_confirmed -= done;
+    memmove(n->confirmed, n->confirmed + done, n->n_confirmed * sizeof *n->confirmed);
+    for (size_t i = 0; i < done; i++)
+        batch[i].done(NODE_OK, batch[i].arg);
+    free(batch);
+}
+
+static void collect_read(uint64_t key, void *val, void *arg)
+{
+    (void)key;
+    struct read *rd = val, **list = arg;
+    **list = *rd;
+    (*list)++;
+    free(rd);
+}
+
+/* Fails every read not yet answered (leadership lost, or shutting down). */
+static void fail_reads(struct node *n, enum node_result res)
+{
+    size_t total = n->reads.len + n->n_confirmed;
+    if (total == 0)
+        return;
+    struct read *all = xmalloc(total * sizeof *all), *end = all;
+    memcpy(end, n->confirmed, n->n_confirmed * sizeof *all);
+    end += n->n_confirmed;
+    n->n_confirmed = 0;
+    u64map_each(&n->reads, collect_read, &end);
+    u64map_free(&n->reads);
+    for (struct read *rd = all; rd < end; rd++)
+        rd->done(res, rd->arg);
+    free(all);
+}
+
 /* ---- processing the core's output -------------------------------------------------------- */
 
 /* Whether message m may leave before this ready is durable. Only the leader's replication
@@ -132,8 +220,10 @@ static bool may_send_early(const struct node *n, const struct raft_ready *rd, co
     return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
 }
 
-/* Sends the messages selected by early (true: those that may go before the fsync, which are
- * then flushed to the sockets at once; false: the others). */
+/* Sends the messages selected by early (true: those that may go before the fsync; false: the
+ * others), then flushes them to the sockets at once rather than when the loop next runs: early
+ * ones so that followers write while the leader does, late ones (acknowledgements) so that they
+ * do not wait for this node's applies. */
 static void send_msgs(struct node *n, const struct raft_ready *rd, bool early)
 {
     const struct raft_msg *msgs = rd->msgs;
@@ -149,10 +239,9 @@ static void send_msgs(struct node *n, const struct raft_ready *rd, bool early)
         rpc_client_send(n->clients[k], "raft.Message", buf, len);
         free(buf);
     }
-    if (early)
-        for (size_t k = 0; k < n->cfg.n_peers; k++)
-            if (n->clients[k])
-                rpc_client_flush(n->clients[k]);
+    for (size_t k = 0; k < n->cfg.n_peers; k++)
+        if (n->clients[k])
+            rpc_client_flush(n->clients[k]);
 }
 
 static void apply_committed(struct node *n, const struct raft_entry *e)
@@ -222,11 +311,15 @@ static void process(evutil_socket_t fd, short what, void *arg)
             if (leader != n->was_leader)
                 LOG_INFO("node", "%s in term %llu", leader ? "became leader" : "no longer leader",
                          (unsigned long long)rd.soft_state.term);
-            if (n->was_leader && !leader)
+            if (n->was_leader && !leader) {
                 fail_all(n, NODE_LEADERSHIP_LOST);
+                fail_reads(n, NODE_LEADERSHIP_LOST);
+            }
             n->was_leader = leader;
         }
+        reads_confirmed(n, rd.reads, rd.n_reads);
         raft_advance(n->r, &rd);
+        serve_reads(n);
         maybe_snapshot(n);
     }
 }
@@ -350,12 +443,17 @@ void node_free(struct node *n)
 {
     if (!n)
         return;
+    char err[512];
+    if (n->r && storage_save_commit(n->store, raft_hard_state(n->r).commit, err, sizeof err) != 0)
+        LOG_WARN("node", "cannot store the commit index at shutdown: %s", err);
     if (n->tick_ev)
         event_free(n->tick_ev);
     if (n->process_ev)
         event_free(n->process_ev);
     fail_all(n, NODE_SHUTDOWN);
     u64map_free(&n->pending);
+    fail_reads(n, NODE_SHUTDOWN);
+    free(n->confirmed);
     if (n->clients)
         for (size_t i = 0; i < n->cfg.n_peers; i++)
             rpc_client_free(n->clients[i]);

@@ -57,6 +57,7 @@ enum node_result {
     NODE_LEADERSHIP_LOST,  /* leadership ended before the entry applied: it may still commit */
     NODE_OVERWRITTEN,      /* another entry committed at the proposed index */
     NODE_SHUTDOWN,         /* the node is stopping */
+    NODE_NOT_READY,        /* a read on a leader not yet ready for ReadIndex: use the log */
 };
 
 const char *node_result_name(enum node_result r);
@@ -81,6 +82,17 @@ void node_free(struct node *n);
  * later; or NODE_NOT_LEADER at once (done is not called). */
 enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
                               void *arg, uint64_t *index, uint64_t *term);
+
+/* Outcome of a read: called exactly once. On NODE_OK the state machine may be read now, and
+ * what it holds is linearizable for this read. */
+typedef void (*node_read_fn)(enum node_result res, void *arg);
+
+/* Asks for a linearizable read without a log entry (ReadIndex: a quorum confirms this node's
+ * leadership, then the read waits until the state machine has applied the commit index of
+ * the time of the call). Returns NODE_OK and done is called later (NODE_OK, or
+ * NODE_LEADERSHIP_LOST / NODE_SHUTDOWN); or at once NODE_NOT_LEADER, or NODE_NOT_READY on a
+ * new leader that has not yet committed an entry of its term (propose the read instead). */
+enum node_result node_read(struct node *n, node_read_fn done, void *arg);
 
 struct node_status {
     uint32_t id;

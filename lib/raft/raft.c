@@ -23,6 +23,7 @@ struct progress {
     bool recent_active;      /* heard from since the last check-quorum round */
     uint64_t commit_sent;    /* highest commit index this follower was told */
     uint64_t match_at_tick;  /* match at the previous heartbeat tick (stall detection) */
+    uint64_t read_ack;       /* highest read round this follower has acknowledged */
     struct raft_snapshot_meta snap; /* SNAPSHOT: the one being sent */
     uint64_t snap_offset;    /* SNAPSHOT: the next byte the follower wants */
     bool vote_responded, vote_granted;
@@ -45,6 +46,13 @@ struct raft {
     bool need_commit_notify; /* commit moved: tell followers at the next tick (coalesced) */
     struct raft_msg *msgs;
     size_t n_msgs, cap_msgs;
+    /* ReadIndex: reads wait for a quorum to acknowledge read round `seq` (or a later one) */
+    uint64_t read_seq;       /* the latest read round; carried by every append */
+    bool need_read_round;    /* reads arrived: send heartbeats when the ready is built */
+    struct read_wait { uint64_t id, index, seq; } *reads_waiting;
+    size_t n_reads_waiting, cap_reads_waiting;
+    struct raft_read *reads_ready;
+    size_t n_reads_ready, cap_reads_ready;
     /* InstallSnapshot being received */
     struct raft_snapshot_meta recv_snap;
     uint8_t *recv_buf;
@@ -126,6 +134,8 @@ static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint32_
     m->from = r->cfg.id;
     m->to = to;
     m->term = r->term;
+    if (type == RAFT_MSG_APPEND)
+        m->read_seq = r->read_seq;
     return m;
 }
 
@@ -186,6 +196,8 @@ static void become_follower(struct raft *r, uint64_t term, uint32_t leader)
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->n_reads_waiting = r->n_reads_ready = 0; /* the driver fails them on the role change */
+    r->need_read_round = false;
     reset_election_timer(r);
 }
 
@@ -279,6 +291,7 @@ static void become_leader(struct raft *r)
         pr->commit_sent = 0;
         pr->match_at_tick = 0;
         pr->recent_active = true;
+        pr->read_ack = 0;
         progress_probe(pr, last + 1);
     }
     if (r->cfg.noop_on_elect) {
@@ -421,16 +434,30 @@ static int cmp_desc(const void *a, const void *b)
 
 /* Commits the highest index stored on a majority, if it is of the current term (Figure 8:
  * entries of earlier terms commit only indirectly). Returns true when commit moved. */
+/* The highest value that a quorum of members has reached, given each member's value. */
+static uint64_t quorum_value(const struct raft *r, uint64_t (*value)(const struct raft *,
+                                                                     const struct progress *))
+{
+    uint64_t buf[64];
+    uint64_t *v = r->n_prs <= ARRAY_LEN(buf) ? buf : xmalloc(r->n_prs * sizeof *v);
+    for (size_t i = 0; i < r->n_prs; i++)
+        v[i] = value(r, &r->prs[i]);
+    qsort(v, r->n_prs, sizeof *v, cmp_desc);
+    uint64_t q = v[quorum(r) - 1];
+    if (v != buf)
+        free(v);
+    return q;
+}
+
+/* What a member holds durably (the leader's own entries count once stored). */
+static uint64_t match_of(const struct raft *r, const struct progress *pr)
+{
+    return is_self(r, pr) ? r->log.stable_last : pr->match;
+}
+
 static bool maybe_commit(struct raft *r)
 {
-    uint64_t matches[64];
-    uint64_t *m = r->n_prs <= ARRAY_LEN(matches) ? matches : xmalloc(r->n_prs * sizeof *m);
-    for (size_t i = 0; i < r->n_prs; i++)
-        m[i] = is_self(r, &r->prs[i]) ? r->log.stable_last : r->prs[i].match;
-    qsort(m, r->n_prs, sizeof *m, cmp_desc);
-    uint64_t n = m[quorum(r) - 1];
-    if (m != matches)
-        free(m);
+    uint64_t n = quorum_value(r, match_of);
     if (n <= r->commit)
         return false;
     int rc;
@@ -462,12 +489,18 @@ static uint64_t backtrack(struct raft *r, const struct raft_msg *m)
     return m->conflict_index;
 }
 
+static void confirm_reads(struct raft *r);
+
 static void handle_append_reply(struct raft *r, const struct raft_msg *m)
 {
     struct progress *pr = progress_of(r, m->from);
     if (!pr || is_self(r, pr))
         return;
     pr->recent_active = true;
+    if (m->read_seq > pr->read_ack) { /* any reply of this term acknowledges the leadership */
+        pr->read_ack = MIN(m->read_seq, r->read_seq);
+        confirm_reads(r);
+    }
     if (m->heartbeat) {
         if (pr->state == PR_PROBE) {
             pr->probe_sent = false;
@@ -545,6 +578,7 @@ static void reply_append(struct raft *r, const struct raft_msg *req, bool succes
     m->conflict_term = conflict_term;
     m->conflict_index = conflict_index;
     m->last_index = raft_log_last(&r->log);
+    m->read_seq = req->read_seq;
 }
 
 static void set_commit(struct raft *r, uint64_t c)
@@ -855,6 +889,68 @@ int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *inde
     return RAFT_OK;
 }
 
+/* ---- linearizable reads (ReadIndex) ------------------------------------------------------ */
+
+static uint64_t read_ack_of(const struct raft *r, const struct progress *pr)
+{
+    return is_self(r, pr) ? r->read_seq : pr->read_ack;
+}
+
+/* Moves the waiting reads whose round a quorum has acknowledged to the ready list (rounds only
+ * grow along the waiting list, so these are a prefix). */
+static void confirm_reads(struct raft *r)
+{
+    uint64_t acked = r->cfg.planted_bug == RAFT_BUG_READ_WITHOUT_QUORUM
+                         ? r->read_seq
+                         : quorum_value(r, read_ack_of);
+    size_t done = 0;
+    while (done < r->n_reads_waiting && r->reads_waiting[done].seq <= acked) {
+        if (r->n_reads_ready == r->cap_reads_ready) {
+            r->cap_reads_ready = r->cap_reads_ready ? 2 * r->cap_reads_ready : 16;
+            r->reads_ready = xrealloc(r->reads_ready, r->cap_reads_ready * sizeof *r->reads_ready);
+        }
+        r->reads_ready[r->n_reads_ready++] =
+            (struct raft_read){ r->reads_waiting[done].id, r->reads_waiting[done].index };
+        done++;
+    }
+    r->n_reads_waiting -= done;
+    memmove(r->reads_waiting, r->reads_waiting + done, r->n_reads_waiting * sizeof *r->reads_waiting);
+}
+
+int raft_read_index(struct raft *r, uint64_t id)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    /* Until it commits an entry of its own term, a new leader's commit index may be behind
+     * what its predecessors committed (noop_on_elect makes this window short). */
+    int rc = LOG_OK;
+    uint64_t t = r->commit > 0 ? term_at(r, r->commit, &rc) : 0;
+    if (r->commit == 0 || rc != LOG_OK || t != r->term)
+        return RAFT_ERR_NOT_READY;
+    if (!r->need_read_round) { /* every read asked before the next ready shares one round */
+        r->read_seq++;
+        r->need_read_round = true;
+    }
+    if (r->n_reads_waiting == r->cap_reads_waiting) {
+        r->cap_reads_waiting = r->cap_reads_waiting ? 2 * r->cap_reads_waiting : 16;
+        r->reads_waiting =
+            xrealloc(r->reads_waiting, r->cap_reads_waiting * sizeof *r->reads_waiting);
+    }
+    r->reads_waiting[r->n_reads_waiting++] = (struct read_wait){ id, r->commit, r->read_seq };
+    confirm_reads(r); /* a one-member cluster is its own quorum */
+    return RAFT_OK;
+}
+
+/* Starts the read round: a heartbeat (carrying read_seq) to every follower. A lost one is
+ * retried by the regular heartbeats, which carry the latest round too. */
+static void send_read_round(struct raft *r)
+{
+    r->need_read_round = false;
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (!is_self(r, &r->prs[i]))
+            send_heartbeat(r, &r->prs[i]);
+}
+
 int raft_compact(struct raft *r, uint64_t index, uint64_t *term)
 {
     if (index <= r->log.snap_index)
@@ -909,7 +1005,8 @@ static uint64_t apply_from(const struct raft *r)
 
 bool raft_has_ready(const struct raft *r)
 {
-    return r->need_broadcast || r->n_msgs > 0 || r->log.n_unstable > 0 || r->install_pending ||
+    return r->need_broadcast || r->need_read_round || r->n_reads_ready > 0 || r->n_msgs > 0 ||
+           r->log.n_unstable > 0 || r->install_pending ||
            !hs_equal(hard_state(r), r->prev_hs) || !ss_equal(raft_soft_state(r), r->prev_ss) ||
            r->commit >= apply_from(r) || r->storage_failed;
 }
@@ -925,6 +1022,8 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
                 broadcast_commit(r);
         }
     }
+    if (r->need_read_round && r->role == RAFT_LEADER)
+        send_read_round(r);
     if (r->storage_failed)
         return RAFT_ERR_STORAGE;
     rd->soft_state = raft_soft_state(r);
@@ -941,6 +1040,8 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->n_entries = r->log.n_unstable;
     rd->msgs = r->msgs;
     rd->n_msgs = r->n_msgs;
+    rd->reads = r->reads_ready;
+    rd->n_reads = r->n_reads_ready;
     uint64_t from = apply_from(r);
     if (r->commit >= from &&
         raft_log_entries(&r->log, from, r->commit, r->cfg.max_apply_bytes, &rd->committed,
@@ -968,6 +1069,7 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
     for (size_t i = 0; i < r->n_msgs; i++)
         raft_msg_free_contents(&r->msgs[i]);
     r->n_msgs = 0;
+    r->n_reads_ready = 0;
     r->prev_hs = rd->hard_state;
     r->prev_ss = rd->soft_state;
     /* The leader's own entries count toward commitment once durable. */
@@ -1024,6 +1126,8 @@ void raft_free(struct raft *r)
     raft_log_free(&r->log);
     free(r->recv_buf);
     free(r->install_data);
+    free(r->reads_waiting);
+    free(r->reads_ready);
     free(r);
 }
 

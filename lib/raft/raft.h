@@ -30,6 +30,7 @@ enum raft_error {
     RAFT_ERR_NOT_LEADER = -1,  /* propose on a node that is not the leader */
     RAFT_ERR_STORAGE = -2,     /* the storage interface failed: the node cannot go on */
     RAFT_ERR_INVALID = -3,     /* an argument out of range (e.g. compacting past applied) */
+    RAFT_ERR_NOT_READY = -4,   /* a read on a leader that has not yet committed in its term */
 };
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
@@ -81,6 +82,7 @@ struct raft_msg {
     struct raft_entry *entries; /* owned by the message */
     size_t n_entries;
     bool heartbeat;             /* an empty append sent by the heartbeat timer (echoed) */
+    uint64_t read_seq;          /* APPEND: the leader's read round; APPEND_REPLY: echoed */
     /* APPEND_REPLY / SNAPSHOT_REPLY */
     bool success;
     uint64_t match_index;       /* success: the follower's log matches up to here */
@@ -92,6 +94,12 @@ struct raft_msg {
     uint8_t *data;              /* owned by the message */
     size_t len;
     bool done;                  /* SNAPSHOT: last chunk */
+};
+
+/* A read the leader has confirmed (raft_read_index): serve it once applied >= index. */
+struct raft_read {
+    uint64_t id;
+    uint64_t index;
 };
 
 /* Read-only access to what the driver made durable. Each returns 0, or -1 on failure. */
@@ -126,7 +134,12 @@ struct raft_config {
     uint64_t seed;            /* for randomized election timeouts */
     struct raft_storage storage;
     /* Test-only: plant a known bug so the safety checks can be shown to catch it. */
-    enum { RAFT_BUG_NONE, RAFT_BUG_COMMIT_OLD_TERM, RAFT_BUG_DOUBLE_VOTE } planted_bug;
+    enum {
+        RAFT_BUG_NONE,
+        RAFT_BUG_COMMIT_OLD_TERM,
+        RAFT_BUG_DOUBLE_VOTE,
+        RAFT_BUG_READ_WITHOUT_QUORUM, /* reads confirmed without asking the followers */
+    } planted_bug;
 };
 
 /* The durable state the driver found at start (all zero for a new node). */
@@ -161,6 +174,9 @@ struct raft_ready {
     /* Entries to apply, in order (already durable once the above is). */
     struct raft_entry *committed;
     size_t n_committed;
+    /* Reads confirmed by a quorum (raft_read_index), in the order they were asked. */
+    struct raft_read *reads;
+    size_t n_reads;
 };
 
 struct raft;
@@ -184,6 +200,17 @@ int raft_step(struct raft *r, const struct raft_msg *m);
  * will commit if it commits at all. Returns RAFT_ERR_NOT_LEADER on other nodes. */
 int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index,
                  uint64_t *term);
+
+/* Asks for a linearizable read without a log entry (ReadIndex, Raft thesis section 6.4). On
+ * the leader it records read `id` (the driver's) with the current commit index and returns
+ * RAFT_OK; once a majority has acknowledged this node's leadership in a heartbeat round that
+ * began after the call, the read comes out in a ready's reads[] with that index, and the
+ * driver serves it from the state machine when its applied index reaches it. Reads still
+ * unconfirmed when leadership ends are dropped (the driver fails them when the role changes).
+ * RAFT_ERR_NOT_LEADER on other nodes; RAFT_ERR_NOT_READY while the leader has not committed an
+ * entry of its own term (its commit index may lag what earlier leaders committed): the driver
+ * then reads through the log instead. */
+int raft_read_index(struct raft *r, uint64_t id);
 
 /* The application took a snapshot covering everything up to index (<= applied): the core
  * forgets the log up to there and gives the term of that entry in *term. The driver then saves

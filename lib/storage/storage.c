@@ -27,8 +27,9 @@ struct storage {
     size_t log_bytes;     /* keys + headers + data of every stored entry */
     size_t snapshot_len;
     bool sync;            /* opened with fsync on */
-    uint64_t saved_term;  /* the durable hard state's term and vote */
+    uint64_t saved_term;  /* the stored hard state */
     uint32_t saved_vote;
+    uint64_t saved_commit;
 };
 
 void storage_opts_default(struct storage_opts *o)
@@ -221,6 +222,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         init->hard_state.commit = be64_get((uint8_t *)v.mv_data + 12);
         s->saved_term = init->hard_state.term;
         s->saved_vote = init->hard_state.vote;
+        s->saved_commit = init->hard_state.commit;
     }
     key = str_key("snap");
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
@@ -435,6 +437,17 @@ static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_
     return mdb_put(txn, s->snap, &key, &val, 0);
 }
 
+static int put_hard_state(struct storage *s, MDB_txn *txn, uint64_t term, uint32_t vote,
+                          uint64_t commit)
+{
+    uint8_t hb[HARD_STATE_SIZE];
+    be64_put(hb, term);
+    be32_put(hb + 8, vote);
+    be64_put(hb + 12, commit);
+    MDB_val k = str_key("hard"), v = { HARD_STATE_SIZE, hb };
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
 struct write_op {
     const struct raft_ready *rd;                       /* save */
     uint64_t index, term; const uint8_t *data; size_t len; /* compact */
@@ -473,15 +486,10 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
             added += entry_cost(ENTRY_HEADER + e->len);
         }
     }
-    if (rd->hard_state_changed) {
-        uint8_t hb[HARD_STATE_SIZE];
-        be64_put(hb, rd->hard_state.term);
-        be32_put(hb + 8, rd->hard_state.vote);
-        be64_put(hb + 12, rd->hard_state.commit);
-        MDB_val k = str_key("hard"), v = { HARD_STATE_SIZE, hb };
-        if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
-            return rc;
-    }
+    if (rd->hard_state_changed &&
+        (rc = put_hard_state(s, txn, rd->hard_state.term, rd->hard_state.vote,
+                             rd->hard_state.commit)) != 0)
+        return rc;
     op->log_bytes = op->log_bytes - freed + added;
     return 0;
 }
@@ -492,6 +500,9 @@ static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
     int rc = delete_range(s, txn, op->index, true, &freed);
     if (rc == 0)
         rc = put_snapshot(s, txn, op->index, op->term, op->data, op->len);
+    /* A snapshot holds only committed state: keep the stored commit index at least there. */
+    if (rc == 0 && s->saved_commit < op->index)
+        rc = put_hard_state(s, txn, s->saved_term, s->saved_vote, op->index);
     op->log_bytes -= freed;
     op->snapshot_len = op->len;
     return rc;
@@ -528,27 +539,68 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
     }
 }
 
+/* Whether a ready carries anything that must be stored now. A ready that moves only the commit
+ * index is not written at all: the index rides along with the next durable write (or the one at
+ * shutdown, storage_save_commit), and a node that lost it relearns it from the leader. Writing
+ * it without fsync instead would be unsafe: LMDB orders its data pages before its meta page only
+ * through the fsync between them, so a power loss during a later flush could leave the meta of
+ * an unsynced transaction pointing at pages that never reached the disk. */
+static bool must_store(const struct storage *s, const struct raft_ready *rd)
+{
+    return rd->has_snapshot || rd->n_entries > 0 ||
+           (rd->hard_state_changed &&
+            (rd->hard_state.term != s->saved_term || rd->hard_state.vote != s->saved_vote));
+}
+
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen)
 {
-    if (!rd->has_snapshot && rd->n_entries == 0 && !rd->hard_state_changed)
+    if (!must_store(s, rd))
         return 0;
-    /* A batch that only moves the commit index need not be durable now (etcd's MustSync): after
-     * a crash the node relearns the commit index from the leader, and the next durable commit
-     * flushes this one too. Entries, snapshots, term and vote always are. */
-    bool must_sync = rd->has_snapshot || rd->n_entries > 0 ||
-                     (rd->hard_state_changed && (rd->hard_state.term != s->saved_term ||
-                                                 rd->hard_state.vote != s->saved_vote));
-    if (s->sync && !must_sync)
-        mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
     struct write_op op = { .rd = rd };
-    int rc = run_write(s, do_save, &op, err, errlen);
-    if (s->sync && !must_sync)
-        mdb_env_set_flags(s->env, MDB_NOSYNC, 0);
-    if (rc == 0 && rd->hard_state_changed) {
+    if (run_write(s, do_save, &op, err, errlen) != 0)
+        return -1;
+    if (rd->hard_state_changed) {
         s->saved_term = rd->hard_state.term;
         s->saved_vote = rd->hard_state.vote;
+        s->saved_commit = rd->hard_state.commit;
     }
-    return rc;
+    return 0;
+}
+
+static int do_save_commit(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->log, &c);
+    if (rc != 0)
+        return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    /* Never past the stored log (a follower's commit may cover entries still unstored). */
+    uint64_t last = rc == 0 ? be64_get(k.mv_data) : 0;
+    if (rc == MDB_NOTFOUND) { /* an empty log: the snapshot is all there is */
+        MDB_val sk = str_key("snap"), sv;
+        rc = mdb_get(txn, s->meta, &sk, &sv);
+        if (rc == 0 && sv.mv_size == 16)
+            last = be64_get(sv.mv_data);
+        else if (rc != MDB_NOTFOUND)
+            return rc == 0 ? MDB_CORRUPTED : rc;
+    }
+    op->index = MIN(op->index, last);
+    return put_hard_state(s, txn, s->saved_term, s->saved_vote, op->index);
+}
+
+int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t errlen)
+{
+    if (commit <= s->saved_commit)
+        return 0;
+    struct write_op op = { .index = commit };
+    if (run_write(s, do_save_commit, &op, err, errlen) != 0)
+        return -1;
+    s->saved_commit = MAX(s->saved_commit, op.index);
+    return 0;
 }
 
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
@@ -564,7 +616,10 @@ int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint
         return fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu", s->dir,
                     (unsigned long long)index, (unsigned long long)cur.index);
     struct write_op op = { .index = index, .term = term, .data = data, .len = len };
-    return run_write(s, do_compact, &op, err, errlen);
+    if (run_write(s, do_compact, &op, err, errlen) != 0)
+        return -1;
+    s->saved_commit = MAX(s->saved_commit, index);
+    return 0;
 }
 
 size_t storage_raft_state_size(const struct storage *s) { return HARD_STATE_SIZE + s->log_bytes; }

@@ -41,9 +41,15 @@ struct raft_storage storage_reader(struct storage *s);
 
 /* Persists a ready in one transaction: a received snapshot (replacing the whole log), then the
  * entries (replacing the stored suffix from entries[0].index), then the hard state. Returns 0,
- * or -1 with err (the transaction is then rolled back and nothing changed). A batch that only
- * moves the commit index is committed without fsync (the commit index may be relearned). */
+ * or -1 with err (the transaction is then rolled back and nothing changed). A ready that only
+ * moves the commit index writes nothing: the stored commit index lags until the next write
+ * (it may always be relearned from the leader), and every write is durable. */
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen);
+
+/* Stores commit as the hard state's commit index (clamped to the stored log) when it is ahead
+ * of the stored one, durably: for a clean shutdown, so that a restart applies everything at
+ * once. Returns 0, or -1 with err. */
+int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t errlen);
 
 /* Stores a snapshot taken by the application at index/term and deletes the log up to index,
  * in one transaction. Returns 0, or -1 with err (also when index does not advance the stored

@@ -51,6 +51,9 @@ struct sim {
     struct event *heap;
     size_t heap_len, heap_cap;
     uint64_t max_index;
+    struct sim_read { uint64_t id, floor; size_t node; } *reads; /* asked, not yet confirmed */
+    size_t n_reads, cap_reads;
+    uint64_t next_read_id, reads_confirmed;
     uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
     char *failure;
     char trace[TRACE_LINES][TRACE_LEN];
@@ -361,6 +364,66 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
         s->max_index = last;
 }
 
+/* ---- reads ---------------------------------------------------------------------------------- */
+
+static void drain(struct sim *s, size_t i);
+
+/* The highest index known committed anywhere: applied by some node now or earlier, or a live
+ * node's commit index. */
+static uint64_t committed_floor(const struct sim *s)
+{
+    uint64_t floor = s->max_index;
+    for (size_t i = 0; i < s->o.n; i++)
+        if (s->nodes[i].r)
+            floor = MAX(floor, raft_hard_state(s->nodes[i].r).commit);
+    return floor;
+}
+
+static void check_reads(struct sim *s, size_t i, const struct raft_read *reads, size_t n)
+{
+    for (size_t k = 0; k < n && !s->failure; k++) {
+        size_t j = 0;
+        while (j < s->n_reads && s->reads[j].id != reads[k].id)
+            j++;
+        if (j == s->n_reads || s->reads[j].node != i) {
+            sim_fail(s, "server %zu confirmed read %llu that it was never asked", i,
+                     (unsigned long long)reads[k].id);
+            return;
+        }
+        if (reads[k].index < s->reads[j].floor)
+            sim_fail(s, "stale read: server %zu confirmed read %llu at index %llu, but index %llu "
+                        "was committed before it was asked", i, (unsigned long long)reads[k].id,
+                     (unsigned long long)reads[k].index, (unsigned long long)s->reads[j].floor);
+        trace(s, "n%zu read %llu confirmed at index %llu", i, (unsigned long long)reads[k].id,
+              (unsigned long long)reads[k].index);
+        s->reads[j] = s->reads[--s->n_reads];
+        s->reads_confirmed++;
+    }
+}
+
+int sim_read(struct sim *s, size_t i)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->r)
+        return RAFT_ERR_NOT_LEADER;
+    if (s->n_reads == s->cap_reads) {
+        s->cap_reads = s->cap_reads ? 2 * s->cap_reads : 16;
+        s->reads = xrealloc(s->reads, s->cap_reads * sizeof *s->reads);
+    }
+    uint64_t id = ++s->next_read_id;
+    s->reads[s->n_reads] = (struct sim_read){ id, committed_floor(s), i };
+    int rc = raft_read_index(nd->r, id);
+    if (rc == RAFT_OK) {
+        s->n_reads++;
+        trace(s, "n%zu read %llu asked (floor %llu)", i, (unsigned long long)id,
+              (unsigned long long)s->reads[s->n_reads - 1].floor);
+        drain(s, i);
+    }
+    return rc;
+}
+
+uint64_t sim_reads_confirmed(const struct sim *s) { return s->reads_confirmed; }
+
 /* ---- driving one node --------------------------------------------------------------------- */
 
 /* Persist, send, apply, advance — until the core has nothing more to say. */
@@ -393,6 +456,7 @@ static void drain(struct sim *s, size_t i)
         if (rd.soft_state_changed)
             trace(s, "n%zu is %s in term %llu (leader %u)", i, raft_role_name(rd.soft_state.role),
                   (unsigned long long)rd.soft_state.term, rd.soft_state.leader);
+        check_reads(s, i, rd.reads, rd.n_reads);
         raft_advance(nd->r, &rd);
         if (snap_at) {
             size_t len;
@@ -426,6 +490,7 @@ static void start_node(struct sim *s, size_t i)
     c.storage = nd->store->ops->reader(nd->store);
     c.planted_bug = s->o.planted_bug;
     c.noop_on_elect = s->o.noop_on_elect;
+    c.check_quorum = !s->o.no_check_quorum;
     c.snapshot_chunk = 4096; /* small, so InstallSnapshot really is chunked in the tests */
     struct raft_init init;
     nd->store->ops->load(nd->store, &init);
@@ -487,6 +552,7 @@ void sim_free(struct sim *s)
         if (s->heap[k].msg)
             msg_destroy(s->heap[k].msg);
     free(s->heap);
+    free(s->reads);
     for (size_t i = 0; i < s->o.n; i++) {
         raft_free(s->nodes[i].r);
         s->nodes[i].store->ops->destroy(s->nodes[i].store);

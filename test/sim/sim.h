@@ -35,6 +35,7 @@ struct sim_opts {
     bool snapshots;        /* 3D: the applier snapshots after every 10th index */
     int planted_bug;       /* passed to every core (raft_config.planted_bug) */
     bool noop_on_elect;
+    bool no_check_quorum;  /* leaders do not step down without a quorum (stale leaders linger) */
 };
 
 struct sim;
@@ -66,6 +67,11 @@ bool sim_is_alive(const struct sim *s, size_t i);
 /* Proposes cmd on node i (the lab's Start). Returns true if i is leader; *index, *term set. */
 bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
                uint64_t *term);
+/* Asks node i for a ReadIndex read (raft_read_index); returns its result. The simulator checks
+ * every confirmed read: its index must cover every index committed anywhere before it was
+ * asked (a smaller one would serve a stale read). */
+int sim_read(struct sim *s, size_t i);
+uint64_t sim_reads_confirmed(const struct sim *s);
 /* The lab's GetState: term and whether i thinks it is leader (false, 0 when crashed). */
 bool sim_get_state(const struct sim *s, size_t i, uint64_t *term);
 struct raft *sim_raft(const struct sim *s, size_t i); /* NULL when crashed */

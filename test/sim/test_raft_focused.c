@@ -1,14 +1,15 @@
 /* Focused tests of the core's protocol features: fast backtracking (a follower 1,000 entries
  * behind with conflicting terms catches up in a number of append round trips bounded by its
  * distinct conflicting terms), pre-vote (a rejoining partitioned node does not change the
- * leader's term) and check-quorum (a leader cut off from its majority steps down within an
- * election timeout). */
+ * leader's term), check-quorum (a leader cut off from its majority steps down within an
+ * election timeout) and ReadIndex reads. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
+#include "harness.h"
 #include "sim.h"
 #include "store.h"
 
@@ -220,6 +221,36 @@ START_TEST(checkquorum_leader_steps_down)
 }
 END_TEST
 
+/* ReadIndex: a new leader refuses reads until it has committed in its term; a read on the
+ * leader is confirmed by one heartbeat round (a few ms, no log entry); a read on a leader cut
+ * off from its majority is never confirmed, and is dropped when it steps down. */
+START_TEST(read_index_needs_a_quorum)
+{
+    struct sim *s = cluster(13);
+    uint64_t term;
+    int leader = leader_of(s, &term);
+    ck_assert_int_ge(leader, 0);
+    ck_assert_int_eq(sim_read(s, (size_t)leader), RAFT_ERR_NOT_READY); /* nothing committed yet */
+    ck_assert_int_eq(sim_read(s, ((size_t)leader + 1) % 3), RAFT_ERR_NOT_LEADER);
+    ck_assert_int_ge(h_one_int(s, 7, 3, false), 1);
+    ck_assert_int_eq(sim_read(s, (size_t)leader), RAFT_OK);
+    ck_assert_uint_eq(sim_reads_confirmed(s), 0); /* not before the followers answer */
+    sim_run_for(s, 5);                             /* messages take 1 ms each way */
+    ck_assert_uint_eq(sim_reads_confirmed(s), 1);
+    uint64_t entries = sim_max_index(s);
+
+    sim_disconnect(s, (size_t)leader);
+    ck_assert_int_eq(sim_read(s, (size_t)leader), RAFT_OK); /* it still believes it leads */
+    sim_run_for(s, 1000);
+    uint64_t t;
+    ck_assert(!sim_get_state(s, (size_t)leader, &t)); /* stepped down (check-quorum) */
+    ck_assert_uint_eq(sim_reads_confirmed(s), 1);     /* the read was never confirmed */
+    ck_assert_uint_eq(sim_max_index(s), entries);     /* and reads added no log entries */
+    ck_assert(!sim_failed(s));
+    sim_free(s);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("raft_focused");
@@ -228,6 +259,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, backtracking_skips_whole_terms);
     tcase_add_test(tc, prevote_rejoin_keeps_term);
     tcase_add_test(tc, checkquorum_leader_steps_down);
+    tcase_add_test(tc, read_index_needs_a_quorum);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -140,6 +140,8 @@ static void heal(struct sim *s)
     }
 }
 
+static uint64_t reads_confirmed; /* over all seeds run */
+
 /* Runs one seed; returns true when every check held. On failure prints the seed and events. */
 static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
 {
@@ -147,7 +149,8 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
     rng_seed(&pick, seed);
     struct sim_opts o = { .n = 3 + rng_below(&pick, 5), .seed = seed,
                           .snapshots = rng_below(&pick, 2) == 1, .planted_bug = planted_bug,
-                          .noop_on_elect = rng_below(&pick, 4) == 0 };
+                          .noop_on_elect = rng_below(&pick, 4) == 0,
+                          .no_check_quorum = rng_below(&pick, 4) == 0 };
     struct sim *s = sim_new(&o);
     struct checker *c = xcalloc(1, sizeof *c);
     sim_set_observer(s, observe, c);
@@ -188,7 +191,22 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
             sim_set_duplicates(s, sim_rand(s, 2));
         } else if (a < 90) {
             sim_set_long_reordering(s, sim_rand(s, 2));
+        } else if (a < 93) {
+            /* Cut a leader off long enough for the others to elect a new one (it may linger as
+             * a stale leader: reads and proposals keep coming to it). */
+            for (size_t i = 0; i < n; i++) {
+                uint64_t term;
+                if (sim_get_state(s, i, &term)) {
+                    sim_disconnect(s, i);
+                    sim_run_for(s, 300 + sim_rand(s, 500));
+                    break;
+                }
+            }
         }
+        /* ReadIndex reads on every node: only leaders take them, stale ones included. */
+        if (sim_rand(s, 2) == 0)
+            for (size_t i = 0; i < n; i++)
+                sim_read(s, i);
         /* Mostly short pauses (a leader often dies before its entries spread), sometimes long. */
         sim_run_for(s, sim_rand(s, 10) == 0 ? 1 + sim_rand(s, 500) : 1 + sim_rand(s, 13));
         if (leader >= 0 && sim_rand(s, 2) == 0)
@@ -201,6 +219,7 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
         h_one_int(s, 1u << 31, n, true);
         check_log_matching(s);
     }
+    reads_confirmed += sim_reads_confirmed(s);
     bool ok = !sim_failed(s);
     if (!ok && !quiet)
         sim_dump(s);
@@ -235,8 +254,9 @@ START_TEST(random_safety)
         ck_assert_msg(run_seed(k, 0, false), "seed %lu failed (replay: SEED=%lu)", k, k);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("  randomized mode: %lu seeds passed in %.2f s (%.0f seeds/s)\n", count, secs,
-           (double)count / secs);
+    printf("  randomized mode: %lu seeds passed in %.2f s (%.0f seeds/s), %llu reads confirmed\n",
+           count, secs, (double)count / secs, (unsigned long long)reads_confirmed);
+    ck_assert_uint_gt(reads_confirmed, count); /* the read checks did run */
 }
 END_TEST
 
@@ -259,6 +279,12 @@ START_TEST(planted_double_vote_is_caught)
 }
 END_TEST
 
+START_TEST(planted_read_without_quorum_is_caught)
+{
+    expect_violation(RAFT_BUG_READ_WITHOUT_QUORUM, "a read confirmed without a quorum");
+}
+END_TEST
+
 START_TEST(planted_old_term_commit_is_caught)
 {
     expect_violation(RAFT_BUG_COMMIT_OLD_TERM, "commit of an old-term entry by counting replicas");
@@ -273,6 +299,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, random_safety);
     tcase_add_test(tc, planted_double_vote_is_caught);
     tcase_add_test(tc, planted_old_term_commit_is_caught);
+    tcase_add_test(tc, planted_read_without_quorum_is_caught);
     suite_add_tcase(s, tc);
     return s;
 }
