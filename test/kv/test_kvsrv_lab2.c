@@ -155,8 +155,10 @@ START_TEST(MemAppend2)
            (long long)(rss1 - rss0));
     ck_assert_msg(b / MIB <= 3 * MEM, "error: server using too much memory %llu MiB",
                   (unsigned long long)(b / MIB));
-    /* RssAnon is printed, not asserted: it grows by ~80 MiB here (docs/KV-TESTS.md, open
-     * finding: transient 10 MiB copies retained by the allocator, not live state). */
+    /* RssAnon is printed, not asserted (the lab's limit is on the live heap, which kv_bytes
+     * accounts for exactly; RSS also counts what the allocator keeps): since the daemons
+     * return large blocks to the system at once (mallopt in lib/node/daemon.c) it grows by
+     * about the live state, ~31 MiB here. */
     free(rd0);
     free(rd1);
     kvt_ck_free(ck0);
@@ -320,8 +322,10 @@ START_TEST(MemManyAppends2)
            (unsigned long long)rss1, (long long)(rss1 - rss0));
     ck_assert_msg(b < 3 * MEM * N, "error: server using too much memory (kv_bytes %llu)",
                   (unsigned long long)b);
-    /* RssAnon is printed, not asserted: it grows by ~6 MB here (docs/KV-TESTS.md, open
-     * finding). */
+    /* The lab's bound holds for the resident heap too (docs/KV-TESTS.md). */
+    if (!asan())
+        ck_assert_msg(rss1 < rss0 + 3 * MEM * N, "error: RssAnon grew by %lld B",
+                      (long long)(rss1 - rss0));
     free(rd);
     kvt_ck_free(ck);
     kvt_check_linearizable(t);
