@@ -120,6 +120,9 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
 
     int rc = 1;
     struct daemon d = { event_base_new(), NULL, prog };
+    /* Three priorities: every event gets the middle one by default (libevent gives
+     * npriorities / 2), the node's processing the last (see node_new). */
+    event_base_priority_init(d.base, 3);
     d.srv = rpc_server_new(d.base, NULL);
     struct node *node = NULL;
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean

@@ -427,6 +427,12 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
         }
     }
     n->process_ev = event_new(base, -1, 0, process, n);
+    /* Processing runs at the base's lowest priority, i.e. only once no socket has anything
+     * left to read: libevent reads at most 4 KiB per callback, so a busy client's requests
+     * arrive over several loop turns, and this makes them one ready (one fsync) rather than
+     * a batch per 4 KiB. Reading is bounded (the RPC server pauses a connection at 1024
+     * pending calls), so processing is delayed, never starved. */
+    event_priority_set(n->process_ev, event_base_get_npriorities(base) - 1);
     n->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, n);
     struct timeval tv = { (time_t)(c->tick_ms / 1000), (suseconds_t)(c->tick_ms % 1000) * 1000 };
     evtimer_add(n->tick_ev, &tv);

@@ -216,6 +216,7 @@ static void client_connect(struct rpc_client *c)
         return;
     }
     c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    rpc_bev_tune(c->bev);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sslen) != 0) {

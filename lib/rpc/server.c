@@ -356,6 +356,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->st.conns_open++;
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(bev, EV_WRITE, s->lim.out_pause / 2, 0);
+    rpc_bev_tune(bev);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
