@@ -34,10 +34,10 @@ size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf);
  * connection to a vanished peer fail within seconds (TCP_USER_TIMEOUT, keepalive). */
 void rpc_socket_tune(evutil_socket_t fd);
 
-/* Lets one read (write) callback of a connection move up to 256 KiB instead of libevent's
- * 16 KiB default (which, through its buffer chains, became 4 KiB reads). Everything read in one
- * loop turn is one group commit for a Raft node, so reading a busy client's requests a few KB
- * at a time split them into many small fsync'd batches. */
+/* Lets one write callback of a connection send up to 256 KiB instead of libevent's 16 KiB
+ * default, so that a leader's batch of appends leaves in one writev. The read limit is raised
+ * too, but libevent 2.1 still reads at most 4 KiB per callback (EVBUFFER_MAX_READ); lib/node
+ * copes with that by processing at the loop's lowest priority (node_new). */
 void rpc_bev_tune(struct bufferevent *bev);
 
 /* Resolves "host:port" into *ss. Returns 0, or -1 with a message in err. */
