@@ -1,12 +1,9 @@
 /* The kvd target: one clerk per client (lib/clerk), the clerks spread over --conns clerk_nets
  * (each one connection per server) on the driver's loop. A clerk finds the leader by itself and
  * keeps its one operation in flight; an operation that gets no quorum answer within the
- * timeout is an error.
- *
- * An outcome reaches the driver from an event of its own, one loop pass after the clerk's
- * callback, never from inside it: lib/clerk starts an operation queued from inside a done
- * callback twice (enqueue starts it because the queue looks idle, then finish starts the head
- * again), and the second reply then completes the wrong operation. */
+ * timeout is an error. The outcome goes to the driver from inside the clerk's callback, and the
+ * driver issues the client's next operation from there (lib/clerk starts an operation queued
+ * from a done callback once, after the callback returns). */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +16,6 @@
 struct kvd_op {
     op_done_fn done;
     void *arg;
-    enum clerk_result result;
-    uint8_t *value; /* a copy of the get's value */
-    size_t len, cap;
-    struct event *deliver;
 };
 
 struct kvd {
@@ -34,7 +27,6 @@ struct kvd {
 };
 
 static void kvd_close(void *t);
-static void on_deliver(evutil_socket_t fd, short what, void *arg);
 
 static void *kvd_open(const struct target_config *c, char *err, size_t errlen)
 {
@@ -55,37 +47,19 @@ static void *kvd_open(const struct target_config *c, char *err, size_t errlen)
     k->n_clerks = c->clients;
     k->clerks = xcalloc(c->clients, sizeof *k->clerks);
     k->ops = xcalloc(c->clients, sizeof *k->ops);
-    for (size_t i = 0; i < c->clients; i++) {
+    for (size_t i = 0; i < c->clients; i++)
         k->clerks[i] = clerk_new(k->nets[i % k->n_nets], &o);
-        k->ops[i].deliver = event_new(c->base, -1, 0, on_deliver, &k->ops[i]);
-    }
     return k;
-}
-
-static void on_deliver(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct kvd_op *op = arg;
-    if (op->result == CLERK_TIMEOUT)
-        op->done(OUT_ERROR, NULL, 0, "kvd: no quorum answered within the operation timeout",
-                 op->arg);
-    else
-        op->done(op->result == CLERK_NO_KEY ? OUT_MISS : OUT_OK, op->value, op->len, NULL, op->arg);
 }
 
 static void on_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
 {
     struct kvd_op *op = arg;
-    op->result = r;
-    if (len > op->cap) {
-        op->cap = len;
-        op->value = xrealloc(op->value, len);
-    }
-    if (len)
-        memcpy(op->value, value, len);
-    op->len = len;
-    event_active(op->deliver, 0, 0);
+    if (r == CLERK_TIMEOUT)
+        op->done(OUT_ERROR, NULL, 0, "kvd: no quorum answered within the operation timeout",
+                 op->arg);
+    else
+        op->done(r == CLERK_NO_KEY ? OUT_MISS : OUT_OK, value, len, NULL, op->arg);
 }
 
 static void kvd_issue(void *t, size_t client, enum op_kind kind, const uint8_t *key, size_t klen,
@@ -109,12 +83,8 @@ static void kvd_close(void *t)
     struct kvd *k = t;
     if (!k)
         return;
-    for (size_t i = 0; i < k->n_clerks; i++) {
+    for (size_t i = 0; i < k->n_clerks; i++)
         clerk_free(k->clerks[i]);
-        if (k->ops[i].deliver)
-            event_free(k->ops[i].deliver);
-        free(k->ops[i].value);
-    }
     for (size_t i = 0; i < k->n_nets; i++)
         clerk_net_free(k->nets[i]);
     free(k->clerks);
