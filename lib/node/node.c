@@ -459,6 +459,7 @@ void node_free(struct node *n)
     fail_all(n, NODE_SHUTDOWN);
     u64map_free(&n->pending);
     fail_reads(n, NODE_SHUTDOWN);
+    u64map_free(&n->reads); /* its arrays outlive its entries */
     free(n->confirmed);
     if (n->clients)
         for (size_t i = 0; i < n->cfg.n_peers; i++)
