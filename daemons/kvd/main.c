@@ -25,8 +25,8 @@ int main(int argc, char **argv)
     const struct config_spec spec = {
         "kvd", "[OPTION]...",
         "A linearizable key/value server (Get, Put, Append) replicated by Raft. Clients call "
-        "kv.Op (kvcli, lib/clerk); writes execute at most once per (client id, sequence); reads go "
-        "through the log. Set --max-raft-state to snapshot. State lives in LMDB in --data-dir.",
+        "kv.Op (kvcli, lib/clerk); writes execute at most once per (client id, sequence); reads are "
+        "confirmed by a heartbeat round (ReadIndex), not logged. Set --max-raft-state to snapshot. State lives in LMDB in --data-dir.",
         options, node_options_count(),
     };
     struct kv *kv = kv_new();
