@@ -134,12 +134,6 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
         event_base_free(base);
         return 1;
     }
-    if (o->addr_file && write_addr_file(o->addr_file, o->listen, rpc_server_port(srv)) != 0) {
-        fprintf(stderr, "mrcoordinator: cannot write --addr-file %s\n", o->addr_file);
-        rpc_server_free(srv);
-        event_base_free(base);
-        return 1;
-    }
     struct coord_config cfg = {
         .inputs = inputs,
         .ninputs = (uint32_t)ninputs,
@@ -158,8 +152,16 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
              (unsigned long long)cfg.job_id);
     struct coord *c = coord_new(base, srv, &cfg);
     struct rpc_signals *sig = rpc_signals_install(base, on_signal, c);
-    event_base_dispatch(base);
-    int rc = coord_exit_status(c);
+    /* The address file says "ready": written only once SIGTERM is handled, so a signal sent as
+     * soon as it appears is a clean stop, not the default death. */
+    int rc;
+    if (o->addr_file && write_addr_file(o->addr_file, o->listen, rpc_server_port(srv)) != 0) {
+        fprintf(stderr, "mrcoordinator: cannot write --addr-file %s\n", o->addr_file);
+        rc = 1;
+    } else {
+        event_base_dispatch(base);
+        rc = coord_exit_status(c);
+    }
     rpc_signals_free(sig);
     coord_free(c);
     rpc_server_free(srv);
