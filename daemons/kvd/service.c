@@ -36,10 +36,9 @@ static void reply_error(struct rpc_call *call, Kv__Err err, struct node *n)
 {
     Kv__Reply r = KV__REPLY__INIT;
     r.err = err;
-    struct node_status st;
-    node_status(n, &st);
-    r.leader_id = st.soft.leader;
-    r.leader_addr = (char *)st.leader_addr;
+    const char *leader_addr;
+    r.leader_id = node_leader(n, &leader_addr);
+    r.leader_addr = (char *)leader_addr;
     rpc_call_reply_msg(call, &r.base);
 }
 

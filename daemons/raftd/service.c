@@ -75,10 +75,9 @@ static void reply_propose(struct rpc_call *call, Raftd__Error e, uint64_t index,
     r.index = index;
     r.term = term;
     r.applied_hash = hash;
-    struct node_status st;
-    node_status(n, &st);
-    r.leader_id = st.soft.leader;
-    r.leader_addr = (char *)st.leader_addr;
+    const char *leader_addr;
+    r.leader_id = node_leader(n, &leader_addr);
+    r.leader_addr = (char *)leader_addr;
     rpc_call_reply_msg(call, &r.base);
 }
 

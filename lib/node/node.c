@@ -520,13 +520,20 @@ fail:
 
 /* ---- observers ----------------------------------------------------------------------------- */
 
+uint32_t node_leader(const struct node *n, const char **addr)
+{
+    uint32_t id = raft_soft_state(n->r).leader;
+    size_t k = peer_index(n, id);
+    *addr = k == SIZE_MAX ? "" : n->peers[k].addr;
+    return id;
+}
+
 void node_status(const struct node *n, struct node_status *st)
 {
     memset(st, 0, sizeof *st);
     st->id = n->cfg.id;
     st->soft = raft_soft_state(n->r);
-    size_t k = peer_index(n, st->soft.leader);
-    st->leader_addr = k == SIZE_MAX ? "" : n->peers[k].addr;
+    node_leader(n, &st->leader_addr);
     st->commit = raft_hard_state(n->r).commit;
     st->applied = raft_applied(n->r);
     st->last_index = raft_last_index(n->r);

@@ -103,6 +103,10 @@ struct node_status {
 };
 void node_status(const struct node *n, struct node_status *st);
 
+/* The leader as this node knows it: its id (RAFT_NONE when unknown) and, in *addr, its
+ * configured address ("" when unknown). For the leader hints in wrong-leader replies. */
+uint32_t node_leader(const struct node *n, const char **addr);
+
 /* The members, as configured (valid while n lives). */
 size_t node_peers(const struct node *n, const struct node_peer **peers);
 

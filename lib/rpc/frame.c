@@ -111,11 +111,7 @@ size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf)
     return n;
 }
 
-void rpc_bev_tune(struct bufferevent *bev)
-{
-    bufferevent_set_max_single_read(bev, 256 * 1024);
-    bufferevent_set_max_single_write(bev, 256 * 1024);
-}
+void rpc_bev_tune(struct bufferevent *bev) { bufferevent_set_max_single_write(bev, 256 * 1024); }
 
 void rpc_socket_tune(evutil_socket_t fd)
 {

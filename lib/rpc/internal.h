@@ -35,9 +35,9 @@ size_t rpc_pack_msg(const ProtobufCMessage *msg, uint8_t **buf);
 void rpc_socket_tune(evutil_socket_t fd);
 
 /* Lets one write callback of a connection send up to 256 KiB instead of libevent's 16 KiB
- * default, so that a leader's batch of appends leaves in one writev. The read limit is raised
- * too, but libevent 2.1 still reads at most 4 KiB per callback (EVBUFFER_MAX_READ); lib/node
- * copes with that by processing at the loop's lowest priority (node_new). */
+ * default, so that a leader's batch of appends leaves in one writev. (Reads are not raised:
+ * libevent 2.1 reads at most 4 KiB per callback whatever the limit, EVBUFFER_MAX_READ; lib/node
+ * copes with that by processing at the loop's lowest priority, see node_new.) */
 void rpc_bev_tune(struct bufferevent *bev);
 
 /* Resolves "host:port" into *ss. Returns 0, or -1 with a message in err. */
