@@ -432,8 +432,6 @@ static int cmp_desc(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
-/* Commits the highest index stored on a majority, if it is of the current term (Figure 8:
- * entries of earlier terms commit only indirectly). Returns true when commit moved. */
 /* The highest value that a quorum of members has reached, given each member's value. */
 static uint64_t quorum_value(const struct raft *r, uint64_t (*value)(const struct raft *,
                                                                      const struct progress *))
@@ -455,6 +453,8 @@ static uint64_t match_of(const struct raft *r, const struct progress *pr)
     return is_self(r, pr) ? r->log.stable_last : pr->match;
 }
 
+/* Commits the highest index stored on a majority, if it is of the current term (Figure 8:
+ * entries of earlier terms commit only indirectly). Returns true when commit moved. */
 static bool maybe_commit(struct raft *r)
 {
     uint64_t n = quorum_value(r, match_of);
@@ -499,7 +499,8 @@ static void handle_append_reply(struct raft *r, const struct raft_msg *m)
     pr->recent_active = true;
     if (m->read_seq > pr->read_ack) { /* any reply of this term acknowledges the leadership */
         pr->read_ack = MIN(m->read_seq, r->read_seq);
-        confirm_reads(r);
+        if (r->n_reads_waiting)
+            confirm_reads(r);
     }
     if (m->heartbeat) {
         if (pr->state == PR_PROBE) {
