@@ -24,14 +24,18 @@ static const struct config_option options[] = {
     { "", "servers", "servers", CONFIG_STRING, offsetof(struct opts, servers), NULL, 0, 0,
       "kvd nodes, comma-separated (default: $KV_SERVERS, else " LOCAL_CLUSTER ")" },
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
-      86400000, "give up when no quorum answers within this long" },
+      86400000, "give up when no leader answers within this long (a unit is required: 500ms, 10s)" },
 };
 
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status",
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
-    "from standard input); status prints one row per node. Exit status: 0 success, 1 no quorum "
-    "answered within the timeout, 2 usage error.",
+    "from standard input); status prints one row per node. Any one member's address is enough "
+    "(a follower relays to the leader). Exit status: 0 success; 1 failure, with the reason on "
+    "standard error: \"key not found\" (get of a key never written), \"value too large: N bytes, "
+    "limit M\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
+    "(within about a second when no server can be reached), \"no leader answered within T\"; "
+    "for status: no node reports a leader; 2 usage error.",
     options, ARRAY_LEN(options),
 };
 
@@ -62,10 +66,27 @@ static uint8_t *read_stdin(size_t *len)
     return buf;
 }
 
-/* One row per node; exit status 1 when no node answered (a health check for one node). */
+/* What a server that did not give its status is, in words. */
+static void describe_failure(const char *addr, enum rpc_status st, const char *error, char *out,
+                             size_t len)
+{
+    if (st == RPC_PROTOCOL || st == RPC_UNKNOWN_METHOD || st == RPC_OK)
+        snprintf(out, len, "not a kvd server (%s)",
+                 st == RPC_PROTOCOL ? "it does not speak this protocol"
+                 : st == RPC_UNKNOWN_METHOD ? "it has no method kv.Status"
+                                            : "its reply is not a kv.StatusReply");
+    else if (st == RPC_UNREACHABLE)
+        snprintf(out, len, "unreachable (%s)", error && error[0] ? error : addr);
+    else
+        snprintf(out, len, "unreachable (%s%s%s)", rpc_status_name(st), error && error[0] ? ": " : "",
+                 error ? error : "");
+}
+
+/* One row per node; exit status 1 unless some node reports a leader (a health check for one
+ * node, a cluster check for several). */
 static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
 {
-    size_t answered = 0;
+    size_t with_leader = 0;
     printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
            "leader", "commit", "applied", "last", "snapshot", "keys");
     for (size_t i = 0; i < n; i++) {
@@ -73,28 +94,64 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
         struct rpc_sync *s = rpc_sync_new(servers[i], err, sizeof err);
         uint8_t *rep = NULL;
         size_t len = 0;
+        char *error = NULL;
         Kv__StatusReply *st = NULL;
-        if (s && rpc_sync_call(s, "kv.Status", NULL, 0, MIN(timeout_ms, 2000), &rep, &len, NULL) ==
-                     RPC_OK)
+        enum rpc_status rs = RPC_UNREACHABLE;
+        if (s)
+            rs = rpc_sync_call(s, "kv.Status", NULL, 0, MIN(timeout_ms, 2000), &rep, &len, &error);
+        if (rs == RPC_OK)
             st = kv__status_reply__unpack(NULL, len, rep);
         free(rep);
         rpc_sync_free(s);
         if (!st || !st->node) {
-            printf("%-4s %-22s unreachable\n", "-", servers[i]);
+            char what[512];
+            describe_failure(servers[i], rs, s ? error : err, what, sizeof what);
+            printf("%-4s %-22s %s\n", "-", servers[i], what);
+            free(error);
             if (st)
                 kv__status_reply__free_unpacked(st, NULL);
             continue;
         }
+        free(error);
         const Raftd__StatusReply *nd = st->node;
         printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", nd->id, servers[i],
                nd->role, (unsigned long long)nd->term, nd->leader_id,
                (unsigned long long)nd->commit_index, (unsigned long long)nd->applied_index,
                (unsigned long long)nd->last_index, (unsigned long long)nd->snapshot_index,
                (unsigned long long)st->keys);
+        with_leader += nd->leader_id != 0;
         kv__status_reply__free_unpacked(st, NULL);
-        answered++;
     }
-    return answered > 0 ? 0 : 1;
+    if (with_leader == 0)
+        fprintf(stderr, "kvcli: no node reports a leader\n");
+    return with_leader > 0 ? 0 : 1;
+}
+
+/* Prints why an operation failed; returns the exit status. */
+static int report(struct clerk_sync *c, enum clerk_result r, size_t vlen)
+{
+    struct clerk *k = clerk_sync_clerk(c);
+    switch (r) {
+    case CLERK_OK:
+        return 0;
+    case CLERK_NO_KEY:
+        fprintf(stderr, "kvcli: key not found\n");
+        return 1;
+    case CLERK_TOO_LARGE: {
+        uint64_t size, limit;
+        clerk_too_large(k, &size, &limit);
+        if (limit)
+            fprintf(stderr, "kvcli: value too large: %zu bytes, limit %llu (for the whole request, "
+                            "%llu bytes here)\n",
+                    vlen, (unsigned long long)limit, (unsigned long long)size);
+        else
+            fprintf(stderr, "kvcli: value too large: %zu bytes (%s)\n", vlen, clerk_error(k));
+        return 1;
+    }
+    default:
+        fprintf(stderr, "kvcli: %s\n", clerk_error(k));
+        return 1;
+    }
 }
 
 static int usage(void)
@@ -127,6 +184,7 @@ int main(int argc, char **argv)
         clerk_opts_default(&co);
         co.deadline_ms = o.timeout_ms;
         co.attempt_ms = MIN(o.timeout_ms, 1000);
+        co.fail_fast_ms = MIN(o.timeout_ms, 1000);
         char err[256];
         struct clerk_sync *c = clerk_sync_new((const char *const *)servers, n, &co, err, sizeof err);
         if (!c) {
@@ -135,25 +193,24 @@ int main(int argc, char **argv)
         } else {
             const char *key = argv[first + 1];
             enum clerk_result r;
+            size_t vlen = 0;
             if (cmd[0] == 'g') {
                 uint8_t *value;
                 size_t len;
                 r = clerk_sync_get(c, key, &value, &len);
-                if (r != CLERK_TIMEOUT) {
+                if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
                 }
                 free(value);
             } else {
                 const char *arg = argv[first + 2];
-                size_t vlen = strlen(arg);
+                vlen = strlen(arg);
                 uint8_t *val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
                 r = cmd[0] == 'p' ? clerk_sync_put(c, key, val, vlen) : clerk_sync_append(c, key, val, vlen);
                 free(val);
             }
-            if (r == CLERK_TIMEOUT)
-                fprintf(stderr, "kvcli: no quorum answered within the timeout\n");
-            rc = r == CLERK_TIMEOUT ? 1 : 0;
+            rc = report(c, r, vlen);
             clerk_sync_free(c);
         }
     } else {

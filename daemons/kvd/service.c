@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/u64map.h"
 #include "base/util.h"
 #include "kv.pb-c.h"
 #include "node/status_pb.h"
@@ -30,6 +31,7 @@ struct node_sm kvd_state_machine(struct kv *kv)
 struct kvd_service {
     struct node *node;
     struct kv *kv;
+    struct u64map writes; /* write_key(client, seq) -> struct op_ctx: writes in the log, pending */
 };
 
 static void reply_error(struct rpc_call *call, Kv__Err err, struct node *n)
@@ -46,12 +48,30 @@ struct op_ctx {
     struct rpc_call *call;
     struct kvd_service *s;
     Kv__Command *get; /* a Get served by ReadIndex: the decoded command */
+    /* A write proposed by this leader: retries of the same (client, seq) that arrive while it
+     * is pending wait for its outcome instead of appending another copy to the log. */
+    uint64_t client_id, seq;
+    struct rpc_call **retries;
+    size_t n_retries;
 };
+
+/* The writes map's key (entries hold the pair itself, so a collision only costs a dedup). */
+static uint64_t write_key(uint64_t client_id, uint64_t seq)
+{
+    uint64_t k = client_id * 0x9E3779B97F4A7C15ull ^ seq;
+    return k ? k : 1;
+}
 
 static void op_free(struct op_ctx *op)
 {
     if (op->get)
         kv__command__free_unpacked(op->get, NULL);
+    if (op->client_id) {
+        struct u64map *w = &op->s->writes;
+        if (u64map_get(w, write_key(op->client_id, op->seq)) == op)
+            u64map_del(w, write_key(op->client_id, op->seq));
+    }
+    free(op->retries);
     free(op);
 }
 
@@ -61,11 +81,14 @@ static void on_applied(enum node_result res, uint64_t index, uint64_t term, cons
     (void)index;
     (void)term;
     struct op_ctx *op = arg;
-    if (res == NODE_OK)
-        rpc_call_reply(op->call, result, len); /* the state machine's encoded kv.Reply */
-    else
-        reply_error(op->call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
-                    op->s->node);
+    for (size_t i = 0; i <= op->n_retries; i++) {
+        struct rpc_call *call = i == 0 ? op->call : op->retries[i - 1];
+        if (res == NODE_OK)
+            rpc_call_reply(call, result, len); /* the state machine's encoded kv.Reply */
+        else
+            reply_error(call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
+                        op->s->node);
+    }
     op_free(op);
 }
 
@@ -86,6 +109,26 @@ static void on_read(enum node_result res, void *arg)
     op_free(op);
 }
 
+/* This node cannot serve the call: relay it to the leader, or say who leads. */
+static void not_leader(struct kvd_service *s, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+    if (!node_forward(s->node, call, "kv.Op", req, len))
+        reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+}
+
+/* A retry of a write this leader has in its log and not yet applied joins it. */
+static bool join_pending_write(struct kvd_service *s, struct rpc_call *call, const Kv__Command *c)
+{
+    if (!c->client_id)
+        return false;
+    struct op_ctx *op = u64map_get(&s->writes, write_key(c->client_id, c->seq));
+    if (!op || op->client_id != c->client_id || op->seq != c->seq)
+        return false;
+    op->retries = xrealloc(op->retries, (op->n_retries + 1) * sizeof *op->retries);
+    op->retries[op->n_retries++] = call;
+    return true;
+}
+
 static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
 {
     struct kvd_service *s = arg;
@@ -97,8 +140,8 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         rpc_call_fail(call, RPC_BAD_REQUEST, "kv.Op: request is not a valid kv.Command");
         return;
     }
-    struct op_ctx *op = xmalloc(sizeof *op);
-    *op = (struct op_ctx){ call, s, NULL };
+    struct op_ctx *op = xcalloc(1, sizeof *op);
+    *op = (struct op_ctx){ .call = call, .s = s };
     if (c->op == KV__OP_TYPE__GET) {
         /* Gets skip the log (ReadIndex) unless the leader cannot confirm reads yet. */
         op->get = c;
@@ -107,19 +150,31 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
             return;
         if (res == NODE_NOT_LEADER) {
             op_free(op);
-            reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+            not_leader(s, call, req, len);
             return;
         }
         kv__command__free_unpacked(op->get, NULL);
         op->get = NULL;
     } else {
+        bool joined = join_pending_write(s, call, c);
+        uint64_t client_id = c->client_id, seq = c->seq;
         kv__command__free_unpacked(c, NULL);
+        if (joined) {
+            free(op);
+            return;
+        }
+        op->client_id = client_id;
+        op->seq = seq;
     }
     uint64_t index, term;
     if (node_propose(s->node, req, len, on_applied, op, &index, &term) != NODE_OK) {
+        op->client_id = 0; /* never registered */
         op_free(op);
-        reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+        not_leader(s, call, req, len);
+        return;
     }
+    if (op->client_id && !u64map_get(&s->writes, write_key(op->client_id, op->seq)))
+        u64map_put(&s->writes, write_key(op->client_id, op->seq), op);
 }
 
 static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
@@ -143,10 +198,15 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
 struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv)
 {
     struct kvd_service *s = xmalloc(sizeof *s);
-    *s = (struct kvd_service){ n, kv };
+    *s = (struct kvd_service){ .node = n, .kv = kv };
     rpc_server_handle(srv, "kv.Op", handle_op, s);
     rpc_server_handle(srv, "kv.Status", handle_status, s);
     return s;
 }
 
-void kvd_service_free(struct kvd_service *s) { free(s); }
+/* Called after node_free, which completed every proposal (and so emptied writes). */
+void kvd_service_free(struct kvd_service *s)
+{
+    u64map_free(&s->writes);
+    free(s);
+}

@@ -112,7 +112,8 @@ static void handle_propose(struct rpc_call *call, const uint8_t *req, size_t len
     uint64_t index, term;
     if (node_propose(s->node, r->data.data, r->data.len, on_proposed, p, &index, &term) != NODE_OK) {
         free(p);
-        reply_propose(call, RAFTD__ERROR__NOT_LEADER, 0, 0, 0, s->node);
+        if (!node_forward(s->node, call, "raftd.Propose", req, len))
+            reply_propose(call, RAFTD__ERROR__NOT_LEADER, 0, 0, 0, s->node);
     }
     raftd__propose_request__free_unpacked(r, NULL);
 }

@@ -137,8 +137,14 @@ static int parse_with_units(const char *s, const struct unit *units, size_t n, u
 int parse_duration_ms(const char *s, uint64_t *out)
 {
     static const struct unit units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
     };
+    /* A bare number is refused (is "5" seconds or milliseconds?), except 0, which is 0 in
+     * every unit. */
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
     return parse_with_units(s, units, ARRAY_LEN(units), out);
 }
 

@@ -11,6 +11,9 @@
 
 #define BACKOFF_MIN_MS 5
 #define BACKOFF_MAX_MS 200
+/* An attempt's time grows with the request: moving it and writing it durably on three nodes
+ * takes time, and cutting a large write short only makes the clerk send it again. */
+#define ATTEMPT_BYTES_PER_MS 32768
 
 struct clerk_net {
     struct event_base *base;
@@ -39,11 +42,17 @@ struct clerk {
     uint64_t call_id;       /* the attempt in flight (0: none) */
     bool finishing;         /* inside a done callback: a new operation waits for start_next */
     struct event *retry_ev;
+    /* What each server did on its last attempt of the running operation (why[i] NULL: nothing
+     * yet); hard: a failure that retrying will not fix soon. */
+    char **why;
+    bool *hard;
+    char error[1024];       /* clerk_error */
+    uint64_t too_large_size, too_large_limit;
 };
 
 const char *clerk_result_name(enum clerk_result r)
 {
-    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT" };
+    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT", "TOO_LARGE", "UNREACHABLE" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -52,6 +61,7 @@ void clerk_opts_default(struct clerk_opts *o)
     o->deadline_ms = 0;
     o->attempt_ms = 1000;
     o->seed = 0;
+    o->fail_fast_ms = 0;
 }
 
 /* ---- the net ---------------------------------------------------------------------------- */
@@ -105,10 +115,38 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     attempt(arg);
 }
 
+static void note_server(struct clerk *c, size_t i, const char *why, bool hard)
+{
+    free(c->why[i]);
+    c->why[i] = why ? xstrdup(why) : NULL;
+    c->hard[i] = hard;
+}
+
+/* clerk_error for a failure: the headline, then what each server last did. */
+static void describe(struct clerk *c, const char *headline)
+{
+    size_t used = (size_t)snprintf(c->error, sizeof c->error, "%s", headline);
+    for (size_t i = 0; i < c->net->n && used < sizeof c->error; i++)
+        if (c->why[i])
+            used += (size_t)snprintf(c->error + used, sizeof c->error - used, "%s%s",
+                                     used ? "; " : "", c->why[i]);
+}
+
+/* True when every server's last attempt failed for good (see clerk_opts.fail_fast_ms). */
+static bool all_hard(const struct clerk *c)
+{
+    for (size_t i = 0; i < c->net->n; i++)
+        if (!c->why[i] || !c->hard[i])
+            return false;
+    return true;
+}
+
 static void start_next(struct clerk *c)
 {
     if (!c->head)
         return;
+    for (size_t i = 0; i < c->net->n; i++)
+        note_server(c, i, NULL, false);
     c->started_ms = clock_mono_ms();
     c->backoff_ms = BACKOFF_MIN_MS;
     attempt(c);
@@ -129,11 +167,26 @@ static void finish(struct clerk *c, enum clerk_result r, const uint8_t *value, s
     start_next(c);
 }
 
+static void give_up(struct clerk *c, enum clerk_result r)
+{
+    char head[128] = "";
+    if (r == CLERK_TIMEOUT)
+        snprintf(head, sizeof head, "no leader answered within %llu ms",
+                 (unsigned long long)c->o.deadline_ms);
+    describe(c, head);
+    finish(c, r, NULL, 0);
+}
+
 /* Tries again later, on another server unless a hint said where the leader is. */
 static void retry(struct clerk *c, bool moved)
 {
-    if (c->o.deadline_ms && clock_mono_ms() - c->started_ms >= c->o.deadline_ms) {
-        finish(c, CLERK_TIMEOUT, NULL, 0);
+    uint64_t spent = clock_mono_ms() - c->started_ms;
+    if (c->o.deadline_ms && spent >= c->o.deadline_ms) {
+        give_up(c, CLERK_TIMEOUT);
+        return;
+    }
+    if (c->o.fail_fast_ms && spent >= c->o.fail_fast_ms && all_hard(c)) {
+        give_up(c, CLERK_UNREACHABLE);
         return;
     }
     if (moved) {
@@ -154,21 +207,71 @@ static size_t server_of(const struct clerk *c, const char *addr)
     return SIZE_MAX;
 }
 
+/* A transport failure of an attempt: note what happened, try the next server. */
+static void attempt_failed(struct clerk *c, enum rpc_status st, const char *error)
+{
+    const char *addr = c->net->addrs[c->leader];
+    char why[512];
+    bool hard = true;
+    switch (st) {
+    case RPC_UNREACHABLE: /* the client's text names the address and the cause */
+        snprintf(why, sizeof why, "%s", error && error[0] ? error : "cannot connect");
+        break;
+    case RPC_PROTOCOL:
+        snprintf(why, sizeof why, "%s is not a kvd server (it does not speak this protocol)", addr);
+        break;
+    case RPC_UNKNOWN_METHOD:
+        snprintf(why, sizeof why, "%s is not a kvd server (it has no method kv.Op)", addr);
+        break;
+    case RPC_OK: /* a reply that is not a kv.Reply */
+        snprintf(why, sizeof why, "%s is not a kvd server (its reply is not a kv.Reply)", addr);
+        break;
+    default:
+        snprintf(why, sizeof why, "%s: %s%s%s", addr, rpc_status_name(st),
+                 error && error[0] ? ": " : "", error ? error : "");
+        hard = false;
+    }
+    note_server(c, c->leader, why, hard);
+    c->leader = (c->leader + 1) % c->net->n;
+    retry(c, false);
+}
+
 static void on_reply(enum rpc_status st, const char *error, const uint8_t *payload, size_t len,
                      void *arg)
 {
-    (void)error;
     struct clerk *c = arg;
     c->call_id = 0;
+    if (st == RPC_TOO_LARGE) { /* the same bytes would be refused everywhere: no retry */
+        c->too_large_size = c->head->len;
+        c->too_large_limit = 0;
+        if (rpc_too_large_parse(error, &c->too_large_size, &c->too_large_limit) == 0)
+            rpc_too_large_message(c->error, sizeof c->error, (size_t)c->too_large_size,
+                                  (size_t)c->too_large_limit);
+        else
+            snprintf(c->error, sizeof c->error, "%s", error ? error : "request too large");
+        finish(c, CLERK_TOO_LARGE, NULL, 0);
+        return;
+    }
     Kv__Reply *r = st == RPC_OK ? kv__reply__unpack(NULL, len, payload) : NULL;
-    if (!r || r->err == KV__ERR__TIMEOUT || r->err == KV__ERR__SHUTTING_DOWN) {
+    if (!r) {
+        attempt_failed(c, st, error);
+        return;
+    }
+    const char *addr = c->net->addrs[c->leader];
+    char why[512];
+    if (r->err == KV__ERR__TIMEOUT || r->err == KV__ERR__SHUTTING_DOWN) {
+        snprintf(why, sizeof why, "%s: %s", addr,
+                 r->err == KV__ERR__TIMEOUT ? "timed out" : "shutting down");
+        note_server(c, c->leader, why, false);
         c->leader = (c->leader + 1) % c->net->n;
-        if (r)
-            kv__reply__free_unpacked(r, NULL);
+        kv__reply__free_unpacked(r, NULL);
         retry(c, false);
         return;
     }
     if (r->err == KV__ERR__WRONG_LEADER) {
+        snprintf(why, sizeof why, "%s: %s", addr,
+                 r->leader_id ? "not the leader" : "no leader known");
+        note_server(c, c->leader, why, false);
         size_t hint = r->leader_addr[0] ? server_of(c, r->leader_addr) : SIZE_MAX;
         bool moved = hint != SIZE_MAX && hint != c->leader;
         c->leader = hint != SIZE_MAX ? hint : (c->leader + 1) % c->net->n;
@@ -183,11 +286,11 @@ static void on_reply(enum rpc_status st, const char *error, const uint8_t *paylo
 
 static void attempt(struct clerk *c)
 {
-    uint64_t timeout = c->o.attempt_ms;
+    uint64_t timeout = c->o.attempt_ms + c->head->len / ATTEMPT_BYTES_PER_MS;
     if (c->o.deadline_ms) {
         uint64_t spent = clock_mono_ms() - c->started_ms;
         if (spent >= c->o.deadline_ms) {
-            finish(c, CLERK_TIMEOUT, NULL, 0);
+            give_up(c, CLERK_TIMEOUT);
             return;
         }
         timeout = MIN(timeout, c->o.deadline_ms - spent);
@@ -257,6 +360,8 @@ struct clerk *clerk_new(struct clerk_net *net, const struct clerk_opts *o)
     } while (c->id == 0);
     c->leader = rng_below(&c->rng, net->n);
     c->retry_ev = evtimer_new(net->base, on_retry, c);
+    c->why = xcalloc(net->n, sizeof *c->why);
+    c->hard = xcalloc(net->n, sizeof *c->hard);
     return c;
 }
 
@@ -273,10 +378,22 @@ void clerk_free(struct clerk *c)
         free(op->cmd);
         free(op);
     }
+    for (size_t i = 0; i < c->net->n; i++)
+        free(c->why[i]);
+    free(c->why);
+    free(c->hard);
     free(c);
 }
 
 uint64_t clerk_client_id(const struct clerk *c) { return c->id; }
+
+const char *clerk_error(const struct clerk *c) { return c->error; }
+
+void clerk_too_large(const struct clerk *c, uint64_t *size, uint64_t *limit)
+{
+    *size = c->too_large_size;
+    *limit = c->too_large_limit;
+}
 
 /* ---- blocking API -------------------------------------------------------------------------- */
 
@@ -343,6 +460,8 @@ static enum clerk_result wait_result(struct clerk_sync *s, struct sync_result *r
     }
     return res->r;
 }
+
+struct clerk *clerk_sync_clerk(struct clerk_sync *s) { return s->clerk; }
 
 enum clerk_result clerk_sync_get(struct clerk_sync *s, const char *key, uint8_t **value, size_t *len)
 {

@@ -16,8 +16,11 @@ struct event_base;
 
 enum clerk_result {
     CLERK_OK = 0,
-    CLERK_NO_KEY,   /* Get: the key was never written (the value is "") */
-    CLERK_TIMEOUT,  /* no quorum answered before the deadline */
+    CLERK_NO_KEY,      /* Get: the key was never written (the value is "") */
+    CLERK_TIMEOUT,     /* no leader answered before the deadline */
+    CLERK_TOO_LARGE,   /* the request exceeds the servers' (or the frame) limit: not retried */
+    CLERK_UNREACHABLE, /* (opts.fail_fast_ms) no server could be reached: every one refused,
+                          did not resolve or is not a kvd server */
 };
 
 const char *clerk_result_name(enum clerk_result r);
@@ -35,6 +38,9 @@ struct clerk_opts {
     uint64_t deadline_ms; /* per operation; 0 = retry forever */
     uint64_t attempt_ms;  /* per attempt on one server (1000) */
     uint64_t seed;        /* for the client id and backoff jitter; 0 = from the clock */
+    uint64_t fail_fast_ms; /* give up with CLERK_UNREACHABLE once an operation has run this long
+                              while every server failed for good reasons of its own (refused,
+                              unresolvable, another service); 0 = never (retry to the deadline) */
 };
 void clerk_opts_default(struct clerk_opts *o);
 
@@ -43,6 +49,16 @@ struct clerk *clerk_new(struct clerk_net *net, const struct clerk_opts *o);
 /* Pending operations are dropped without their callbacks. */
 void clerk_free(struct clerk *c);
 uint64_t clerk_client_id(const struct clerk *c);
+
+/* Why the last operation that did not succeed failed, in words for a user: for CLERK_TOO_LARGE
+ * "request of N bytes exceeds the limit of M bytes"; for CLERK_TIMEOUT and CLERK_UNREACHABLE
+ * what each server last did ("cannot connect to X: Connection refused; cannot resolve Y: ...;
+ * Z is not a kvd server (...)"). "" before any failure. Valid until the next operation ends. */
+const char *clerk_error(const struct clerk *c);
+
+/* For CLERK_TOO_LARGE: the size of the refused request and the limit it exceeded (0 when not
+ * known), from the last failed operation. */
+void clerk_too_large(const struct clerk *c, uint64_t *size, uint64_t *limit);
 
 /* Outcome of an operation, called exactly once (unless the clerk is freed first). value is the
  * Get's value, or the previous value of a Put/Append asked with want_prev; valid during the call. */
@@ -68,5 +84,8 @@ enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const ui
                                  size_t vlen);
 enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,
                                     size_t vlen);
+
+/* The clerk of s (for clerk_error, clerk_too_large). */
+struct clerk *clerk_sync_clerk(struct clerk_sync *s);
 
 #endif

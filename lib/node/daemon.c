@@ -21,6 +21,10 @@ static const struct config_option node_opts_table[] = {
       "every member as ID=HOST:PORT,... (required)" },
     { "node", "data_dir", "data-dir", CONFIG_STRING, F(data_dir), NULL, 0, 0,
       "directory of this node's LMDB store (required)" },
+    { "node", "max_request_bytes", "max-request-bytes", CONFIG_SIZE, F(max_request_bytes),
+      "1536KiB", 1, 1073741824,
+      "largest client request accepted; larger ones are answered TOO_LARGE at once (as etcd's "
+      "--max-request-bytes)" },
     { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
       "length of one Raft tick" },
     { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
@@ -123,7 +127,14 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
     event_base_priority_init(d.base, 3);
-    d.srv = rpc_server_new(d.base, NULL);
+    /* Frames must hold the largest request plus its envelope, and the Raft messages that
+     * carry it to the peers (node_new sizes its peer clients the same way). */
+    struct rpc_limits lim;
+    rpc_limits_default(&lim);
+    lim.max_request = o->max_request_bytes;
+    lim.max_frame = MAX(lim.max_frame, o->max_request_bytes + NODE_FRAME_SLACK);
+    lim.out_drop = lim.max_frame + (8u << 20);
+    d.srv = rpc_server_new(d.base, &lim);
     struct node *node = NULL;
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
      * shutdown once the loop runs), not fatal. */
@@ -137,7 +148,7 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         .tick_ms = o->tick_ms, .election_ticks = (unsigned)o->election_ticks,
         .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
         .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
-        .noop_on_elect = o->noop_on_elect,
+        .noop_on_elect = o->noop_on_elect, .max_frame = lim.max_frame,
     };
     node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
     if (!node) {

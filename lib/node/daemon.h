@@ -16,7 +16,7 @@ struct rpc_server;
 struct node_opts {
     int64_t id;
     char *listen, *peers, *data_dir, *log_level;
-    uint64_t tick_ms, max_raft_state;
+    uint64_t tick_ms, max_raft_state, max_request_bytes;
     int64_t election_ticks, heartbeat_ticks;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
 };

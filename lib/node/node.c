@@ -19,6 +19,15 @@ struct pending {
     void *arg;
 };
 
+/* A client call relayed to the leader (node_forward), until its reply comes back. */
+struct relay {
+    struct node *node;
+    struct rpc_call *call;
+    struct rpc_client *to;
+    uint64_t call_id;
+    struct relay *prev, *next;
+};
+
 struct read {
     node_read_fn done;
     void *arg;
@@ -44,6 +53,7 @@ struct node {
     bool was_leader;
     uint64_t durable_term; /* the hard state's term and vote as last made durable */
     uint32_t durable_vote;
+    struct relay *relays;  /* node_forward calls in flight */
 };
 
 const char *node_result_name(enum node_result r)
@@ -201,6 +211,63 @@ static void fail_reads(struct node *n, enum node_result res)
     for (struct read *rd = all; rd < end; rd++)
         rd->done(res, rd->arg);
     free(all);
+}
+
+/* ---- relaying client calls to the leader ----------------------------------------------------- */
+
+/* The relay's time: the client's clerk gives up on its attempt after about a second plus the
+ * time its request takes to move, so the relay need not outlive that by much. */
+#define RELAY_TIMEOUT_MS 5000
+#define RELAY_BYTES_PER_MS 32768
+
+static void relay_unlink(struct relay *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->node->relays = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+}
+
+static void on_relayed(enum rpc_status st, const char *error, const uint8_t *payload, size_t len,
+                       void *arg)
+{
+    struct relay *r = arg;
+    relay_unlink(r);
+    if (st == RPC_OK)
+        rpc_call_reply(r->call, payload, len);
+    else
+        rpc_call_fail(r->call, st, error);
+    free(r);
+}
+
+bool node_forward(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
+                  size_t len)
+{
+    uint32_t leader = raft_soft_state(n->r).leader;
+    size_t k = peer_index(n, leader);
+    if (rpc_call_forwarded(call) || leader == n->cfg.id || k == SIZE_MAX || !n->clients[k])
+        return false;
+    struct relay *r = xcalloc(1, sizeof *r);
+    *r = (struct relay){ n, call, n->clients[k], 0, NULL, n->relays };
+    if (n->relays)
+        n->relays->prev = r;
+    n->relays = r;
+    r->call_id = rpc_client_forward(r->to, method, req, len,
+                                    RELAY_TIMEOUT_MS + len / RELAY_BYTES_PER_MS, on_relayed, r);
+    return true;
+}
+
+static void fail_relays(struct node *n)
+{
+    while (n->relays) {
+        struct relay *r = n->relays;
+        relay_unlink(r);
+        rpc_client_cancel(r->to, r->call_id);
+        rpc_call_fail(r->call, RPC_SHUTTING_DOWN, "the node is stopping");
+        free(r);
+    }
 }
 
 /* ---- processing the core's output -------------------------------------------------------- */
@@ -420,7 +487,13 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     for (size_t i = 0; i < c->n_peers; i++) {
         if (c->peers[i].id == c->id)
             continue;
-        n->clients[i] = rpc_client_new(base, c->peers[i].addr, NULL, err, errlen);
+        struct rpc_client_opts co;
+        rpc_client_opts_default(&co);
+        if (c->max_frame > co.limits.max_frame) {
+            co.limits.max_frame = c->max_frame;
+            co.limits.out_drop = c->max_frame + (8u << 20);
+        }
+        n->clients[i] = rpc_client_new(base, c->peers[i].addr, &co, err, errlen);
         if (!n->clients[i]) {
             node_free(n);
             return NULL;
@@ -460,6 +533,7 @@ void node_free(struct node *n)
     u64map_free(&n->pending);
     fail_reads(n, NODE_SHUTDOWN);
     u64map_free(&n->reads); /* its arrays outlive its entries */
+    fail_relays(n);
     free(n->confirmed);
     if (n->clients)
         for (size_t i = 0; i < n->cfg.n_peers; i++)

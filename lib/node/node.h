@@ -16,6 +16,7 @@
 
 struct event_base;
 struct rpc_server;
+struct rpc_call;
 
 /* The replicated state machine (lib/kv, raftd's running hash). All calls come from the loop. */
 struct node_sm {
@@ -49,7 +50,12 @@ struct node_config {
     uint64_t max_raft_state; /* snapshot when the persisted Raft state exceeds this; 0: never */
     bool fsync;
     bool pre_vote, check_quorum, noop_on_elect;
+    size_t max_frame; /* of the peer connections: at least the largest entry + NODE_FRAME_SLACK
+                         (0: lib/rpc's default) */
 };
+
+/* Room for what surrounds an entry's data in a frame (envelope, Raft message, other entries). */
+#define NODE_FRAME_SLACK (2u << 20)
 
 enum node_result {
     NODE_OK = 0,
@@ -102,6 +108,14 @@ struct node_status {
     uint64_t snapshots_installed, snapshots_taken, raft_state_bytes;
 };
 void node_status(const struct node *n, struct node_status *st);
+
+/* Relays a client's call (method, req[0..len)) to the leader this node knows and answers call
+ * with the leader's reply, whatever it is (so one reachable member is enough for a client).
+ * Returns false, leaving call to the caller, when this node knows no other leader or call was
+ * itself relayed (a relay is never relayed again: no loops while leadership moves). Relays
+ * still in flight at node_free are answered SHUTTING_DOWN. */
+bool node_forward(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
+                  size_t len);
 
 /* The leader as this node knows it: its id (RAFT_NONE when unknown) and, in *addr, its
  * configured address ("" when unknown). For the leader hints in wrong-leader replies. */

@@ -23,6 +23,7 @@ struct pending {
     void *arg;
     struct event timer;       /* the deadline, or an immediate deferred failure */
     enum rpc_status deferred; /* when not RPC_OK, the timer fires at once with this status */
+    size_t size;              /* of the request: for the TOO_LARGE message */
     bool sent;
 };
 
@@ -87,10 +88,12 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pending *p = arg;
-    if (p->deferred != RPC_OK)
-        complete(p, p->deferred, p->deferred == RPC_TOO_LARGE ? "request exceeds the frame size "
-                                                                "limit" : "output buffer full",
-                 NULL, 0);
+    if (p->deferred == RPC_TOO_LARGE) {
+        char msg[128];
+        rpc_too_large_message(msg, sizeof msg, p->size, p->c->o.limits.max_frame);
+        complete(p, RPC_TOO_LARGE, msg, NULL, 0);
+    } else if (p->deferred != RPC_OK)
+        complete(p, p->deferred, "output buffer full", NULL, 0);
     else
         complete(p, RPC_TIMEOUT, "deadline passed", NULL, 0);
 }
@@ -122,33 +125,46 @@ static void schedule_retry(struct rpc_client *c)
     evtimer_add(c->retry_timer, &tv);
 }
 
-/* The connection broke or could not be made: drop it, fail the calls that were sent on it,
- * and schedule the next attempt. */
-static void client_disconnect(struct rpc_client *c, const char *why)
+/* Fails the calls a broken connection takes with it (see collect_failed) with st and why. */
+static void fail_calls(struct rpc_client *c, bool all, enum rpc_status st, const char *why)
+{
+    /* Ids, not pointers: a callback may cancel another of these calls. */
+    struct collect col = { xmalloc((c->calls.len + 1) * sizeof(uint64_t)), 0, all };
+    u64map_each(&c->calls, collect_failed, &col);
+    c->depth++;
+    for (size_t i = 0; i < col.n && !c->free_requested; i++) {
+        struct pending *p = u64map_get(&c->calls, col.ids[i]);
+        if (p)
+            complete(p, st, why, NULL, 0);
+    }
+    c->depth--;
+    free(col.ids);
+    if (c->depth == 0 && c->free_requested)
+        client_destroy(c);
+}
+
+/* The connection broke or could not be made: drop it, fail the calls that were sent on it
+ * (DISCONNECTED, or PROTOCOL when the server spoke something else), or every queued call when
+ * it never came up (UNREACHABLE), and schedule the next attempt. */
+static void client_disconnect(struct rpc_client *c, const char *why, bool protocol)
 {
     bool was_connected = c->connected;
     bufferevent_free(c->bev);
     c->bev = NULL;
     c->connected = false;
     schedule_retry(c);
-    if (was_connected)
+    char msg[512];
+    if (was_connected) {
         LOG_DEBUG("rpc", "connection to %s lost: %s", c->addr, why);
-    if (!was_connected)
+        snprintf(msg, sizeof msg, "connection to %s lost: %s", c->addr, why);
+    } else {
         evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
-    /* Ids, not pointers: a callback may cancel another of these calls. */
-    struct collect col = { xmalloc((c->calls.len + 1) * sizeof(uint64_t)), 0, !was_connected };
-    u64map_each(&c->calls, collect_failed, &col);
-    c->depth++;
-    for (size_t i = 0; i < col.n && !c->free_requested; i++) {
-        struct pending *p = u64map_get(&c->calls, col.ids[i]);
-        if (p)
-            complete(p, RPC_DISCONNECTED, was_connected ? "connection lost" : "cannot connect",
-                     NULL, 0);
+        snprintf(msg, sizeof msg, "cannot connect to %s: %s", c->addr, why);
     }
-    c->depth--;
-    free(col.ids);
-    if (c->depth == 0 && c->free_requested)
-        client_destroy(c);
+    if (protocol)
+        snprintf(msg, sizeof msg, "%s does not speak this protocol (%s)", c->addr, why);
+    fail_calls(c, !was_connected,
+               protocol ? RPC_PROTOCOL : was_connected ? RPC_DISCONNECTED : RPC_UNREACHABLE, msg);
 }
 
 static void mark_sent(uint64_t key, void *val, void *arg)
@@ -171,8 +187,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (r != RPC_READ_OK || env->kind != RPC__KIND__REPLY) {
             if (r == RPC_READ_OK)
                 rpc__envelope__free_unpacked(env, NULL);
-            LOG_WARN("rpc", "closing connection to %s: malformed reply", c->addr);
-            client_disconnect(c, "malformed reply");
+            LOG_DEBUG("rpc", "closing connection to %s: malformed reply", c->addr);
+            client_disconnect(c, "its reply is not a frame of this protocol", true);
             break;
         }
         struct pending *p = u64map_get(&c->calls, env->call_id);
@@ -201,7 +217,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         client_disconnect(c, what & BEV_EVENT_EOF ? "closed by peer"
                                                   : evutil_socket_error_to_string(
-                                                        EVUTIL_SOCKET_ERROR()));
+                                                        EVUTIL_SOCKET_ERROR()),
+                          false);
 }
 
 static void client_connect(struct rpc_client *c)
@@ -213,6 +230,10 @@ static void client_connect(struct rpc_client *c)
     if (rpc_resolve(c->addr, &ss, &sslen, err, sizeof err) != 0) {
         LOG_DEBUG("rpc", "%s", err);
         schedule_retry(c);
+        /* Nothing was sent: the waiting calls can go elsewhere now rather than at their
+         * deadline. */
+        evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
+        fail_calls(c, true, RPC_UNREACHABLE, err);
         return;
     }
     c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -259,8 +280,9 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
     return c;
 }
 
-uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t *req,
-                         size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+static uint64_t call_start(struct rpc_client *c, const char *method, const uint8_t *req,
+                           size_t len, uint64_t timeout_ms, bool forwarded, rpc_reply_fn cb,
+                           void *arg)
 {
     if (!c->bev && clock_mono_ms() - c->last_attempt_ms >= c->o.reconnect_min_ms) {
         /* Waiting to reconnect: a call is a reason to try now rather than after the backoff. */
@@ -281,8 +303,10 @@ uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t
     env.method = (char *)method;
     env.payload.data = (uint8_t *)req;
     env.payload.len = len;
+    env.forwarded = forwarded;
     struct evbuffer *out = c->connected ? bufferevent_get_output(c->bev) : c->queue;
     size_t size = RPC_FRAME_HEADER + rpc__envelope__get_packed_size(&env);
+    p->size = len;
     if (size - RPC_FRAME_HEADER > c->o.limits.max_frame)
         p->deferred = RPC_TOO_LARGE;
     else if (evbuffer_get_length(out) + size > c->o.limits.out_drop)
@@ -298,6 +322,18 @@ uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t
         evtimer_add(&p->timer, &tv);
     }
     return p->id;
+}
+
+uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t *req,
+                         size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+{
+    return call_start(c, method, req, len, timeout_ms, false, cb, arg);
+}
+
+uint64_t rpc_client_forward(struct rpc_client *c, const char *method, const uint8_t *req,
+                            size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+{
+    return call_start(c, method, req, len, timeout_ms, true, cb, arg);
 }
 
 uint64_t rpc_client_call_msg(struct rpc_client *c, const char *method,

@@ -14,7 +14,7 @@ const char *rpc_status_name(enum rpc_status st)
 {
     static const char *const names[] = {
         "OK", "UNKNOWN_METHOD", "BAD_REQUEST", "TIMEOUT", "CANCELLED", "DISCONNECTED",
-        "TOO_LARGE", "SHUTTING_DOWN", "OVERLOADED", "APP_ERROR",
+        "TOO_LARGE", "SHUTTING_DOWN", "OVERLOADED", "APP_ERROR", "UNREACHABLE", "PROTOCOL",
     };
     return (unsigned)st < ARRAY_LEN(names) ? names[st] : "UNKNOWN_STATUS";
 }
@@ -25,6 +25,22 @@ void rpc_limits_default(struct rpc_limits *lim)
     lim->out_pause = 1u << 20;
     lim->out_drop = RPC_DEFAULT_MAX_FRAME + (8u << 20);
     lim->max_pending = 1024;
+    lim->max_request = 0;
+}
+
+void rpc_too_large_message(char *out, size_t outlen, size_t size, size_t limit)
+{
+    snprintf(out, outlen, "request of %zu bytes exceeds the limit of %zu bytes", size, limit);
+}
+
+int rpc_too_large_parse(const char *error, uint64_t *size, uint64_t *limit)
+{
+    unsigned long long n, m;
+    if (!error || sscanf(error, "request of %llu bytes exceeds the limit of %llu bytes", &n, &m) != 2)
+        return -1;
+    *size = n;
+    *limit = m;
+    return 0;
 }
 
 void rpc_frame_header(uint8_t out[RPC_FRAME_HEADER], uint32_t len) { be32_put(out, len); }
@@ -146,7 +162,7 @@ int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char 
     struct addrinfo *res;
     int rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "'%s': cannot resolve host: %s", addr, gai_strerror(rc));
+        snprintf(err, errlen, "cannot resolve %s: %s", addr, gai_strerror(rc));
         return -1;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);

@@ -29,6 +29,10 @@ enum rpc_status {
     RPC_SHUTTING_DOWN = 7,
     RPC_OVERLOADED = 8,
     RPC_APP_ERROR = 9,
+    RPC_UNREACHABLE = 10, /* set locally: no connection could be made (refused, unresolvable,
+                             timed out); the call was not sent */
+    RPC_PROTOCOL = 11,    /* set locally: the server answered with bytes that are not frames
+                             of this protocol (another kind of server listens there) */
 };
 
 /* A short upper-case name such as "TIMEOUT". */
@@ -44,7 +48,16 @@ struct rpc_limits {
                              (max_frame + 8 MiB): a peer that never reads is dropped */
     uint32_t max_pending; /* server: stop reading a connection while this many of its calls
                              await replies (1024) */
+    size_t max_request;   /* server: a CALL whose payload exceeds this is answered TOO_LARGE
+                             (rpc_too_large_message) without reaching its handler; ONEWAY peer
+                             messages are not requests and only meet max_frame (0: max_frame) */
 };
+
+/* The error text of a TOO_LARGE reply for a request of size bytes over limit bytes, and its
+ * reading: rpc_too_large_parse returns 0 and fills *size and *limit when error has that form
+ * (so a client can say "N bytes, limit M" however the limit was hit), -1 otherwise. */
+void rpc_too_large_message(char *out, size_t outlen, size_t size, size_t limit);
+int rpc_too_large_parse(const char *error, uint64_t *size, uint64_t *limit);
 
 /* Fills *lim with the defaults above. */
 void rpc_limits_default(struct rpc_limits *lim);
@@ -116,6 +129,10 @@ void rpc_call_reply(struct rpc_call *call, const uint8_t *payload, size_t len);
 void rpc_call_reply_msg(struct rpc_call *call, const ProtobufCMessage *msg);
 void rpc_call_fail(struct rpc_call *call, enum rpc_status st, const char *message);
 
+/* True when the call was relayed by another server on its client's behalf (rpc_client_forward):
+ * a server that cannot serve it must answer rather than relay it again. */
+bool rpc_call_forwarded(const struct rpc_call *call);
+
 /* False once the caller's connection is gone (the reply would be discarded). */
 bool rpc_call_connected(const struct rpc_call *call);
 
@@ -170,6 +187,11 @@ uint64_t rpc_client_call(struct rpc_client *c, const char *method, const uint8_t
 uint64_t rpc_client_call_msg(struct rpc_client *c, const char *method,
                              const ProtobufCMessage *req, uint64_t timeout_ms, rpc_reply_fn cb,
                              void *arg);
+
+/* rpc_client_call for a call relayed on behalf of another client: the server sees
+ * rpc_call_forwarded(). */
+uint64_t rpc_client_forward(struct rpc_client *c, const char *method, const uint8_t *req,
+                            size_t len, uint64_t timeout_ms, rpc_reply_fn cb, void *arg);
 
 /* Cancels a call: its callback will not be called. Returns false if it had already completed. */
 bool rpc_client_cancel(struct rpc_client *c, uint64_t call_id);

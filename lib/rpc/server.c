@@ -43,6 +43,7 @@ struct sconn {
 struct rpc_call {
     struct sconn *conn; /* NULL once detached: the answer is discarded */
     uint64_t id;
+    bool forwarded;
     struct rpc_call *prev, *next;
 };
 
@@ -230,6 +231,8 @@ void rpc_call_fail(struct rpc_call *call, enum rpc_status st, const char *messag
     answer(call, st, message, NULL, 0);
 }
 
+bool rpc_call_forwarded(const struct rpc_call *call) { return call->forwarded; }
+
 static const struct handler *find_handler(const struct rpc_server *s, const char *method)
 {
     for (size_t i = 0; i < s->nhandlers; i++)
@@ -257,9 +260,15 @@ static void dispatch(struct sconn *c, const Rpc__Envelope *env)
     s->st.calls++;
     struct rpc_call *call = xmalloc(sizeof *call);
     call->id = env->call_id;
+    call->forwarded = env->forwarded;
     call_attach(c, call);
+    size_t max_request = s->lim.max_request ? s->lim.max_request : s->lim.max_frame;
     if (s->phase != RUNNING) {
         rpc_call_fail(call, RPC_SHUTTING_DOWN, "server is shutting down");
+    } else if (env->payload.len > max_request) {
+        char msg[128];
+        rpc_too_large_message(msg, sizeof msg, env->payload.len, max_request);
+        rpc_call_fail(call, RPC_TOO_LARGE, msg);
     } else if (!h || !h->call) {
         char msg[160];
         snprintf(msg, sizeof msg, "no such method '%.100s'", env->method);

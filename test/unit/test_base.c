@@ -33,8 +33,10 @@ START_TEST(test_parse_units)
     ck_assert_int_eq(v, 2000);
     ck_assert_int_eq(parse_duration_ms("1m", &v), 0);
     ck_assert_int_eq(v, 60000);
-    ck_assert_int_eq(parse_duration_ms("15", &v), 0);
-    ck_assert_int_eq(v, 15);
+    /* A bare number has no unit: refused (kvcli --timeout 5 is not 5 ms), but 0 is 0. */
+    ck_assert_int_eq(parse_duration_ms("15", &v), -1);
+    ck_assert_int_eq(parse_duration_ms("0", &v), 0);
+    ck_assert_int_eq(v, 0);
     ck_assert_int_eq(parse_duration_ms("1.5s", &v), -1);
     ck_assert_int_eq(parse_duration_ms("s", &v), -1);
     ck_assert_int_eq(parse_size("64MiB", &v), 0);
