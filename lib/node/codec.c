@@ -21,6 +21,7 @@ size_t node_msg_pack(const struct raft_msg *m, uint8_t **out)
     pb.commit = m->commit;
     pb.heartbeat = m->heartbeat;
     pb.read_seq = m->read_seq;
+    pb.hb_round = m->hb_round;
     pb.success = m->success;
     pb.match_index = m->match_index;
     pb.conflict_term = m->conflict_term;
@@ -73,6 +74,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
         .conflict_index = pb->conflict_index, .snap = { pb->snap_index, pb->snap_term },
         .offset = pb->offset, .data = pb->data.data, .len = pb->data.len, .done = pb->done,
         .read_seq = pb->read_seq,
+        .hb_round = pb->hb_round,
     };
     if (pb->n_entries) {
         m->entries = xmalloc(pb->n_entries * sizeof *m->entries);

@@ -54,6 +54,8 @@ struct node {
     uint64_t durable_term; /* the hard state's term and vote as last made durable */
     uint32_t durable_vote;
     struct relay *relays;  /* node_forward calls in flight */
+    unsigned ticks_unprocessed; /* ticks since process() last ran */
+    uint64_t heard_ms;          /* when a message from the known leader last arrived */
 };
 
 const char *node_result_name(enum node_result r)
@@ -347,16 +349,20 @@ static void process(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct node *n = arg;
+    n->ticks_unprocessed = 0;
     while (raft_has_ready(n->r)) {
         struct raft_ready rd;
         char err[512];
+        uint64_t t0 = (clock_mono_ns() / 1000);
         if (raft_ready(n->r, &rd) != RAFT_OK)
             fatal(n, "reading the log", "storage read failed");
         /* 1. the leader's replication traffic goes out while its own copy is written */
         send_msgs(n, &rd, true);
         /* 2. durable before anything that depends on it leaves the node */
+        uint64_t t1 = (clock_mono_ns() / 1000);
         if (storage_save(n->store, &rd, err, sizeof err) != 0)
             fatal(n, "persisting Raft state", err);
+        uint64_t t2 = (clock_mono_ns() / 1000);
         if (rd.hard_state_changed) {
             n->durable_term = rd.hard_state.term;
             n->durable_vote = rd.hard_state.vote;
@@ -375,6 +381,10 @@ static void process(evutil_socket_t fd, short what, void *arg)
             apply_committed(n, &rd.committed[i]);
         if (rd.soft_state_changed) {
             bool leader = rd.soft_state.role == RAFT_LEADER;
+            if (rd.soft_state.role == RAFT_PRECANDIDATE || rd.soft_state.role == RAFT_CANDIDATE)
+                LOG_INFO("node", "%s in term %llu: last heard from a leader %lld ms ago (-1: never)",
+                         raft_role_name(rd.soft_state.role), (unsigned long long)rd.soft_state.term,
+                         n->heard_ms ? (long long)(clock_mono_ms() - n->heard_ms) : -1LL);
             if (leader != n->was_leader)
                 LOG_INFO("node", "%s in term %llu", leader ? "became leader" : "no longer leader",
                          (unsigned long long)rd.soft_state.term);
@@ -385,6 +395,11 @@ static void process(evutil_socket_t fd, short what, void *arg)
             n->was_leader = leader;
         }
         reads_confirmed(n, rd.reads, rd.n_reads);
+        uint64_t t3 = (clock_mono_ns() / 1000);
+        if (t3 - t0 > n->cfg.tick_ms * 1000 * n->cfg.heartbeat_ticks)
+            LOG_WARN("node", "slow ready: %llu ms (send %llu, save %llu, apply %llu)",
+                     (unsigned long long)(t3 - t0) / 1000, (unsigned long long)(t1 - t0) / 1000,
+                     (unsigned long long)(t2 - t1) / 1000, (unsigned long long)(t3 - t2) / 1000);
         raft_advance(n->r, &rd);
         serve_reads(n);
         maybe_snapshot(n);
@@ -397,7 +412,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct node *n = arg;
     raft_tick(n->r);
-    kick(n);
+    /* Processing waits for the sockets to go quiet (node_new), but not longer than a tick:
+     * a socket that stays readable (a large request arriving 4 KiB per callback) must not hold
+     * back the heartbeats and acknowledgements. */
+    if (++n->ticks_unprocessed > 1)
+        process(-1, 0, n);
+    else
+        kick(n);
 }
 
 static void on_message(const uint8_t *msg, size_t len, void *arg)
@@ -409,6 +430,8 @@ static void on_message(const uint8_t *msg, size_t len, void *arg)
         LOG_WARN("node", "dropping a malformed raft message (%zu bytes)", len);
         return;
     }
+    if (m.from == raft_soft_state(n->r).leader)
+        n->heard_ms = clock_mono_ms();
     if (raft_step(n->r, &m) != RAFT_OK)
         fatal(n, "handling a message", "storage read failed");
     node_msg_release(&m, keep);

@@ -19,10 +19,12 @@ struct progress {
     enum pr_state state;
     bool probe_sent;         /* PROBE: one append is out; wait for its reply or a heartbeat */
     uint64_t *inflight;      /* REPLICATE: ring of the last index of each append in flight */
+    size_t *in_size;         /* ... and of its entry bytes */
     unsigned in_head, in_count;
+    size_t in_bytes;         /* entry bytes in flight */
     bool recent_active;      /* heard from since the last check-quorum round */
     uint64_t commit_sent;    /* highest commit index this follower was told */
-    uint64_t match_at_tick;  /* match at the previous heartbeat tick (stall detection) */
+    uint64_t sent_round;     /* the heartbeat round in which entries (or a probe) last left */
     uint64_t read_ack;       /* highest read round this follower has acknowledged */
     struct raft_snapshot_meta snap; /* SNAPSHOT: the one being sent */
     uint64_t snap_offset;    /* SNAPSHOT: the next byte the follower wants */
@@ -48,6 +50,7 @@ struct raft {
     size_t n_msgs, cap_msgs;
     /* ReadIndex: reads wait for a quorum to acknowledge read round `seq` (or a later one) */
     uint64_t read_seq;       /* the latest read round; carried by every append */
+    uint64_t hb_round;       /* heartbeat rounds sent as leader; carried by every append */
     bool need_read_round;    /* reads arrived: send heartbeats when the ready is built */
     struct read_wait { uint64_t id, index, seq; } *reads_waiting;
     size_t n_reads_waiting, cap_reads_waiting;
@@ -82,6 +85,7 @@ void raft_config_default(struct raft_config *c)
     c->check_quorum = true;
     c->max_msg_bytes = 1u << 20;
     c->max_inflight = 256;
+    c->max_inflight_bytes = 16u << 20;
     c->snapshot_chunk = 1u << 20;
     c->max_apply_bytes = 16u << 20;
 }
@@ -134,8 +138,10 @@ static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint32_
     m->from = r->cfg.id;
     m->to = to;
     m->term = r->term;
-    if (type == RAFT_MSG_APPEND)
+    if (type == RAFT_MSG_APPEND) {
         m->read_seq = r->read_seq;
+        m->hb_round = r->hb_round;
+    }
     return m;
 }
 
@@ -158,21 +164,28 @@ static void reset_election_timer(struct raft *r)
 
 /* ---- inflight window --------------------------------------------------------------------- */
 
+/* Bounded in count and in bytes, so that a large entry cannot queue many more behind it on a
+ * slow link (one append is always allowed, however large). */
 static bool inflight_full(const struct raft *r, const struct progress *pr)
 {
-    return pr->in_count >= r->cfg.max_inflight;
+    return pr->in_count >= r->cfg.max_inflight ||
+           (pr->in_count > 0 && pr->in_bytes >= r->cfg.max_inflight_bytes);
 }
 
-static void inflight_add(const struct raft *r, struct progress *pr, uint64_t last)
+static void inflight_add(const struct raft *r, struct progress *pr, uint64_t last, size_t bytes)
 {
-    pr->inflight[(pr->in_head + pr->in_count) % r->cfg.max_inflight] = last;
+    unsigned slot = (pr->in_head + pr->in_count) % r->cfg.max_inflight;
+    pr->inflight[slot] = last;
+    pr->in_size[slot] = bytes;
     pr->in_count++;
+    pr->in_bytes += bytes;
 }
 
 /* Frees every append in flight whose last index is <= to. */
 static void inflight_free_to(const struct raft *r, struct progress *pr, uint64_t to)
 {
     while (pr->in_count > 0 && pr->inflight[pr->in_head] <= to) {
+        pr->in_bytes -= pr->in_size[pr->in_head];
         pr->in_head = (pr->in_head + 1) % r->cfg.max_inflight;
         pr->in_count--;
     }
@@ -184,6 +197,7 @@ static void progress_probe(struct progress *pr, uint64_t next)
     pr->next = MAX(next, pr->match + 1);
     pr->probe_sent = false;
     pr->in_count = 0;
+    pr->in_bytes = 0;
 }
 
 /* ---- roles ------------------------------------------------------------------------------- */
@@ -289,7 +303,7 @@ static void become_leader(struct raft *r)
         struct progress *pr = &r->prs[i];
         pr->match = 0;
         pr->commit_sent = 0;
-        pr->match_at_tick = 0;
+        pr->sent_round = 0;
         pr->recent_active = true;
         pr->read_ack = 0;
         progress_probe(pr, last + 1);
@@ -344,6 +358,7 @@ static void start_snapshot(struct raft *r, struct progress *pr)
     pr->snap = (struct raft_snapshot_meta){ r->log.snap_index, r->log.snap_term };
     pr->snap_offset = 0;
     pr->in_count = 0;
+    pr->in_bytes = 0;
     send_snapshot_chunk(r, pr);
 }
 
@@ -383,10 +398,15 @@ static void send_append(struct raft *r, struct progress *pr, bool force)
     m->n_entries = n;
     m->commit = r->commit;
     pr->commit_sent = MAX(pr->commit_sent, MIN(r->commit, prev + n));
+    if (n > 0 || pr->state == PR_PROBE)
+        pr->sent_round = r->hb_round;
     if (pr->state == PR_REPLICATE) {
         if (n > 0) {
+            size_t bytes = 0;
+            for (size_t i = 0; i < n; i++)
+                bytes += e[i].len;
             pr->next = prev + n + 1;
-            inflight_add(r, pr, prev + n);
+            inflight_add(r, pr, prev + n, bytes);
         }
     } else {
         pr->probe_sent = true;
@@ -503,13 +523,16 @@ static void handle_append_reply(struct raft *r, const struct raft_msg *m)
             confirm_reads(r);
     }
     if (m->heartbeat) {
-        if (pr->state == PR_PROBE) {
+        /* Links are FIFO: when this heartbeat left after the last entries (or probe) sent to
+         * the follower, their replies would have come first; since the follower is still not
+         * known to hold them, they or their replies were lost: send again. Evidence, not a
+         * clock: a large entry that simply takes long to move and to store is sent once. */
+        bool after = m->hb_round > pr->sent_round;
+        if (pr->state == PR_PROBE && after) {
             pr->probe_sent = false;
             send_append(r, pr, true);
-        } else if (pr->state == PR_REPLICATE && m->last_index < m->prev_index &&
-                   m->prev_index <= pr->next - 1) {
-            /* Links are FIFO: appends sent before this heartbeat were lost. */
-            progress_probe(pr, m->last_index + 1);
+        } else if (pr->state == PR_REPLICATE && after && pr->match < pr->next - 1) {
+            progress_probe(pr, MIN(m->last_index + 1, pr->next));
             send_append(r, pr, true);
         }
         return;
@@ -535,6 +558,7 @@ static void handle_append_reply(struct raft *r, const struct raft_msg *m)
             pr->next = pr->match + 1;
             pr->probe_sent = false;
             pr->in_count = 0;
+            pr->in_bytes = 0;
         }
         if (maybe_commit(r))
             broadcast_commit(r);
@@ -543,6 +567,7 @@ static void handle_append_reply(struct raft *r, const struct raft_msg *m)
         if (m->match_index == pr->match && pr->next == pr->match + 1) {
             pr->state = PR_REPLICATE;
             pr->in_count = 0;
+            pr->in_bytes = 0;
         }
     }
     send_append(r, pr, false);
@@ -580,6 +605,7 @@ static void reply_append(struct raft *r, const struct raft_msg *req, bool succes
     m->conflict_index = conflict_index;
     m->last_index = raft_log_last(&r->log);
     m->read_seq = req->read_seq;
+    m->hb_round = req->hb_round;
 }
 
 static void set_commit(struct raft *r, uint64_t c)
@@ -849,6 +875,7 @@ static void leader_tick(struct raft *r)
     if (r->heartbeat_elapsed < r->cfg.heartbeat_ticks)
         return;
     r->heartbeat_elapsed = 0;
+    r->hb_round++; /* lost appends are found by the replies to these (handle_append_reply) */
     for (size_t i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
         if (is_self(r, pr))
@@ -857,11 +884,6 @@ static void leader_tick(struct raft *r)
             send_snapshot_chunk(r, pr); /* resend whatever the follower has not acknowledged */
             continue;
         }
-        if (pr->state == PR_REPLICATE && pr->match < pr->next - 1 && pr->match == pr->match_at_tick) {
-            /* No acknowledgement for a whole heartbeat interval: replies may be lost. Probe. */
-            progress_probe(pr, pr->match + 1);
-        }
-        pr->match_at_tick = pr->match;
         send_heartbeat(r, pr);
     }
 }
@@ -1084,7 +1106,8 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
 struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
 {
     if (c->id == RAFT_NONE || c->n_peers == 0 || c->heartbeat_ticks == 0 ||
-        c->election_ticks <= c->heartbeat_ticks || c->max_inflight == 0 || c->snapshot_chunk == 0)
+        c->election_ticks <= c->heartbeat_ticks || c->max_inflight == 0 || c->snapshot_chunk == 0 ||
+        c->max_inflight_bytes == 0)
         return NULL;
     struct raft *r = xcalloc(1, sizeof *r);
     r->cfg = *c;
@@ -1094,6 +1117,7 @@ struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
     for (size_t i = 0; i < r->n_prs; i++) {
         r->prs[i].id = c->peers[i];
         r->prs[i].inflight = xcalloc(c->max_inflight, sizeof *r->prs[i].inflight);
+        r->prs[i].in_size = xcalloc(c->max_inflight, sizeof *r->prs[i].in_size);
     }
     uint64_t last_term = init->snapshot.term;
     raft_log_init(&r->log, &c->storage, &init->snapshot, init->last_index, 0);
@@ -1121,8 +1145,10 @@ void raft_free(struct raft *r)
     for (size_t i = 0; i < r->n_msgs; i++)
         raft_msg_free_contents(&r->msgs[i]);
     free(r->msgs);
-    for (size_t i = 0; i < r->n_prs; i++)
+    for (size_t i = 0; i < r->n_prs; i++) {
         free(r->prs[i].inflight);
+        free(r->prs[i].in_size);
+    }
     free(r->prs);
     raft_log_free(&r->log);
     free(r->recv_buf);

@@ -82,6 +82,7 @@ struct raft_msg {
     struct raft_entry *entries; /* owned by the message */
     size_t n_entries;
     bool heartbeat;             /* an empty append sent by the heartbeat timer (echoed) */
+    uint64_t hb_round;          /* APPEND: the leader's heartbeat round when sent; REPLY: echoed */
     uint64_t read_seq;          /* APPEND: the leader's read round; APPEND_REPLY: echoed */
     /* APPEND_REPLY / SNAPSHOT_REPLY */
     bool success;
@@ -129,6 +130,7 @@ struct raft_config {
     bool noop_on_elect;       /* a new leader appends a no-op entry (commits earlier terms at once) */
     size_t max_msg_bytes;     /* entry data per append message (at least one entry) */
     unsigned max_inflight;    /* append messages in flight per follower while replicating */
+    size_t max_inflight_bytes; /* entry data in flight per follower (at least one append) */
     size_t snapshot_chunk;    /* bytes of snapshot per InstallSnapshot message */
     size_t max_apply_bytes;   /* committed entry data handed out per ready */
     uint64_t seed;            /* for randomized election timeouts */
@@ -182,7 +184,7 @@ struct raft_ready {
 struct raft;
 
 /* Sets the defaults: election 20 ticks, heartbeat 10 ticks, pre-vote and check-quorum on,
- * 1 MiB messages, 256 in flight, 1 MiB snapshot chunks, 16 MiB applied per ready. */
+ * 1 MiB messages, 256 or 16 MiB in flight, 1 MiB snapshot chunks, 16 MiB applied per ready. */
 void raft_config_default(struct raft_config *c);
 
 /* Creates a node from its config and durable state. Returns NULL if the config is invalid. */
@@ -191,6 +193,7 @@ void raft_free(struct raft *r);
 
 /* Advances time by one tick. */
 void raft_tick(struct raft *r);
+
 
 /* Handles a message addressed to this node (the caller keeps ownership of m). Messages from
  * unknown nodes or of stale terms are handled as Raft says (often: ignored). */

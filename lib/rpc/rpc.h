@@ -208,6 +208,7 @@ void rpc_client_flush(struct rpc_client *c);
 /* True while the connection is established. */
 bool rpc_client_connected(const struct rpc_client *c);
 
+
 /* The address given at creation. */
 const char *rpc_client_addr(const struct rpc_client *c);
 

@@ -2,7 +2,8 @@
  * behind with conflicting terms catches up in a number of append round trips bounded by its
  * distinct conflicting terms), pre-vote (a rejoining partitioned node does not change the
  * leader's term), check-quorum (a leader cut off from its majority steps down within an
- * election timeout) and ReadIndex reads. */
+ * election timeout), ReadIndex reads, and a large entry on a slow link (sent once, not once per
+ * heartbeat interval). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ struct mini {
     struct raft_msg *queue; /* FIFO of messages in flight */
     size_t qlen, qcap;
     size_t appends_to[4], rejects_from[4];
+    size_t big_to[4]; /* appends carrying an entry of 1 MiB or more */
 };
 
 static void mini_fill(struct sim_store *st, uint64_t term, const uint64_t *terms, size_t n)
@@ -78,6 +80,11 @@ static void mini_settle(struct mini *m)
         m->qlen--;
         if (msg.type == RAFT_MSG_APPEND && !msg.heartbeat)
             m->appends_to[msg.to]++;
+        for (size_t k = 0; msg.type == RAFT_MSG_APPEND && k < msg.n_entries; k++)
+            if (msg.entries[k].len >= (1u << 20)) {
+                m->big_to[msg.to]++;
+                break;
+            }
         if (msg.type == RAFT_MSG_APPEND_REPLY && !msg.success && !msg.heartbeat)
             m->rejects_from[msg.from]++;
         raft_step(m->r[msg.to - 1], &msg);
@@ -141,6 +148,65 @@ START_TEST(backtracking_skips_whole_terms)
            rejects, appends);
     ck_assert_msg(rejects <= 4 + 1, "%zu rejections for 4 conflicting terms", rejects);
     ck_assert_msg(appends <= rejects + 1 + 2, "%zu append messages", appends);
+    for (size_t i = 0; i < 3; i++) {
+        raft_free(m.r[i]);
+        m.st[i]->ops->destroy(m.st[i]);
+    }
+    for (size_t k = 0; k < m.qlen; k++)
+        raft_msg_free_contents(&m.queue[k]);
+    free(m.queue);
+}
+END_TEST
+
+/* A 4 MiB entry whose acknowledgements take three heartbeat intervals to come back (a slow
+ * link: everything arrives, in order, late). The leader must not send it again meanwhile:
+ * heartbeats queued behind it prove nothing lost until their replies come after its own. */
+START_TEST(large_entry_on_a_slow_link_is_sent_once)
+{
+    struct mini m = { 0 };
+    static const uint32_t ids[3] = { 1, 2, 3 };
+    for (size_t i = 0; i < 3; i++) {
+        m.st[i] = sim_mem_store_new();
+        struct raft_config c;
+        raft_config_default(&c);
+        c.id = ids[i];
+        c.peers = ids;
+        c.n_peers = 3;
+        c.seed = 11;
+        c.storage = m.st[i]->ops->reader(m.st[i]);
+        struct raft_init init;
+        m.st[i]->ops->load(m.st[i], &init);
+        m.r[i] = raft_new(&c, &init);
+        ck_assert_ptr_nonnull(m.r[i]);
+    }
+    for (int t = 0; t < 100 && raft_soft_state(m.r[0]).role != RAFT_LEADER; t++) {
+        raft_tick(m.r[0]);
+        mini_drain(&m, 0);
+        mini_settle(&m);
+    }
+    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    size_t big = 4u << 20;
+    uint8_t *data = xcalloc(1, big);
+    uint64_t index, term;
+    ck_assert_int_eq(raft_propose(m.r[0], data, big, &index, &term), RAFT_OK);
+    free(data);
+    mini_drain(&m, 0);
+    /* Three heartbeat intervals pass before anything is delivered (less than an election
+     * timeout, so check-quorum keeps the leader), while other clients' small writes arrive. */
+    for (int t = 0; t < 30; t++) {
+        raft_tick(m.r[0]);
+        if (t % 5 == 4)
+            ck_assert_int_eq(raft_propose(m.r[0], (const uint8_t *)"w", 1, &index, &term), RAFT_OK);
+        mini_drain(&m, 0);
+    }
+    mini_settle(&m);
+    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    ck_assert_uint_eq(raft_last_index(m.r[1]), index);
+    ck_assert_uint_eq(raft_last_index(m.r[2]), index);
+    printf("  slow link: the 4 MiB entry was sent %zu and %zu times to the followers\n",
+           m.big_to[2], m.big_to[3]);
+    ck_assert_uint_eq(m.big_to[2], 1);
+    ck_assert_uint_eq(m.big_to[3], 1);
     for (size_t i = 0; i < 3; i++) {
         raft_free(m.r[i]);
         m.st[i]->ops->destroy(m.st[i]);
@@ -260,6 +326,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, prevote_rejoin_keeps_term);
     tcase_add_test(tc, checkquorum_leader_steps_down);
     tcase_add_test(tc, read_index_needs_a_quorum);
+    tcase_add_test(tc, large_entry_on_a_slow_link_is_sent_once);
     suite_add_tcase(s, tc);
     return s;
 }
