@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -459,6 +460,110 @@ START_TEST(test_byte_by_byte_socket)
 }
 END_TEST
 
+/* ---- what a client is told when it cannot reach an RPC server ---- */
+
+/* A port where nobody listens (bound, then closed). */
+static uint16_t dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static enum rpc_status call_once(const char *addr, uint64_t timeout_ms, char **error,
+                                 uint64_t *elapsed_ms)
+{
+    char err[256];
+    struct rpc_sync *s = rpc_sync_new(addr, err, sizeof err);
+    ck_assert_msg(s, "%s", err);
+    uint8_t *reply = NULL;
+    size_t len;
+    uint64_t t0 = clock_mono_ms();
+    enum rpc_status st = rpc_sync_call(s, "echo.Echo", (const uint8_t *)"", 0, timeout_ms, &reply,
+                                       &len, error);
+    *elapsed_ms = clock_mono_ms() - t0;
+    free(reply);
+    rpc_sync_free(s);
+    return st;
+}
+
+START_TEST(test_unreachable_and_protocol)
+{
+    char addr[64], *error = NULL;
+    uint64_t ms;
+    /* Refused: at once, naming the address and the cause (not a timeout). */
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", dead_port());
+    ck_assert_int_eq(call_once(addr, 5000, &error, &ms), RPC_UNREACHABLE);
+    ck_assert_msg(strstr(error, addr) && strstr(error, "refused"), "error: %s", error);
+    ck_assert_msg(ms < 1000, "refused after %llu ms", (unsigned long long)ms);
+    free(error);
+    /* A name that does not resolve. */
+    ck_assert_int_eq(call_once("no-such-host.invalid:7000", 5000, &error, &ms), RPC_UNREACHABLE);
+    ck_assert_msg(strstr(error, "cannot resolve no-such-host.invalid:7000"), "error: %s", error);
+    ck_assert_msg(ms < 4000, "unresolvable after %llu ms", (unsigned long long)ms);
+    free(error);
+    /* Another kind of server (it answers as an HTTP server would): PROTOCOL. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    socklen_t sl = sizeof sa;
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = accept(lfd, NULL, NULL);
+        char buf[256];
+        if (c >= 0 && read(c, buf, sizeof buf) > 0) {
+            static const char resp[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+            if (write(c, resp, sizeof resp - 1) < 0)
+                _exit(1);
+            sleep(2); /* keep the connection open: the client must judge the bytes */
+        }
+        _exit(0);
+    }
+    close(lfd);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+    ck_assert_int_eq(call_once(addr, 5000, &error, &ms), RPC_PROTOCOL);
+    ck_assert_msg(strstr(error, "does not speak this protocol"), "error: %s", error);
+    free(error);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
+/* A server's request limit: answered TOO_LARGE at once, with the size and the limit. */
+START_TEST(test_max_request)
+{
+    struct rpc_limits lim;
+    rpc_limits_default(&lim);
+    lim.max_request = 1000;
+    ck_assert_int_eq(echo_proc_start(&srv, 0, &lim, 500), 0);
+    struct rpc_sync *s = sync_client();
+    char big[2001];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ck_assert_int_eq(echo_sync(s, big + 1500, 0, false, 5000), RPC_OK); /* 500 bytes */
+    uint8_t *req, *reply = NULL;
+    size_t n = pack_echo(big, 0, false, &req), len;
+    char *error = NULL;
+    ck_assert_int_eq(rpc_sync_call(s, "echo.Echo", req, n, 5000, &reply, &len, &error),
+                     RPC_TOO_LARGE);
+    uint64_t size, limit;
+    ck_assert_int_eq(rpc_too_large_parse(error, &size, &limit), 0);
+    ck_assert_uint_eq(size, n);
+    ck_assert_uint_eq(limit, 1000);
+    free(error);
+    free(req);
+    ck_assert_int_eq(echo_sync(s, "still fine", 0, false, 5000), RPC_OK);
+    rpc_sync_free(s);
+    ck_assert_int_eq(echo_proc_stop(&srv), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("rpc");
@@ -474,6 +579,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_clean_shutdown);
     tcase_add_test(tc, test_disconnect_fails_sent_calls);
     tcase_add_test(tc, test_byte_by_byte_socket);
+    tcase_add_test(tc, test_unreachable_and_protocol);
+    tcase_add_test(tc, test_max_request);
     suite_add_tcase(s, tc);
     return s;
 }
