@@ -46,6 +46,17 @@ wait_leader() { for _ in $(seq 150); do [ -n "$(leader)" ] && return 0; sleep 0.
 check "the compose cluster elects a leader" wait_leader
 network=${project}_raftkv
 
+# One member's address is enough, followers included: inside each container its own
+# 127.0.0.1:7000, and from the host each published port alone.
+for c in 1 2 3; do
+  check "inside kv$c: kvcli --servers 127.0.0.1:7000 put/get" \
+    test "$(dc exec -T "kv$c" kvcli --servers 127.0.0.1:7000 put "in$c" "v$c" && dc exec -T "kv$c" kvcli --servers 127.0.0.1:7000 get "in$c")" = "v$c"
+done
+for p in $KV1_PORT $KV2_PORT $KV3_PORT; do
+  check "from the host, only 127.0.0.1:$p: put/get" \
+    test "$("$BIN/kvcli" --servers 127.0.0.1:$p put "host$p" x && "$BIN/kvcli" --servers 127.0.0.1:$p get "host$p")" = x
+done
+
 "$KVLOAD" --servers "$servers" --clients 8 --keys 16 --pace 20ms --duration $((ROUNDS * 14))s --op-timeout 20s \
   --history "$work/history.jsonl" >"$work/kvload.out" 2>&1 &
 load_pid=$!
