@@ -31,6 +31,8 @@ size_t node_msg_pack(const struct raft_msg *m, uint8_t **out)
     pb.data.data = m->data;
     pb.data.len = m->len;
     pb.done = m->done;
+    pb.nonce = m->nonce;
+    pb.recovering = m->recovering;
     Raft__Entry *ents = NULL, **ptrs = NULL;
     if (m->n_entries) {
         ents = xmalloc(m->n_entries * sizeof *ents);
@@ -60,7 +62,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
     Raft__Message *pb = raft__message__unpack(NULL, len, buf);
     if (!pb)
         return -1;
-    if (pb->type > RAFT_MSG_SNAPSHOT_REPLY) {
+    if (pb->type > RAFT_MSG_PROBE_REPLY) {
         raft__message__free_unpacked(pb, NULL);
         return -1;
     }
@@ -72,7 +74,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
         .match_index = pb->match_index, .conflict_term = pb->conflict_term,
         .conflict_index = pb->conflict_index, .snap = { pb->snap_index, pb->snap_term },
         .offset = pb->offset, .data = pb->data.data, .len = pb->data.len, .done = pb->done,
-        .read_seq = pb->read_seq,
+        .read_seq = pb->read_seq, .nonce = pb->nonce, .recovering = pb->recovering,
     };
     if (pb->n_entries) {
         m->entries = xmalloc(pb->n_entries * sizeof *m->entries);

@@ -324,7 +324,7 @@ START_TEST(test_round_trip)
 
     const uint64_t terms[8] = { 1, 1, 2, 2, 3, 3, 3, 3 };
     const size_t lens[8] = { 0, 1, 100, 4000, 9000 /* overflow pages */, 17, 0, 250 };
-    struct raft_hard_state hs = { 3, 2, 4 };
+    struct raft_hard_state hs = { .term = 3, .vote = 2, .commit = 4 };
     save_entries(s, m, 1, 8, terms, 0, lens, &hs);
     ck_assert_uint_eq(storage_raft_state_size(s),
                       20 + 8 * 20 + (0 + 1 + 100 + 4000 + 9000 + 17 + 0 + 250));
@@ -382,7 +382,7 @@ START_TEST(test_round_trip)
     /* A hard state on its own leaves the log alone, and survives a reopen. */
     struct raft_ready rd = { 0 };
     rd.hard_state_changed = true;
-    rd.hard_state = (struct raft_hard_state){ 9, 7, 8 };
+    rd.hard_state = (struct raft_hard_state){ .term = 9, .vote = 7, .commit = 8 };
     save(s, &rd);
     m->hs = rd.hard_state;
     verify(s, m);
@@ -402,13 +402,13 @@ START_TEST(test_suffix_overwrite)
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
 
-    struct raft_hard_state hs = { 1, 1, 3 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 3 };
     save_entries(s, m, 1, 10, NULL, 1, NULL, &hs);
     verify(s, m);
     size_t before = storage_raft_state_size(s);
 
     /* Entries 6..8 of term 2 replace 6..10: 9 and 10 are gone. */
-    hs = (struct raft_hard_state){ 2, 0, 3 };
+    hs = (struct raft_hard_state){ .term = 2, .vote = 0, .commit = 3 };
     save_entries(s, m, 6, 3, NULL, 2, NULL, &hs);
     ck_assert_uint_eq(m->last, 8);
     verify(s, m);
@@ -448,7 +448,7 @@ START_TEST(test_suffix_overwrite)
         save_entries(s, m, first, 500, NULL, 5, NULL, NULL);
     verify(s, m);
     before = storage_raft_state_size(s);
-    hs = (struct raft_hard_state){ 6, 3, 1000 };
+    hs = (struct raft_hard_state){ .term = 6, .vote = 3, .commit = 1000 };
     save_entries(s, m, 1200, 10, NULL, 6, NULL, &hs);
     ck_assert_uint_eq(m->last, 1209);
     ck_assert_uint_lt(storage_raft_state_size(s), before);
@@ -496,7 +496,7 @@ static void install(struct storage *s, struct model *m, uint64_t index, uint64_t
     rd.entries = e;
     rd.n_entries = n_entries;
     rd.hard_state_changed = true;
-    rd.hard_state = (struct raft_hard_state){ term, 2, index };
+    rd.hard_state = (struct raft_hard_state){ .term = term, .vote = 2, .commit = index };
     save(s, &rd);
     free(d);
     m->hs = rd.hard_state;
@@ -519,7 +519,7 @@ START_TEST(test_compaction)
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
     const uint64_t terms[10] = { 1, 1, 1, 2, 2, 2, 3, 3, 3, 3 };
-    struct raft_hard_state hs = { 3, 1, 8 };
+    struct raft_hard_state hs = { .term = 3, .vote = 1, .commit = 8 };
     save_entries(s, m, 1, 10, terms, 0, NULL, &hs);
     size_t full = storage_raft_state_size(s);
 
@@ -578,7 +578,7 @@ START_TEST(test_compaction)
     compact_model(s, m, 10, 3000);
     verify(s, m);
     ck_assert_uint_eq(storage_raft_state_size(s), HARD_STATE_BYTES);
-    hs = (struct raft_hard_state){ 4, 1, 12 };
+    hs = (struct raft_hard_state){ .term = 4, .vote = 1, .commit = 12 };
     save_entries(s, m, 11, 5, NULL, 4, NULL, &hs);
     verify(s, m);
 
@@ -793,7 +793,8 @@ static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_
             rd.entries = e;
             rd.n_entries = n;
             rd.hard_state_changed = true;
-            rd.hard_state = (struct raft_hard_state){ nx.term, nx.vote, nx.commit };
+            rd.hard_state =
+                (struct raft_hard_state){ .term = nx.term, .vote = nx.vote, .commit = nx.commit };
             rc = storage_save(s, &rd, err, sizeof err);
         }
         if (rc != 0)
@@ -977,7 +978,7 @@ START_TEST(test_map_grows)
 
     /* One entry far larger than the whole map, then ~2 MiB in batches. */
     size_t big = 512u << 10;
-    struct raft_hard_state hs = { 1, 1, 1 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 1 };
     save_entries(s, m, 1, 1, NULL, 1, &big, &hs);
     size_t lens[64];
     for (size_t i = 0; i < 64; i++)
@@ -1059,7 +1060,7 @@ START_TEST(test_lock)
     struct model *m = model_new();
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { 1, 1, 2 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 2 };
     save_entries(s, m, 1, 3, NULL, 1, NULL, &hs);
     storage_close(s);
 
@@ -1303,7 +1304,7 @@ static void make_store(const char *dir, struct model *m)
 {
     memset(m, 0, sizeof *m);
     struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { 2, 1, 0 };
+    struct raft_hard_state hs = { .term = 2, .vote = 1, .commit = 0 };
     for (uint64_t first = 1; first <= 600; first += 100) {
         hs.commit = first + 50;
         save_entries(s, m, first, 100, NULL, first < 300 ? 1 : 2, NULL, &hs);
