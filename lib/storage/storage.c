@@ -203,26 +203,26 @@ static int check_data_file(const char *path, int fd, uint64_t size, char *err, s
     uint8_t buf[LMDB_META_SIZE];
     struct lmdb_meta m[2];
     if (size < LMDB_META_SIZE || pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf)
-        return fail(err, errlen, "%s: corrupted data file: %llu bytes, shorter than one LMDB "
+        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
                     "meta page", path, (unsigned long long)size);
     if (!parse_meta(buf, &m[0]))
-        return fail(err, errlen, "%s: corrupted data file: page 0 is not an LMDB meta page",
+        return fail(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
                     path);
     uint32_t ps = m[0].psize;
     if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
-        return fail(err, errlen, "%s: corrupted data file: meta page 0 gives a page size of %u",
+        return fail(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
                     path, ps);
     if (size < 2ull * ps || pread(fd, buf, sizeof buf, ps) != (ssize_t)sizeof buf)
-        return fail(err, errlen, "%s: corrupted data file: %llu bytes, shorter than its two meta "
+        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
                     "pages (%u bytes each)", path, (unsigned long long)size, ps);
     if (!parse_meta(buf, &m[1]))
-        return fail(err, errlen, "%s: corrupted data file: page 1 is not an LMDB meta page",
+        return fail(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
                     path);
     const struct lmdb_meta *live = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
     uint64_t pages = size / ps;
     if (live->last_pg >= pages) {
         uint64_t need = live->last_pg < UINT64_MAX / ps ? (live->last_pg + 1) * ps : UINT64_MAX;
-        return fail(err, errlen, "%s: corrupted data file: it is %llu bytes, but its meta page "
+        return fail(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
                     "(transaction %llu) uses pages up to %llu of %u bytes, i.e. requires %llu "
                     "bytes: the file was truncated", path, (unsigned long long)size,
                     (unsigned long long)live->txnid, (unsigned long long)live->last_pg, ps,
