@@ -22,3 +22,4 @@ $(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 TEST_PROGRAMS += test/kv/test-kvcli.sh test/kv/test-kv-limits.sh
+TEST_PROGRAMS += test/kv/test-kvd-lost-store.sh

@@ -32,6 +32,8 @@ size_t node_msg_pack(const struct raft_msg *m, uint8_t **out)
     pb.data.data = m->data;
     pb.data.len = m->len;
     pb.done = m->done;
+    pb.nonce = m->nonce;
+    pb.recovering = m->recovering;
     Raft__Entry *ents = NULL, **ptrs = NULL;
     if (m->n_entries) {
         ents = xmalloc(m->n_entries * sizeof *ents);
@@ -61,7 +63,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
     Raft__Message *pb = raft__message__unpack(NULL, len, buf);
     if (!pb)
         return -1;
-    if (pb->type > RAFT_MSG_SNAPSHOT_REPLY) {
+    if (pb->type > RAFT_MSG_PROBE_REPLY) {
         raft__message__free_unpacked(pb, NULL);
         return -1;
     }
@@ -75,6 +77,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
         .offset = pb->offset, .data = pb->data.data, .len = pb->data.len, .done = pb->done,
         .read_seq = pb->read_seq,
         .hb_round = pb->hb_round,
+        .nonce = pb->nonce, .recovering = pb->recovering,
     };
     if (pb->n_entries) {
         m->entries = xmalloc(pb->n_entries * sizeof *m->entries);

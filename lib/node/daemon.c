@@ -25,6 +25,15 @@ static const struct config_option node_opts_table[] = {
       "1536KiB", 1, 1073741824,
       "largest client request accepted; larger ones are answered TOO_LARGE at once (as etcd's "
       "--max-request-bytes)" },
+    /* "new" is the default so that a first start just works, and it stays safe on restarts:
+     * a directory with no trace of a store gets a new one, an intact store opens, and a store
+     * that is gone (data.mdb missing or empty beside lock.mdb or the MEMBER marker) is refused
+     * rather than restarted empty. "existing" is the operator saying "this node replaces a
+     * lost member": a missing store is created empty in recovery mode (docs/RAFT.md). */
+    { "node", "initial_cluster_state", "initial-cluster-state", CONFIG_STRING,
+      F(initial_cluster_state), "new", 0, 0,
+      "new: create a store only in a directory that never held one; existing: this node "
+      "replaces a member whose store was lost (it rejoins empty and votes only once safe)" },
     { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
       "length of one Raft tick" },
     { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
@@ -100,6 +109,9 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         problem = "--log-level: expected debug, info, warn or error";
     else if (o->id == 0 || !o->peers || !o->data_dir)
         problem = "--id, --peers and --data-dir are required";
+    else if (strcmp(o->initial_cluster_state, "new") != 0 &&
+             strcmp(o->initial_cluster_state, "existing") != 0)
+        problem = "--initial-cluster-state: expected new or existing";
     else if (o->election_ticks <= o->heartbeat_ticks)
         problem = "--election-ticks must be larger than --heartbeat-ticks";
     else if (node_parse_peers(o->peers, &peers, &n_peers, err, sizeof err) != 0)
@@ -149,6 +161,7 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
         .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
         .noop_on_elect = o->noop_on_elect, .max_frame = lim.max_frame,
+        .replace = strcmp(o->initial_cluster_state, "existing") == 0,
     };
     node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
     if (!node) {

@@ -16,6 +16,7 @@ struct rpc_server;
 struct node_opts {
     int64_t id;
     char *listen, *peers, *data_dir, *log_level;
+    char *initial_cluster_state; /* "new" or "existing" (see node_opts_table) */
     uint64_t tick_ms, max_raft_state, max_request_bytes;
     int64_t election_ticks, heartbeat_ticks;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
@@ -40,7 +41,8 @@ struct node_service {
 /* Parses argv with spec (whose options include the node options at node_opts_offset in the
  * option struct opts), validates, runs the node and the service until SIGTERM/SIGINT, and
  * returns the process exit status (2: bad flags or config; 1: cannot listen, data directory
- * locked or corrupted; 0: clean shutdown). */
+ * locked, corrupted, or its store lost while --initial-cluster-state is new; 0: clean
+ * shutdown). */
 int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opts_offset,
                      const struct node_service *svc, int argc, char **argv);
 

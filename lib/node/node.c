@@ -56,6 +56,8 @@ struct node {
     struct relay *relays;  /* node_forward calls in flight */
     unsigned ticks_unprocessed; /* ticks since process() last ran */
     uint64_t heard_ms;          /* when a message from the known leader last arrived */
+    uint64_t recover_term; /* the recovery state last made durable, for its log lines */
+    bool recovering;
 };
 
 const char *node_result_name(enum node_result r)
@@ -344,6 +346,20 @@ static void maybe_snapshot(struct node *n)
     LOG_DEBUG("node", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
 }
 
+/* One line per step of the recovery of a lost store (see raft_hard_state.recovering). */
+static void log_recovery(struct node *n, const struct raft_hard_state *hs)
+{
+    if (hs->recovering && hs->recover_term && !n->recover_term)
+        LOG_INFO("node", "recovery: learnt every member's term; now in term %llu, voting again "
+                 "once the log holds an entry of term %llu or later",
+                 (unsigned long long)hs->term, (unsigned long long)hs->recover_term);
+    else if (!hs->recovering && n->recovering)
+        LOG_INFO("node", "recovery complete: the log holds an entry of term %llu; voting again",
+                 (unsigned long long)n->recover_term);
+    n->recovering = hs->recovering;
+    n->recover_term = hs->recover_term;
+}
+
 static void process(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -366,6 +382,7 @@ static void process(evutil_socket_t fd, short what, void *arg)
         if (rd.hard_state_changed) {
             n->durable_term = rd.hard_state.term;
             n->durable_vote = rd.hard_state.vote;
+            log_recovery(n, &rd.hard_state);
         }
         /* 3. everything else */
         send_msgs(n, &rd, false);
@@ -453,6 +470,7 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     struct storage_opts so;
     storage_opts_default(&so);
     so.sync = c->fsync;
+    so.replace = c->replace;
     struct storage *store;
     if (storage_open(c->data_dir, &so, &store, err, errlen) != 0)
         return NULL;
@@ -468,6 +486,14 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     n->store = store;
     n->durable_term = init.hard_state.term;
     n->durable_vote = init.hard_state.vote;
+    n->recovering = init.hard_state.recovering;
+    n->recover_term = init.hard_state.recover_term;
+    if (n->recovering && !n->recover_term)
+        LOG_INFO("node", "recovery: this node replaces a lost store; it asks every member for its "
+                 "term and neither votes nor acknowledges before it knows them all");
+    else if (n->recovering)
+        LOG_INFO("node", "recovery: resumed; voting again once the log holds an entry of term "
+                 "%llu or later", (unsigned long long)n->recover_term);
     n->peers = xmalloc(c->n_peers * sizeof *n->peers);
     memcpy(n->peers, c->peers, c->n_peers * sizeof *n->peers);
     n->cfg.peers = n->peers;

@@ -52,6 +52,7 @@ struct node_config {
     bool pre_vote, check_quorum, noop_on_elect;
     size_t max_frame; /* of the peer connections: at least the largest entry + NODE_FRAME_SLACK
                          (0: lib/rpc's default) */
+    bool replace; /* replaces a member whose store was lost (storage_opts.replace) */
 };
 
 /* Room for what surrounds an entry's data in a frame (envelope, Raft message, other entries). */
@@ -75,7 +76,8 @@ typedef void (*node_done_fn)(enum node_result res, uint64_t index, uint64_t term
 
 struct node;
 
-/* Opens the data directory (refused when locked by another process or corrupted), restores
+/* Opens the data directory (refused when locked by another process, corrupted, or its store
+ * lost while c->replace is off), restores
  * the state machine from the stored snapshot, starts the core, connects to the peers and
  * registers "raft.Message" on srv. Returns NULL with a message in err. */
 struct node *node_new(struct event_base *base, struct rpc_server *srv, const struct node_config *c,

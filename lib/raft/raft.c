@@ -29,6 +29,7 @@ struct progress {
     struct raft_snapshot_meta snap; /* SNAPSHOT: the one being sent */
     uint64_t snap_offset;    /* SNAPSHOT: the next byte the follower wants */
     bool vote_responded, vote_granted;
+    bool probe_heard;        /* recovering: this member answered the current probe round */
 };
 
 struct raft {
@@ -69,6 +70,12 @@ struct raft {
     struct raft_hard_state prev_hs;
     struct raft_soft_state prev_ss;
     int storage_failed;
+    /* Recovery of a lost store (raft_hard_state.recovering; docs/RAFT.md) */
+    bool recovering;
+    uint64_t recover_term;   /* 0 while probing; then: votes again once the log reaches it */
+    uint64_t probe_nonce;    /* the current probe round */
+    uint64_t probe_max;      /* the highest term the members answered in this round */
+    unsigned probe_elapsed;  /* ticks since the last probes went out */
 };
 
 static void send_append(struct raft *r, struct progress *pr, bool force);
@@ -99,7 +106,7 @@ const char *raft_role_name(enum raft_role role)
 const char *raft_msg_type_name(enum raft_msg_type t)
 {
     static const char *const n[] = { "Vote", "VoteReply", "Append", "AppendReply", "Snapshot",
-                                     "SnapshotReply" };
+                                     "SnapshotReply", "Probe", "ProbeReply" };
     return (unsigned)t < ARRAY_LEN(n) ? n[t] : "?";
 }
 
@@ -281,6 +288,8 @@ static void campaign(struct raft *r)
 {
     if (!progress_of(r, r->cfg.id))
         return; /* not a member */
+    if (r->recovering)
+        return; /* it may not vote for itself either (see raft_hard_state.recovering) */
     if (r->cfg.pre_vote) {
         r->role = RAFT_PRECANDIDATE;
         r->leader = RAFT_NONE;
@@ -511,12 +520,24 @@ static uint64_t backtrack(struct raft *r, const struct raft_msg *m)
 
 static void confirm_reads(struct raft *r);
 
+/* A recovering follower votes again only once its log holds an entry of a term above every
+ * term it may have promised in: a leader without an entry of its own term gives it one. */
+static void help_recovery(struct raft *r, const struct raft_msg *m)
+{
+    if (!m->recovering || raft_log_last_term(&r->log) == r->term)
+        return;
+    struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, RAFT_ENTRY_NOOP, NULL, 0 };
+    raft_log_append(&r->log, &e, 1);
+    r->need_broadcast = true;
+}
+
 static void handle_append_reply(struct raft *r, const struct raft_msg *m)
 {
     struct progress *pr = progress_of(r, m->from);
     if (!pr || is_self(r, pr))
         return;
     pr->recent_active = true;
+    help_recovery(r, m);
     if (m->read_seq > pr->read_ack) { /* any reply of this term acknowledges the leadership */
         pr->read_ack = MIN(m->read_seq, r->read_seq);
         if (r->n_reads_waiting)
@@ -579,6 +600,7 @@ static void handle_snapshot_reply(struct raft *r, const struct raft_msg *m)
     if (!pr || is_self(r, pr))
         return;
     pr->recent_active = true;
+    help_recovery(r, m);
     if (pr->state != PR_SNAPSHOT || m->snap.index != pr->snap.index || m->snap.term != pr->snap.term)
         return;
     if (m->done) {
@@ -606,6 +628,7 @@ static void reply_append(struct raft *r, const struct raft_msg *req, bool succes
     m->last_index = raft_log_last(&r->log);
     m->read_seq = req->read_seq;
     m->hb_round = req->hb_round;
+    m->recovering = r->recovering;
 }
 
 static void set_commit(struct raft *r, uint64_t c)
@@ -686,6 +709,7 @@ static void reply_snapshot(struct raft *r, const struct raft_msg *req, bool done
     m->done = done;
     m->offset = offset;
     m->success = true;
+    m->recovering = r->recovering;
 }
 
 static void install_snapshot(struct raft *r)
@@ -763,7 +787,7 @@ static void handle_vote(struct raft *r, const struct raft_msg *m)
     uint64_t my_last = raft_log_last(&r->log), my_last_term = raft_log_last_term(&r->log);
     bool up_to_date = m->last_term > my_last_term ||
                       (m->last_term == my_last_term && m->last_index >= my_last);
-    bool grant = can_vote && up_to_date;
+    bool grant = can_vote && up_to_date && !r->recovering;
     struct raft_msg *rep = msg_new(r, RAFT_MSG_VOTE_REPLY, m->from);
     rep->prevote = m->prevote;
     rep->granted = grant;
@@ -801,12 +825,100 @@ static void handle_vote_reply(struct raft *r, const struct raft_msg *m)
     }
 }
 
+/* ---- recovery of a lost store (docs/RAFT.md, "Replacing a lost store") -------------------- */
+
+static bool probing(const struct raft *r) { return r->recovering && r->recover_term == 0; }
+
+/* Asks every member that has not answered this round for its current term. */
+static void send_probes(struct raft *r)
+{
+    r->probe_elapsed = 0;
+    for (size_t i = 0; i < r->n_prs; i++) {
+        if (is_self(r, &r->prs[i]) || r->prs[i].probe_heard)
+            continue;
+        struct raft_msg *m = msg_new(r, RAFT_MSG_PROBE, r->prs[i].id);
+        m->nonce = r->probe_nonce;
+    }
+}
+
+/* Votes again once the log holds an entry of term >= recover_term: such an entry was made by a
+ * leader elected after every term this node may have voted or acknowledged in, so (leader
+ * completeness and log matching) the log then holds everything committed before the loss. */
+static void maybe_end_recovery(struct raft *r)
+{
+    if (r->recovering && r->recover_term > 0 &&
+        raft_log_last_term(&r->log) >= r->recover_term) {
+        r->recovering = false;
+        r->recover_term = 0;
+    }
+}
+
+/* Every other member answered: the highest of their terms is at least every term this node
+ * may have voted or acknowledged in before its store was lost (terms are durable, and each
+ * such term is known to the member it voted for or acknowledged). It moves one term past that,
+ * with its vote in that term taken (it never campaigned there, so no candidate holds it), so no
+ * leader it will ever follow can count an acknowledgement it gave before the loss. */
+static void finish_probing(struct raft *r)
+{
+    uint64_t m = MAX(r->term, r->probe_max);
+    r->term = m + 1;
+    r->vote = r->cfg.id;
+    r->recover_term = m + 1;
+    r->role = RAFT_FOLLOWER;
+    r->leader = RAFT_NONE;
+    reset_election_timer(r);
+}
+
+static void start_probing(struct raft *r)
+{
+    r->probe_nonce = rng_next(&r->rng) | 1; /* never 0: a reply without a nonce is no answer */
+    r->probe_max = 0;
+    for (size_t i = 0; i < r->n_prs; i++)
+        r->prs[i].probe_heard = false;
+    if (r->n_prs <= 1) { /* nobody to learn from: a lone member has nothing to protect */
+        r->recovering = false;
+        r->recover_term = 0;
+        return;
+    }
+    send_probes(r);
+}
+
+/* A probe is answered with the current term and changes nothing here (it neither raises this
+ * node's term nor resets its timers), so probing cannot disturb the cluster. */
+static void handle_probe(struct raft *r, const struct raft_msg *m)
+{
+    struct raft_msg *rep = msg_new(r, RAFT_MSG_PROBE_REPLY, m->from);
+    rep->nonce = m->nonce;
+    rep->recovering = r->recovering;
+}
+
+static void handle_probe_reply(struct raft *r, const struct raft_msg *m)
+{
+    struct progress *pr = progress_of(r, m->from);
+    if (!probing(r) || !pr || is_self(r, pr) || m->nonce != r->probe_nonce || pr->probe_heard)
+        return;
+    pr->probe_heard = true;
+    r->probe_max = MAX(r->probe_max, m->term);
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (!is_self(r, &r->prs[i]) && !r->prs[i].probe_heard)
+            return;
+    finish_probing(r);
+}
+
 /* ---- inputs ----------------------------------------------------------------------------- */
 
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
     if (m->to != r->cfg.id || !progress_of(r, m->from))
         return RAFT_OK;
+    if (m->type == RAFT_MSG_PROBE || m->type == RAFT_MSG_PROBE_REPLY) {
+        /* Outside the term rules: a probe's term means nothing, a reply's is the answer. */
+        if (m->type == RAFT_MSG_PROBE)
+            handle_probe(r, m);
+        else
+            handle_probe_reply(r, m);
+        return RAFT_OK;
+    }
     bool vote_like = m->type == RAFT_MSG_VOTE ||
                      (m->type == RAFT_MSG_VOTE_REPLY && m->prevote);
     if (m->term > r->term && !vote_like) {
@@ -835,10 +947,13 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         if (r->role != RAFT_FOLLOWER || r->leader != m->from)
             become_follower(r, m->term, m->from);
         r->election_elapsed = 0;
+        if (probing(r))
+            break; /* it must not acknowledge anything before it knows every member's term */
         if (m->type == RAFT_MSG_APPEND)
             handle_append(r, m);
         else
             handle_snapshot(r, m);
+        maybe_end_recovery(r);
         break;
     case RAFT_MSG_APPEND_REPLY:
         if (r->role == RAFT_LEADER)
@@ -848,6 +963,9 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         if (r->role == RAFT_LEADER)
             handle_snapshot_reply(r, m);
         break;
+    case RAFT_MSG_PROBE:
+    case RAFT_MSG_PROBE_REPLY:
+        break; /* handled above */
     }
     return r->storage_failed ? RAFT_ERR_STORAGE : RAFT_OK;
 }
@@ -895,6 +1013,8 @@ void raft_tick(struct raft *r)
         return;
     }
     r->election_elapsed++;
+    if (probing(r) && ++r->probe_elapsed >= r->cfg.heartbeat_ticks)
+        send_probes(r); /* to the members that have not answered yet */
     if (r->election_elapsed >= r->randomized_timeout)
         campaign(r);
 }
@@ -999,7 +1119,7 @@ int raft_term_at(const struct raft *r, uint64_t index, uint64_t *term)
 
 static struct raft_hard_state hard_state(const struct raft *r)
 {
-    return (struct raft_hard_state){ r->term, r->vote, r->commit };
+    return (struct raft_hard_state){ r->term, r->vote, r->commit, r->recovering, r->recover_term };
 }
 
 struct raft_soft_state raft_soft_state(const struct raft *r)
@@ -1009,7 +1129,8 @@ struct raft_soft_state raft_soft_state(const struct raft *r)
 
 static bool hs_equal(struct raft_hard_state a, struct raft_hard_state b)
 {
-    return a.term == b.term && a.vote == b.vote && a.commit == b.commit;
+    return a.term == b.term && a.vote == b.vote && a.commit == b.commit &&
+           a.recovering == b.recovering && a.recover_term == b.recover_term;
 }
 
 static bool ss_equal(struct raft_soft_state a, struct raft_soft_state b)
@@ -1131,10 +1252,15 @@ struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
     r->vote = init->hard_state.vote;
     r->commit = MAX(init->hard_state.commit, init->snapshot.index);
     r->applied = init->snapshot.index;
+    r->recovering = init->hard_state.recovering;
+    r->recover_term = r->recovering ? init->hard_state.recover_term : 0;
     r->prev_hs = hard_state(r);
     r->role = RAFT_FOLLOWER;
     r->prev_ss = raft_soft_state(r);
     reset_election_timer(r);
+    if (probing(r))
+        start_probing(r); /* a new round: a restart forgets who answered */
+    maybe_end_recovery(r);
     return r;
 }
 
@@ -1163,6 +1289,7 @@ uint64_t raft_last_index(const struct raft *r) { return raft_log_last(&r->log); 
 uint64_t raft_applied(const struct raft *r) { return r->applied; }
 uint64_t raft_snapshot_index(const struct raft *r) { return r->log.snap_index; }
 uint32_t raft_id(const struct raft *r) { return r->cfg.id; }
+bool raft_recovering(const struct raft *r) { return r->recovering; }
 
 uint64_t raft_peer_match(const struct raft *r, uint32_t peer)
 {

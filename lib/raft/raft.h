@@ -52,6 +52,13 @@ struct raft_hard_state {
     uint64_t term;
     uint32_t vote;
     uint64_t commit;
+    /* Recovery of a node whose store was lost (docs/RAFT.md, "Replacing a lost store"): while
+     * recovering the node neither campaigns nor grants (pre-)votes. recover_term 0: it is still
+     * learning every other member's term (probes), and acknowledges nothing; otherwise it has
+     * moved past every term it may have promised in, follows leaders normally, and votes again
+     * once its log holds an entry of term >= recover_term. */
+    bool recovering;
+    uint64_t recover_term;
 };
 
 struct raft_snapshot_meta {
@@ -66,6 +73,8 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_REPLY,
     RAFT_MSG_SNAPSHOT,        /* one chunk of InstallSnapshot */
     RAFT_MSG_SNAPSHOT_REPLY,
+    RAFT_MSG_PROBE,           /* a recovering node asks for the receiver's current term */
+    RAFT_MSG_PROBE_REPLY,     /* term: the receiver's current term (its state is untouched) */
 };
 
 struct raft_msg {
@@ -95,6 +104,9 @@ struct raft_msg {
     uint8_t *data;              /* owned by the message */
     size_t len;
     bool done;                  /* SNAPSHOT: last chunk */
+    /* PROBE / PROBE_REPLY: the prober's round, echoed (a reply to an older round is ignored) */
+    uint64_t nonce;
+    bool recovering;            /* replies: the sender is recovering (see raft_hard_state) */
 };
 
 /* A read the leader has confirmed (raft_read_index): serve it once applied >= index. */
@@ -144,7 +156,8 @@ struct raft_config {
     } planted_bug;
 };
 
-/* The durable state the driver found at start (all zero for a new node). */
+/* The durable state the driver found at start (all zero for a new node; hard_state.recovering
+ * set for a node that replaces a lost store). */
 struct raft_init {
     struct raft_hard_state hard_state;
     struct raft_snapshot_meta snapshot; /* the stored snapshot (index 0: none) */
@@ -242,6 +255,8 @@ uint64_t raft_snapshot_index(const struct raft *r);
 uint32_t raft_id(const struct raft *r);
 /* On the leader: the match index of peer (0 when unknown or not leader). */
 uint64_t raft_peer_match(const struct raft *r, uint32_t peer);
+/* True while the node recovers a lost store (raft_hard_state.recovering). */
+bool raft_recovering(const struct raft *r);
 
 /* Frees what a message owns (entries and data), not the message itself. */
 void raft_msg_free_contents(struct raft_msg *m);

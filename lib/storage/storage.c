@@ -17,6 +17,11 @@
 #define ENTRY_HEADER 12u   /* term (8) + type (4), before the data */
 #define KEY_SIZE 8u
 #define HARD_STATE_SIZE 20u
+#define RECOVERY_SIZE 9u   /* "recovery" record: recovering (1) + recover_term (8) */
+#define MARKER "MEMBER"    /* written next to every store: its absence with data.mdb gone ... */
+#define MARKER_TEXT "This directory holds a raftkv Raft store (data.mdb, lock.mdb).\n" \
+    "If data.mdb is lost, restart the node as a replacement member\n" \
+    "(kvd/raftd: --initial-cluster-state existing), never as a new one.\n"
 
 struct storage {
     char *dir;
@@ -30,12 +35,15 @@ struct storage {
     uint64_t saved_term;  /* the stored hard state */
     uint32_t saved_vote;
     uint64_t saved_commit;
+    bool saved_recovering; /* the stored recovery record */
+    uint64_t saved_recover_term;
 };
 
 void storage_opts_default(struct storage_opts *o)
 {
     o->sync = true;
     o->map_size = 64u << 20;
+    o->replace = false;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -99,8 +107,11 @@ static int scan_log(struct storage *s, MDB_txn *txn)
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
 }
 
-/* Opens the three databases and checks (or, in a new store, writes) the format marker. */
-static int open_dbs(struct storage *s, char *err, size_t errlen)
+static int put_recovery(struct storage *s, MDB_txn *txn, bool recovering, uint64_t term);
+
+/* Opens the three databases and checks (or, in a new store, writes) the format marker; a new
+ * store is marked recovering when `recovering` (a replacement for a lost one). */
+static int open_dbs(struct storage *s, bool recovering, char *err, size_t errlen)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -125,6 +136,8 @@ static int open_dbs(struct storage *s, char *err, size_t errlen)
         }
         MDB_val fv = str_key(FORMAT);
         rc = mdb_put(txn, s->meta, &key, &fv, 0);
+        if (rc == 0 && recovering)
+            rc = put_recovery(s, txn, true, 0);
     } else if (rc == 0 && (val.mv_size != strlen(FORMAT) || memcmp(val.mv_data, FORMAT, val.mv_size))) {
         mdb_txn_abort(txn);
         return fail(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
@@ -139,6 +152,151 @@ static int open_dbs(struct storage *s, char *err, size_t errlen)
     rc = mdb_txn_commit(txn);
     if (rc != 0)
         return fail(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
+    return 0;
+}
+
+/* ---- data.mdb before LMDB maps it ----------------------------------------------------------
+ *
+ * LMDB maps data.mdb and follows page numbers into the mapping: a page past the end of a
+ * truncated file is a SIGBUS, not an error. So the file is checked against its own meta pages
+ * first. LMDB 0.9's layout (mdb.c: MDB_page, MDB_meta, MDB_db), native byte order, 64-bit:
+ * pages 0 and 1 are meta pages; each page starts with a 16-byte header (mp_pgno u64, mp_pad u16,
+ * mp_flags u16 with P_META = 0x08, mp_lower u16, mp_upper u16); an MDB_meta follows: mm_magic
+ * u32 (0xBEEFC0DE), mm_version u32 (1), mm_address (pointer), mm_mapsize (size_t), mm_dbs[2]
+ * (FREE, MAIN: 48 bytes each, md_pad u32 first, which for FREE is the page size), mm_last_pg
+ * u64, mm_txnid u64. LMDB uses the valid meta with the larger txnid; its tree uses pages up to
+ * mm_last_pg, so the file must hold (mm_last_pg + 1) pages. */
+#define LMDB_PAGE_HEADER 16u
+#define LMDB_P_META 0x08u
+#define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_VERSION 1u
+#define LMDB_META_PSIZE (LMDB_PAGE_HEADER + 24u)     /* mm_dbs[FREE].md_pad */
+#define LMDB_META_LAST_PG (LMDB_PAGE_HEADER + 120u)
+#define LMDB_META_TXNID (LMDB_PAGE_HEADER + 128u)
+#define LMDB_META_SIZE (LMDB_PAGE_HEADER + 136u)     /* header + MDB_meta */
+
+_Static_assert(sizeof(void *) == 8 && sizeof(size_t) == 8,
+               "the LMDB meta page offsets below are those of 64-bit platforms");
+
+struct lmdb_meta {
+    uint32_t psize;
+    uint64_t last_pg, txnid;
+};
+
+/* Parses the meta page in buf (LMDB_META_SIZE bytes); returns false when it is not one. */
+static bool parse_meta(const uint8_t *buf, struct lmdb_meta *m)
+{
+    uint16_t flags;
+    uint32_t magic, version;
+    memcpy(&flags, buf + 10, 2);
+    memcpy(&magic, buf + LMDB_PAGE_HEADER, 4);
+    memcpy(&version, buf + LMDB_PAGE_HEADER + 4, 4);
+    memcpy(&m->psize, buf + LMDB_META_PSIZE, 4);
+    memcpy(&m->last_pg, buf + LMDB_META_LAST_PG, 8);
+    memcpy(&m->txnid, buf + LMDB_META_TXNID, 8);
+    return (flags & LMDB_P_META) && magic == LMDB_MAGIC && version == LMDB_VERSION;
+}
+
+/* Checks a non-empty data.mdb of `size` bytes against its meta pages, without mapping it. */
+static int check_data_file(const char *path, int fd, uint64_t size, char *err, size_t errlen)
+{
+    uint8_t buf[LMDB_META_SIZE];
+    struct lmdb_meta m[2];
+    if (size < LMDB_META_SIZE || pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf)
+        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
+                    "meta page", path, (unsigned long long)size);
+    if (!parse_meta(buf, &m[0]))
+        return fail(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
+                    path);
+    uint32_t ps = m[0].psize;
+    if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
+        return fail(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
+                    path, ps);
+    if (size < 2ull * ps || pread(fd, buf, sizeof buf, ps) != (ssize_t)sizeof buf)
+        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
+                    "pages (%u bytes each)", path, (unsigned long long)size, ps);
+    if (!parse_meta(buf, &m[1]))
+        return fail(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
+                    path);
+    const struct lmdb_meta *live = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
+    uint64_t pages = size / ps;
+    if (live->last_pg >= pages) {
+        uint64_t need = live->last_pg < UINT64_MAX / ps ? (live->last_pg + 1) * ps : UINT64_MAX;
+        return fail(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
+                    "(transaction %llu) uses pages up to %llu of %u bytes, i.e. requires %llu "
+                    "bytes: the file was truncated", path, (unsigned long long)size,
+                    (unsigned long long)live->txnid, (unsigned long long)live->last_pg, ps,
+                    (unsigned long long)need);
+    }
+    return 0;
+}
+
+static bool path_exists(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* What the directory holds, before LMDB touches it: an intact-looking store (checked against
+ * its meta pages), nothing at all (a first start), or the traces of a store that is gone. */
+enum dir_state { DIR_STORE, DIR_FRESH, DIR_LOST };
+
+static int classify_dir(const char *dir, enum dir_state *state, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT)
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st = { 0 };
+    if (fd >= 0 && fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, errlen, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (fd >= 0 && st.st_size > 0) {
+        int rc = check_data_file(path, fd, (uint64_t)st.st_size, err, errlen);
+        close(fd);
+        *state = DIR_STORE;
+        return rc;
+    }
+    if (fd >= 0)
+        close(fd);
+    /* An empty data.mdb is a trace in itself (LMDB writes its meta pages right after creating
+     * it); so are lock.mdb and the marker. */
+    *state = fd >= 0 || path_exists(dir, "lock.mdb") || path_exists(dir, MARKER) ? DIR_LOST
+                                                                                  : DIR_FRESH;
+    return 0;
+}
+
+/* Writes the marker next to a store (once; durably when sync is on). */
+static int write_marker(const char *dir, bool sync, char *err, size_t errlen)
+{
+    if (path_exists(dir, MARKER))
+        return 0;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, MARKER);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(MARKER_TEXT);
+    bool ok = fd >= 0 && write(fd, MARKER_TEXT, len) == (ssize_t)len && (!sync || fsync(fd) == 0);
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        e = errno;
+    }
+    if (ok && sync) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    if (!ok)
+        return fail(err, errlen, "%s: cannot write the marker file: %s", path, strerror(e));
     return 0;
 }
 
@@ -160,6 +318,21 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
         return fail(err, errlen, "%s: data directory is in use by another process", dir);
+    }
+    enum dir_state state = DIR_FRESH;
+    if (classify_dir(dir, &state, err, errlen) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (state == DIR_LOST && !o->replace) {
+        close(fd);
+        return fail(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
+                    "directory held one (lock.mdb or %s is there). Starting empty as a new member "
+                    "could vote twice in a term and forget acknowledged data, so this is refused. "
+                    "To rejoin as a replacement for the lost store, restart with "
+                    "--initial-cluster-state existing (it catches up from the other members and "
+                    "votes only once that is safe); if this node never was a member, empty the "
+                    "directory", dir, MARKER);
     }
     struct storage *s = xcalloc(1, sizeof *s);
     s->dir = xstrdup(dir);
@@ -185,7 +358,8 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_size = info.me_mapsize;
-    if (open_dbs(s, err, errlen) != 0) {
+    if (open_dbs(s, o->replace && state != DIR_STORE, err, errlen) != 0 ||
+        write_marker(dir, o->sync, err, errlen) != 0) {
         storage_close(s);
         return -1;
     }
@@ -223,6 +397,15 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         s->saved_term = init->hard_state.term;
         s->saved_vote = init->hard_state.vote;
         s->saved_commit = init->hard_state.commit;
+    }
+    key = str_key("recovery");
+    if (mdb_get(txn, s->meta, &key, &v) == 0) {
+        if (v.mv_size != RECOVERY_SIZE || ((const uint8_t *)v.mv_data)[0] > 1)
+            goto corrupt;
+        init->hard_state.recovering = ((const uint8_t *)v.mv_data)[0] == 1;
+        init->hard_state.recover_term = be64_get((const uint8_t *)v.mv_data + 1);
+        s->saved_recovering = init->hard_state.recovering;
+        s->saved_recover_term = init->hard_state.recover_term;
     }
     key = str_key("snap");
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
@@ -448,6 +631,22 @@ static int put_hard_state(struct storage *s, MDB_txn *txn, uint64_t term, uint32
     return mdb_put(txn, s->meta, &k, &v, 0);
 }
 
+/* The recovery record, beside the hard state (so that the hard state keeps its size, and a
+ * store written before recovery existed reads as not recovering). */
+static int put_recovery(struct storage *s, MDB_txn *txn, bool recovering, uint64_t term)
+{
+    uint8_t b[RECOVERY_SIZE];
+    b[0] = recovering ? 1 : 0;
+    be64_put(b + 1, term);
+    MDB_val k = str_key("recovery"), v = { RECOVERY_SIZE, b };
+    return mdb_put(txn, s->meta, &k, &v, 0);
+}
+
+static bool recovery_changed(const struct storage *s, const struct raft_hard_state *hs)
+{
+    return hs->recovering != s->saved_recovering || hs->recover_term != s->saved_recover_term;
+}
+
 struct write_op {
     const struct raft_ready *rd;                       /* save */
     uint64_t index, term; const uint8_t *data; size_t len; /* compact */
@@ -489,6 +688,9 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
     if (rd->hard_state_changed &&
         (rc = put_hard_state(s, txn, rd->hard_state.term, rd->hard_state.vote,
                              rd->hard_state.commit)) != 0)
+        return rc;
+    if (rd->hard_state_changed && recovery_changed(s, &rd->hard_state) &&
+        (rc = put_recovery(s, txn, rd->hard_state.recovering, rd->hard_state.recover_term)) != 0)
         return rc;
     op->log_bytes = op->log_bytes - freed + added;
     return 0;
@@ -549,7 +751,8 @@ static bool must_store(const struct storage *s, const struct raft_ready *rd)
 {
     return rd->has_snapshot || rd->n_entries > 0 ||
            (rd->hard_state_changed &&
-            (rd->hard_state.term != s->saved_term || rd->hard_state.vote != s->saved_vote));
+            (rd->hard_state.term != s->saved_term || rd->hard_state.vote != s->saved_vote ||
+             recovery_changed(s, &rd->hard_state)));
 }
 
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen)
@@ -563,6 +766,8 @@ int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size
         s->saved_term = rd->hard_state.term;
         s->saved_vote = rd->hard_state.vote;
         s->saved_commit = rd->hard_state.commit;
+        s->saved_recovering = rd->hard_state.recovering;
+        s->saved_recover_term = rd->hard_state.recover_term;
     }
     return 0;
 }

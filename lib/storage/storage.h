@@ -7,7 +7,12 @@
  * either the old state or the new one, never a hole. A full map is grown and the write retried.
  *
  * The directory is locked (flock on LOCK) while open: a second process is refused. A directory
- * whose files are not a consistent store is reported, never overwritten. */
+ * whose files are not a consistent store is reported, never overwritten: data.mdb is checked
+ * against its own meta pages before LMDB maps it (a truncated file would otherwise kill the
+ * process with SIGBUS). A store that is gone (data.mdb absent or empty) in a directory that
+ * shows one existed (lock.mdb, or the MEMBER marker written next to every store) is refused too,
+ * unless the caller says the node replaces a lost member (opts.replace): a node that restarted
+ * empty as if new could vote twice in a term and would forget what it acknowledged. */
 #ifndef STORAGE_STORAGE_H
 #define STORAGE_STORAGE_H
 
@@ -22,25 +27,35 @@ struct storage;
 struct storage_opts {
     bool sync;       /* fsync every commit (default true; the simulator turns it off) */
     size_t map_size; /* initial LMDB map size (default 64 MiB; grows when full) */
+    /* The node is a member of an existing cluster whose store may be lost (a daemon's
+     * --initial-cluster-state existing). Off (the default): a directory with no trace of a
+     * store gets a new one; a directory whose store is gone is refused. On: a missing or empty
+     * store is created empty and marked recovering (raft_hard_state.recovering), so the core
+     * rejoins without voting before that is safe. An intact store opens the same either way. */
+    bool replace;
 };
 
 void storage_opts_default(struct storage_opts *o);
 
-/* Opens (creating when absent) the store in dir. Returns 0, or -1 with a message in err:
- * the directory cannot be created, is locked by another process, or holds corrupted data. */
+/* Opens (creating when absent, see opts.replace) the store in dir. Returns 0, or -1 with a
+ * message in err: the directory cannot be created, is locked by another process, holds
+ * corrupted data (a data.mdb shorter than its meta pages require included: the file is not
+ * touched), or its store is lost and opts.replace is off. */
 int storage_open(const char *dir, const struct storage_opts *o, struct storage **out, char *err,
                  size_t errlen);
 void storage_close(struct storage *s);
 
 /* Reads what a starting node needs, checking that the store is consistent (the log follows the
- * snapshot without holes, the commit index is within the log). Returns 0, or -1 with err. */
+ * snapshot without holes, the commit index is within the log); init->hard_state.recovering and
+ * recover_term are the stored recovery state. Returns 0, or -1 with err. */
 int storage_load(struct storage *s, struct raft_init *init, char *err, size_t errlen);
 
 /* The read-only interface for the Raft core. Valid while s is open. */
 struct raft_storage storage_reader(struct storage *s);
 
 /* Persists a ready in one transaction: a received snapshot (replacing the whole log), then the
- * entries (replacing the stored suffix from entries[0].index), then the hard state. Returns 0,
+ * entries (replacing the stored suffix from entries[0].index), then the hard state (its
+ * recovery state included). Returns 0,
  * or -1 with err (the transaction is then rolled back and nothing changed). A ready that only
  * moves the commit index writes nothing: the stored commit index lags until the next write
  * (it may always be relearned from the leader), and every write is durable. */

@@ -33,7 +33,7 @@ PEERS="1=127.0.0.1:$P"
 # ---- flags and config files ----
 help_lists_every_flag() {
   "$BIN/raftd" --help >help.txt || return 1
-  for f in id listen peers data-dir tick election-ticks heartbeat-ticks max-raft-state fsync \
+  for f in id listen peers data-dir initial-cluster-state tick election-ticks heartbeat-ticks max-raft-state fsync \
            pre-vote check-quorum log-level config help; do
     grep -q -- "--$f" help.txt || { echo "    --help lacks --$f"; return 1; }
   done

@@ -2,6 +2,7 @@
  * are logical, so durability against power loss is not what is being tested here). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "storage/storage.h"
@@ -10,6 +11,7 @@
 struct lmdb_store {
     struct sim_store base;
     struct storage *st;
+    char *dir;
 };
 
 static struct storage *st(struct sim_store *s) { return ((struct lmdb_store *)s)->st; }
@@ -53,26 +55,51 @@ static void l_snapshot(struct sim_store *s, struct raft_snapshot_meta *meta, uin
 
 static size_t l_size(struct sim_store *s) { return storage_raft_state_size(st(s)); }
 
-static void l_destroy(struct sim_store *s)
-{
-    storage_close(st(s));
-    free(s);
-}
-
-static const struct sim_store_ops lmdb_ops = {
-    l_reader, l_load, l_save, l_compact, l_snapshot, l_size, l_destroy,
-};
-
-struct sim_store *sim_lmdb_store_new(const char *dir)
+static void l_open(struct lmdb_store *l, bool replace)
 {
     struct storage_opts o;
     storage_opts_default(&o);
     o.sync = false;
     o.map_size = 1u << 20; /* small, so the tests also exercise growing a full map */
-    struct lmdb_store *l = xcalloc(1, sizeof *l);
-    char err[256];
-    if (storage_open(dir, &o, &l->st, err, sizeof err) != 0)
+    o.replace = replace;
+    char err[512];
+    if (storage_open(l->dir, &o, &l->st, err, sizeof err) != 0)
         die("open", err);
+}
+
+/* Through lib/storage's real paths: data.mdb alone deleted and reopened as a replacement, or
+ * the whole directory deleted and reopened as new (a first start). */
+static void l_wipe(struct sim_store *s, bool recover)
+{
+    struct lmdb_store *l = (struct lmdb_store *)s;
+    storage_close(l->st);
+    l->st = NULL;
+    static const char *const files[] = { "data.mdb", "lock.mdb", "LOCK", "MEMBER" };
+    for (size_t i = 0; i < (recover ? 1 : ARRAY_LEN(files)); i++) {
+        char *path = xasprintf("%s/%s", l->dir, files[i]);
+        if (unlink(path) != 0)
+            die("wipe", path);
+        free(path);
+    }
+    l_open(l, recover);
+}
+
+static void l_destroy(struct sim_store *s)
+{
+    storage_close(st(s));
+    free(((struct lmdb_store *)s)->dir);
+    free(s);
+}
+
+static const struct sim_store_ops lmdb_ops = {
+    l_reader, l_load, l_save, l_compact, l_snapshot, l_size, l_wipe, l_destroy,
+};
+
+struct sim_store *sim_lmdb_store_new(const char *dir)
+{
+    struct lmdb_store *l = xcalloc(1, sizeof *l);
+    l->dir = xstrdup(dir);
+    l_open(l, false);
     l->base.ops = &lmdb_ops;
     return &l->base;
 }

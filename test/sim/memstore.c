@@ -156,6 +156,17 @@ static size_t mem_size(struct sim_store *s)
     return bytes;
 }
 
+static void mem_wipe(struct sim_store *s, bool recover)
+{
+    struct mem_store *m = ms(s);
+    drop_from(m, 0);
+    free(m->snap_data);
+    m->snap_data = NULL;
+    m->snap_len = 0;
+    m->snap = (struct raft_snapshot_meta){ 0, 0 };
+    m->hs = (struct raft_hard_state){ .recovering = recover };
+}
+
 static void mem_destroy(struct sim_store *s)
 {
     struct mem_store *m = ms(s);
@@ -166,7 +177,7 @@ static void mem_destroy(struct sim_store *s)
 }
 
 static const struct sim_store_ops mem_ops = {
-    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, mem_destroy,
+    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, mem_wipe, mem_destroy,
 };
 
 struct sim_store *sim_mem_store_new(void)

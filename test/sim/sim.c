@@ -672,6 +672,14 @@ void sim_restart(struct sim *s, size_t i)
     start_node(s, i);
 }
 
+void sim_restart_empty(struct sim *s, size_t i, bool recover)
+{
+    sim_crash(s, i);
+    s->nodes[i].store->ops->wipe(s->nodes[i].store, recover);
+    trace(s, "n%zu lost its store; restarts %s", i, recover ? "recovering" : "as a new node");
+    start_node(s, i);
+}
+
 bool sim_is_alive(const struct sim *s, size_t i) { return s->nodes[i].r != NULL; }
 struct raft *sim_raft(const struct sim *s, size_t i) { return s->nodes[i].r; }
 size_t sim_n(const struct sim *s) { return s->o.n; }

@@ -64,6 +64,11 @@ void sim_set_duplicates(struct sim *s, bool on);
 void sim_crash(struct sim *s, size_t i);
 void sim_restart(struct sim *s, size_t i); /* crash (if alive) + start from persisted state */
 bool sim_is_alive(const struct sim *s, size_t i);
+/* Crash (if alive), lose the whole store (a lost disk), start again: recover: as a replacement
+ * member (recovery mode); otherwise as a brand-new node, which Raft does not allow (the
+ * planted bug of the randomized mode). The applier's history is kept, so the checks compare
+ * what it applies after with what it applied before. */
+void sim_restart_empty(struct sim *s, size_t i, bool recover);
 /* Proposes cmd on node i (the lab's Start). Returns true if i is leader; *index, *term set. */
 bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
                uint64_t *term);

@@ -27,6 +27,10 @@ struct sim_store_ops {
                      size_t *len);
     /* Bytes of persisted Raft state (hard state + log, not the snapshot). */
     size_t (*raft_state_size)(struct sim_store *s);
+    /* Loses everything (a lost disk): recover: the store is recreated for a member replacing
+     * the lost one (empty, marked recovering, as lib/storage does with opts.replace); otherwise
+     * as for a brand-new node (empty, not recovering: the unsafe restart). */
+    void (*wipe)(struct sim_store *s, bool recover);
     void (*destroy)(struct sim_store *s);
 };
 

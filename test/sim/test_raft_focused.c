@@ -2,8 +2,8 @@
  * behind with conflicting terms catches up in a number of append round trips bounded by its
  * distinct conflicting terms), pre-vote (a rejoining partitioned node does not change the
  * leader's term), check-quorum (a leader cut off from its majority steps down within an
- * election timeout), ReadIndex reads, and a large entry on a slow link (sent once, not once per
- * heartbeat interval). */
+ * election timeout), ReadIndex reads, a large entry on a slow link (sent once, not once per
+ * heartbeat interval), and the recovery of a node that lost its store. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static void mini_fill(struct sim_store *st, uint64_t term, const uint64_t *terms
     for (size_t i = 0; i < n; i++)
         e[i] = (struct raft_entry){ terms[i], i + 1, RAFT_ENTRY_NORMAL, (uint8_t *)"cmd", 3 };
     struct raft_ready rd = { .hard_state_changed = true,
-                             .hard_state = { term, RAFT_NONE, 10 },
+                             .hard_state = { .term = term, .vote = RAFT_NONE, .commit = 10 },
                              .entries = e, .n_entries = n };
     st->ops->save(st, &rd);
     free(e);
@@ -317,6 +317,140 @@ START_TEST(read_index_needs_a_quorum)
 }
 END_TEST
 
+/* ---- recovery of a lost store ------------------------------------------------------------ */
+
+/* Election safety, checked after every event: one leader per term, ever. */
+struct one_leader { uint32_t leader_of[1024]; };
+
+static void check_one_leader_per_term(struct sim *s, void *arg)
+{
+    struct one_leader *c = arg;
+    for (size_t i = 0; i < sim_n(s); i++) {
+        struct raft *r = sim_raft(s, i);
+        if (!r || raft_soft_state(r).role != RAFT_LEADER)
+            continue;
+        uint64_t t = raft_soft_state(r).term;
+        if (t >= 1024)
+            continue;
+        if (c->leader_of[t] && c->leader_of[t] != raft_id(r))
+            sim_fail(s, "election safety: term %llu has leaders %u and %u", (unsigned long long)t,
+                     c->leader_of[t], raft_id(r));
+        c->leader_of[t] = raft_id(r);
+    }
+}
+
+/* Set RECOVERY_OFF=1 to run these with the lost store replaced by a node that starts as new (as
+ * before recovery existed): both must then fail. */
+static bool recovery_on(void) { return getenv("RECOVERY_OFF") == NULL; }
+
+/* The node that replaces a lost store is silent until it knows every other member's term: with
+ * one member unreachable it acknowledges nothing (the leader commits nothing with it), accepts
+ * no entry and grants no vote; once that member answers it follows the leader and, once its
+ * log holds an entry of a term above all it learnt, votes again with every committed entry. */
+START_TEST(recovering_node_waits_for_every_term)
+{
+    struct sim *s = cluster(21);
+    uint64_t term;
+    int x = leader_of(s, &term);
+    ck_assert_int_ge(x, 0);
+    size_t a = ((size_t)x + 1) % 3, c = ((size_t)x + 2) % 3;
+    ck_assert_int_ge(h_one_int(s, 101, 3, false), 1);
+    sim_crash(s, c);
+    sim_restart_empty(s, a, recovery_on());
+    uint64_t commit0 = raft_hard_state(sim_raft(s, (size_t)x)).commit;
+    uint64_t index, t;
+    struct cmd cm = cmd_int(102);
+    ck_assert(sim_start(s, (size_t)x, cm.b, 8, &index, &t));
+    sim_run_for(s, 3000);
+    struct raft_hard_state hs = raft_hard_state(sim_raft(s, a));
+    ck_assert_msg(raft_hard_state(sim_raft(s, (size_t)x)).commit == commit0,
+                  "the leader committed with the new node's acknowledgement");
+    ck_assert_uint_eq(raft_last_index(sim_raft(s, a)), 0); /* accepted nothing */
+    ck_assert_uint_eq(hs.vote, RAFT_NONE);                  /* voted for nobody */
+    ck_assert_msg(hs.recovering && hs.recover_term == 0, "the new node is not probing");
+    sim_restart(s, c);
+    sim_run_for(s, 5000);
+    ck_assert_int_ge(h_one_int(s, 103, 3, true), 1);
+    sim_run_for(s, 1000);
+    ck_assert(!raft_recovering(sim_raft(s, a)));
+    ck_assert_uint_ge(raft_last_index(sim_raft(s, a)), index);
+    ck_assert(!sim_failed(s));
+    sim_free(s);
+}
+END_TEST
+
+/* The scenario of docs/RAFT.md: A votes for C in term V and C wins V while X still leads at
+ * L < V in a partition; A loses its store and comes back on X's side. Were it to start as new,
+ * X would commit with A's acknowledgement and win V with A's vote (two leaders in V) or win an
+ * earlier term and commit what C then overwrites. Recovering, A waits for C's term. */
+START_TEST(lost_vote_cannot_make_two_leaders)
+{
+    struct sim_opts o = { .n = 3, .seed = 22, .no_check_quorum = true };
+    struct sim *s = sim_new(&o);
+    struct one_leader *ol = xcalloc(1, sizeof *ol);
+    sim_set_observer(s, check_one_leader_per_term, ol);
+    sim_run_for(s, 2000);
+    uint64_t l;
+    int x = leader_of(s, &l);
+    ck_assert_int_ge(x, 0);
+    ck_assert_int_ge(h_one_int(s, 201, 3, false), 1);
+    int group[3] = { 1, 1, 1 };
+    group[x] = 0;
+    sim_partition(s, group);
+    sim_run_for(s, 3000);
+    /* One of the two others now leads at V > L: call it C, and A the one that voted for it. */
+    size_t c = SIZE_MAX, a = SIZE_MAX;
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t t;
+        if ((int)i != x && sim_get_state(s, i, &t))
+            c = i;
+    }
+    ck_assert_uint_ne(c, SIZE_MAX);
+    a = 3 - (size_t)x - c;
+    uint64_t v;
+    sim_get_state(s, c, &v);
+    ck_assert_uint_gt(v, l);
+    uint64_t xt;
+    ck_assert(sim_get_state(s, (size_t)x, &xt) && xt == l); /* X still leads at L */
+    sim_restart_empty(s, a, recovery_on());
+    group[a] = 0;
+    sim_partition(s, group); /* {X, A} | {C} */
+    uint64_t index, t;
+    struct cmd cm = cmd_int(202);
+    ck_assert(sim_start(s, (size_t)x, cm.b, 8, &index, &t));
+    sim_run_for(s, 1000);
+    /* X restarts (a new leadership would give it fresh progress for A) and campaigns */
+    sim_restart(s, (size_t)x);
+    sim_run_for(s, 5000);
+    ck_assert_msg(!sim_failed(s), "%s", sim_failure(s));
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t tt;
+        ck_assert_msg(i == c || !sim_get_state(s, i, &tt), "node %zu leads in term %llu beside "
+                      "C (term %llu)", i, (unsigned long long)tt, (unsigned long long)v);
+    }
+    ck_assert_uint_eq(h_n_committed(s, index), 0);
+    /* Healed: everything converges, A recovers, and it can be elected (C and X stopped in turn) */
+    for (size_t i = 0; i < 3; i++)
+        sim_connect(s, i);
+    sim_run_for(s, 3000);
+    ck_assert_int_ge(h_one_int(s, 203, 3, true), 1);
+    sim_run_for(s, 1000);
+    ck_assert(!raft_recovering(sim_raft(s, a)));
+    int lead = leader_of(s, &t);
+    ck_assert_int_ge(lead, 0);
+    if ((size_t)lead != a) {
+        sim_disconnect(s, (size_t)lead);
+        sim_run_for(s, 3000);
+        lead = leader_of(s, &t);
+        ck_assert_int_ge(lead, 0);
+        ck_assert_msg((size_t)lead == a, "the recovered node was not elected (leader %d)", lead);
+    }
+    ck_assert_msg(!sim_failed(s), "%s", sim_failure(s));
+    free(ol);
+    sim_free(s);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("raft_focused");
@@ -327,6 +461,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, checkquorum_leader_steps_down);
     tcase_add_test(tc, read_index_needs_a_quorum);
     tcase_add_test(tc, large_entry_on_a_slow_link_is_sent_once);
+    tcase_add_test(tc, recovering_node_waits_for_every_term);
+    tcase_add_test(tc, lost_vote_cannot_make_two_leaders);
     suite_add_tcase(s, tc);
     return s;
 }

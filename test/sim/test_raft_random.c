@@ -8,6 +8,11 @@
  *   - state machine safety: no two nodes apply different commands at one index, across
  *     restarts (the simulator's applier checks this on every apply).
  * After the faults heal, a new proposal must commit within 10 simulated seconds (liveness).
+ * With lost stores on, some restarts lose the node's whole store first (a lost disk), at most a
+ * minority of members at a time (a node counts as damaged until its log holds an entry of a
+ * term above every term known when it lost its store); done right (recovery mode, the node
+ * replaces the lost member) every check holds, done wrong (it restarts as a new node: the
+ * planted bug) the checks catch it.
  * A failure prints the seed and the last events; SEED=n replays that seed alone.
  * RANDOM_SEEDS sets how many seeds run (default 2,000; `make test-long` runs 10,000). */
 #include <check.h>
@@ -29,7 +34,33 @@ struct checker {
     uint64_t lead_last[SIM_MAX_NODES];  /* its last index then */
     uint64_t lead_last_term[SIM_MAX_NODES];
     uint64_t events;
+    uint64_t max_term;                  /* the highest term any node has been seen in */
+    uint64_t wipe_term[SIM_MAX_NODES];  /* lost-store mode: damaged until its log reaches this */
 };
+
+enum lost_stores { LOST_NONE, LOST_RECOVER, LOST_AS_NEW };
+
+static uint64_t last_term_of(struct raft *r)
+{
+    uint64_t t = 0;
+    raft_term_at(r, raft_last_index(r), &t);
+    return t;
+}
+
+/* Lost stores are a fault like any other, within Raft's fault model: at most a minority of
+ * members may be damaged at a time (losing a majority of copies loses committed data, which no
+ * protocol can prevent). */
+static size_t damaged(struct sim *s, struct checker *c)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < sim_n(s); i++) {
+        struct raft *r = sim_raft(s, i);
+        if (c->wipe_term[i] && r && last_term_of(r) >= c->wipe_term[i])
+            c->wipe_term[i] = 0;
+        count += c->wipe_term[i] != 0;
+    }
+    return count;
+}
 
 static uint64_t term_or_zero(struct raft *r, uint64_t index)
 {
@@ -95,6 +126,7 @@ static void observe(struct sim *s, void *arg)
         if (!r)
             continue;
         struct raft_soft_state ss = raft_soft_state(r);
+        c->max_term = MAX(c->max_term, ss.term);
         if (ss.role != RAFT_LEADER)
             continue;
         uint64_t t = ss.term;
@@ -141,9 +173,10 @@ static void heal(struct sim *s)
 }
 
 static uint64_t reads_confirmed; /* over all seeds run */
+static uint64_t recoveries;      /* stores lost, over all seeds run */
 
 /* Runs one seed; returns true when every check held. On failure prints the seed and events. */
-static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
+static bool run_seed(uint64_t seed, int planted_bug, enum lost_stores lost, bool quiet)
 {
     struct rng pick;
     rng_seed(&pick, seed);
@@ -183,8 +216,14 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
             sim_crash(s, sim_rand(s, n));
         } else if (a < 80) {
             size_t i = sim_rand(s, n);
-            if (!sim_is_alive(s, i))
+            if (lost != LOST_NONE && !sim_is_alive(s, i) && sim_rand(s, 3) == 0 &&
+                damaged(s, c) < (n - 1) / 2) {
+                c->wipe_term[i] = c->max_term + 1;
+                recoveries++;
+                sim_restart_empty(s, i, lost == LOST_RECOVER);
+            } else if (!sim_is_alive(s, i)) {
                 sim_restart(s, i);
+            }
         } else if (a < 85) {
             sim_set_unreliable(s, sim_rand(s, 2));
         } else if (a < 88) {
@@ -218,6 +257,11 @@ static bool run_seed(uint64_t seed, int planted_bug, bool quiet)
         sim_run_for(s, 2000);
         h_one_int(s, 1u << 31, n, true);
         check_log_matching(s);
+        /* and a replaced store has finished its recovery: it votes again */
+        sim_run_for(s, 1000);
+        for (size_t i = 0; i < n && !sim_failed(s); i++)
+            if (raft_recovering(sim_raft(s, i)))
+                sim_fail(s, "node %zu still recovering 1 s after the cluster healed", i);
     }
     reads_confirmed += sim_reads_confirmed(s);
     bool ok = !sim_failed(s);
@@ -244,14 +288,15 @@ START_TEST(random_safety)
     const char *one = getenv("SEED");
     if (one) {
         uint64_t seed = strtoull(one, NULL, 10);
-        ck_assert_msg(run_seed(seed, 0, false), "seed %llu failed", (unsigned long long)seed);
+        ck_assert_msg(run_seed(seed, 0, LOST_NONE, false) && run_seed(seed, 0, LOST_RECOVER, false),
+                      "seed %llu failed", (unsigned long long)seed);
         return;
     }
     unsigned long count = seed_count();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned long k = 1; k <= count; k++)
-        ck_assert_msg(run_seed(k, 0, false), "seed %lu failed (replay: SEED=%lu)", k, k);
+        ck_assert_msg(run_seed(k, 0, LOST_NONE, false), "seed %lu failed (replay: SEED=%lu)", k, k);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("  randomized mode: %lu seeds passed in %.2f s (%.0f seeds/s), %llu reads confirmed\n",
@@ -260,18 +305,47 @@ START_TEST(random_safety)
 }
 END_TEST
 
+/* Lost stores replaced by nodes in recovery mode: every check holds on every seed. */
+START_TEST(random_safety_lost_stores)
+{
+    unsigned long count = seed_count();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t before = recoveries;
+    for (unsigned long k = 1; k <= count; k++)
+        ck_assert_msg(run_seed(k, 0, LOST_RECOVER, false),
+                      "seed %lu failed with lost stores (replay: SEED=%lu)", k, k);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("  randomized mode with lost stores: %lu seeds passed in %.2f s, %llu stores lost "
+           "and replaced\n", count, secs, (unsigned long long)(recoveries - before));
+    ck_assert_uint_gt(recoveries - before, count / 4); /* the lost stores did happen */
+}
+END_TEST
+
 /* The checks can fail: with a planted bug, some seed must report a violation. */
-static void expect_violation(int bug, const char *name)
+static void expect_violation_lost(int bug, enum lost_stores lost, const char *name)
 {
     unsigned long limit = 2000;
     for (unsigned long k = 1; k <= limit; k++) {
-        if (!run_seed(k, bug, true)) {
+        if (!run_seed(k, bug, lost, true)) {
             printf("  planted bug %s caught at seed %lu\n", name, k);
             return;
         }
     }
     ck_abort_msg("planted bug %s went unnoticed for %lu seeds", name, limit);
 }
+
+static void expect_violation(int bug, const char *name)
+{
+    expect_violation_lost(bug, LOST_NONE, name);
+}
+
+START_TEST(planted_restart_as_new_is_caught)
+{
+    expect_violation_lost(0, LOST_AS_NEW, "a node that lost its store restarts as a new one");
+}
+END_TEST
 
 START_TEST(planted_double_vote_is_caught)
 {
@@ -297,6 +371,8 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("random");
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, random_safety);
+    tcase_add_test(tc, random_safety_lost_stores);
+    tcase_add_test(tc, planted_restart_as_new_is_caught);
     tcase_add_test(tc, planted_double_vote_is_caught);
     tcase_add_test(tc, planted_old_term_commit_is_caught);
     tcase_add_test(tc, planted_read_without_quorum_is_caught);

@@ -324,7 +324,7 @@ START_TEST(test_round_trip)
 
     const uint64_t terms[8] = { 1, 1, 2, 2, 3, 3, 3, 3 };
     const size_t lens[8] = { 0, 1, 100, 4000, 9000 /* overflow pages */, 17, 0, 250 };
-    struct raft_hard_state hs = { 3, 2, 4 };
+    struct raft_hard_state hs = { .term = 3, .vote = 2, .commit = 4 };
     save_entries(s, m, 1, 8, terms, 0, lens, &hs);
     ck_assert_uint_eq(storage_raft_state_size(s),
                       20 + 8 * 20 + (0 + 1 + 100 + 4000 + 9000 + 17 + 0 + 250));
@@ -382,7 +382,7 @@ START_TEST(test_round_trip)
     /* A hard state on its own leaves the log alone, and survives a reopen. */
     struct raft_ready rd = { 0 };
     rd.hard_state_changed = true;
-    rd.hard_state = (struct raft_hard_state){ 9, 7, 8 };
+    rd.hard_state = (struct raft_hard_state){ .term = 9, .vote = 7, .commit = 8 };
     save(s, &rd);
     m->hs = rd.hard_state;
     verify(s, m);
@@ -402,13 +402,13 @@ START_TEST(test_suffix_overwrite)
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
 
-    struct raft_hard_state hs = { 1, 1, 3 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 3 };
     save_entries(s, m, 1, 10, NULL, 1, NULL, &hs);
     verify(s, m);
     size_t before = storage_raft_state_size(s);
 
     /* Entries 6..8 of term 2 replace 6..10: 9 and 10 are gone. */
-    hs = (struct raft_hard_state){ 2, 0, 3 };
+    hs = (struct raft_hard_state){ .term = 2, .vote = 0, .commit = 3 };
     save_entries(s, m, 6, 3, NULL, 2, NULL, &hs);
     ck_assert_uint_eq(m->last, 8);
     verify(s, m);
@@ -448,7 +448,7 @@ START_TEST(test_suffix_overwrite)
         save_entries(s, m, first, 500, NULL, 5, NULL, NULL);
     verify(s, m);
     before = storage_raft_state_size(s);
-    hs = (struct raft_hard_state){ 6, 3, 1000 };
+    hs = (struct raft_hard_state){ .term = 6, .vote = 3, .commit = 1000 };
     save_entries(s, m, 1200, 10, NULL, 6, NULL, &hs);
     ck_assert_uint_eq(m->last, 1209);
     ck_assert_uint_lt(storage_raft_state_size(s), before);
@@ -496,7 +496,7 @@ static void install(struct storage *s, struct model *m, uint64_t index, uint64_t
     rd.entries = e;
     rd.n_entries = n_entries;
     rd.hard_state_changed = true;
-    rd.hard_state = (struct raft_hard_state){ term, 2, index };
+    rd.hard_state = (struct raft_hard_state){ .term = term, .vote = 2, .commit = index };
     save(s, &rd);
     free(d);
     m->hs = rd.hard_state;
@@ -519,7 +519,7 @@ START_TEST(test_compaction)
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
     const uint64_t terms[10] = { 1, 1, 1, 2, 2, 2, 3, 3, 3, 3 };
-    struct raft_hard_state hs = { 3, 1, 8 };
+    struct raft_hard_state hs = { .term = 3, .vote = 1, .commit = 8 };
     save_entries(s, m, 1, 10, terms, 0, NULL, &hs);
     size_t full = storage_raft_state_size(s);
 
@@ -578,7 +578,7 @@ START_TEST(test_compaction)
     compact_model(s, m, 10, 3000);
     verify(s, m);
     ck_assert_uint_eq(storage_raft_state_size(s), HARD_STATE_BYTES);
-    hs = (struct raft_hard_state){ 4, 1, 12 };
+    hs = (struct raft_hard_state){ .term = 4, .vote = 1, .commit = 12 };
     save_entries(s, m, 11, 5, NULL, 4, NULL, &hs);
     verify(s, m);
 
@@ -793,7 +793,8 @@ static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_
             rd.entries = e;
             rd.n_entries = n;
             rd.hard_state_changed = true;
-            rd.hard_state = (struct raft_hard_state){ nx.term, nx.vote, nx.commit };
+            rd.hard_state =
+                (struct raft_hard_state){ .term = nx.term, .vote = nx.vote, .commit = nx.commit };
             rc = storage_save(s, &rd, err, sizeof err);
         }
         if (rc != 0)
@@ -977,7 +978,7 @@ START_TEST(test_map_grows)
 
     /* One entry far larger than the whole map, then ~2 MiB in batches. */
     size_t big = 512u << 10;
-    struct raft_hard_state hs = { 1, 1, 1 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 1 };
     save_entries(s, m, 1, 1, NULL, 1, &big, &hs);
     size_t lens[64];
     for (size_t i = 0; i < 64; i++)
@@ -1059,7 +1060,7 @@ START_TEST(test_lock)
     struct model *m = model_new();
     const char *dir = sub("db");
     struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { 1, 1, 2 };
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 2 };
     save_entries(s, m, 1, 3, NULL, 1, NULL, &hs);
     storage_close(s);
 
@@ -1303,7 +1304,7 @@ static void make_store(const char *dir, struct model *m)
 {
     memset(m, 0, sizeof *m);
     struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { 2, 1, 0 };
+    struct raft_hard_state hs = { .term = 2, .vote = 1, .commit = 0 };
     for (uint64_t first = 1; first <= 600; first += 100) {
         hs.commit = first + 50;
         save_entries(s, m, first, 100, NULL, first < 300 ? 1 : 2, NULL, &hs);
@@ -1409,6 +1410,149 @@ START_TEST(test_corruption)
 }
 END_TEST
 
+/* ---- 8. a truncated or lost data.mdb --------------------------------------------------------
+ *
+ * Before the check, a data.mdb truncated to 16-34 KiB killed the opening process with SIGBUS
+ * (LMDB maps the file and follows page numbers past its end), and a deleted or emptied one
+ * gave a brand-new store without a word. Each case runs in a child (try_open), so a signal
+ * would show as an outcome instead of killing the runner. */
+
+static void truncate_to(const char *path, off_t size)
+{
+    ck_assert_int_eq(truncate(path, size), 0);
+}
+
+/* The size data.mdb's live meta page requires: (mm_last_pg + 1) pages. */
+static uint64_t required_size(const uint8_t *file, size_t len)
+{
+    size_t psize;
+    main_root_page(file, len, &psize);
+    const uint8_t *m0 = file, *m1 = file + psize;
+    const uint8_t *live = host64(m1 + META_TXNID_OFF) > host64(m0 + META_TXNID_OFF) ? m1 : m0;
+    return (host64(live + META_TXNID_OFF - 8) + 1) * psize;
+}
+
+/* Damages data.mdb of a fresh store (shrinks it to `size`, or deletes it when size < 0), opens
+ * it in a child, and checks: refused with a message naming the file or directory, no signal,
+ * and the file exactly as left. Returns the message in err. */
+static void damaged_case(const char *name, off_t size, const char *want, char *err, size_t errlen)
+{
+    struct model *m = model_new();
+    const char *dir = sub(name);
+    make_store(dir, m);
+    char path[256];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    size_t flen;
+    uint8_t *orig = read_all(path, &flen);
+    uint64_t need = required_size(orig, flen);
+    ck_assert_uint_le(need, flen);
+    if (size == -2)
+        size = (off_t)need - 4096; /* one page less than required */
+    if (size < 0)
+        ck_assert_int_eq(unlink(path), 0);
+    else
+        truncate_to(path, size);
+    size_t blen = 0;
+    uint8_t *before = size < 0 ? NULL : read_all(path, &blen);
+    int o = try_open(dir, m, err, errlen);
+    printf("test_damaged: %s (%lld of %zu bytes, %llu required): %s%s%s\n", name,
+           (long long)size, flen, (unsigned long long)need, outcome_name(o), err[0] ? ": " : "",
+           err);
+    fflush(stdout);
+    ck_assert_msg(o == OUTCOME_OPEN_FAILED, "%s: %s (%s)", name, outcome_name(o), err);
+    ck_assert_msg(strstr(err, dir) != NULL, "%s: the error does not name %s: %s", name, dir, err);
+    ck_assert_msg(strstr(err, want) != NULL, "%s: the error lacks '%s': %s", name, want, err);
+    if (size < 0) {
+        ck_assert_int_ne(access(path, F_OK), 0); /* nothing was recreated */
+    } else {
+        size_t alen;
+        uint8_t *after = read_all(path, &alen);
+        ck_assert_uint_eq(alen, blen);
+        ck_assert_msg(alen == 0 || memcmp(after, before, alen) == 0, "%s: data.mdb was modified",
+                      name);
+        free(after);
+    }
+    free(orig);
+    free(before);
+    free(m);
+}
+
+START_TEST(test_truncated)
+{
+    char err[1024];
+    damaged_case("empty", 0, "the store is lost", err, sizeof err);
+    damaged_case("deleted", -1, "the store is lost", err, sizeof err);
+    damaged_case("cut_16k", 16384, "truncated", err, sizeof err);
+    ck_assert_msg(strstr(err, "16384 bytes") != NULL, "no size in: %s", err);
+    damaged_case("cut_34k", 34816, "truncated", err, sizeof err);
+    damaged_case("one_page_short", -2, "truncated", err, sizeof err);
+    damaged_case("half_meta", 100, "shorter than one LMDB meta page", err, sizeof err);
+    damaged_case("one_page", 4096, "shorter than its two meta pages", err, sizeof err);
+
+    /* An intact store still opens, and reads back everything. */
+    struct model *m = model_new();
+    const char *dir = sub("intact");
+    make_store(dir, m);
+    int o = try_open(dir, m, err, sizeof err);
+    ck_assert_msg(o == OUTCOME_OK, "intact: %s (%s)", outcome_name(o), err);
+    free(m);
+}
+END_TEST
+
+/* opts.replace: a lost store is recreated empty and marked recovering (and the mark survives
+ * a reopen); a first start is not affected by the marker logic; an intact store is opened as
+ * it is, whatever the flag. */
+START_TEST(test_replace)
+{
+    char err[512];
+    struct storage_opts o;
+    storage_opts_default(&o);
+    const char *dir = sub("r");
+    struct storage *s;
+    struct raft_init init;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), 0); /* first start: new */
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert(!init.hard_state.recovering);
+    struct model *m = model_new();
+    struct raft_hard_state hs = { .term = 5, .vote = 2, .commit = 3 };
+    save_entries(s, m, 1, 3, NULL, 5, NULL, &hs);
+    storage_close(s);
+    o.replace = true;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), 0); /* intact: as it is */
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert(!init.hard_state.recovering);
+    ck_assert_uint_eq(init.hard_state.term, 5);
+    storage_close(s);
+    char path[256];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    o.replace = false;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "--initial-cluster-state existing"), "%s", err);
+    o.replace = true;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), 0);
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert(init.hard_state.recovering);
+    ck_assert_uint_eq(init.hard_state.recover_term, 0);
+    ck_assert_uint_eq(init.hard_state.term, 0);
+    ck_assert_uint_eq(init.last_index, 0);
+    /* the core's progress through recovery is stored with the hard state */
+    struct raft_ready rd = { .hard_state_changed = true,
+                             .hard_state = { .term = 7, .vote = 1, .recovering = true,
+                                             .recover_term = 7 } };
+    ck_assert_int_eq(storage_save(s, &rd, err, sizeof err), 0);
+    storage_close(s);
+    o.replace = false;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), 0);
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert(init.hard_state.recovering);
+    ck_assert_uint_eq(init.hard_state.recover_term, 7);
+    ck_assert_uint_eq(init.hard_state.term, 7);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -1420,6 +1564,8 @@ Suite *test_suite(void)
         { "map_grows", test_map_grows, 120 },
         { "lock", test_lock, 60 },
         { "corruption", test_corruption, 120 },
+        { "truncated", test_truncated, 120 },
+        { "replace", test_replace, 60 },
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc = tcase_create(tests[i].name);
