@@ -21,6 +21,11 @@ static const struct config_option node_opts_table[] = {
       "every member as ID=HOST:PORT,... (required)" },
     { "node", "data_dir", "data-dir", CONFIG_STRING, F(data_dir), NULL, 0, 0,
       "directory of this node's LMDB store (required)" },
+    /* The defaults are rpc_server_opts_default's. */
+    { "node", "max_connections", "max-connections", CONFIG_INT, F(max_connections), "4096", 1,
+      1000000, "connections served at once, peers' and clients'; more are closed at accept" },
+    { "node", "frame_timeout", "frame-timeout", CONFIG_DURATION, F(frame_timeout_ms), "30s", 0,
+      3600000, "close a connection that takes longer to send one frame (0: never)" },
     { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
       "length of one Raft tick" },
     { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
@@ -123,7 +128,11 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
     event_base_priority_init(d.base, 3);
-    d.srv = rpc_server_new(d.base, NULL);
+    struct rpc_server_opts so;
+    rpc_server_opts_default(&so);
+    so.max_connections = (uint32_t)o->max_connections;
+    so.frame_timeout_ms = o->frame_timeout_ms;
+    d.srv = rpc_server_new(d.base, &so);
     struct node *node = NULL;
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
      * shutdown once the loop runs), not fatal. */

@@ -16,8 +16,8 @@ struct rpc_server;
 struct node_opts {
     int64_t id;
     char *listen, *peers, *data_dir, *log_level;
-    uint64_t tick_ms, max_raft_state;
-    int64_t election_ticks, heartbeat_ticks;
+    uint64_t tick_ms, max_raft_state, frame_timeout_ms;
+    int64_t election_ticks, heartbeat_ticks, max_connections;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
 };
 
