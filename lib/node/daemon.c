@@ -34,6 +34,11 @@ static const struct config_option node_opts_table[] = {
       F(initial_cluster_state), "new", 0, 0,
       "new: create a store only in a directory that never held one; existing: this node "
       "replaces a member whose store was lost (it rejoins empty and votes only once safe)" },
+    /* The defaults are rpc_server_opts_default's. */
+    { "node", "max_connections", "max-connections", CONFIG_INT, F(max_connections), "4096", 1,
+      1000000, "connections served at once, peers' and clients'; more are closed at accept" },
+    { "node", "frame_timeout", "frame-timeout", CONFIG_DURATION, F(frame_timeout_ms), "30s", 0,
+      3600000, "close a connection that takes longer to send one frame (0: never)" },
     { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
       "length of one Raft tick" },
     { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
@@ -141,12 +146,16 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     event_base_priority_init(d.base, 3);
     /* Frames must hold the largest request plus its envelope, and the Raft messages that
      * carry it to the peers (node_new sizes its peer clients the same way). */
-    struct rpc_limits lim;
-    rpc_limits_default(&lim);
-    lim.max_request = o->max_request_bytes;
-    lim.max_frame = MAX(lim.max_frame, o->max_request_bytes + NODE_FRAME_SLACK);
-    lim.out_drop = lim.max_frame + (8u << 20);
-    d.srv = rpc_server_new(d.base, &lim);
+    struct rpc_server_opts so;
+    rpc_server_opts_default(&so);
+    so.max_connections = (uint32_t)o->max_connections;
+    so.frame_timeout_ms = o->frame_timeout_ms;
+    so.limits.max_request = o->max_request_bytes;
+    so.limits.max_frame = MAX(so.limits.max_frame, o->max_request_bytes + NODE_FRAME_SLACK);
+    so.limits.out_drop = so.limits.max_frame + (8u << 20);
+    if (so.in_budget < 4 * so.limits.max_frame)
+        so.in_budget = 4 * so.limits.max_frame;
+    d.srv = rpc_server_new(d.base, &so);
     struct node *node = NULL;
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
      * shutdown once the loop runs), not fatal. */
@@ -160,7 +169,7 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         .tick_ms = o->tick_ms, .election_ticks = (unsigned)o->election_ticks,
         .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
         .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
-        .noop_on_elect = o->noop_on_elect, .max_frame = lim.max_frame,
+        .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
     };
     node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);

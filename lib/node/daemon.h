@@ -17,8 +17,8 @@ struct node_opts {
     int64_t id;
     char *listen, *peers, *data_dir, *log_level;
     char *initial_cluster_state; /* "new" or "existing" (see node_opts_table) */
-    uint64_t tick_ms, max_raft_state, max_request_bytes;
-    int64_t election_ticks, heartbeat_ticks;
+    uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
+    int64_t election_ticks, heartbeat_ticks, max_connections;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
 };
 

@@ -85,14 +85,21 @@ Rpc__Envelope *rpc_envelope_decode(const uint8_t *body, size_t len)
     return env;
 }
 
-enum rpc_read_result rpc_read_envelope(struct evbuffer *in, size_t max_frame, Rpc__Envelope **env)
+enum rpc_read_result rpc_peek_length(struct evbuffer *in, size_t max_frame, uint32_t *len)
 {
     uint8_t h[RPC_FRAME_HEADER];
     if (evbuffer_copyout(in, h, sizeof h) < (ev_ssize_t)sizeof h)
         return RPC_READ_NEED_MORE;
-    uint32_t n = header_len(h);
-    if (n > max_frame)
-        return RPC_READ_TOO_LARGE;
+    *len = header_len(h);
+    return *len > max_frame ? RPC_READ_TOO_LARGE : RPC_READ_OK;
+}
+
+enum rpc_read_result rpc_read_envelope(struct evbuffer *in, size_t max_frame, Rpc__Envelope **env)
+{
+    uint32_t n;
+    enum rpc_read_result r = rpc_peek_length(in, max_frame, &n);
+    if (r != RPC_READ_OK)
+        return r;
     if (evbuffer_get_length(in) - RPC_FRAME_HEADER < n)
         return RPC_READ_NEED_MORE;
     evbuffer_drain(in, RPC_FRAME_HEADER);

@@ -14,7 +14,12 @@ enum rpc_read_result {
     RPC_READ_NEED_MORE, /* no whole frame yet */
     RPC_READ_TOO_LARGE, /* the length prefix exceeds max_frame */
     RPC_READ_BAD,       /* the body is not a valid envelope */
+    RPC_READ_NO_MEMORY, /* server: no memory for the body of a large frame */
 };
+
+/* Reads the length prefix at the front of in without consuming it: RPC_READ_OK with *len,
+ * RPC_READ_NEED_MORE (fewer than RPC_FRAME_HEADER bytes) or RPC_READ_TOO_LARGE. */
+enum rpc_read_result rpc_peek_length(struct evbuffer *in, size_t max_frame, uint32_t *len);
 
 /* Takes one frame from the front of in and decodes it. Consumes the frame on OK and BAD. */
 enum rpc_read_result rpc_read_envelope(struct evbuffer *in, size_t max_frame,

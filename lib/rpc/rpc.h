@@ -39,7 +39,8 @@ enum rpc_status {
 const char *rpc_status_name(enum rpc_status st);
 
 /* Per-connection limits. Memory per connection is bounded by about
- * max_frame (input) + out_drop (output). */
+ * max_frame (input) + out_drop (output); a server also bounds the input of all its connections
+ * together (rpc_server_opts.in_budget). */
 struct rpc_limits {
     size_t max_frame;     /* largest frame accepted or sent; checked before allocating (64 MiB) */
     size_t out_pause;     /* server: stop reading a connection while its unsent output is above
@@ -103,11 +104,45 @@ struct rpc_server_stats {
     uint64_t pending_calls;        /* calls handed to handlers and not answered yet */
     uint64_t out_buffered;         /* bytes of replies not yet written to sockets, all conns */
     uint64_t in_buffered;          /* bytes read and not yet dispatched, all conns */
+    uint64_t budget_drops;         /* connections closed to keep in_buffered within in_budget
+                                      (or whose large frame found no memory) */
+    uint64_t frame_timeouts;       /* connections closed for not finishing a frame in time */
+    uint64_t conns_refused;        /* connections closed at accept: max_connections were open */
 };
 
-/* Creates a server on base. lim NULL = defaults (copied). Free with rpc_server_free. Every
+/* A server's limits. The per-connection ones bound what one peer can make the server hold;
+ * these bound what many peers can do together (e.g. ten connections each sending 60 MB of an
+ * unfinished 64 MiB frame would otherwise hold 600 MB, and a peer can open any number of
+ * connections, or sit in the middle of a frame forever). */
+struct rpc_server_opts {
+    struct rpc_limits limits;
+    /* Bytes read and not yet dispatched (partial frames, mostly), all connections together
+     * (256 MiB: four frames of the default max_frame). It is checked after every read (one
+     * read adds at most a few KiB): while the total is above it, the connection holding the
+     * most input is closed (budget_drops), so a peer sending complete small frames is never
+     * closed while another holds more. Values below max_frame + RPC_FRAME_HEADER are raised to
+     * that, so that one frame of the largest size can always arrive. */
+    size_t in_budget;
+    /* A connection that has begun a frame (any part of it, header included) and has not
+     * received all of it within this time is closed (frame_timeouts). The clock runs only
+     * while the server reads the connection: a connection paused for backpressure, or idle
+     * between frames, is never closed by it. Checked every quarter of it (at most every
+     * second). 30000 ms; 0 = no timeout. */
+    uint64_t frame_timeout_ms;
+    /* Connections open at once (4096; 0 = no limit). Beyond it a new connection is accepted
+     * and closed at once (conns_refused; logged at most once a second). Note that the process
+     * limit on open files (ulimit -n) may be lower: accepting then fails with EMFILE. */
+    uint32_t max_connections;
+};
+
+#define RPC_DEFAULT_IN_BUDGET (4 * (size_t)RPC_DEFAULT_MAX_FRAME)
+
+/* Fills *o with the defaults above (and rpc_limits_default). */
+void rpc_server_opts_default(struct rpc_server_opts *o);
+
+/* Creates a server on base. opts NULL = defaults (copied). Free with rpc_server_free. Every
  * server answers the built-in method "rpc.Stats" (reply: rpc.ServerStats). */
-struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_limits *lim);
+struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts);
 
 /* Starts listening on "host:port" (port 0 = any free port). Returns 0, or -1 with a message
  * in err. May be called more than once for several addresses. */

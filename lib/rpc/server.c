@@ -4,12 +4,28 @@
  * Lifetimes: a connection (struct sconn) lives from accept to close. A call lives from dispatch
  * until its handler answers it; if the connection closes first, the call is detached
  * (call->conn = NULL) and the later answer only frees it. So neither outlives the other's
- * pointer, and no reference counts are needed. */
+ * pointer, and no reference counts are needed.
+ *
+ * Input memory: bytes read and not yet dispatched are counted per connection (in_acct) and in
+ * all (in_total), after every read; over the budget, the connection holding the most is closed.
+ * A frame of BIG_BODY bytes or more that is not complete yet is moved out of the bufferevent
+ * into a mapping of its own (body_*): libevent reads at most 4 KiB per callback into small heap
+ * chains, and tens of MB of such chains, once freed, stay in the fragmented heap (glibc's RSS
+ * stayed at 612 MiB after ten connections holding 60 MB each had closed); a mapping is given
+ * back to the system when it is unmapped, and the whole frame is then decoded from it without
+ * evbuffer_pullup's second copy. The length is checked against max_frame before mapping, and
+ * the mapping grows with the bytes received (mremap), so a header alone reserves little.
+ * Smaller partial frames stay in the chains; when the input held falls to a quarter of a peak
+ * of TRIM_PEAK or more (many such connections closed, or finished their frames), the heap is
+ * trimmed a little later (malloc_trim gives back the free pages inside it; it took 61 ms to
+ * give back 600 MB). */
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "base/clock.h"
@@ -20,6 +36,16 @@
 #define MAX_LISTENERS 8
 #define SHUTDOWN_TICK_MS 10
 #define SHUTDOWN_FLUSH_MS 1000
+/* A frame at least this large that spans reads is assembled in its own mapping. 256 KiB is
+ * the daemons' M_MMAP_THRESHOLD: evbuffer_pullup would map a block that large anyway. */
+#define BIG_BODY (256u << 10)
+#define BODY_FIRST_MAP (1u << 20) /* a body's first mapping; it doubles as bytes arrive */
+#define REFUSE_LOG_MS 1000        /* refused connections are logged at most this often */
+#define TRIM_PEAK (16u << 20)
+/* The trim waits this long: libevent frees a closed connection's buffers in a deferred
+ * finalizer, after the callback that closed it (a trim from there found nothing to give back),
+ * and a burst of closes gets one trim. */
+#define TRIM_DELAY_MS 100
 
 struct handler {
     char *method;
@@ -36,6 +62,12 @@ struct sconn {
     bool paused;            /* reading stopped: output too large or too many pending calls */
     bool busy;              /* inside conn_process: closing is deferred to its end */
     bool dead;              /* closed while busy; freed when conn_process unwinds */
+    size_t in_acct;         /* this connection's share of srv->in_total */
+    /* When the incomplete frame at the front of the input began (0: none, or paused). */
+    uint64_t frame_start_ms;
+    uint8_t *body;          /* NULL, or a big frame's body being received: body_got bytes of */
+    size_t body_len;        /* body_len are in a mapping of body_cap bytes (header consumed) */
+    size_t body_got, body_cap;
     struct rpc_call *calls; /* pending calls, doubly linked */
     struct sconn *prev, *next;
 };
@@ -51,13 +83,18 @@ enum stop_phase { RUNNING, DRAINING, FLUSHING, STOPPED };
 
 struct rpc_server {
     struct event_base *base;
-    struct rpc_limits lim;
+    struct rpc_server_opts opts;
     struct evconnlistener *listeners[MAX_LISTENERS];
     size_t nlisteners;
     struct handler *handlers;
     size_t nhandlers;
     struct sconn *conns;
     struct rpc_server_stats st;
+    size_t in_total;            /* sum of in_acct: input read and not dispatched */
+    size_t in_peak;             /* the largest in_total since the heap was last trimmed */
+    struct event *trim_timer;   /* pending: the heap will be trimmed */
+    struct event *frame_timer;  /* checks frame_start_ms; pending while a frame is begun */
+    uint64_t refuse_logged_ms;  /* when a refused connection was last logged */
     enum stop_phase phase;
     struct event *stop_timer;
     uint64_t phase_deadline_ms;
@@ -110,6 +147,82 @@ static void conn_free(struct sconn *c)
     free(c);
 }
 
+/* ---- the body of a big frame, in its own mapping ---- */
+
+/* Mapping sizes are kept in whole 4 KiB pages (the kernel rounds them up to its page size in
+ * any case), so that body_cap is what is mapped. */
+static size_t page_round(size_t n) { return (n + 4095) / 4096 * 4096; }
+
+/* Maps room for the first bytes of a body of len bytes. Returns 0, or -1 when out of memory. */
+static int body_start(struct sconn *c, size_t len)
+{
+    size_t cap = page_round(MIN(len, BODY_FIRST_MAP));
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    c->body = p;
+    c->body_len = len;
+    c->body_got = 0;
+    c->body_cap = cap;
+    return 0;
+}
+
+/* Moves what in holds of the body into the mapping, growing it (at least doubling, at most to
+ * the body's length). Returns 0, or -1 when out of memory. */
+static int body_fill(struct sconn *c, struct evbuffer *in)
+{
+    size_t n = MIN(evbuffer_get_length(in), c->body_len - c->body_got);
+    if (c->body_got + n > c->body_cap) {
+        size_t cap = page_round(MIN(c->body_len, MAX(2 * c->body_cap, c->body_got + n)));
+        void *p = mremap(c->body, c->body_cap, cap, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED)
+            return -1;
+        c->body = p;
+        c->body_cap = cap;
+    }
+    evbuffer_remove(in, c->body + c->body_got, n);
+    c->body_got += n;
+    return 0;
+}
+
+static void body_release(struct sconn *c)
+{
+    if (c->body)
+        munmap(c->body, c->body_cap);
+    c->body = NULL;
+    c->body_len = c->body_got = c->body_cap = 0;
+}
+
+/* Bytes of input read and not dispatched yet. */
+static size_t conn_in_bytes(const struct sconn *c)
+{
+    return evbuffer_get_length(bufferevent_get_input(c->bev)) + c->body_got;
+}
+
+static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rpc_server *s = arg;
+    malloc_trim(0);
+    s->in_peak = s->in_total;
+}
+
+/* Sets c's share of in_total to in (its input now), and schedules a trim of the heap when the
+ * input of all connections has fallen well below a large peak. */
+static void conn_account(struct sconn *c, size_t in)
+{
+    struct rpc_server *s = c->srv;
+    s->in_total = s->in_total - c->in_acct + in;
+    c->in_acct = in;
+    s->in_peak = MAX(s->in_peak, s->in_total);
+    if (s->in_peak >= TRIM_PEAK && s->in_total <= s->in_peak / 4 &&
+        !evtimer_pending(s->trim_timer, NULL)) {
+        struct timeval tv = { 0, TRIM_DELAY_MS * 1000 };
+        evtimer_add(s->trim_timer, &tv);
+    }
+}
+
 /* Closes a connection: detaches its calls, unlinks it, and frees it (at once, or when the
  * conn_process that is running for it unwinds). */
 static void conn_close(struct sconn *c)
@@ -126,6 +239,8 @@ static void conn_close(struct sconn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->st.conns_open--;
+    conn_account(c, 0);
+    body_release(c);
     if (c->busy) {
         c->dead = true;
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
@@ -145,13 +260,14 @@ static void conn_reject(struct sconn *c, const char *why)
 static bool conn_should_pause(const struct sconn *c)
 {
     const struct rpc_server *s = c->srv;
-    return s->phase != RUNNING || c->pending >= s->lim.max_pending ||
-           evbuffer_get_length(bufferevent_get_output(c->bev)) > s->lim.out_pause;
+    return s->phase != RUNNING || c->pending >= s->opts.limits.max_pending ||
+           evbuffer_get_length(bufferevent_get_output(c->bev)) > s->opts.limits.out_pause;
 }
 
 static void conn_pause(struct sconn *c)
 {
     c->paused = true;
+    c->frame_start_ms = 0;
     bufferevent_disable(c->bev, EV_READ);
     if (c->srv->phase == RUNNING)
         c->srv->st.paused++;
@@ -183,21 +299,21 @@ static bool send_reply(struct sconn *c, uint64_t id, enum rpc_status st, const c
     env.payload.data = (uint8_t *)payload;
     env.payload.len = len;
     size_t size = rpc__envelope__get_packed_size(&env);
-    if (size > s->lim.max_frame) {
+    if (size > s->opts.limits.max_frame) {
         env.status = RPC__STATUS__TOO_LARGE;
         env.error = "reply exceeds the frame size limit";
         env.payload.len = 0;
         size = rpc__envelope__get_packed_size(&env);
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) + RPC_FRAME_HEADER + size > s->lim.out_drop) {
+    if (evbuffer_get_length(out) + RPC_FRAME_HEADER + size > s->opts.limits.out_drop) {
         s->st.slow_drops++;
         LOG_WARN("rpc", "closing connection from %s: it does not read its replies (%zu bytes "
                         "unsent)", c->peer, evbuffer_get_length(out));
         conn_close(c);
         return false;
     }
-    rpc_write_envelope(out, &env, s->lim.max_frame);
+    rpc_write_envelope(out, &env, s->opts.limits.max_frame);
     return true;
 }
 
@@ -262,7 +378,8 @@ static void dispatch(struct sconn *c, const Rpc__Envelope *env)
     call->id = env->call_id;
     call->forwarded = env->forwarded;
     call_attach(c, call);
-    size_t max_request = s->lim.max_request ? s->lim.max_request : s->lim.max_frame;
+    const struct rpc_limits *lim = &s->opts.limits;
+    size_t max_request = lim->max_request ? lim->max_request : lim->max_frame;
     if (s->phase != RUNNING) {
         rpc_call_fail(call, RPC_SHUTTING_DOWN, "server is shutting down");
     } else if (env->payload.len > max_request) {
@@ -278,10 +395,119 @@ static void dispatch(struct sconn *c, const Rpc__Envelope *env)
     }
 }
 
-/* Handles every whole frame in the input buffer, unless the connection must pause. */
+/* Takes the next whole frame of c's input. A big frame that is not all there yet is moved
+ * into c->body as it arrives (see the top of the file). */
+static enum rpc_read_result conn_read_frame(struct sconn *c, struct evbuffer *in,
+                                            Rpc__Envelope **env)
+{
+    size_t max_frame = c->srv->opts.limits.max_frame;
+    if (!c->body) {
+        uint32_t n;
+        enum rpc_read_result r = rpc_peek_length(in, max_frame, &n);
+        if (r != RPC_READ_OK)
+            return r;
+        if (n < BIG_BODY || evbuffer_get_length(in) - RPC_FRAME_HEADER >= n)
+            return rpc_read_envelope(in, max_frame, env);
+        if (body_start(c, n) != 0)
+            return RPC_READ_NO_MEMORY;
+        evbuffer_drain(in, RPC_FRAME_HEADER);
+    }
+    if (body_fill(c, in) != 0)
+        return RPC_READ_NO_MEMORY;
+    if (c->body_got < c->body_len)
+        return RPC_READ_NEED_MORE;
+    *env = rpc_envelope_decode(c->body, c->body_len);
+    body_release(c);
+    return *env ? RPC_READ_OK : RPC_READ_BAD;
+}
+
+/* Closes a connection to bound the server's memory: count it, log it once. */
+static void conn_drop(struct sconn *c, const char *why)
+{
+    c->srv->st.budget_drops++;
+    LOG_WARN("rpc", "closing connection from %s holding %zu bytes of unfinished input: %s",
+             c->peer, conn_in_bytes(c), why);
+    conn_close(c);
+}
+
+/* While the input of all connections exceeds the budget, closes the connection holding the
+ * most (never one that holds less than another). */
+static void server_enforce_budget(struct rpc_server *s)
+{
+    while (s->in_total > s->opts.in_budget) {
+        struct sconn *big = s->conns;
+        for (struct sconn *c = s->conns; c; c = c->next)
+            if (c->in_acct > big->in_acct)
+                big = c;
+        char why[96];
+        snprintf(why, sizeof why, "all connections together exceed the input budget (%zu bytes)",
+                 s->opts.in_budget);
+        conn_drop(big, why);
+    }
+}
+
+/* The frame timer runs every quarter of frame_timeout_ms (10 ms to 1 s) while a connection is
+ * inside a frame. */
+static void frame_timer_arm(struct rpc_server *s)
+{
+    uint64_t ms = MAX(10, MIN(1000, s->opts.frame_timeout_ms / 4));
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) };
+    evtimer_add(s->frame_timer, &tv);
+}
+
+/* Closes connections whose frame has been incomplete for frame_timeout_ms. */
+static void on_frame_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct rpc_server *s = arg;
+    uint64_t now = clock_mono_ms();
+    bool again = false;
+    struct sconn *next;
+    for (struct sconn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (!c->frame_start_ms)
+            continue;
+        if (now - c->frame_start_ms < s->opts.frame_timeout_ms) {
+            again = true;
+            continue;
+        }
+        s->st.frame_timeouts++;
+        LOG_WARN("rpc", "closing connection from %s: a frame begun %llu ms ago is still "
+                        "incomplete (%zu bytes received)",
+                 c->peer, (unsigned long long)(now - c->frame_start_ms), conn_in_bytes(c));
+        conn_close(c);
+    }
+    if (again)
+        frame_timer_arm(s);
+}
+
+/* After processing: starts the frame clock when an incomplete frame remains at the front of
+ * the input (restarting it when frames were completed meanwhile: the rest is a new frame), and
+ * stops it when none does. */
+static void conn_track_frame(struct sconn *c, bool completed)
+{
+    struct rpc_server *s = c->srv;
+    if (!s->frame_timer)
+        return;
+    if (c->paused || conn_in_bytes(c) == 0) {
+        c->frame_start_ms = 0;
+        return;
+    }
+    if (c->frame_start_ms && !completed)
+        return;
+    c->frame_start_ms = clock_mono_ms();
+    if (!evtimer_pending(s->frame_timer, NULL))
+        frame_timer_arm(s);
+}
+
+/* Handles every whole frame in the input buffer, unless the connection must pause; then
+ * accounts for what remains and enforces the input budget. */
 static void conn_process(struct sconn *c)
 {
+    struct rpc_server *s = c->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    bool completed = false;
     c->busy = true;
     while (!c->dead) {
         if (conn_should_pause(c)) {
@@ -289,7 +515,7 @@ static void conn_process(struct sconn *c)
             break;
         }
         Rpc__Envelope *env;
-        enum rpc_read_result r = rpc_read_envelope(in, c->srv->lim.max_frame, &env);
+        enum rpc_read_result r = conn_read_frame(c, in, &env);
         if (r == RPC_READ_NEED_MORE)
             break;
         if (r == RPC_READ_TOO_LARGE) {
@@ -300,12 +526,22 @@ static void conn_process(struct sconn *c)
             conn_reject(c, "frame is not a valid envelope");
             break;
         }
+        if (r == RPC_READ_NO_MEMORY) {
+            conn_drop(c, "no memory for the body of a large frame");
+            break;
+        }
+        completed = true;
         dispatch(c, env);
         rpc__envelope__free_unpacked(env, NULL);
     }
     c->busy = false;
-    if (c->dead)
+    if (c->dead) {
         conn_free(c);
+        return;
+    }
+    conn_account(c, conn_in_bytes(c));
+    conn_track_frame(c, completed);
+    server_enforce_budget(s); /* may close c: last */
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -347,6 +583,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     (void)l;
     struct rpc_server *s = arg;
+    if (s->opts.max_connections && s->st.conns_open >= s->opts.max_connections) {
+        evutil_closesocket(fd);
+        s->st.conns_refused++;
+        uint64_t now = clock_mono_ms();
+        if (!s->refuse_logged_ms || now - s->refuse_logged_ms >= REFUSE_LOG_MS) {
+            char peer[64];
+            format_peer(sa, salen, peer, sizeof peer);
+            LOG_WARN("rpc", "refusing connection from %s: %u connections are open, the limit "
+                            "(%llu refused so far)",
+                     peer, s->opts.max_connections, (unsigned long long)s->st.conns_refused);
+            s->refuse_logged_ms = now;
+        }
+        return;
+    }
     rpc_socket_tune(fd);
     struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
@@ -364,7 +614,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->st.conns_accepted++;
     s->st.conns_open++;
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(bev, EV_WRITE, s->lim.out_pause / 2, 0);
+    bufferevent_setwatermark(bev, EV_WRITE, s->opts.limits.out_pause / 2, 0);
     rpc_bev_tune(bev);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -397,17 +647,32 @@ static void handle_stats(struct rpc_call *call, const uint8_t *req, size_t len, 
     m.pending_calls = st.pending_calls;
     m.out_buffered = st.out_buffered;
     m.in_buffered = st.in_buffered;
+    m.budget_drops = st.budget_drops;
+    m.frame_timeouts = st.frame_timeouts;
+    m.conns_refused = st.conns_refused;
     rpc_call_reply_msg(call, &m.base);
 }
 
-struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_limits *lim)
+void rpc_server_opts_default(struct rpc_server_opts *o)
+{
+    rpc_limits_default(&o->limits);
+    o->in_budget = RPC_DEFAULT_IN_BUDGET;
+    o->frame_timeout_ms = 30000;
+    o->max_connections = 4096;
+}
+
+struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts)
 {
     struct rpc_server *s = xcalloc(1, sizeof *s);
     s->base = base;
-    if (lim)
-        s->lim = *lim;
+    if (opts)
+        s->opts = *opts;
     else
-        rpc_limits_default(&s->lim);
+        rpc_server_opts_default(&s->opts);
+    s->opts.in_budget = MAX(s->opts.in_budget, s->opts.limits.max_frame + RPC_FRAME_HEADER);
+    if (s->opts.frame_timeout_ms)
+        s->frame_timer = evtimer_new(base, on_frame_timer, s);
+    s->trim_timer = evtimer_new(base, on_trim_timer, s);
     rpc_server_handle(s, "rpc.Stats", handle_stats, s);
     return s;
 }
@@ -482,7 +747,7 @@ void rpc_server_stats(const struct rpc_server *s, struct rpc_server_stats *st)
     st->out_buffered = st->in_buffered = 0;
     for (const struct sconn *c = s->conns; c; c = c->next) {
         st->out_buffered += evbuffer_get_length(bufferevent_get_output(c->bev));
-        st->in_buffered += evbuffer_get_length(bufferevent_get_input(c->bev));
+        st->in_buffered += conn_in_bytes(c);
     }
 }
 
@@ -563,6 +828,9 @@ void rpc_server_free(struct rpc_server *s)
         conn_close(s->conns);
     if (s->stop_timer)
         event_free(s->stop_timer);
+    if (s->frame_timer)
+        event_free(s->frame_timer);
+    event_free(s->trim_timer);
     for (size_t i = 0; i < s->nhandlers; i++)
         free(s->handlers[i].method);
     free(s->handlers);

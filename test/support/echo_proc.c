@@ -35,11 +35,12 @@ static void child_signal(int sig, void *arg)
     rpc_server_shutdown(c->srv, c->grace_ms, child_done, c);
 }
 
-static void child_main(int wfd, uint16_t port, const struct rpc_limits *lim, uint64_t grace_ms)
+static void child_main(int wfd, uint16_t port, const struct rpc_server_opts *opts,
+                       uint64_t grace_ms)
 {
     log_setup(LOG_WARN, "echo", NULL);
     struct child c = { event_base_new(), NULL, grace_ms };
-    c.srv = rpc_server_new(c.base, lim);
+    c.srv = rpc_server_new(c.base, opts);
     char addr[32], err[256];
     snprintf(addr, sizeof addr, "127.0.0.1:%u", port);
     uint16_t bound = 0;
@@ -60,7 +61,7 @@ static void child_main(int wfd, uint16_t port, const struct rpc_limits *lim, uin
     _exit(0);
 }
 
-int echo_proc_start(struct echo_proc *p, uint16_t port, const struct rpc_limits *lim,
+int echo_proc_start(struct echo_proc *p, uint16_t port, const struct rpc_server_opts *opts,
                     uint64_t grace_ms)
 {
     int fds[2];
@@ -71,7 +72,7 @@ int echo_proc_start(struct echo_proc *p, uint16_t port, const struct rpc_limits 
         return -1;
     if (pid == 0) {
         close(fds[0]);
-        child_main(fds[1], port, lim, grace_ms);
+        child_main(fds[1], port, opts, grace_ms);
     }
     close(fds[1]);
     uint16_t bound = 0;

@@ -17,9 +17,9 @@ struct echo_proc {
 };
 
 /* Forks a child that serves lib/echo on 127.0.0.1:port (0 = any free port) with the given
- * limits (NULL = defaults); on SIGTERM it shuts down with a grace period of grace_ms and exits 0.
- * Returns 0 once the child listens, -1 if it could not start. */
-int echo_proc_start(struct echo_proc *p, uint16_t port, const struct rpc_limits *lim,
+ * server options (NULL = defaults); on SIGTERM it shuts down with a grace period of grace_ms
+ * and exits 0. Returns 0 once the child listens, -1 if it could not start. */
+int echo_proc_start(struct echo_proc *p, uint16_t port, const struct rpc_server_opts *opts,
                     uint64_t grace_ms);
 
 /* SIGTERM, then waits; returns the child's exit status (-1 when killed by a signal). */

@@ -538,10 +538,10 @@ END_TEST
 /* A server's request limit: answered TOO_LARGE at once, with the size and the limit. */
 START_TEST(test_max_request)
 {
-    struct rpc_limits lim;
-    rpc_limits_default(&lim);
-    lim.max_request = 1000;
-    ck_assert_int_eq(echo_proc_start(&srv, 0, &lim, 500), 0);
+    struct rpc_server_opts so;
+    rpc_server_opts_default(&so);
+    so.limits.max_request = 1000;
+    ck_assert_int_eq(echo_proc_start(&srv, 0, &so, 500), 0);
     struct rpc_sync *s = sync_client();
     char big[2001];
     memset(big, 'x', sizeof big - 1);
