@@ -14,6 +14,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kvcli.XXXXXX")
 cleanup() {
   "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
   "$ROOT/scripts/local-cluster.sh" stop "$WORK/c1" 2>/dev/null
+  "$ROOT/scripts/local-cluster.sh" stop "$WORK/dup" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -24,6 +25,12 @@ export KV_SERVERS=$(cat c3/servers)
 kv() { "$BIN/kvcli" --timeout 5s "$@"; }
 
 check "a leader is elected" "$ROOT/scripts/local-cluster.sh" wait c3 15
+# What `make run` does (start, then wait) while another cluster holds the ports.
+check "a cluster on ports in use: start fails with the node's error" expect 1 \
+  "cannot listen on 127.0.0.1:$((base + 1)): Address already in use" \
+  "$ROOT/scripts/local-cluster.sh" start dup 3 "$base" kvd --log-level warn
+check "... and wait does not report the other cluster's leader" expect 1 "node 1 is not running" \
+  "$ROOT/scripts/local-cluster.sh" wait dup 2
 check "put then get prints the value" test "$(kv put a 1 && kv get a)" = "1"
 check "append" test "$(kv append a 23 && kv get a)" = "123"
 check "get of a missing key prints an empty line, exit 0" test "$(kv get nothing; echo "rc=$?")" = $'\nrc=0'
