@@ -29,9 +29,10 @@ static const struct config_option options[] = {
 
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status",
-    "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
-    "from standard input); status prints one row per node. Exit status: 0 success, 1 no quorum "
-    "answered within the timeout, 2 usage error.",
+    "Talks to a kvd cluster. get prints the value (a key never written: \"key not found\" on "
+    "standard error, exit 1); put and append store VALUE (\"-\" reads it from standard input); "
+    "status prints one row per node. Exit status: 0 success, 1 no quorum answered within the "
+    "timeout or get of a missing key, 2 usage error.",
     options, ARRAY_LEN(options),
 };
 
@@ -139,9 +140,11 @@ int main(int argc, char **argv)
                 uint8_t *value;
                 size_t len;
                 r = clerk_sync_get(c, key, &value, &len);
-                if (r != CLERK_TIMEOUT) {
+                if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
+                } else if (r == CLERK_NO_KEY) {
+                    fprintf(stderr, "kvcli: %s: key not found\n", key);
                 }
                 free(value);
             } else {
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
             }
             if (r == CLERK_TIMEOUT)
                 fprintf(stderr, "kvcli: no quorum answered within the timeout\n");
-            rc = r == CLERK_TIMEOUT ? 1 : 0;
+            rc = r == CLERK_OK ? 0 : 1;
             clerk_sync_free(c);
         }
     } else {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kvd + kvcli as a user meets them: a 3-node cluster, put/get/append, VALUE "-" from stdin, a
 # one-member cluster, `status` rows, kill -9 of any one node leaves put/get working and shows the
-# node unreachable, exit codes (0 success, 1 no quorum within the timeout, 2 usage).
+# node unreachable, exit codes (0 success, 1 no quorum within the timeout or get of a missing
+# key, 2 usage); start/wait of a cluster whose ports are taken fail with the node's error.
 #   BIN=bin test/kv/test-kvcli.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,7 +34,9 @@ check "... and wait does not report the other cluster's leader" expect 1 "node 1
   "$ROOT/scripts/local-cluster.sh" wait dup 2
 check "put then get prints the value" test "$(kv put a 1 && kv get a)" = "1"
 check "append" test "$(kv append a 23 && kv get a)" = "123"
-check "get of a missing key prints an empty line, exit 0" test "$(kv get nothing; echo "rc=$?")" = $'\nrc=0'
+missing_key() { expect 1 '^kvcli: nothing: key not found$' "$BIN/kvcli" --timeout 5s get nothing && test ! -s out.txt; }
+check "get of a missing key: exit 1, \"key not found\" on stderr, nothing on stdout" missing_key
+check "get of a key put to \"\": an empty line, exit 0" test "$(kv put empty '' && kv get empty; echo "rc=$?")" = $'\nrc=0'
 check "VALUE - reads stdin" test "$(printf 'from\nstdin' | kv put multi - && kv get multi)" = $'from\nstdin'
 check "status: one row per node" test "$(kv status | tail -n +2 | grep -c .)" = 3
 leader=$(kv status | awk '$3 == "leader" {print $1}')
