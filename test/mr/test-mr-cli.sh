@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The MapReduce programs' edges that the lab's cases do not reach: flag errors (exit 2 with a
 # message), app loading errors (missing symbol, wrong ABI version), the progress RPC, a task
-# that always fails, workers giving up on an absent coordinator, clean-up of intermediate
-# files, and atomic outputs. One line per check, then "RESULT <n> passed, <m> failed".
+# that always fails, workers giving up on an absent coordinator and waiting for a late one,
+# clean-up of intermediate files, atomic outputs, mrsequential's output apart from mr-out-*. One line per check, then "RESULT <n> passed, <m> failed".
 #   BIN=bin MODE=release test/mr/test-mr-cli.sh
 set -uo pipefail
 
@@ -93,6 +93,23 @@ check "output equals mrsequential's" cmp -s <(sort mr-out-* | grep .) <(sort exp
 check "intermediate files removed" test -z "$(ls mr-[0-9]* .tmp.* 2>/dev/null)"
 check "only mr-out-0..2 written" test "$(ls mr-out-* | tr '\n' ' ')" = "mr-out-0 mr-out-1 mr-out-2 "
 check "status: exits 1 when the coordinator is gone" expect 1 "no progress from" "$COORD" --status "$ADDR"
+sum_before=$(cat mr-out-* | md5sum)
+"$SEQ" "$APPS/wc.so" in1.txt in2.txt in3.txt
+check "sequential: writes mr-seq-out by default" cmp -s mr-seq-out expected.txt
+check "sequential: ... and leaves the distributed outputs alone" test "$(cat mr-out-* | md5sum)" = "$sum_before"
+
+# ---- a worker started before its coordinator waits for it ----
+mkdir -p early
+PE=$(for _ in $(seq 100); do p=$((20000 + RANDOM % 30000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; break; }; done)
+(cd early && $T "$WORKER" --coordinator "127.0.0.1:$PE" "$APPS/wc.so" 2>worker.log) &
+wpid=$!
+pids+=($wpid)
+sleep 1
+(cd early && $T "$COORD" --listen "127.0.0.1:$PE" --nreduce 2 ../in1.txt 2>coord.log)
+check "a coordinator up 1 s after its worker: the job completes" test $? = 0
+wait $wpid
+check "... the early worker (the only one) exits 0" test $? = 0
+check "... having run the map" grep -q "map 0 .*done in" early/worker.log
 
 mkdir -p shared
 $T "$COORD" --listen 127.0.0.1:0 --addr-file addr2 --workdir shared --keep-intermediate \
