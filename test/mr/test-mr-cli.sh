@@ -68,6 +68,19 @@ printf 'a in1.txt in2.txt\nb 7 7\nc %s\nd xyzzy xyzzy\n' \
   "$(printf '%s\n' "$(wc -c <in1.txt)" "$(wc -c <in2.txt)" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" >nocrash-oracle.txt
 check "nocrash equals the lab's definition" cmp -s nocrash.txt nocrash-oracle.txt
 
+# ---- words are Unicode letters, as the lab's Go apps split them (unicode.IsLetter) ----
+printf "café naïve Ñandú 東京 don't\n" >utf8.txt
+"$SEQ" --output utf8-wc.txt "$APPS/wc.so" utf8.txt
+check "wc: UTF-8 letters are letters" test "$(cat utf8-wc.txt)" = "$(printf '%s 1\n' café don naïve t Ñandú 東京)"
+"$SEQ" --output utf8-indexer.txt "$APPS/indexer.so" utf8.txt
+check "indexer: UTF-8 letters are letters" test "$(cat utf8-indexer.txt)" = "$(printf '%s 1 utf8.txt\n' café don naïve t Ñandú 東京)"
+# Invalid UTF-8 (a stray byte, an encoded surrogate, an overlong form, a truncated sequence at
+# the end) and non-letters (a combining accent, an emoji, a dash) separate words, as in Go.
+printf 'ab\xffcd e\xcc\x81f g\xed\xa0\x80h \xc0\xafi \xf0\x9f\x98\x80j k\xe2\x80\x94l \xce\xb1\xce\xb2 tail\xc3' >bad-utf8.txt
+"$SEQ" --output bad-utf8-wc.txt "$APPS/wc.so" bad-utf8.txt
+check "wc: invalid UTF-8 and non-letters separate words" \
+  test "$(cat bad-utf8-wc.txt)" = "$(printf '%s 1\n' ab cd e f g h i j k l tail αβ)"
+
 # ---- a worker alone gives up ----
 start=$SECONDS
 check "worker: exits 0 when no coordinator answers" expect 0 "no answer from the coordinator" \
