@@ -2,7 +2,8 @@
 # kvd + kvcli as a user meets them: a 3-node cluster, put/get/append, VALUE "-" from stdin, a
 # one-member cluster, `status` rows, kill -9 of any one node leaves put/get working and shows the
 # node unreachable, exit codes (0 success, 1 no quorum within the timeout or get of a missing
-# key, 2 usage); start/wait of a cluster whose ports are taken fail with the node's error.
+# key, 2 usage); start/wait of a cluster whose ports are taken fail with the node's error; a
+# kvd started without --max-raft-state snapshots once its log passes the default.
 #   BIN=bin test/kv/test-kvcli.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,4 +57,14 @@ check "bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvcli" --nope get a
 check "kvd bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvd" --nope
 "$ROOT/scripts/local-cluster.sh" start c1 1 $((base + 50)) kvd --log-level warn
 check "a one-member cluster is the single-node server" bash -c "'$ROOT/scripts/local-cluster.sh' wait c1 15 && test \"\$('$BIN/kvcli' --servers $(cat c1/servers) put solo 1 && '$BIN/kvcli' --servers $(cat c1/servers) get solo)\" = 1"
+# Started without --max-raft-state, as by hand: the default (64 MiB) bounds the log. Nine 8 MiB
+# puts of one key are 72 MiB of log and one key of state: a snapshot must have been taken.
+big_puts_snapshot() {
+  local s=$(cat c1/servers) i
+  for i in $(seq 9); do
+    head -c 8388608 /dev/zero | tr '\0' x | "$BIN/kvcli" --servers "$s" --timeout 10s put big - || return 1
+  done
+  "$BIN/kvcli" --servers "$s" status | awk 'NR == 2 {print "    status: snapshot at", $9; exit !($9 > 0)}'
+}
+check "kvd's default --max-raft-state snapshots a growing log" big_puts_snapshot
 check_result
