@@ -41,8 +41,18 @@ endif
 endif
 endif
 
-.PHONY: all deps test clean fuzz bench-rpc help
+.PHONY: all deps test clean fuzz bench-rpc help FORCE
 all:
+
+# ---- the version every program prints for --version (lib/base/config.c) -----------------------
+# The VERSION file, plus "+g<commit>" (".dirty" with uncommitted changes) in a git checkout.
+# build/gen/version.h is rewritten only when that string changes, so only then is config.o
+# (and what links it) rebuilt.
+RAFTKV_VERSION := $(shell cat VERSION)$(if $(wildcard .git),$(shell git describe --always \
+	--dirty=.dirty --abbrev=7 --exclude='*' 2>/dev/null | sed 's/^/+g/'))
+$(GEN)/version.h: FORCE
+	@mkdir -p $(@D)
+	@v='#define RAFTKV_VERSION "$(RAFTKV_VERSION)"'; echo "$$v" | cmp -s - $@ || echo "$$v" >$@
 
 # ---- generated protobuf code -------------------------------------------------------------------
 PROTOS := $(wildcard proto/*.proto)
@@ -73,6 +83,7 @@ $(call lib_a,$(1)): $(call obj,$(wildcard lib/$(1)/*.c))
 ALL_OBJS += $(call obj,$(wildcard lib/$(1)/*.c))
 endef
 $(foreach l,$(LIBS),$(eval $(call LIBRARY,$(l))))
+$(call obj,lib/base/config.c): $(GEN)/version.h
 
 $(call lib_a,proto): $(call obj,$(GEN_C))
 	@mkdir -p $(@D)
@@ -132,7 +143,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Ilib -I$(GEN) -fsanitize=fuzzer,ad
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,$(FUZZ_OUT)/%,$(wildcard test/fuzz/fuzz_*.c))
 FUZZ_LIB_SRCS := $(wildcard lib/base/*.c lib/rpc/*.c)
 
-$(FUZZ_OUT)/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(GEN_C) $(GEN_H)
+$(FUZZ_OUT)/%: test/fuzz/%.c $(FUZZ_LIB_SRCS) $(GEN_C) $(GEN_H) $(GEN)/version.h
 	@scripts/deps.sh fuzz
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(GEN_C) $(SYSLIBS)

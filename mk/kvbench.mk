@@ -5,3 +5,6 @@ $(eval $(call PROGRAM,kvbench,$(wildcard client/kvbench/*.c),$(LINK_CLERK)))
 .PHONY: bench-kv
 bench-kv: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench
 	@BIN=$(BIN) scripts/bench-kv.sh
+
+# The report's numeric comparisons on made-up results (no benchmark run).
+TEST_PROGRAMS += test/bench/test-bench-kv-report.sh

@@ -1,7 +1,7 @@
-/* Word count: key = a word (a maximal run of ASCII letters, case-sensitive), value = how many
- * times it occurs. The map counts the words of its file itself (an in-mapper combiner), so it
- * emits each distinct word once with its count, and the reduce sums the counts. The output is
- * the lab's wc: "word N" for every word of the input. */
+/* Word count: key = a word (a maximal run of letters, case-sensitive; UTF-8, see appkit.h),
+ * value = how many times it occurs. The map counts the words of its file itself (an in-mapper
+ * combiner), so it emits each distinct word once with its count, and the reduce sums the
+ * counts. The output is the lab's wc: "word N" for every word of the input. */
 #include "common/appkit.h"
 
 MR_APP_EXPORT const uint32_t mr_app_abi_version = MR_APP_ABI_VERSION;

@@ -10,11 +10,80 @@
 #    fail the target: the figures are the output).
 # Environment: BIN (bin), BENCH_SECONDS (10), BENCH_CLIENTS ("1 8 32 128"), BENCH_MIXED (1: also
 # the get/put table), BENCH_KEEP (1: keep the temporary directory with the logs).
+#   scripts/bench-kv.sh --report RESULTS   only the tables and targets of a results file
+#                                          ($dir/results of a BENCH_KEEP=1 run)
 set -euo pipefail
 bin=${BIN:-bin}
 secs=${BENCH_SECONDS:-10}
 client_counts=${BENCH_CLIENTS:-1 8 32 128}
 mixed=${BENCH_MIXED:-1}
+
+# ---- reports (also: scripts/bench-kv.sh --report RESULTS, for a kept results file) ----------
+# A results line is "target=kvd clients=8 mix=put=100,... ops_per_sec=... p99_ms=... ...".
+# get() returns a field as a string, num() as a number: awk compares two strings as strings
+# ("4.10" > "34.95"), so every comparison must be on num()'s values.
+AWK_FIELDS='
+  function get(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
+  function num(line, k) { return get(line, k) + 0 }'
+PUTS=put=100,get=0,append=0
+GETPUT=put=50,get=50,append=0
+
+# table RESULTS MIX TITLE: side by side from the results of that mix.
+table() {
+  awk -v mix="$2" -v title="$3" "$AWK_FIELDS"'
+    { l = " " $0; if (get(l, "mix") != mix) next
+      t = get(l, "target"); c = num(l, "clients")
+      ops[t, c] = num(l, "ops_per_sec"); p50[t, c] = num(l, "p50_ms"); p99[t, c] = num(l, "p99_ms")
+      err[t, c] = get(l, "errors"); if (!(c in seen)) { seen[c] = 1; order[n++] = c } }
+    END {
+      printf "\n%s\n", title
+      printf "%7s | %10s | %10s | %6s | %17s | %17s | %9s | %s\n", "clients", "kvd ops/s", "etcd ops/s",
+             "ratio", "kvd p50/p99 ms", "etcd p50/p99 ms", "p99 ratio", "errors kvd/etcd"
+      for (i = 0; i < n; i++) { c = order[i]
+        r = ops["etcd", c] > 0 ? sprintf("%.2f", ops["kvd", c] / ops["etcd", c]) : "-"
+        pr = p99["kvd", c] > 0 ? sprintf("%.2f", p99["etcd", c] / p99["kvd", c]) : "-"
+        printf "%7d | %10.0f | %10.0f | %6s | %7.2f / %7.2f | %7.2f / %7.2f | %9s | %s/%s\n", c,
+               ops["kvd", c], ops["etcd", c], r, p50["kvd", c], p99["kvd", c], p50["etcd", c],
+               p99["etcd", c], pr, err["kvd", c], err["etcd", c] }
+      print "(ratio = kvd ops/s / etcd ops/s; p99 ratio = etcd p99 / kvd p99: above 1 means kvd is faster)"
+    }' "$1"
+}
+
+# targets RESULTS: the targets' verdicts (PASS/MISS) from the 100% put results.
+targets() {
+  awk -v mix="$PUTS" "$AWK_FIELDS"'
+  { l = " " $0; if (get(l, "mix") != mix) next; t = get(l, "target"); c = num(l, "clients")
+    w[t, c] = num(l, "writes_per_sec"); p99[t, c] = num(l, "p99_ms"); p50[t, c] = num(l, "p50_ms"); have[t, c] = 1 }
+  function verdict(ok) { return ok ? "PASS" : "MISS" }
+  END {
+    if (have["kvd", 128] && have["etcd", 128]) {
+      ratio = w["etcd", 128] > 0 ? w["kvd", 128] / w["etcd", 128] : 0
+      v1 = verdict(w["kvd", 128] > 0 && ratio >= 3)
+      v2 = verdict(p99["kvd", 128] > 0 && 2 * p99["kvd", 128] <= p99["etcd", 128])
+      printf "target: 128 clients, kvd writes/s >= 3x etcd: %.0f vs %.0f = %.2fx -> %s\n", w["kvd", 128], w["etcd", 128], ratio, v1
+      printf "target: 128 clients, kvd p99 <= half of etcd: %.2f ms vs %.2f ms -> %s\n", p99["kvd", 128], p99["etcd", 128], v2
+    } else print "target: 128 clients: not run (BENCH_CLIENTS)"
+    if (have["kvd", 1]) {
+      v3 = verdict(p50["kvd", 1] > 0 && p50["kvd", 1] <= 0.5)
+      printf "target: 1 client, kvd p50 <= 0.5 ms: %.3f ms -> %s\n", p50["kvd", 1], v3
+    } else print "target: 1 client: not run (BENCH_CLIENTS)"
+  }' "$1"
+}
+
+# report RESULTS: both tables (the second only when there are mixed results) and the targets.
+report() {
+  table "$1" "$PUTS" "== 100% put (writes/s = ops/s), 3 members each, fsync on"
+  if grep -qF " mix=$GETPUT " "$1"; then
+    table "$1" "$GETPUT" "== 50% get / 50% put, 3 members each, fsync on"
+  fi
+  echo
+  targets "$1"
+}
+
+if [ "${1:-}" = --report ]; then
+  report "$2"
+  exit
+fi
 
 if ! command -v etcd >/dev/null 2>&1; then
   echo "bench-kv: etcd is missing; installing etcd-server from Debian"
@@ -121,36 +190,14 @@ run() {
   grep '^target=' <<<"$out" | sed "s/ mix=[^ ]*/ mix=$4/" >>"$results"
 }
 
-# table MIX TITLE: side by side from the results of that mix.
-table() {
-  awk -v mix="$1" -v title="$2" '
-    function get(line, k,   m) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
-    { l = " " $0; if (get(l, "mix") != mix) next
-      t = get(l, "target"); c = get(l, "clients") + 0
-      ops[t, c] = get(l, "ops_per_sec"); p50[t, c] = get(l, "p50_ms"); p99[t, c] = get(l, "p99_ms")
-      err[t, c] = get(l, "errors"); if (!(c in seen)) { seen[c] = 1; order[n++] = c } }
-    END {
-      printf "\n%s\n", title
-      printf "%7s | %10s | %10s | %6s | %17s | %17s | %9s | %s\n", "clients", "kvd ops/s", "etcd ops/s",
-             "ratio", "kvd p50/p99 ms", "etcd p50/p99 ms", "p99 ratio", "errors kvd/etcd"
-      for (i = 0; i < n; i++) { c = order[i]
-        r = ops["etcd", c] > 0 ? sprintf("%.2f", ops["kvd", c] / ops["etcd", c]) : "-"
-        pr = p99["kvd", c] > 0 ? sprintf("%.2f", p99["etcd", c] / p99["kvd", c]) : "-"
-        printf "%7d | %10.0f | %10.0f | %6s | %7.2f / %7.2f | %7.2f / %7.2f | %9s | %s/%s\n", c,
-               ops["kvd", c], ops["etcd", c], r, p50["kvd", c], p99["kvd", c], p50["etcd", c],
-               p99["etcd", c], pr, err["kvd", c], err["etcd", c] }
-      print "(ratio = kvd ops/s / etcd ops/s; p99 ratio = etcd p99 / kvd p99: above 1 means kvd is faster)"
-    }' "$results"
-}
-
-puts=put=100,get=0,append=0
+puts=$PUTS
 echo "== write-heavy: 100% put, 8-byte keys over 1000 keys, 256-byte values, ${secs} s per run"
 for c in $client_counts; do
   run kvd "$kservers" "$c" "$puts"
   run etcd "$eservers" "$c" "$puts"
 done
 if [ "$mixed" = 1 ]; then
-  getput=put=50,get=50,append=0
+  getput=$GETPUT
   echo "== mixed: 50% get / 50% put (every key already written by the runs above)"
   for c in $client_counts; do
     run kvd "$kservers" "$c" "$getput"
@@ -158,26 +205,5 @@ if [ "$mixed" = 1 ]; then
   done
 fi
 
-table "$puts" "== 100% put (writes/s = ops/s), 3 members each, fsync on"
-[ "$mixed" = 1 ] && table "$getput" "== 50% get / 50% put, 3 members each, fsync on"
+report "$results"
 
-# ---- targets ---------------------------------------------------------------------------------
-echo
-awk -v mix="$puts" '
-  function get(line, k) { return match(line, " " k "=[^ ]*") ? substr(line, RSTART + length(k) + 2, RLENGTH - length(k) - 2) : "" }
-  { l = " " $0; if (get(l, "mix") != mix) next; t = get(l, "target"); c = get(l, "clients") + 0
-    w[t, c] = get(l, "writes_per_sec"); p99[t, c] = get(l, "p99_ms"); p50[t, c] = get(l, "p50_ms"); have[t, c] = 1 }
-  function verdict(ok) { return ok ? "PASS" : "MISS" }
-  END {
-    if (have["kvd", 128] && have["etcd", 128]) {
-      ratio = w["etcd", 128] > 0 ? w["kvd", 128] / w["etcd", 128] : 0
-      v1 = verdict(w["kvd", 128] > 0 && ratio >= 3)
-      v2 = verdict(p99["kvd", 128] > 0 && 2 * p99["kvd", 128] <= p99["etcd", 128])
-      printf "target: 128 clients, kvd writes/s >= 3x etcd: %.0f vs %.0f = %.2fx -> %s\n", w["kvd", 128], w["etcd", 128], ratio, v1
-      printf "target: 128 clients, kvd p99 <= half of etcd: %.2f ms vs %.2f ms -> %s\n", p99["kvd", 128], p99["etcd", 128], v2
-    } else print "target: 128 clients: not run (BENCH_CLIENTS)"
-    if (have["kvd", 1]) {
-      v3 = verdict(p50["kvd", 1] > 0 && p50["kvd", 1] <= 0.5)
-      printf "target: 1 client, kvd p50 <= 0.5 ms: %.3f ms -> %s\n", p50["kvd", 1], v3
-    } else print "target: 1 client: not run (BENCH_CLIENTS)"
-  }' "$results"

@@ -41,6 +41,9 @@ for nss in /lib/x86_64-linux-gnu/libnss_dns.so.2 /lib/x86_64-linux-gnu/libnss_fi
            /lib/x86_64-linux-gnu/libresolv.so.2; do
   [ -e "$nss" ] && { mkdir -p "$stage$(dirname "$nss")"; cp -L "$nss" "$stage$nss"; }
 done
+# The apps' letters are the C.UTF-8 locale's (mrapps/common/appkit.h): its files (400 KB).
+mkdir -p "$stage/usr/lib/locale"
+cp -r /usr/lib/locale/C.utf8 "$stage/usr/lib/locale/"
 printf 'root:x:0:0:root:/root:/usr/local/bin/kvcli\n' >"$stage/etc/passwd"
 
 tar -C "$stage" -c . | docker import \

@@ -4,6 +4,10 @@
 #   scripts/local-cluster.sh restart DIR ID                          restart node ID
 #   scripts/local-cluster.sh stop DIR                                SIGTERM every node, wait
 #   scripts/local-cluster.sh wait DIR [SECONDS]                      wait until one node leads
+# start and restart return only once each node they launched listens; a node that exits first
+# (its port in use, its data directory locked, a bad flag) fails them (exit 1) with its error,
+# and start then stops the nodes it launched. wait fails when a node of DIR is not running, so
+# that it never reports another cluster that happens to answer on the same ports.
 # Node i listens on 127.0.0.1:BASEPORT+i and keeps its data in DIR/data-i, its log in
 # DIR/node-i.log, its pid in DIR/node-i.pid and its command line in DIR/cmd-i;
 # DIR/servers lists the client addresses (for --servers / KV_SERVERS).
@@ -20,14 +24,50 @@ alive() {
   [ -r "/proc/$pid/stat" ] && ! awk '{exit $3 == "Z" ? 0 : 1}' "/proc/$pid/stat" 2>/dev/null
 }
 
-start_node() {
+# listening PID: the process holds a listening TCP socket (its socket inodes in /proc/net/tcp*
+# with state 0A), i.e. it has bound its own port.
+listening() {
+  local inodes
+  inodes=$(readlink "/proc/$1/fd/"* 2>/dev/null | sed -n 's/^socket:\[\([0-9]*\)\]$/\1/p' | paste -sd,) || true
+  [ -n "$inodes" ] || return 1
+  awk -v want="$inodes" 'BEGIN { n = split(want, a, ","); for (i = 1; i <= n; i++) s[a[i]] = 1 }
+    $4 == "0A" && ($10 in s) { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6
+}
+
+# launch ID: starts node ID in the background unless it runs, adding it to `launched` and
+# recording where this run's output starts in its (appended) log, for started's message.
+launched=()
+declare -A logpos
+launch() {
   local id=$1
   if alive "$id"; then
     echo "node $id is already running (pid $(cat "$dir/node-$id.pid"))" >&2
     return 0
   fi
+  touch "$dir/node-$id.log"
+  logpos[$id]=$(stat -c %s "$dir/node-$id.log")
   nohup bash -c "exec $(cat "$dir/cmd-$id")" >>"$dir/node-$id.log" 2>&1 &
   echo $! >"$dir/node-$id.pid"
+  launched+=("$id")
+}
+
+# started ID: waits (up to 10 s) until launched node ID listens; if it exits first, prints
+# its output of this run and fails.
+started() {
+  local id=$1 pid
+  pid=$(cat "$dir/node-$id.pid")
+  for _ in $(seq 100); do
+    if ! alive "$id"; then
+      echo "node $id failed to start (log: $dir/node-$id.log):" >&2
+      tail -c +$((logpos[$id] + 1)) "$dir/node-$id.log" | tail -n 5 | sed 's/^/  /' >&2
+      rm -f "$dir/node-$id.pid"
+      return 1
+    fi
+    listening "$pid" && return 0
+    sleep 0.1
+  done
+  echo "node $id (pid $pid) is not listening after 10 s (log: $dir/node-$id.log)" >&2
+  return 1
 }
 
 case $action in
@@ -39,12 +79,22 @@ start)
   for i in $(seq "$n"); do peers+="${peers:+,}$i=127.0.0.1:$((base + i))"; done
   for i in $(seq "$n"); do
     echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i $*" >"$dir/cmd-$i"
-    start_node "$i"
+    launch "$i"
   done
   echo "$peers" | tr ',' '\n' | cut -d= -f2 | paste -sd, >"$dir/servers"
+  failed=0
+  for i in "${launched[@]}"; do started "$i" || failed=1; done
+  if [ "$failed" = 1 ]; then
+    for i in "${launched[@]}"; do
+      [ -f "$dir/node-$i.pid" ] && kill "$(cat "$dir/node-$i.pid")" 2>/dev/null || true
+      rm -f "$dir/node-$i.pid"
+    done
+    exit 1
+  fi
   ;;
 restart)
-  start_node "$3"
+  launch "$3"
+  for i in "${launched[@]}"; do started "$i"; done
   ;;
 stop)
   pids=()
@@ -60,6 +110,14 @@ stop)
   ;;
 wait)
   limit=${3:-10}
+  for f in "$dir"/cmd-*; do
+    [ -f "$f" ] || { echo "no cluster in $dir" >&2; exit 1; }
+    id=${f##*/cmd-}
+    if ! alive "$id"; then
+      echo "node $id is not running; see $dir/node-$id.log" >&2
+      exit 1
+    fi
+  done
   for _ in $(seq $((limit * 10))); do
     if "$bin/kvcli" --servers "$(cat "$dir/servers")" --timeout 1s status 2>/dev/null | grep -qE '^[0-9]+ +[^ ]+ +leader '; then
       exit 0

@@ -201,6 +201,8 @@ int main(int argc, char **argv)
                 if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
+                } else if (r == CLERK_NO_KEY) {
+                    fprintf(stderr, "kvcli: %s: key not found\n", key);
                 }
                 free(value);
             } else {

@@ -1,6 +1,8 @@
 /* mrsequential: runs a MapReduce app over its inputs in one process and writes the reference
  * output (the lab's mrsequential):
- *   mrsequential [--output mr-out-0] APP.so INPUT... */
+ *   mrsequential [--output mr-seq-out] APP.so INPUT...
+ * (The lab's writes mr-out-0, which is also the distributed job's first output: run in the
+ * same directory, one overwrote the other.) */
 #include <stddef.h>
 #include <stdio.h>
 
@@ -13,8 +15,9 @@ struct opts {
 };
 
 static const struct config_option options[] = {
-    { "", "output", "output", CONFIG_STRING, offsetof(struct opts, output), "mr-out-0", 0, 0,
-      "file to write the \"key value\" lines to (written whole, then renamed into place)" },
+    { "", "output", "output", CONFIG_STRING, offsetof(struct opts, output), "mr-seq-out", 0, 0,
+      "file to write the \"key value\" lines to (written whole, then renamed into place; not "
+      "mr-out-*, the distributed job's outputs)" },
 };
 
 static const struct config_spec spec = {

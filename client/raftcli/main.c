@@ -26,7 +26,8 @@ static const struct config_option options[] = {
 static const struct config_spec spec = {
     "raftcli", "[OPTION]... propose DATA | log FROM [MAX] | status",
     "Talks to a raftd cluster. propose: appends DATA and prints the index and term it committed "
-    "at. log: prints committed entries from index FROM. status: one row per node. Exit status: 0 "
+    "at. log: prints committed entries from index FROM, as known to the most up-to-date server "
+    "(so a log right after a propose shows it). status: one row per node. Exit status: 0 "
     "success, 1 no answer within the timeout, 2 usage error.",
     options, ARRAY_LEN(options),
 };
@@ -137,11 +138,16 @@ static int cmd_propose(const struct cluster *c, const char *data, uint64_t timeo
     return 1;
 }
 
+/* Asks every server and prints the reply of the one that knows the most committed entries
+ * (the highest commit index; every node's committed log is a prefix of the longest one): a
+ * follower learns a commit only with the leader's next message, so the first server to answer
+ * may lag behind a proposal that just returned. */
 static int cmd_log(const struct cluster *c, uint64_t from, uint32_t max, uint64_t timeout_ms)
 {
     Raftd__ReadLogRequest req = RAFTD__READ_LOG_REQUEST__INIT;
     req.from = from;
     req.max = max;
+    Raftd__ReadLogReply *best = NULL;
     for (size_t i = 0; i < c->n; i++) {
         uint8_t *rep;
         size_t len;
@@ -149,20 +155,27 @@ static int cmd_log(const struct cluster *c, uint64_t from, uint32_t max, uint64_
             continue;
         Raftd__ReadLogReply *r = raftd__read_log_reply__unpack(NULL, len, rep);
         free(rep);
-        if (!r)
-            continue;
-        if (r->compacted)
-            printf("(entries up to %llu are compacted into a snapshot)\n",
-                   (unsigned long long)r->snapshot_index);
-        for (size_t k = 0; k < r->n_entries; k++)
-            printf("%llu\t%llu\t%.*s\n", (unsigned long long)r->entries[k]->index,
-                   (unsigned long long)r->entries[k]->term, (int)r->entries[k]->data.len,
-                   (const char *)r->entries[k]->data.data);
-        raftd__read_log_reply__free_unpacked(r, NULL);
-        return 0;
+        if (r && (!best || r->commit_index > best->commit_index)) {
+            if (best)
+                raftd__read_log_reply__free_unpacked(best, NULL);
+            best = r;
+        } else if (r) {
+            raftd__read_log_reply__free_unpacked(r, NULL);
+        }
     }
-    fprintf(stderr, "raftcli: no server answered\n");
-    return 1;
+    if (!best) {
+        fprintf(stderr, "raftcli: no server answered\n");
+        return 1;
+    }
+    if (best->compacted)
+        printf("(entries up to %llu are compacted into a snapshot)\n",
+               (unsigned long long)best->snapshot_index);
+    for (size_t k = 0; k < best->n_entries; k++)
+        printf("%llu\t%llu\t%.*s\n", (unsigned long long)best->entries[k]->index,
+               (unsigned long long)best->entries[k]->term, (int)best->entries[k]->data.len,
+               (const char *)best->entries[k]->data.data);
+    raftd__read_log_reply__free_unpacked(best, NULL);
+    return 0;
 }
 
 int main(int argc, char **argv)

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
         "kvd", "[OPTION]...",
         "A linearizable key/value server (Get, Put, Append) replicated by Raft. Clients call "
         "kv.Op (kvcli, lib/clerk); writes execute at most once per (client id, sequence); reads are "
-        "confirmed by a heartbeat round (ReadIndex), not logged. Set --max-raft-state to snapshot. State lives in LMDB in --data-dir.",
+        "confirmed by a heartbeat round (ReadIndex), not logged. Snapshots past --max-raft-state. State lives in LMDB in --data-dir.",
         options, node_options_count(),
     };
     struct kv *kv = kv_new();

@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "version.h" /* build/gen/version.h: RAFTKV_VERSION, written by the Makefile */
+
+const char *config_version(void) { return RAFTKV_VERSION; }
 
 static void *field(void *cfg, const struct config_option *o) { return (char *)cfg + o->offset; }
 static const void *cfield(const void *cfg, const struct config_option *o)
@@ -214,6 +217,8 @@ int config_from_args(const struct config_spec *spec, int argc, char **argv, void
         struct flag f = next_flag(spec, argc, argv, &end);
         if (flag_is(&f, "help"))
             return CONFIG_HELP;
+        if (flag_is(&f, "version"))
+            return CONFIG_VERSION;
         if (flag_is(&f, "config")) {
             if (!f.value) {
                 snprintf(err, errlen, "--config: missing file name");
@@ -260,6 +265,10 @@ int config_from_args_or_exit(const struct config_spec *spec, int argc, char **ar
         config_print_help(spec, stdout);
         exit(0);
     }
+    if (rc == CONFIG_VERSION) {
+        printf("%s %s\n", spec->program, config_version());
+        exit(0);
+    }
     if (rc != CONFIG_OK) {
         fprintf(stderr, "%s: %s\n", spec->program, err);
         exit(2);
@@ -291,6 +300,7 @@ void config_print_help(const struct config_spec *spec, FILE *out)
         fputc('\n', out);
     }
     fprintf(out, "  %-26s %s\n", "--help", "print this help and exit");
+    fprintf(out, "  %-26s %s\n", "--version", "print the program's name and version and exit");
 }
 
 void config_describe(const struct config_spec *spec, const void *cfg, char *buf, size_t len)

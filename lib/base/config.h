@@ -35,7 +35,11 @@ struct config_spec {
     size_t count;
 };
 
-enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_ERROR = -1 };
+enum { CONFIG_OK = 0, CONFIG_HELP = 1, CONFIG_VERSION = 2, CONFIG_ERROR = -1 };
+
+/* The version every program reports ("0.1.0+g1a2b3c4"): the VERSION file, plus the git commit
+ * when the tree was built from a checkout (build/gen/version.h, written by the Makefile). */
+const char *config_version(void);
 
 /* Fills every option of out with its default. Defaults are part of the program, so a bad one
  * is a programming error and aborts. */
@@ -47,15 +51,16 @@ int config_load_file(const struct config_spec *spec, const char *path, void *out
                      size_t errlen);
 
 /* The whole sequence for a main(): defaults, then the file named by --config FILE (wherever it
- * stands among the flags), then every other flag in order. Flags are --flag VALUE or
+ * stands among the flags), then every other flag in order; --help and --version stop it. Flags are --flag VALUE or
  * --flag=VALUE (a bool flag alone means true; "--flag false" also works); parsing stops at "--" or the first argument that
  * is not a flag, whose index goes to *first_arg (argc when there is none).
- * Returns CONFIG_OK, CONFIG_HELP (--help was given; nothing else parsed), or CONFIG_ERROR with
- * a message in err. */
+ * Returns CONFIG_OK, CONFIG_HELP (--help was given; nothing else parsed), CONFIG_VERSION
+ * (likewise --version), or CONFIG_ERROR with a message in err. */
 int config_from_args(const struct config_spec *spec, int argc, char **argv, void *out,
                      int *first_arg, char *err, size_t errlen);
 
-/* config_from_args for a main(): on --help prints the help to stdout and exits 0; on an error
+/* config_from_args for a main(): on --help prints the help to stdout and exits 0, on --version
+ * prints "<program> <version>" to stdout and exits 0; on an error
  * prints "<program>: <message>" to stderr and exits 2. Returns the index of the first
  * positional argument. */
 int config_from_args_or_exit(const struct config_spec *spec, int argc, char **argv, void *out);

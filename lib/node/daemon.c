@@ -45,8 +45,10 @@ static const struct config_option node_opts_table[] = {
       "election timeout in ticks (randomized up to twice this)" },
     { "raft", "heartbeat_ticks", "heartbeat-ticks", CONFIG_INT, F(heartbeat_ticks), "10", 1,
       100000, "leader heartbeat interval in ticks" },
-    { "raft", "max_raft_state", "max-raft-state", CONFIG_SIZE, F(max_raft_state), "0", 0, 0,
-      "snapshot when the persisted Raft state exceeds this many bytes (0: never)" },
+    { "raft", "max_raft_state", "max-raft-state", CONFIG_SIZE, F(max_raft_state), "64MiB", 0, 0,
+      "snapshot when the persisted Raft log exceeds this many bytes (0: never, the log grows "
+      "without end); the default bounds the disk and a restart's replay, in the spirit of "
+      "etcd's snapshot every 100,000 entries" },
     { "raft", "fsync", "fsync", CONFIG_BOOL, F(fsync), "true", 0, 0,
       "fsync every write batch (turn off only for experiments)" },
     { "raft", "pre_vote", "pre-vote", CONFIG_BOOL, F(pre_vote), "true", 0, 0,

@@ -3,6 +3,7 @@
 #ifndef MRAPPS_APPKIT_H
 #define MRAPPS_APPKIT_H
 
+#include <locale.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,8 +12,28 @@
 
 /* ---- words --------------------------------------------------------------------------------- */
 
-/* A word is a maximal run of ASCII letters (A-Z, a-z), compared case-sensitively. */
+/* A word is a maximal run of letters, compared bytewise (case-sensitively), as the lab's Go
+ * apps split (strings.FieldsFunc with !unicode.IsLetter): the text is decoded as UTF-8, a byte
+ * that does not begin a valid sequence (as Go decodes: no overlong forms, no surrogates,
+ * nothing past U+10FFFF) is a separator, and a code point is a letter when glibc's C.UTF-8
+ * locale calls it alphabetic (iswalpha_l). That is Unicode's Alphabetic property plus non-ASCII
+ * decimal digits, where Go's IsLetter is the categories L*: they agree on every letter of
+ * Unicode 14 (glibc 2.36's version), but glibc also counts 2290 code points Go splits on
+ * (combining marks with the Alphabetic property, e.g. Indic vowel signs: 1274; non-ASCII digits:
+ * 650; letter numerals such as U+2160: 236; circled letters: 130), and Go (Unicode 15) knows
+ * 4348 letters added since (mostly CJK extension H). */
 static inline bool appkit_is_letter(unsigned char c) { return (unsigned)((c | 0x20) - 'a') < 26u; }
+
+/* The non-ASCII half of appkit_letter_len (p[0] >= 0x80). */
+size_t appkit_utf8_letter_len(const unsigned char *p, locale_t utf8);
+
+/* If a letter starts at p, its length in bytes (1 to 4), else 0. utf8 is a C.UTF-8 ctype locale
+ * (newlocale(LC_CTYPE_MASK, "C.UTF-8", 0)). Reads past p only while the bytes are valid
+ * continuation bytes (0x80-0xBF), so a NUL after the text stops it. */
+static inline size_t appkit_letter_len(const unsigned char *p, locale_t utf8)
+{
+    return *p < 0x80 ? appkit_is_letter(*p) : appkit_utf8_letter_len(p, utf8);
+}
 
 /* The distinct words of a text, each with its number of occurrences. Words point into the text,
  * which must outlive the table. */
@@ -41,8 +62,8 @@ static inline const char *appkit_word_bytes(const struct appkit_word *e)
 }
 
 /* Counts every word of text[0..len), where text[len] must be readable and not a letter (the
- * framework's '\0' after a map's contents). Returns 0, or -1 when memory runs out. Free the
- * table with appkit_words_free. */
+ * framework's '\0' after a map's contents). Returns 0, or -1 when memory runs out or the
+ * C.UTF-8 locale cannot be loaded (said on stderr). Free the table with appkit_words_free. */
 int appkit_words_count(struct appkit_words *w, const char *text, size_t len);
 void appkit_words_free(struct appkit_words *w);
 

@@ -2,8 +2,10 @@
  * (pointer, length) into the text. This is the hot loop of the word-count benchmark, so the
  * first 8 bytes of each word are kept in its slot: most words are compared without touching
  * the text of their first occurrence (a cache miss for all but the most frequent words). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "appkit.h"
 
@@ -101,6 +103,33 @@ static int add(struct appkit_words *w, const char *word, size_t len,
     return 0;
 }
 
+size_t appkit_utf8_letter_len(const unsigned char *p, locale_t utf8)
+{
+    /* Unicode's table 3-7 of well-formed sequences: the lead byte fixes the length and the
+     * range of the first continuation byte (excluding overlong forms, surrogates and code
+     * points past U+10FFFF); every further byte is 0x80-0xBF. */
+    unsigned c = p[0], n, lo = 0x80, hi = 0xBF;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3, cp = c & 0x0F;
+        lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4, cp = c & 0x07;
+        lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0; /* a continuation byte, C0, C1 or F5-FF: not the start of a character */
+    }
+    for (unsigned i = 1; i < n; i++) {
+        if (p[i] < lo || p[i] > hi)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+        lo = 0x80, hi = 0xBF;
+    }
+    return iswalpha_l((wint_t)cp, utf8) ? n : 0;
+}
+
 /* Words are found a batch at a time and their slots prefetched before any is looked up, so
  * the cache misses of the rarer words overlap instead of queueing one after the other. */
 #define BATCH 32
@@ -115,21 +144,34 @@ struct found {
 int appkit_words_count(struct appkit_words *w, const char *text, size_t len)
 {
     memset(w, 0, sizeof *w);
-    if (grow(w) != 0)
+    /* Per call rather than once per process: an app keeps no state between calls (glibc keeps
+     * the loaded locale data, so this costs microseconds per map). */
+    locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (!utf8) {
+        fprintf(stderr, "mrapps: cannot load the C.UTF-8 locale (needed to find letters)\n");
         return -1;
+    }
+    if (grow(w) != 0) {
+        freelocale(utf8);
+        return -1;
+    }
     const unsigned char *p = (const unsigned char *)text, *end = p + len;
     const unsigned char *limit = end + 1; /* text[len] is readable */
     struct found batch[BATCH];
     for (;;) {
         int n = 0;
         while (n < BATCH) {
-            while (p < end && !appkit_is_letter(*p))
+            /* A byte that starts no letter is skipped alone: the bytes after it cannot start a
+             * letter unless they start a character. */
+            size_t l = 0;
+            while (p < end && !(l = appkit_letter_len(p, utf8)))
                 p++;
             if (p == end)
                 break;
             const unsigned char *start = p;
-            while (appkit_is_letter(*p)) /* stops at text[len] at the latest */
-                p++;
+            do /* stops at text[len] at the latest */
+                p += l;
+            while ((l = appkit_letter_len(p, utf8)));
             size_t wl = (size_t)(p - start);
             struct found *f = &batch[n++];
             load_head(f->head, start, wl, limit);
@@ -139,10 +181,14 @@ int appkit_words_count(struct appkit_words *w, const char *text, size_t len)
             __builtin_prefetch(&w->slots[f->hash & w->mask]);
         }
         for (int i = 0; i < n; i++)
-            if (add(w, batch[i].word, batch[i].len, batch[i].head, batch[i].hash) != 0)
+            if (add(w, batch[i].word, batch[i].len, batch[i].head, batch[i].hash) != 0) {
+                freelocale(utf8);
                 return -1;
-        if (n < BATCH)
+            }
+        if (n < BATCH) {
+            freelocale(utf8);
             return 0;
+        }
     }
 }
 

@@ -106,7 +106,8 @@ struct cluster_opts {
     const char *const *args;  /* extra flags for every node, NULL-terminated (or NULL); they
                                  follow --config FILE, so they override the file */
     const char *ini;          /* text appended to every node's INI file (or NULL), e.g.
-                                 "[raft]\nmax_raft_state = 4KiB\n" */
+                                 "[raft]\nmax_raft_state = 4KiB\n" (the file sets
+                                 max_raft_state = 0, no snapshots, before it) */
     uint64_t seed;            /* 0: env CLUSTER_SEED, else drawn from the clock; printed */
     const char *name;         /* a label for messages and the temp directory ("cluster") */
     const char *status_method;/* the method answering a Raftd__StatusReply to an empty request

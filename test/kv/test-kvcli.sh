@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # kvd + kvcli as a user meets them: a 3-node cluster, put/get/append, VALUE "-" from stdin, a
 # one-member cluster, `status` rows, kill -9 of any one node leaves put/get working and shows the
-# node unreachable, exit codes (0 success, 1 failure with its reason, 2 usage).
+# node unreachable, exit codes (0 success, 1 failure with its reason, 2 usage); start/wait of a
+# cluster whose ports are taken fail with the node's error; a kvd started without
+# --max-raft-state snapshots once its log passes the default.
 #   BIN=bin test/kv/test-kvcli.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +16,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kvcli.XXXXXX")
 cleanup() {
   "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
   "$ROOT/scripts/local-cluster.sh" stop "$WORK/c1" 2>/dev/null
+  "$ROOT/scripts/local-cluster.sh" stop "$WORK/dup" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -24,10 +27,17 @@ export KV_SERVERS=$(cat c3/servers)
 kv() { "$BIN/kvcli" --timeout 5s "$@"; }
 
 check "a leader is elected" "$ROOT/scripts/local-cluster.sh" wait c3 15
+# What `make run` does (start, then wait) while another cluster holds the ports.
+check "a cluster on ports in use: start fails with the node's error" expect 1 \
+  "cannot listen on 127.0.0.1:$((base + 1)): Address already in use" \
+  "$ROOT/scripts/local-cluster.sh" start dup 3 "$base" kvd --log-level warn
+check "... and wait does not report the other cluster's leader" expect 1 "node 1 is not running" \
+  "$ROOT/scripts/local-cluster.sh" wait dup 2
 check "put then get prints the value" test "$(kv put a 1 && kv get a)" = "1"
 check "append" test "$(kv append a 23 && kv get a)" = "123"
-check "get of a missing key: exit 1, key not found" expect 1 "^kvcli: key not found$" "$BIN/kvcli" --timeout 5s get nothing
-check "get of an empty value prints an empty line, exit 0" test "$(kv put empty '' && kv get empty; echo "rc=$?")" = $'\nrc=0'
+missing_key() { expect 1 '^kvcli: key not found$' "$BIN/kvcli" --timeout 5s get nothing && test ! -s out.txt; }
+check "get of a missing key: exit 1, \"key not found\" on stderr, nothing on stdout" missing_key
+check "get of a key put to \"\": an empty line, exit 0" test "$(kv put empty '' && kv get empty; echo "rc=$?")" = $'\nrc=0'
 check "VALUE - reads stdin" test "$(printf 'from\nstdin' | kv put multi - && kv get multi)" = $'from\nstdin'
 check "status: one row per node" test "$(kv status | tail -n +2 | grep -c .)" = 3
 leader=$(kv status | awk '$3 == "leader" {print $1}')
@@ -47,4 +57,16 @@ check "bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvcli" --nope get a
 check "kvd bad flag: exit 2" expect 2 "unknown flag" "$BIN/kvd" --nope
 "$ROOT/scripts/local-cluster.sh" start c1 1 $((base + 50)) kvd --log-level warn
 check "a one-member cluster is the single-node server" bash -c "'$ROOT/scripts/local-cluster.sh' wait c1 15 && test \"\$('$BIN/kvcli' --servers $(cat c1/servers) put solo 1 && '$BIN/kvcli' --servers $(cat c1/servers) get solo)\" = 1"
+# Started without --max-raft-state, as by hand: the default (64 MiB) bounds the log. Seventy
+# 1 MiB puts of one key (under the 1.5 MiB request limit) are 70 MiB of log and one key of
+# state: a snapshot must have been taken.
+big_puts_snapshot() {
+  local s=$(cat c1/servers) i
+  head -c 1048576 /dev/zero | tr '\0' x >mib
+  for i in $(seq 70); do
+    "$BIN/kvcli" --servers "$s" --timeout 10s put big - <mib || return 1
+  done
+  "$BIN/kvcli" --servers "$s" status | awk 'NR == 2 {print "    status: snapshot at", $9; exit !($9 > 0)}'
+}
+check "kvd's default --max-raft-state snapshots a growing log" big_puts_snapshot
 check_result

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The MapReduce programs' edges that the lab's cases do not reach: flag errors (exit 2 with a
 # message), app loading errors (missing symbol, wrong ABI version), the progress RPC, a task
-# that always fails, workers giving up on an absent coordinator, clean-up of intermediate
-# files, and atomic outputs. One line per check, then "RESULT <n> passed, <m> failed".
+# that always fails, workers giving up on an absent coordinator and waiting for a late one,
+# clean-up of intermediate files, atomic outputs, mrsequential's output apart from mr-out-*. One line per check, then "RESULT <n> passed, <m> failed".
 #   BIN=bin MODE=release test/mr/test-mr-cli.sh
 set -uo pipefail
 
@@ -68,6 +68,19 @@ printf 'a in1.txt in2.txt\nb 7 7\nc %s\nd xyzzy xyzzy\n' \
   "$(printf '%s\n' "$(wc -c <in1.txt)" "$(wc -c <in2.txt)" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')" >nocrash-oracle.txt
 check "nocrash equals the lab's definition" cmp -s nocrash.txt nocrash-oracle.txt
 
+# ---- words are Unicode letters, as the lab's Go apps split them (unicode.IsLetter) ----
+printf "café naïve Ñandú 東京 don't\n" >utf8.txt
+"$SEQ" --output utf8-wc.txt "$APPS/wc.so" utf8.txt
+check "wc: UTF-8 letters are letters" test "$(cat utf8-wc.txt)" = "$(printf '%s 1\n' café don naïve t Ñandú 東京)"
+"$SEQ" --output utf8-indexer.txt "$APPS/indexer.so" utf8.txt
+check "indexer: UTF-8 letters are letters" test "$(cat utf8-indexer.txt)" = "$(printf '%s 1 utf8.txt\n' café don naïve t Ñandú 東京)"
+# Invalid UTF-8 (a stray byte, an encoded surrogate, an overlong form, a truncated sequence at
+# the end) and non-letters (a combining accent, an emoji, a dash) separate words, as in Go.
+printf 'ab\xffcd e\xcc\x81f g\xed\xa0\x80h \xc0\xafi \xf0\x9f\x98\x80j k\xe2\x80\x94l \xce\xb1\xce\xb2 tail\xc3' >bad-utf8.txt
+"$SEQ" --output bad-utf8-wc.txt "$APPS/wc.so" bad-utf8.txt
+check "wc: invalid UTF-8 and non-letters separate words" \
+  test "$(cat bad-utf8-wc.txt)" = "$(printf '%s 1\n' ab cd e f g h i j k l tail αβ)"
+
 # ---- a worker alone gives up ----
 start=$SECONDS
 check "worker: exits 0 when no coordinator answers" expect 0 "no answer from the coordinator" \
@@ -93,6 +106,23 @@ check "output equals mrsequential's" cmp -s <(sort mr-out-* | grep .) <(sort exp
 check "intermediate files removed" test -z "$(ls mr-[0-9]* .tmp.* 2>/dev/null)"
 check "only mr-out-0..2 written" test "$(ls mr-out-* | tr '\n' ' ')" = "mr-out-0 mr-out-1 mr-out-2 "
 check "status: exits 1 when the coordinator is gone" expect 1 "no progress from" "$COORD" --status "$ADDR"
+sum_before=$(cat mr-out-* | md5sum)
+"$SEQ" "$APPS/wc.so" in1.txt in2.txt in3.txt
+check "sequential: writes mr-seq-out by default" cmp -s mr-seq-out expected.txt
+check "sequential: ... and leaves the distributed outputs alone" test "$(cat mr-out-* | md5sum)" = "$sum_before"
+
+# ---- a worker started before its coordinator waits for it ----
+mkdir -p early
+PE=$(for _ in $(seq 100); do p=$((20000 + RANDOM % 30000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; break; }; done)
+(cd early && $T "$WORKER" --coordinator "127.0.0.1:$PE" "$APPS/wc.so" 2>worker.log) &
+wpid=$!
+pids+=($wpid)
+sleep 1
+(cd early && $T "$COORD" --listen "127.0.0.1:$PE" --nreduce 2 ../in1.txt 2>coord.log)
+check "a coordinator up 1 s after its worker: the job completes" test $? = 0
+wait $wpid
+check "... the early worker (the only one) exits 0" test $? = 0
+check "... having run the map" grep -q "map 0 .*done in" early/worker.log
 
 mkdir -p shared
 $T "$COORD" --listen 127.0.0.1:0 --addr-file addr2 --workdir shared --keep-intermediate \

@@ -2,7 +2,8 @@
 # raftd and raftcli at their edges: --help, flag and config-file errors (exit 2 with a message
 # naming the flag or file:line), a data directory held by another process (refused), a
 # corrupted data directory (a clear error, the file left untouched), a one-member cluster that
-# commits, stops cleanly on SIGTERM and keeps its log across a restart.
+# commits, stops cleanly on SIGTERM and keeps its log across a restart; raftcli log right after
+# a propose shows the entry even when the first server listed lags.
 #   BIN=bin test/raftd/test-raftd-cli.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -90,6 +91,36 @@ log_survives() {
 check "the log survives a restart" log_survives
 kill -TERM "$RAFTD"
 wait "$RAFTD"
+
+# ---- raftcli log after a propose, with a lagging node listed first ----
+# Node 1 listens where no peer sends (its --peers address is not its --listen one), so it
+# answers clients but never hears of an entry: the node that lags behind a proposal that just
+# committed, deterministically. It starts once nodes 2 and 3 have committed an entry, so its
+# empty log cannot win it an election. raftcli log must still show the entry.
+Q1=$(free_port) Q2=$(free_port) Q3=$(free_port) QX=$(free_port)
+QPEERS="1=127.0.0.1:$Q1,2=127.0.0.1:$Q2,3=127.0.0.1:$Q3"
+for i in 2 3; do
+  "$BIN/raftd" --id $i --peers "$QPEERS" --data-dir c-$i --log-level warn 2>c-$i.log &
+  pids+=($!)
+done
+check "nodes 2 and 3 commit a first entry" expect 0 "" \
+  "$BIN/raftcli" --servers "127.0.0.1:$Q2,127.0.0.1:$Q3" propose first
+"$BIN/raftd" --id 1 --peers "$QPEERS" --listen "127.0.0.1:$QX" --data-dir c-1 --log-level warn 2>c-1.log &
+pids+=($!)
+node1_answers() {
+  for _ in $(seq 100); do
+    "$BIN/raftcli" --servers "127.0.0.1:$QX" status 2>/dev/null | grep -q "^1 " && return 0
+    sleep 0.05
+  done
+  return 1
+}
+CLI_SERVERS=127.0.0.1:$QX,127.0.0.1:$Q2,127.0.0.1:$Q3
+log_after_propose() {
+  node1_answers && "$BIN/raftcli" --servers "$CLI_SERVERS" propose fresh >/dev/null &&
+    "$BIN/raftcli" --servers "$CLI_SERVERS" log 1 >log.txt &&
+    grep -q $'^2\t[0-9]*\tfresh$' log.txt || { echo "    raftcli log printed: $(head -c 200 log.txt)"; return 1; }
+}
+check "raftcli log right after propose shows the entry (a lagging node listed first)" log_after_propose
 
 # ---- a corrupted data directory ----
 cp data/data.mdb saved.mdb

@@ -190,6 +190,10 @@ START_TEST(test_flag_errors)
     char *help[] = { "testd", "--port", "1", "--help", NULL };
     ck_assert_int_eq(config_from_args(&spec, 4, help, &c, &first, err, sizeof err), CONFIG_HELP);
     config_free(&spec, &c);
+    char *version[] = { "testd", "--port", "1", "--version", "--bogus", NULL };
+    ck_assert_int_eq(config_from_args(&spec, 5, version, &c, &first, err, sizeof err),
+                     CONFIG_VERSION);
+    config_free(&spec, &c);
 }
 END_TEST
 
