@@ -21,4 +21,4 @@ stop:
 $(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT) $(call lib_a,kv) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
-TEST_PROGRAMS += test/kv/test-kvcli.sh
+TEST_PROGRAMS += test/kv/test-kvcli.sh test/kv/test-diskfull.sh

@@ -31,7 +31,7 @@ static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status",
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); status prints one row per node. Exit status: 0 success, 1 no quorum "
-    "answered within the timeout, 2 usage error.",
+    "answered within the timeout (or a write refused: no space on the leader), 2 usage error.",
     options, ARRAY_LEN(options),
 };
 
@@ -153,7 +153,10 @@ int main(int argc, char **argv)
             }
             if (r == CLERK_TIMEOUT)
                 fprintf(stderr, "kvcli: no quorum answered within the timeout\n");
-            rc = r == CLERK_TIMEOUT ? 1 : 0;
+            if (r == CLERK_NO_SPACE)
+                fprintf(stderr, "kvcli: not written: no space left on the data volume of %s\n",
+                        clerk_sync_server(c));
+            rc = r == CLERK_TIMEOUT || r == CLERK_NO_SPACE ? 1 : 0;
             clerk_sync_free(c);
         }
     } else {

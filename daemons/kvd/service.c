@@ -116,9 +116,10 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         kv__command__free_unpacked(c, NULL);
     }
     uint64_t index, term;
-    if (node_propose(s->node, req, len, on_applied, op, &index, &term) != NODE_OK) {
+    enum node_result res = node_propose(s->node, req, len, on_applied, op, &index, &term);
+    if (res != NODE_OK) {
         op_free(op);
-        reply_error(call, KV__ERR__WRONG_LEADER, s->node);
+        reply_error(call, res == NODE_NO_SPACE ? KV__ERR__NO_SPACE : KV__ERR__WRONG_LEADER, s->node);
     }
 }
 

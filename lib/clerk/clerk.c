@@ -43,7 +43,7 @@ struct clerk {
 
 const char *clerk_result_name(enum clerk_result r)
 {
-    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT" };
+    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT", "NO_SPACE" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -176,7 +176,10 @@ static void on_reply(enum rpc_status st, const char *error, const uint8_t *paylo
         retry(c, moved);
         return;
     }
-    enum clerk_result res = r->err == KV__ERR__NO_KEY ? CLERK_NO_KEY : CLERK_OK;
+    /* NO_SPACE is the leader's answer, and another server would only redirect there: at once. */
+    enum clerk_result res = r->err == KV__ERR__NO_KEY     ? CLERK_NO_KEY
+                            : r->err == KV__ERR__NO_SPACE ? CLERK_NO_SPACE
+                                                          : CLERK_OK;
     finish(c, res, r->value.data, r->value.len);
     kv__reply__free_unpacked(r, NULL);
 }
@@ -357,6 +360,11 @@ enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const ui
     struct sync_result res = { 0 };
     clerk_put(s->clerk, (const uint8_t *)key, strlen(key), val, vlen, false, on_sync_done, &res);
     return wait_result(s, &res, NULL, NULL);
+}
+
+const char *clerk_sync_server(const struct clerk_sync *s)
+{
+    return s->net->addrs[s->clerk->leader];
 }
 
 enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,

@@ -18,6 +18,7 @@ enum clerk_result {
     CLERK_OK = 0,
     CLERK_NO_KEY,   /* Get: the key was never written (the value is "") */
     CLERK_TIMEOUT,  /* no quorum answered before the deadline */
+    CLERK_NO_SPACE, /* Put/Append refused, not done: no space on the leader's data volume */
 };
 
 const char *clerk_result_name(enum clerk_result r);
@@ -68,5 +69,7 @@ enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const ui
                                  size_t vlen);
 enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,
                                     size_t vlen);
+/* The address of the server that gave the last answer (e.g. the one that said NO_SPACE). */
+const char *clerk_sync_server(const struct clerk_sync *s);
 
 #endif
