@@ -3,7 +3,8 @@
 # fills one (a follower's, then the leader's) or all of them. Writes are refused at once with
 # kvcli's "no space" error (or, when only a follower is full, go on through the others), reads
 # keep working, no node dies, each log says WARN once as the episode starts and INFO once as it
-# ends; once the filler is gone writes succeed again and the full node catches up.
+# ends; once the filler is gone writes succeed again and the full node catches up. The full
+# follower is also stopped (SIGTERM) while it holds a write it could not store, and restarted.
 #   BIN=bin test/kv/test-diskfull.sh
 # Runs in a private mount namespace (root: unshare --mount; otherwise a user namespace), so the
 # tmpfs mounts vanish with the test even when it is killed.
@@ -103,6 +104,15 @@ check "follower $F full: its applied index lags (it cannot store)" \
 check "follower $F full: still alive and answering status" test -n "$(field "$F" 3)"
 check "follower $F full: every node alive" all_alive
 check "follower $F full: one WARN for the episode, not one per retry" warns "$F" 1
+# Stopped while it holds what it could not store, and started again on the full volume.
+pid=$(cat "c/node-$F.pid")
+kill -TERM "$pid"
+check "follower $F full: SIGTERM stops it" wait_for 5 bash -c "! kill -0 $pid 2>/dev/null"
+check "follower $F full: it stopped cleanly" grep -q "kvd: stopped" "c/node-$F.log"
+"$ROOT/scripts/local-cluster.sh" restart c "$F"
+check "follower $F full: restarted on the full volume, it WARNs again" wait_for 5 warns "$F" 2
+check "follower $F full: more puts succeed through the others" put_big 10 g
+check "follower $F full: restarted, alive" all_alive
 unfill "$F"
 check "follower $F has room: INFO in its log" wait_for 5 infos "$F" 1
 check "follower $F has room: it catches up with the leader" wait_for 15 caught_up "$F"
@@ -126,16 +136,21 @@ check "leader $L has room: INFO in its log" wait_for 5 infos "$L" 1
 check "leader $L has room: puts succeed" test "$(kv put c 3 && kv get c)" = 3
 
 # ---- 3. every volume is full ----
+count() { grep -c "$1" "c/node-$2.log"; }
+warned=($(count WARN.*no.space 1) $(count WARN.*no.space 2) $(count WARN.*no.space 3))
+informed=($(count INFO.*space.is.back 1) $(count INFO.*space.is.back 2) $(count INFO.*space.is.back 3))
 for i in 1 2 3; do fill "$i"; done
 for i in 1 2 3; do
-  n=$([ "$i" = "$F" ] || [ "$i" = "$L" ] && echo 2 || echo 1)
-  check "all full: node $i WARNs (episode $n)" wait_for 5 warns "$i" "$n"
+  check "all full: node $i WARNs once more" wait_for 5 warns "$i" $(( warned[i - 1] + 1 ))
 done
 check "all full: put fails with the no-space error" \
   expect 1 "no space left on the data volume" "$BIN/kvcli" --timeout 5s append a x
 check "all full: gets return the data" test "$(kv get a)$(kv get c)" = 13
 check "all full: every node alive" all_alive
 for i in 1 2 3; do unfill "$i"; done
+for i in 1 2 3; do
+  check "all have room: node $i INFOs once more" wait_for 5 infos "$i" $(( informed[i - 1] + 1 ))
+done
 check "all have room: puts succeed" test "$(kv append a 4 && kv get a)" = 14
 for i in 1 2 3; do
   check "all have room: node $i caught up" wait_for 10 caught_up "$i"
