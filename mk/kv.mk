@@ -23,3 +23,4 @@ $(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 TEST_PROGRAMS += test/kv/test-kvcli.sh test/kv/test-kv-limits.sh
 TEST_PROGRAMS += test/kv/test-kvd-lost-store.sh
+TEST_PROGRAMS += test/kv/test-diskfull.sh

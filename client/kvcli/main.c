@@ -33,7 +33,7 @@ static const struct config_spec spec = {
     "from standard input); status prints one row per node. Any one member's address is enough "
     "(a follower relays to the leader). Exit status: 0 success; 1 failure, with the reason on "
     "standard error: \"key not found\" (get of a key never written), \"value too large: N bytes, "
-    "limit M\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
+    "limit M\", \"not written: no space left on the data volume of X\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
     "(within about a second when no server can be reached), \"no leader answered within T\"; "
     "for status: no node reports a leader; 2 usage error.",
     options, ARRAY_LEN(options),

@@ -124,6 +124,11 @@ static int cmd_propose(const struct cluster *c, const char *data, uint64_t timeo
             raftd__propose_reply__free_unpacked(r, NULL);
             return 0;
         }
+        if (r && r->error == RAFTD__ERROR__NO_SPACE) {
+            fprintf(stderr, "raftcli: not proposed: no space left on the data volume of %s\n", addr);
+            raftd__propose_reply__free_unpacked(r, NULL);
+            return 1;
+        }
         if (r && r->error == RAFTD__ERROR__NOT_LEADER && r->leader_addr[0]) {
             for (size_t i = 0; i < c->n; i++)
                 if (strcmp(c->addrs[i], r->leader_addr) == 0)

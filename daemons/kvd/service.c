@@ -167,10 +167,14 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         op->seq = seq;
     }
     uint64_t index, term;
-    if (node_propose(s->node, req, len, on_applied, op, &index, &term) != NODE_OK) {
+    enum node_result res = node_propose(s->node, req, len, on_applied, op, &index, &term);
+    if (res != NODE_OK) {
         op->client_id = 0; /* never registered */
         op_free(op);
-        not_leader(s, call, req, len);
+        if (res == NODE_NO_SPACE)
+            reply_error(call, KV__ERR__NO_SPACE, s->node);
+        else
+            not_leader(s, call, req, len);
         return;
     }
     if (op->client_id && !u64map_get(&s->writes, write_key(op->client_id, op->seq)))

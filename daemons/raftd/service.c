@@ -110,9 +110,13 @@ static void handle_propose(struct rpc_call *call, const uint8_t *req, size_t len
     struct propose_ctx *p = xmalloc(sizeof *p);
     *p = (struct propose_ctx){ call, s->node };
     uint64_t index, term;
-    if (node_propose(s->node, r->data.data, r->data.len, on_proposed, p, &index, &term) != NODE_OK) {
+    enum node_result res = node_propose(s->node, r->data.data, r->data.len, on_proposed, p, &index,
+                                        &term);
+    if (res != NODE_OK) {
         free(p);
-        if (!node_forward(s->node, call, "raftd.Propose", req, len))
+        if (res == NODE_NO_SPACE)
+            reply_propose(call, RAFTD__ERROR__NO_SPACE, 0, 0, 0, s->node);
+        else if (!node_forward(s->node, call, "raftd.Propose", req, len))
             reply_propose(call, RAFTD__ERROR__NOT_LEADER, 0, 0, 0, s->node);
     }
     raftd__propose_request__free_unpacked(r, NULL);

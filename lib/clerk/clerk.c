@@ -52,7 +52,8 @@ struct clerk {
 
 const char *clerk_result_name(enum clerk_result r)
 {
-    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT", "TOO_LARGE", "UNREACHABLE" };
+    static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT", "TOO_LARGE", "UNREACHABLE",
+                                         "NO_SPACE" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -279,7 +280,13 @@ static void on_reply(enum rpc_status st, const char *error, const uint8_t *paylo
         retry(c, moved);
         return;
     }
-    enum clerk_result res = r->err == KV__ERR__NO_KEY ? CLERK_NO_KEY : CLERK_OK;
+    /* NO_SPACE is the leader's answer, and another server would only redirect there: at once. */
+    if (r->err == KV__ERR__NO_SPACE)
+        snprintf(c->error, sizeof c->error, "not written: no space left on the data volume of %s",
+                 r->leader_addr[0] ? r->leader_addr : addr);
+    enum clerk_result res = r->err == KV__ERR__NO_KEY     ? CLERK_NO_KEY
+                            : r->err == KV__ERR__NO_SPACE ? CLERK_NO_SPACE
+                                                          : CLERK_OK;
     finish(c, res, r->value.data, r->value.len);
     kv__reply__free_unpacked(r, NULL);
 }

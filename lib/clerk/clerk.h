@@ -21,6 +21,7 @@ enum clerk_result {
     CLERK_TOO_LARGE,   /* the request exceeds the servers' (or the frame) limit: not retried */
     CLERK_UNREACHABLE, /* (opts.fail_fast_ms) no server could be reached: every one refused,
                           did not resolve or is not a kvd server */
+    CLERK_NO_SPACE,    /* Put/Append refused, not done: no space on the leader's data volume */
 };
 
 const char *clerk_result_name(enum clerk_result r);

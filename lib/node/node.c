@@ -13,6 +13,10 @@
 #include "rpc/rpc.h"
 #include "storage/storage.h"
 
+#define SPACE_CHECK_MS 100    /* how often the data volume's free space is looked at */
+#define SAVE_RETRY_MS 200     /* how often a ready that found no room is saved again */
+#define COMPACT_RETRY_MS 1000 /* how often a snapshot that found no room is tried again */
+
 struct pending {
     uint64_t term;
     node_done_fn done;
@@ -58,12 +62,22 @@ struct node {
     uint64_t heard_ms;          /* when a message from the known leader last arrived */
     uint64_t recover_term; /* the recovery state last made durable, for its log lines */
     bool recovering;
+    /* A full data volume (docs/RAFT.md, "Storage"). While an episode lasts, proposals are
+     * refused (NODE_NO_SPACE); it is logged once as it starts (WARN) and once as it ends. */
+    bool no_space;           /* an episode is on: any of the three causes below */
+    bool space_low;          /* the volume is under its reserve (checked every SPACE_CHECK_MS) */
+    bool holding;            /* `held` found no room: the core waits between ready and advance */
+    bool compact_blocked;    /* the last snapshot found no room (tried again after compact_after) */
+    struct raft_ready held;
+    struct event *retry_ev;  /* saves `held` again, every SAVE_RETRY_MS */
+    uint64_t space_checked_ms, compact_after_ms;
+    char space_why[512];     /* what found the volume full, for the WARN */
 };
 
 const char *node_result_name(enum node_result r)
 {
     static const char *const names[] = { "OK", "NOT_LEADER", "LEADERSHIP_LOST", "OVERWRITTEN",
-                                         "SHUTDOWN", "NOT_READY" };
+                                         "SHUTDOWN", "NOT_READY", "NO_SPACE" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
@@ -76,6 +90,43 @@ static void fatal(struct node *n, const char *what, const char *err)
 }
 
 static void kick(struct node *n) { event_active(n->process_ev, EV_READ, 0); }
+
+/* ---- a full data volume ---------------------------------------------------------------------- */
+
+/* Starts or ends the no-space episode as its causes come and go, logging each change once. */
+static void space_update(struct node *n)
+{
+    bool on = n->space_low || n->holding || n->compact_blocked;
+    if (on == n->no_space)
+        return;
+    n->no_space = on;
+    if (on) {
+        LOG_WARN("node", "no space left on the data volume: %s; refusing new writes until there "
+                         "is room (reads and Raft go on)", n->space_why);
+    } else {
+        uint64_t avail = 0, reserve = 0;
+        storage_space(n->store, &avail, &reserve);
+        LOG_INFO("node", "space is back on the data volume (%s: %llu MiB free): writes resume",
+                 n->cfg.data_dir, (unsigned long long)(avail >> 20));
+    }
+}
+
+/* Compares the volume's free space with its reserve. The episode ends only with an eighth of
+ * the reserve to spare, so that a volume hovering at the line does not flip it at every check. */
+static void check_space(struct node *n)
+{
+    n->space_checked_ms = clock_mono_ms();
+    uint64_t avail, reserve;
+    if (storage_space(n->store, &avail, &reserve) != 0)
+        return; /* keep the last answer: a failed statvfs says nothing about the space */
+    bool low = avail < (n->space_low ? reserve + reserve / 8 : reserve);
+    if (low && !n->space_low)
+        snprintf(n->space_why, sizeof n->space_why, "%s: %llu KiB free, under the reserve of "
+                 "%llu KiB", n->cfg.data_dir, (unsigned long long)(avail >> 10),
+                 (unsigned long long)(reserve >> 10));
+    n->space_low = low;
+    space_update(n);
+}
 
 static size_t peer_index(const struct node *n, uint32_t id)
 {
@@ -125,6 +176,11 @@ static void fail_all(struct node *n, enum node_result res)
 enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
                               void *arg, uint64_t *index, uint64_t *term)
 {
+    /* Refused before the core sees it, so the leader never holds entries it cannot store. */
+    if (n->no_space && raft_soft_state(n->r).role == RAFT_LEADER)
+        return NODE_NO_SPACE;
+    if (n->holding) /* a follower that cannot store: not a state change to ask the core for */
+        return NODE_NOT_LEADER;
     if (raft_propose(n->r, cmd, len, index, term) != RAFT_OK)
         return NODE_NOT_LEADER;
     struct pending *p = xmalloc(sizeof *p);
@@ -143,6 +199,8 @@ enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, no
 
 enum node_result node_read(struct node *n, node_read_fn done, void *arg)
 {
+    if (n->holding) /* cannot ask the core (between ready and advance), nor confirm leadership */
+        return NODE_NOT_LEADER;
     uint64_t id = ++n->next_read_id;
     int rc = raft_read_index(n->r, id);
     if (rc == RAFT_ERR_NOT_LEADER)
@@ -333,15 +391,33 @@ static void maybe_snapshot(struct node *n)
     if (!n->cfg.max_raft_state || storage_raft_state_size(n->store) < n->cfg.max_raft_state)
         return;
     uint64_t index = raft_applied(n->r), term;
-    if (index <= raft_snapshot_index(n->r) || raft_compact(n->r, index, &term) != RAFT_OK)
+    if (index <= raft_snapshot_index(n->r) || raft_term_at(n->r, index, &term) != RAFT_OK)
+        return;
+    if (n->compact_blocked && clock_mono_ms() < n->compact_after_ms)
         return;
     uint8_t *data;
     size_t len;
     n->sm.snapshot(n->sm.ctx, &data, &len);
     char err[512];
-    if (storage_compact(n->store, index, term, data, len, err, sizeof err) != 0)
-        fatal(n, "storing a snapshot", err);
+    /* The store first, then the core: a snapshot that finds no room leaves both as they were
+     * (the log keeps growing meanwhile, and the node refuses new writes). */
+    int rc = storage_compact(n->store, index, term, data, len, err, sizeof err);
     free(data);
+    if (rc == STORAGE_NO_SPACE) {
+        n->compact_blocked = true;
+        n->compact_after_ms = clock_mono_ms() + COMPACT_RETRY_MS;
+        snprintf(n->space_why, sizeof n->space_why, "%s", err);
+        space_update(n);
+        return;
+    }
+    if (rc != 0)
+        fatal(n, "storing a snapshot", err);
+    if (raft_compact(n->r, index, &term) != RAFT_OK) /* index <= applied <= stable, after advance */
+        fatal(n, "compacting the log", "the core refused a snapshot already stored");
+    if (n->compact_blocked) {
+        n->compact_blocked = false;
+        space_update(n);
+    }
     n->snapshots_taken++;
     LOG_DEBUG("node", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
 }
@@ -360,66 +436,122 @@ static void log_recovery(struct node *n, const struct raft_hard_state *hs)
     n->recover_term = hs->recover_term;
 }
 
+/* Steps 3 and 4 of a ready whose save succeeded: the messages that depend on it, the applies,
+ * the role change, the reads, then raft_advance and a snapshot when due. */
+static void after_save(struct node *n, struct raft_ready *rd)
+{
+    if (rd->hard_state_changed) {
+        n->durable_term = rd->hard_state.term;
+        n->durable_vote = rd->hard_state.vote;
+        log_recovery(n, &rd->hard_state);
+    }
+    /* 3. everything else */
+    send_msgs(n, rd, false);
+    /* 4. apply */
+    if (rd->has_snapshot) {
+        if (n->sm.restore(n->sm.ctx, rd->snapshot_data, rd->snapshot_len) != 0)
+            fatal(n, "restoring a received snapshot", "invalid snapshot data");
+        n->snapshots_installed++;
+        LOG_INFO("node", "installed snapshot at index %llu from the leader",
+                 (unsigned long long)rd->snapshot.index);
+    }
+    for (size_t i = 0; i < rd->n_committed; i++)
+        apply_committed(n, &rd->committed[i]);
+    if (rd->soft_state_changed) {
+        bool leader = rd->soft_state.role == RAFT_LEADER;
+        if (rd->soft_state.role == RAFT_PRECANDIDATE || rd->soft_state.role == RAFT_CANDIDATE)
+            LOG_INFO("node", "%s in term %llu: last heard from a leader %lld ms ago (-1: never)",
+                     raft_role_name(rd->soft_state.role), (unsigned long long)rd->soft_state.term,
+                     n->heard_ms ? (long long)(clock_mono_ms() - n->heard_ms) : -1LL);
+        if (leader != n->was_leader)
+            LOG_INFO("node", "%s in term %llu", leader ? "became leader" : "no longer leader",
+                     (unsigned long long)rd->soft_state.term);
+        if (n->was_leader && !leader) {
+            fail_all(n, NODE_LEADERSHIP_LOST);
+            fail_reads(n, NODE_LEADERSHIP_LOST);
+        }
+        n->was_leader = leader;
+    }
+    reads_confirmed(n, rd->reads, rd->n_reads);
+    raft_advance(n->r, rd);
+    serve_reads(n);
+    maybe_snapshot(n);
+}
+
+/* A ready whose save found no room is kept, not lost: nothing that depends on it is sent or
+ * applied, and, since nothing may call into the core between raft_ready and raft_advance, the
+ * node takes no input (ticks, peer messages, proposals, reads) until a retry stores it. Its
+ * peers see a silent node and go on without it; it catches up once it stores again. */
+static void hold(struct node *n, const struct raft_ready *rd, const char *err)
+{
+    n->held = *rd;
+    n->holding = true;
+    LOG_DEBUG("node", "holding a ready that found no room (%zu entries): %s", rd->n_entries, err);
+    snprintf(n->space_why, sizeof n->space_why, "%s", err);
+    space_update(n);
+    if (rd->soft_state.role == RAFT_LEADER) {
+        /* It cannot lead like this (no heartbeats): the others will elect a leader. What it
+         * proposed may still commit, through them or through it later: as LEADERSHIP_LOST. */
+        fail_all(n, NODE_LEADERSHIP_LOST);
+        fail_reads(n, NODE_LEADERSHIP_LOST);
+    }
+    struct timeval tv = { 0, SAVE_RETRY_MS * 1000 };
+    evtimer_add(n->retry_ev, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct node *n = arg;
+    char err[512];
+    int rc = storage_save(n->store, &n->held, err, sizeof err);
+    if (rc == STORAGE_NO_SPACE) {
+        struct timeval tv = { 0, SAVE_RETRY_MS * 1000 };
+        evtimer_add(n->retry_ev, &tv);
+        return;
+    }
+    if (rc != 0)
+        fatal(n, "persisting Raft state", err);
+    struct raft_ready rd = n->held;
+    memset(&n->held, 0, sizeof n->held);
+    n->holding = false;
+    after_save(n, &rd);
+    check_space(n); /* ends the episode unless the volume is still under its reserve */
+    kick(n);
+}
+
 static void process(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct node *n = arg;
     n->ticks_unprocessed = 0;
-    while (raft_has_ready(n->r)) {
+    while (!n->holding && raft_has_ready(n->r)) {
         struct raft_ready rd;
         char err[512];
-        uint64_t t0 = (clock_mono_ns() / 1000);
+        uint64_t t0 = clock_mono_ns() / 1000;
         if (raft_ready(n->r, &rd) != RAFT_OK)
             fatal(n, "reading the log", "storage read failed");
         /* 1. the leader's replication traffic goes out while its own copy is written */
         send_msgs(n, &rd, true);
         /* 2. durable before anything that depends on it leaves the node */
-        uint64_t t1 = (clock_mono_ns() / 1000);
-        if (storage_save(n->store, &rd, err, sizeof err) != 0)
+        uint64_t t1 = clock_mono_ns() / 1000;
+        int rc = storage_save(n->store, &rd, err, sizeof err);
+        if (rc == STORAGE_NO_SPACE) {
+            hold(n, &rd, err);
+            return;
+        }
+        if (rc != 0)
             fatal(n, "persisting Raft state", err);
-        uint64_t t2 = (clock_mono_ns() / 1000);
-        if (rd.hard_state_changed) {
-            n->durable_term = rd.hard_state.term;
-            n->durable_vote = rd.hard_state.vote;
-            log_recovery(n, &rd.hard_state);
-        }
-        /* 3. everything else */
-        send_msgs(n, &rd, false);
-        /* 4. apply */
-        if (rd.has_snapshot) {
-            if (n->sm.restore(n->sm.ctx, rd.snapshot_data, rd.snapshot_len) != 0)
-                fatal(n, "restoring a received snapshot", "invalid snapshot data");
-            n->snapshots_installed++;
-            LOG_INFO("node", "installed snapshot at index %llu from the leader",
-                     (unsigned long long)rd.snapshot.index);
-        }
-        for (size_t i = 0; i < rd.n_committed; i++)
-            apply_committed(n, &rd.committed[i]);
-        if (rd.soft_state_changed) {
-            bool leader = rd.soft_state.role == RAFT_LEADER;
-            if (rd.soft_state.role == RAFT_PRECANDIDATE || rd.soft_state.role == RAFT_CANDIDATE)
-                LOG_INFO("node", "%s in term %llu: last heard from a leader %lld ms ago (-1: never)",
-                         raft_role_name(rd.soft_state.role), (unsigned long long)rd.soft_state.term,
-                         n->heard_ms ? (long long)(clock_mono_ms() - n->heard_ms) : -1LL);
-            if (leader != n->was_leader)
-                LOG_INFO("node", "%s in term %llu", leader ? "became leader" : "no longer leader",
-                         (unsigned long long)rd.soft_state.term);
-            if (n->was_leader && !leader) {
-                fail_all(n, NODE_LEADERSHIP_LOST);
-                fail_reads(n, NODE_LEADERSHIP_LOST);
-            }
-            n->was_leader = leader;
-        }
-        reads_confirmed(n, rd.reads, rd.n_reads);
-        uint64_t t3 = (clock_mono_ns() / 1000);
+        uint64_t t2 = clock_mono_ns() / 1000;
+        /* 3. and 4. */
+        after_save(n, &rd);
+        uint64_t t3 = clock_mono_ns() / 1000;
         if (t3 - t0 > n->cfg.tick_ms * 1000 * n->cfg.heartbeat_ticks)
             LOG_WARN("node", "slow ready: %llu ms (send %llu, save %llu, apply %llu)",
                      (unsigned long long)(t3 - t0) / 1000, (unsigned long long)(t1 - t0) / 1000,
                      (unsigned long long)(t2 - t1) / 1000, (unsigned long long)(t3 - t2) / 1000);
-        raft_advance(n->r, &rd);
-        serve_reads(n);
-        maybe_snapshot(n);
     }
 }
 
@@ -428,6 +560,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct node *n = arg;
+    if (clock_mono_ms() - n->space_checked_ms >= SPACE_CHECK_MS)
+        check_space(n);
+    if (n->holding)
+        return; /* time stands still for a node that cannot store (see hold) */
     raft_tick(n->r);
     /* Processing waits for the sockets to go quiet (node_new), but not longer than a tick:
      * a socket that stays readable (a large request arriving 4 KiB per callback) must not hold
@@ -441,6 +577,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_message(const uint8_t *msg, size_t len, void *arg)
 {
     struct node *n = arg;
+    if (n->holding)
+        return; /* dropped, as by the network: Raft retransmits */
     struct raft_msg m;
     void *keep;
     if (node_msg_unpack(msg, len, &m, &keep) != 0) {
@@ -556,6 +694,7 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
      * pending calls), so processing is delayed, never starved. */
     event_priority_set(n->process_ev, event_base_get_npriorities(base) - 1);
     n->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, n);
+    n->retry_ev = evtimer_new(base, on_retry, n);
     struct timeval tv = { (time_t)(c->tick_ms / 1000), (suseconds_t)(c->tick_ms % 1000) * 1000 };
     evtimer_add(n->tick_ev, &tv);
     rpc_server_handle_message(srv, "raft.Message", on_message, n);
@@ -563,6 +702,7 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
              (unsigned long long)init.hard_state.term,
              (unsigned long long)init.snapshot.index + 1, (unsigned long long)init.last_index,
              (unsigned long long)init.snapshot.index, (unsigned long long)init.hard_state.commit);
+    check_space(n);
     kick(n);
     return n;
 }
@@ -572,8 +712,17 @@ void node_free(struct node *n)
     if (!n)
         return;
     char err[512];
-    if (n->r && storage_save_commit(n->store, raft_hard_state(n->r).commit, err, sizeof err) != 0)
+    /* Not while a ready is held: the commit index may then cover entries the store lacks, or
+     * stored ones about to be replaced. It is relearned from the leader. */
+    if (n->r && !n->holding &&
+        storage_save_commit(n->store, raft_hard_state(n->r).commit, err, sizeof err) != 0)
         LOG_WARN("node", "cannot store the commit index at shutdown: %s", err);
+    if (n->holding) { /* the applies' copies are the one part of a ready raft_free does not own */
+        raft_entries_free(n->held.committed, n->held.n_committed);
+        free(n->held.committed);
+    }
+    if (n->retry_ev)
+        event_free(n->retry_ev);
     if (n->tick_ev)
         event_free(n->tick_ev);
     if (n->process_ev)
@@ -646,6 +795,8 @@ fail:
 uint32_t node_leader(const struct node *n, const char **addr)
 {
     uint32_t id = raft_soft_state(n->r).leader;
+    if (n->holding && id == n->cfg.id)
+        id = RAFT_NONE;
     size_t k = peer_index(n, id);
     *addr = k == SIZE_MAX ? "" : n->peers[k].addr;
     return id;

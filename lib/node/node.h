@@ -65,6 +65,7 @@ enum node_result {
     NODE_OVERWRITTEN,      /* another entry committed at the proposed index */
     NODE_SHUTDOWN,         /* the node is stopping */
     NODE_NOT_READY,        /* a read on a leader not yet ready for ReadIndex: use the log */
+    NODE_NO_SPACE,         /* the leader's data volume is (nearly) full: nothing was proposed */
 };
 
 const char *node_result_name(enum node_result r);
@@ -87,7 +88,9 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
 void node_free(struct node *n);
 
 /* Proposes a command (copied). Returns NODE_OK with *index and *term set, and done is called
- * later; or NODE_NOT_LEADER at once (done is not called). */
+ * later; or at once (done is not called) NODE_NOT_LEADER, or NODE_NO_SPACE on a leader whose
+ * data volume is under its reserve (storage_space) or that holds a write it could not store:
+ * writes are refused until there is room again, while reads and Raft go on. */
 enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
                               void *arg, uint64_t *index, uint64_t *term);
 
@@ -98,8 +101,9 @@ typedef void (*node_read_fn)(enum node_result res, void *arg);
 /* Asks for a linearizable read without a log entry (ReadIndex: a quorum confirms this node's
  * leadership, then the read waits until the state machine has applied the commit index of
  * the time of the call). Returns NODE_OK and done is called later (NODE_OK, or
- * NODE_LEADERSHIP_LOST / NODE_SHUTDOWN); or at once NODE_NOT_LEADER, or NODE_NOT_READY on a
- * new leader that has not yet committed an entry of its term (propose the read instead). */
+ * NODE_LEADERSHIP_LOST / NODE_SHUTDOWN); or at once NODE_NOT_LEADER (also on a node holding a
+ * write it could not store), or NODE_NOT_READY on a new leader that has not yet committed an
+ * entry of its term (propose the read instead). */
 enum node_result node_read(struct node *n, node_read_fn done, void *arg);
 
 struct node_status {
@@ -120,7 +124,8 @@ bool node_forward(struct node *n, struct rpc_call *call, const char *method, con
                   size_t len);
 
 /* The leader as this node knows it: its id (RAFT_NONE when unknown) and, in *addr, its
- * configured address ("" when unknown). For the leader hints in wrong-leader replies. */
+ * configured address ("" when unknown). For the leader hints in wrong-leader replies. A leader
+ * that holds a write it could not store says "unknown": it cannot lead until it stores it. */
 uint32_t node_leader(const struct node *n, const char **addr);
 
 /* The members, as configured (valid while n lives). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/util.h"
@@ -29,6 +30,7 @@ struct storage {
     MDB_env *env;
     MDB_dbi log, meta, snap;
     size_t map_size;
+    size_t max_map_size;  /* 0: no limit */
     size_t log_bytes;     /* keys + headers + data of every stored entry */
     size_t snapshot_len;
     bool sync;            /* opened with fsync on */
@@ -44,6 +46,7 @@ void storage_opts_default(struct storage_opts *o)
     o->sync = true;
     o->map_size = 64u << 20;
     o->replace = false;
+    o->max_map_size = 0;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -338,6 +341,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     s->dir = xstrdup(dir);
     s->lock_fd = fd;
     s->map_size = o->map_size;
+    s->max_map_size = o->max_map_size;
     s->sync = o->sync;
     int rc = mdb_env_create(&s->env);
     if (rc == 0)
@@ -473,6 +477,13 @@ static int read_term(void *ctx, uint64_t index, uint64_t *term)
     int rc = get_entry(txn, s->log, index, &v);
     if (rc == 0)
         *term = be64_get(v.mv_data);
+    if (rc != 0) { /* the last entry a snapshot covers keeps its term (see storage_reader) */
+        MDB_val key = str_key("snap");
+        if (mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 16 && be64_get(v.mv_data) == index) {
+            *term = be64_get((uint8_t *)v.mv_data + 8);
+            rc = 0;
+        }
+    }
     mdb_txn_abort(txn);
     return rc;
 }
@@ -710,7 +721,39 @@ static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
     return rc;
 }
 
-/* Runs one write transaction; when the map is full, grows it and tries again. */
+int storage_space(const struct storage *s, uint64_t *avail, uint64_t *reserve)
+{
+    struct statvfs v;
+    if (statvfs(s->dir, &v) != 0)
+        return -1;
+    uint64_t total = (uint64_t)v.f_blocks * v.f_frsize;
+    *avail = (uint64_t)v.f_bavail * v.f_frsize;
+    *reserve = MAX((uint64_t)16 << 20, total / 100);
+    return 0;
+}
+
+/* Whether a failed commit (rc) was for lack of room on the volume. ENOSPC and EDQUOT say so; a
+ * short write, which LMDB reports as EIO ("short write, filesystem full?" in mdb_page_flush),
+ * is taken as one when the volume is under its reserve now. Either way the failure must have
+ * come before the meta page: LMDB aborts a commit whose data pages or fsync fail and keeps the
+ * old state, but a failed meta write marks the environment fatally broken (MDB_FATAL_ERROR,
+ * every later transaction MDB_PANIC), and that is no space problem to wait out. */
+static bool failed_for_space(struct storage *s, int rc)
+{
+    uint64_t avail, reserve;
+    if (rc == EIO)
+        rc = storage_space(s, &avail, &reserve) == 0 && avail < reserve ? ENOSPC : EIO;
+    if (rc != ENOSPC && rc != EDQUOT)
+        return false;
+    MDB_txn *probe;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &probe) != 0)
+        return false;
+    mdb_txn_abort(probe);
+    return true;
+}
+
+/* Runs one write transaction; when the map is full, grows it (up to max_map_size) and tries
+ * again. Returns 0, STORAGE_NO_SPACE or STORAGE_ERR (with err); nothing changed on failure. */
 static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, struct write_op *),
                      struct write_op *op, char *err, size_t errlen)
 {
@@ -729,14 +772,31 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
         if (rc == 0) {
             s->log_bytes = op->log_bytes;
             s->snapshot_len = op->snapshot_len;
-            return 0;
+            return STORAGE_OK;
         }
-        if (rc != MDB_MAP_FULL)
-            return fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
+        if (rc != MDB_MAP_FULL) {
+            if (failed_for_space(s, rc)) {
+                fail(err, errlen, "%s: no space left on the data volume (%s)", s->dir,
+                     mdb_strerror(rc));
+                return STORAGE_NO_SPACE;
+            }
+            fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
+            return STORAGE_ERR;
+        }
+        if (s->max_map_size && s->map_size >= s->max_map_size) {
+            fail(err, errlen, "%s: no space left in the store: it reached its limit of %zu bytes",
+                 s->dir, s->max_map_size);
+            return STORAGE_NO_SPACE;
+        }
         size_t bigger = s->map_size * 2;
-        if (mdb_env_set_mapsize(s->env, bigger) != 0)
-            return fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
-                        s->map_size);
+        if (s->max_map_size)
+            bigger = MIN(bigger, s->max_map_size);
+        /* A failed remap leaves LMDB without a map at all: fatal, not a wait for space. */
+        if (mdb_env_set_mapsize(s->env, bigger) != 0) {
+            fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
+                 s->map_size);
+            return STORAGE_ERR;
+        }
         s->map_size = bigger;
     }
 }
@@ -760,8 +820,9 @@ int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size
     if (!must_store(s, rd))
         return 0;
     struct write_op op = { .rd = rd };
-    if (run_write(s, do_save, &op, err, errlen) != 0)
-        return -1;
+    int rc = run_write(s, do_save, &op, err, errlen);
+    if (rc != 0)
+        return rc;
     if (rd->hard_state_changed) {
         s->saved_term = rd->hard_state.term;
         s->saved_vote = rd->hard_state.vote;
@@ -802,8 +863,9 @@ int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t er
     if (commit <= s->saved_commit)
         return 0;
     struct write_op op = { .index = commit };
-    if (run_write(s, do_save_commit, &op, err, errlen) != 0)
-        return -1;
+    int rc = run_write(s, do_save_commit, &op, err, errlen);
+    if (rc != 0)
+        return rc;
     s->saved_commit = MAX(s->saved_commit, op.index);
     return 0;
 }
@@ -821,8 +883,9 @@ int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint
         return fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu", s->dir,
                     (unsigned long long)index, (unsigned long long)cur.index);
     struct write_op op = { .index = index, .term = term, .data = data, .len = len };
-    if (run_write(s, do_compact, &op, err, errlen) != 0)
-        return -1;
+    int rc = run_write(s, do_compact, &op, err, errlen);
+    if (rc != 0)
+        return rc;
     s->saved_commit = MAX(s->saved_commit, index);
     return 0;
 }

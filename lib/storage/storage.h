@@ -6,6 +6,11 @@
  * snapshot and deletes the log prefix it covers in the same transaction, so a crash leaves
  * either the old state or the new one, never a hole. A full map is grown and the write retried.
  *
+ * A write that fails for lack of space (the volume is full, a quota, or the map at its limit)
+ * returns STORAGE_NO_SPACE and leaves the store as it was: the caller may keep what it wanted
+ * to write and try again once there is room. Any other failed write returns STORAGE_ERR; the
+ * store is then not to be trusted with more writes.
+ *
  * The directory is locked (flock on LOCK) while open: a second process is refused. A directory
  * whose files are not a consistent store is reported, never overwritten: data.mdb is checked
  * against its own meta pages before LMDB maps it (a truncated file would otherwise kill the
@@ -24,9 +29,16 @@
 
 struct storage;
 
+enum storage_error {
+    STORAGE_OK = 0,
+    STORAGE_ERR = -1,      /* any failure but the one below */
+    STORAGE_NO_SPACE = -2, /* a write found no room: nothing changed; retry once there is */
+};
+
 struct storage_opts {
-    bool sync;       /* fsync every commit (default true; the simulator turns it off) */
-    size_t map_size; /* initial LMDB map size (default 64 MiB; grows when full) */
+    bool sync;           /* fsync every commit (default true; the simulator turns it off) */
+    size_t map_size;     /* initial LMDB map size (default 64 MiB; grows when full) */
+    size_t max_map_size; /* the map never grows past this (a size quota); 0: no limit */
     /* The node is a member of an existing cluster whose store may be lost (a daemon's
      * --initial-cluster-state existing). Off (the default): a directory with no trace of a
      * store gets a new one; a directory whose store is gone is refused. On: a missing or empty
@@ -50,25 +62,29 @@ void storage_close(struct storage *s);
  * recover_term are the stored recovery state. Returns 0, or -1 with err. */
 int storage_load(struct storage *s, struct raft_init *init, char *err, size_t errlen);
 
-/* The read-only interface for the Raft core. Valid while s is open. */
+/* The read-only interface for the Raft core. Valid while s is open. Its term() also answers for
+ * the stored snapshot's index (with the snapshot's term), so that a driver can store a snapshot
+ * before it tells the core (raft_compact reads that term): a snapshot that finds no room then
+ * changes neither. */
 struct raft_storage storage_reader(struct storage *s);
 
 /* Persists a ready in one transaction: a received snapshot (replacing the whole log), then the
  * entries (replacing the stored suffix from entries[0].index), then the hard state (its
- * recovery state included). Returns 0,
- * or -1 with err (the transaction is then rolled back and nothing changed). A ready that only
+ * recovery state included). Returns 0, or STORAGE_NO_SPACE / STORAGE_ERR with err (the
+ * transaction is then rolled back and nothing changed: saving the same ready again is the
+ * retry). A ready that only
  * moves the commit index writes nothing: the stored commit index lags until the next write
  * (it may always be relearned from the leader), and every write is durable. */
 int storage_save(struct storage *s, const struct raft_ready *rd, char *err, size_t errlen);
 
 /* Stores commit as the hard state's commit index (clamped to the stored log) when it is ahead
  * of the stored one, durably: for a clean shutdown, so that a restart applies everything at
- * once. Returns 0, or -1 with err. */
+ * once. Returns 0, or STORAGE_NO_SPACE / STORAGE_ERR with err. */
 int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t errlen);
 
 /* Stores a snapshot taken by the application at index/term and deletes the log up to index,
- * in one transaction. Returns 0, or -1 with err (also when index does not advance the stored
- * snapshot). */
+ * in one transaction. Returns 0, or STORAGE_NO_SPACE / STORAGE_ERR with err (STORAGE_ERR also
+ * when index does not advance the stored snapshot); nothing changed on failure. */
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
                     size_t len, char *err, size_t errlen);
 
@@ -82,5 +98,11 @@ size_t storage_raft_state_size(const struct storage *s);
 
 /* Size of the stored snapshot data in bytes. */
 size_t storage_snapshot_size(const struct storage *s);
+
+/* Space on the volume of the data directory (statvfs): bytes available to this process, and
+ * the reserve under which a node should take no new writes, max(16 MiB, 1% of the volume), so
+ * that what it must still store (votes, terms, the entries already accepted) finds room.
+ * Returns 0, or -1 when statvfs fails. */
+int storage_space(const struct storage *s, uint64_t *avail, uint64_t *reserve);
 
 #endif

@@ -1,6 +1,7 @@
 /* lib/storage: the LMDB persistence layer of the Raft core. Round trips through a reopen, suffix
  * overwrites, compaction and received snapshots (with the size accounting), crash consistency
- * under SIGKILL at random moments, map growth, the directory lock and corrupted files.
+ * under SIGKILL at random moments, map growth, the directory lock, corrupted files, and writes
+ * that find no room (a map at its size limit, a full tmpfs): told apart, and harmless.
  *
  * Every test works in its own mkdtemp directory under /tmp, made and removed (recursively) by an
  * unchecked fixture, i.e. by the runner process, so it is removed even when the test fails. */
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -260,8 +263,12 @@ static void verify(struct storage *s, const struct model *m)
     }
     ck_assert_int_eq(r.term(r.ctx, 0, &t), -1);
     ck_assert_int_eq(r.term(r.ctx, m->last + 1, &t), -1);
-    if (m->snap_index > 0)
-        ck_assert_int_eq(r.term(r.ctx, m->snap_index, &t), -1);
+    if (m->snap_index > 0) { /* compacted, yet its term is known: the snapshot's */
+        ck_assert_int_eq(r.term(r.ctx, m->snap_index, &t), 0);
+        ck_assert_uint_eq(t, m->snap_term);
+    }
+    if (m->snap_index > 1)
+        ck_assert_int_eq(r.term(r.ctx, m->snap_index - 1, &t), -1);
 
     if (m->last > m->snap_index) {
         size_t n = m->last - m->snap_index, got = 12345;
@@ -536,7 +543,9 @@ START_TEST(test_compaction)
 
     struct raft_storage r = storage_reader(s);
     uint64_t t;
-    ck_assert_int_eq(r.term(r.ctx, 5, &t), -1);
+    ck_assert_int_eq(r.term(r.ctx, 5, &t), 0); /* the snapshot's last entry: its term */
+    ck_assert_uint_eq(t, 2);
+    ck_assert_int_eq(r.term(r.ctx, 4, &t), -1);
     ck_assert_int_eq(r.term(r.ctx, 1, &t), -1);
     ck_assert_int_eq(r.term(r.ctx, 6, &t), 0);
     ck_assert_uint_eq(t, 2);
@@ -874,8 +883,10 @@ static struct cstate check_consistent(struct storage *s, uint64_t seed, int roun
                   "entry term %llu", (unsigned long long)seed, round,
                   (unsigned long long)init.hard_state.term, (unsigned long long)prev);
     ck_assert_int_eq(r.term(r.ctx, init.last_index + 1, &t), -1);
-    if (init.snapshot.index > 0)
-        ck_assert_int_eq(r.term(r.ctx, init.snapshot.index, &t), -1);
+    if (init.snapshot.index > 0) {
+        ck_assert_int_eq(r.term(r.ctx, init.snapshot.index, &t), 0);
+        ck_assert_uint_eq(t, init.snapshot.term);
+    }
     ck_assert_msg(storage_raft_state_size(s) == size, "seed %llu round %d: size %zu, entries "
                   "sum to %zu", (unsigned long long)seed, round, storage_raft_state_size(s), size);
     return cstate_of(&init);
@@ -1006,6 +1017,165 @@ START_TEST(test_map_grows)
     verify(s, m);
     storage_close(s);
     free(m);
+}
+END_TEST
+
+/* ---- 5b. no space: a map at its limit, a full volume ------------------------------------------ */
+
+/* Tries to save one ready of n entries of len bytes from m->last + 1 (term 1); on success the
+ * model follows. Returns what storage_save returned, its message in err. */
+static int try_save(struct storage *s, struct model *m, size_t n, size_t len, char *err,
+                    size_t errlen)
+{
+    uint64_t first = m->last + 1;
+    ck_assert_uint_le(first + n - 1, MAXLOG);
+    struct raft_entry *e = calloc(n, sizeof *e);
+    for (size_t i = 0; i < n; i++)
+        make_entry(&e[i], first + i, 1, len);
+    struct raft_ready rd = { 0 };
+    rd.entries = e;
+    rd.n_entries = n;
+    rd.hard_state_changed = true;
+    rd.hard_state = (struct raft_hard_state){ .term = 1, .vote = 1, .commit = m->last };
+    err[0] = '\0';
+    int rc = storage_save(s, &rd, err, errlen);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) {
+            m->term[first + i] = 1;
+            m->len[first + i] = len;
+        }
+        m->last = first + n - 1;
+        m->hs = rd.hard_state;
+    }
+    raft_entries_free(e, n);
+    free(e);
+    return rc;
+}
+
+/* Saves batches until one fails (at most 400): it must fail for lack of space, and say so. */
+static void fill_until_no_space(struct storage *s, struct model *m, size_t n, size_t len,
+                                const char *says)
+{
+    char err[512];
+    int rc = 0, saved = 0;
+    for (int i = 0; i < 400 && (rc = try_save(s, m, n, len, err, sizeof err)) == 0; i++)
+        saved++;
+    ck_assert_msg(rc == STORAGE_NO_SPACE, "after %d saves: rc %d, not STORAGE_NO_SPACE: %s",
+                  saved, rc, err);
+    ck_assert_int_ge(saved, 2);
+    ck_assert_msg(strstr(err, says) != NULL, "the message does not say '%s': %s", says, err);
+    /* Nothing of the failed save is stored; saving it again is still refused. */
+    verify(s, m);
+    uint64_t last = m->last;
+    ck_assert_int_eq(try_save(s, m, n, len, err, sizeof err), STORAGE_NO_SPACE);
+    ck_assert_uint_eq(m->last, last);
+}
+
+START_TEST(test_no_space_map_limit)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage_opts o;
+    storage_opts_default(&o);
+    o.map_size = 256u << 10;
+    o.max_map_size = 1u << 20;
+    struct storage *s;
+    char err[512];
+    ck_assert_msg(storage_open(dir, &o, &s, err, sizeof err) == 0, "%s", err);
+    fill_until_no_space(s, m, 1, 16u << 10, "reached its limit of 1048576 bytes");
+    /* A snapshot that does not fit either: refused, nothing changed. */
+    uint8_t *snap = snap_make(m->last, 1, 2u << 20);
+    ck_assert_int_eq(storage_compact(s, m->last, 1, snap, 2u << 20, err, sizeof err),
+                     STORAGE_NO_SPACE);
+    free(snap);
+    verify(s, m);
+    storage_close(s);
+
+    /* Intact after a reopen; with a higher limit the refused write goes in. */
+    o.max_map_size = 4u << 20;
+    ck_assert_msg(storage_open(dir, &o, &s, err, sizeof err) == 0, "%s", err);
+    verify(s, m);
+    ck_assert_msg(try_save(s, m, 1, 16u << 10, err, sizeof err) == 0, "%s", err);
+    verify(s, m);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
+/* A private mount namespace for this test process (Check runs each test in a child), as root or
+ * else through a user namespace, so the tmpfs goes away with the process. */
+static void enter_mount_namespace(void)
+{
+    if (unshare(CLONE_NEWNS) != 0) {
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+        ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0,
+                      "cannot make a mount namespace to mount a tmpfs in: %s", strerror(errno));
+        char map[64];
+        FILE *f = fopen("/proc/self/setgroups", "w");
+        if (f) {
+            fputs("deny", f);
+            fclose(f);
+        }
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+        f = fopen("/proc/self/uid_map", "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(map, f);
+        fclose(f);
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+        f = fopen("/proc/self/gid_map", "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(map, f);
+        fclose(f);
+    }
+    ck_assert_msg(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "mount --make-rprivate: %s",
+                  strerror(errno));
+}
+
+static void write_file(const char *path, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    static uint8_t buf[4096];
+    for (size_t done = 0; done < len; done += sizeof buf)
+        ck_assert_uint_eq(fwrite(buf, 1, sizeof buf, f), sizeof buf);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_no_space_volume)
+{
+    enter_mount_namespace();
+    const char *vol = sub("vol"), *dir = sub("vol/db"), *filler = sub("vol/filler");
+    ck_assert_int_eq(mkdir(vol, 0755), 0);
+    ck_assert_msg(mount("tmpfs", vol, "tmpfs", 0, "size=2m") == 0, "mount tmpfs: %s",
+                  strerror(errno));
+    write_file(filler, 512u << 10); /* to give back later */
+    struct model *m = model_new();
+    struct storage *s = open_store(dir, true, 0); /* a 64 MiB map: the volume fills first */
+    fill_until_no_space(s, m, 1, 32u << 10, "no space left on the data volume");
+    uint64_t avail, reserve;
+    ck_assert_int_eq(storage_space(s, &avail, &reserve), 0);
+    ck_assert_uint_eq(reserve, 16u << 20); /* the minimum: 1% of 2 MiB is less */
+    ck_assert_uint_lt(avail, 64u << 10);
+    char err[512];
+    uint8_t *snap = snap_make(m->last, 1, 1u << 20);
+    ck_assert_int_eq(storage_compact(s, m->last, 1, snap, 1u << 20, err, sizeof err),
+                     STORAGE_NO_SPACE);
+    free(snap);
+    verify(s, m);
+
+    /* Room again: the same write goes in, and the store reopens whole. */
+    ck_assert_int_eq(unlink(filler), 0);
+    ck_assert_int_eq(storage_space(s, &avail, &reserve), 0);
+    ck_assert_uint_ge(avail, 256u << 10);
+    ck_assert_msg(try_save(s, m, 1, 32u << 10, err, sizeof err) == 0, "%s", err);
+    verify(s, m);
+    storage_close(s);
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    free(m);
+    umount2(vol, MNT_DETACH);
 }
 END_TEST
 
@@ -1562,6 +1732,8 @@ Suite *test_suite(void)
         { "compaction", test_compaction, 120 },
         { "crash_consistency", test_crash_consistency, 600 },
         { "map_grows", test_map_grows, 120 },
+        { "no_space_map_limit", test_no_space_map_limit, 60 },
+        { "no_space_volume", test_no_space_volume, 60 },
         { "lock", test_lock, 60 },
         { "corruption", test_corruption, 120 },
         { "truncated", test_truncated, 120 },
