@@ -113,7 +113,7 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
             continue;
         }
         free(error);
-        const Raftd__StatusReply *nd = st->node;
+        const Node__Status *nd = st->node;
         printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", nd->id, servers[i],
                nd->role, (unsigned long long)nd->term, nd->leader_id,
                (unsigned long long)nd->commit_index, (unsigned long long)nd->applied_index,

@@ -15,6 +15,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "node.pb-c.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -173,7 +174,7 @@ static void on_status(enum rpc_status st, const char *error, const uint8_t *payl
     struct bench *b = arg;
     if (st != RPC_OK || b->waiting_ack)
         return;
-    Raftd__StatusReply *s = raftd__status_reply__unpack(NULL, len, payload);
+    Node__Status *s = node__status__unpack(NULL, len, payload);
     if (!s)
         return;
     if (strcmp(s->role, "leader") == 0 && b->kill_ns == 0) {
@@ -192,7 +193,7 @@ static void on_status(enum rpc_status st, const char *error, const uint8_t *payl
         if (f)
             fclose(f);
     }
-    raftd__status_reply__free_unpacked(s, NULL);
+    node__status__free_unpacked(s, NULL);
 }
 
 static void on_round(evutil_socket_t fd, short what, void *arg)

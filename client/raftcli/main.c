@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/util.h"
+#include "node.pb-c.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -80,7 +81,7 @@ static int cmd_status(const struct cluster *c, uint64_t timeout_ms)
             printf("%-4s %-22s unreachable\n", "-", c->addrs[i]);
             continue;
         }
-        Raftd__StatusReply *s = raftd__status_reply__unpack(NULL, len, rep);
+        Node__Status *s = node__status__unpack(NULL, len, rep);
         free(rep);
         if (!s)
             continue;
@@ -89,7 +90,7 @@ static int cmd_status(const struct cluster *c, uint64_t timeout_ms)
                (unsigned long long)s->commit_index, (unsigned long long)s->applied_index,
                (unsigned long long)s->last_index, (unsigned long long)s->snapshot_index,
                (unsigned long long)s->applied_hash);
-        raftd__status_reply__free_unpacked(s, NULL);
+        node__status__free_unpacked(s, NULL);
     }
     return 0;
 }

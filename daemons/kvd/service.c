@@ -186,7 +186,7 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
     (void)req;
     (void)len;
     struct kvd_service *s = arg;
-    Raftd__StatusReply node = RAFTD__STATUS_REPLY__INIT;
+    Node__Status node = NODE__STATUS__INIT;
     node_status_pb(s->node, 0, &node);
     struct kv_stats ks;
     kv_stats(s->kv, &ks);

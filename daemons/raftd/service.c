@@ -5,6 +5,7 @@
 
 #include "base/util.h"
 #include "node/status_pb.h"
+#include "node.pb-c.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -171,7 +172,7 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
     (void)req;
     (void)len;
     struct service *s = arg;
-    Raftd__StatusReply r = RAFTD__STATUS_REPLY__INIT;
+    Node__Status r = NODE__STATUS__INIT;
     node_status_pb(s->node, s->state->hash, &r);
     rpc_call_reply_msg(call, &r.base);
     node_status_pb_release(&r);

@@ -4,7 +4,7 @@
 
 #include "base/util.h"
 
-void node_status_pb(const struct node *n, uint64_t applied_hash, Raftd__StatusReply *r)
+void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r)
 {
     struct node_status st;
     node_status(n, &st);
@@ -24,10 +24,10 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Raftd__StatusRe
     r->raft_state_bytes = st.raft_state_bytes;
     const struct node_peer *peers;
     size_t np = node_peers(n, &peers);
-    Raftd__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);
+    Node__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);
     r->peers = xcalloc(np + 1, sizeof *r->peers);
     for (size_t i = 0; i < np; i++) {
-        raftd__peer_status__init(&ps[i]);
+        node__peer_status__init(&ps[i]);
         ps[i].id = peers[i].id;
         ps[i].addr = (char *)peers[i].addr;
         ps[i].match_index = node_peer_match(n, peers[i].id);
@@ -36,7 +36,7 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Raftd__StatusRe
     r->n_peers = np;
 }
 
-void node_status_pb_release(Raftd__StatusReply *r)
+void node_status_pb_release(Node__Status *r)
 {
     if (r->peers)
         free(r->peers[0]); /* the array of structs behind the pointers */

@@ -1,16 +1,16 @@
-/* A node's status as the raftd.StatusReply message (proto/raftd.proto), which every Raft daemon
+/* A node's status as the node.Status message (proto/node.proto), which every Raft daemon
  * reports (raftd directly, kvd inside kv.StatusReply). */
 #ifndef NODE_STATUS_PB_H
 #define NODE_STATUS_PB_H
 
 #include "node/node.h"
-#include "raftd.pb-c.h"
+#include "node.pb-c.h"
 
 /* Fills r (already initialized) from n; strings point into n, the peer arrays are malloc'd.
  * applied_hash: the state machine's hash, or 0 when it has none. */
-void node_status_pb(const struct node *n, uint64_t applied_hash, Raftd__StatusReply *r);
+void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r);
 
 /* Frees what node_status_pb allocated (not r itself). */
-void node_status_pb_release(Raftd__StatusReply *r);
+void node_status_pb_release(Node__Status *r);
 
 #endif

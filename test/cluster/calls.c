@@ -51,20 +51,20 @@ struct rpc_sync *cluster_sync(struct cluster *c, unsigned i)
 
 /* ---- statuses ----------------------------------------------------------------------------- */
 
-Raftd__StatusReply *cluster_status(struct cluster *c, unsigned i, uint64_t timeout_ms)
+Node__Status *cluster_status(struct cluster *c, unsigned i, uint64_t timeout_ms)
 {
     struct cnode *nd = cluster_node(c, i);
     cluster_node_reap(c, nd);
     if (nd->pid <= 0 || nd->paused)
         return NULL;
     ProtobufCMessage *m = NULL;
-    if (cluster_call(cluster_sync(c, i), c->status_method, NULL, &raftd__status_reply__descriptor,
+    if (cluster_call(cluster_sync(c, i), c->status_method, NULL, &node__status__descriptor,
                      timeout_ms, &m) != RPC_OK)
         return NULL;
-    return (Raftd__StatusReply *)m;
+    return (Node__Status *)m;
 }
 
-int cluster_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *out[CLUSTER_MAX_NODES + 1])
+int cluster_statuses(struct cluster *c, uint32_t set, Node__Status *out[CLUSTER_MAX_NODES + 1])
 {
     int n = 0;
     for (unsigned i = 0; i <= CLUSTER_MAX_NODES; i++)
@@ -75,16 +75,16 @@ int cluster_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *out[CL
     return n;
 }
 
-void cluster_statuses_free(Raftd__StatusReply *st[CLUSTER_MAX_NODES + 1])
+void cluster_statuses_free(Node__Status *st[CLUSTER_MAX_NODES + 1])
 {
     for (unsigned i = 0; i <= CLUSTER_MAX_NODES; i++) {
         if (st[i])
-            raftd__status_reply__free_unpacked(st[i], NULL);
+            node__status__free_unpacked(st[i], NULL);
         st[i] = NULL;
     }
 }
 
-static void print_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *st[])
+static void print_statuses(struct cluster *c, uint32_t set, Node__Status *st[])
 {
     for (unsigned i = 1; i <= c->n; i++) {
         if (!(set >> i & 1))
@@ -95,7 +95,7 @@ static void print_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *
                     nd->pid <= 0 ? "down" : nd->paused ? "paused" : "no answer");
             continue;
         }
-        Raftd__StatusReply *s = st[i];
+        Node__Status *s = st[i];
         fprintf(stderr,
                 "  n%u: %-12s term %llu leader %u commit %llu applied %llu hash %016llx last %llu "
                 "snapshot %llu (installed %llu, taken %llu)\n",
@@ -109,7 +109,7 @@ static void print_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *
 
 void cluster_print_statuses(struct cluster *c, uint32_t set)
 {
-    Raftd__StatusReply *st[CLUSTER_MAX_NODES + 1];
+    Node__Status *st[CLUSTER_MAX_NODES + 1];
     cluster_statuses(c, set, st);
     print_statuses(c, set, st);
     cluster_statuses_free(st);
@@ -117,7 +117,7 @@ void cluster_print_statuses(struct cluster *c, uint32_t set)
 
 /* One poll of wait_leader: the leader of the highest term, 0 if none yet, -1 on two leaders in
  * one term. */
-static int leader_of(struct cluster *c, Raftd__StatusReply *st[], uint64_t *term)
+static int leader_of(struct cluster *c, Node__Status *st[], uint64_t *term)
 {
     uint64_t top = 0;
     for (unsigned i = 1; i <= c->n; i++)
@@ -146,7 +146,7 @@ int cluster_wait_leader(struct cluster *c, uint32_t set, uint64_t timeout_ms, ui
 {
     uint64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
-        Raftd__StatusReply *st[CLUSTER_MAX_NODES + 1];
+        Node__Status *st[CLUSTER_MAX_NODES + 1];
         cluster_statuses(c, set, st);
         int leader = leader_of(c, st, term);
         if (leader != 0 || clock_mono_ms() >= deadline) {
@@ -166,10 +166,10 @@ int cluster_wait_leader(struct cluster *c, uint32_t set, uint64_t timeout_ms, ui
 }
 
 /* One poll of wait_converged: 0 converged, 1 not yet, -1 on diverging hashes. */
-static int converged(struct cluster *c, uint32_t set, Raftd__StatusReply *st[], uint64_t min_index)
+static int converged(struct cluster *c, uint32_t set, Node__Status *st[], uint64_t min_index)
 {
     int rc = 0;
-    const Raftd__StatusReply *ref = NULL;
+    const Node__Status *ref = NULL;
     for (unsigned i = 1; i <= c->n; i++) {
         if (!(set >> i & 1) || c->nodes[i].pid <= 0 || c->nodes[i].paused)
             continue;
@@ -202,7 +202,7 @@ int cluster_wait_converged(struct cluster *c, uint32_t set, uint64_t min_index,
 {
     uint64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
-        Raftd__StatusReply *st[CLUSTER_MAX_NODES + 1];
+        Node__Status *st[CLUSTER_MAX_NODES + 1];
         cluster_statuses(c, set, st);
         int rc = converged(c, set, st, min_index);
         if (rc == 0) {

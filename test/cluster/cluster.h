@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "base/util.h"
+#include "node.pb-c.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -110,7 +111,7 @@ struct cluster_opts {
                                  max_raft_state = 0, no snapshots, before it) */
     uint64_t seed;            /* 0: env CLUSTER_SEED, else drawn from the clock; printed */
     const char *name;         /* a label for messages and the temp directory ("cluster") */
-    const char *status_method;/* the method answering a Raftd__StatusReply to an empty request
+    const char *status_method;/* the method answering a Node__Status to an empty request
                                  ("raftd.Status"); a node counts as started once it answers
                                  it ("": once its port accepts connections) */
     uint64_t start_timeout_ms;/* how long a node may take to start (15000) */
@@ -216,13 +217,13 @@ enum rpc_status cluster_call(struct rpc_sync *s, const char *method, const Proto
 struct rpc_sync *cluster_sync(struct cluster *c, unsigned i);
 
 /* The status of node i (asked directly, at most timeout_ms), or NULL when it does not answer
- * (not running, paused, timed out). Free with raftd__status_reply__free_unpacked. */
-Raftd__StatusReply *cluster_status(struct cluster *c, unsigned i, uint64_t timeout_ms);
+ * (not running, paused, timed out). Free with node__status__free_unpacked. */
+Node__Status *cluster_status(struct cluster *c, unsigned i, uint64_t timeout_ms);
 
 /* The statuses of every running, unpaused node in set (others stay NULL), out[1..n]. Returns
  * how many answered. Free with cluster_statuses_free. */
-int cluster_statuses(struct cluster *c, uint32_t set, Raftd__StatusReply *out[CLUSTER_MAX_NODES + 1]);
-void cluster_statuses_free(Raftd__StatusReply *st[CLUSTER_MAX_NODES + 1]);
+int cluster_statuses(struct cluster *c, uint32_t set, Node__Status *out[CLUSTER_MAX_NODES + 1]);
+void cluster_statuses_free(Node__Status *st[CLUSTER_MAX_NODES + 1]);
 /* Prints one line per node of set: role, term, leader, commit, applied, hash, snapshot. */
 void cluster_print_statuses(struct cluster *c, uint32_t set);
 

@@ -51,9 +51,9 @@ static int wait_leader(struct cluster *c, uint32_t set, uint64_t *term)
     return leader;
 }
 
-static Raftd__StatusReply *status_of(struct cluster *c, unsigned i)
+static Node__Status *status_of(struct cluster *c, unsigned i)
 {
-    Raftd__StatusReply *st = cluster_status(c, i, 1000);
+    Node__Status *st = cluster_status(c, i, 1000);
     ck_assert_msg(st, "node %u does not answer raftd.Status", i);
     return st;
 }
@@ -179,12 +179,12 @@ START_TEST(test_initial_election)
     ck_assert_int_eq(wait_leader(c, CLUSTER_ALL, &term2), leader);
     ck_assert_uint_eq(term2, term);
     for (unsigned i = 1; i <= 3; i++) {
-        Raftd__StatusReply *st = status_of(c, i);
+        Node__Status *st = status_of(c, i);
         ck_assert_uint_eq(st->id, i);
         ck_assert_uint_eq(st->term, term);
         ck_assert_uint_eq(st->leader_id, (unsigned)leader);
         ck_assert_str_eq(st->role, (int)i == leader ? "leader" : "follower");
-        raftd__status_reply__free_unpacked(st, NULL);
+        node__status__free_unpacked(st, NULL);
     }
     finish_cluster(c);
 }
@@ -196,10 +196,10 @@ static void check_rejoined(struct cluster *c, unsigned old, int leader, uint64_t
     uint64_t deadline = clock_mono_ms() + 5000;
     bool following = false;
     while (!following && clock_mono_ms() < deadline) {
-        Raftd__StatusReply *st = cluster_status(c, old, 500);
+        Node__Status *st = cluster_status(c, old, 500);
         following = st && strcmp(st->role, "follower") == 0 && st->leader_id == (unsigned)leader;
         if (st)
-            raftd__status_reply__free_unpacked(st, NULL);
+            node__status__free_unpacked(st, NULL);
         if (!following)
             clock_sleep_ms(20);
     }
@@ -242,11 +242,11 @@ START_TEST(test_reelection_after_partition)
     /* Check-quorum: the old leader, hearing from nobody, steps down by itself. */
     double stepdown = -1;
     while (stepdown < 0 && ms_since(t0) < 5000) {
-        Raftd__StatusReply *st = status_of(c, (unsigned)old);
+        Node__Status *st = status_of(c, (unsigned)old);
         if (strcmp(st->role, "leader") != 0)
             stepdown = ms_since(t0);
         ck_assert_uint_eq(st->term, term1); /* pre-vote: an isolated node keeps its term */
-        raftd__status_reply__free_unpacked(st, NULL);
+        node__status__free_unpacked(st, NULL);
         clock_sleep_ms(10);
     }
     printf("leader n%d cut off: n%d leads term %llu after %.0f ms; n%d stepped down after %.0f "
@@ -335,9 +335,9 @@ START_TEST(test_no_commit_without_majority)
                   (unsigned long long)(r ? r->index : 0));
     if (r)
         raftd__propose_reply__free_unpacked(r, NULL);
-    Raftd__StatusReply *st = status_of(c, (unsigned)old);
+    Node__Status *st = status_of(c, (unsigned)old);
     ck_assert_uint_le(st->commit_index, base);
-    raftd__status_reply__free_unpacked(st, NULL);
+    node__status__free_unpacked(st, NULL);
 
     /* The majority elects a leader and commits over that index. */
     int leader = wait_leader(c, groups[1], NULL);
@@ -484,12 +484,12 @@ START_TEST(test_snapshot_catchup)
         idx = r->index;
         raftd__propose_reply__free_unpacked(r, NULL);
     }
-    Raftd__StatusReply *st = status_of(c, (unsigned)k.leader);
+    Node__Status *st = status_of(c, (unsigned)k.leader);
     printf("leader n%u: snapshot at %llu (%llu taken), raft state %llu bytes\n", k.leader,
            (unsigned long long)st->snapshot_index, (unsigned long long)st->snapshots_taken,
            (unsigned long long)st->raft_state_bytes);
     ck_assert_uint_gt(st->snapshot_index, 0);
-    raftd__status_reply__free_unpacked(st, NULL);
+    node__status__free_unpacked(st, NULL);
 
     uint64_t t0 = clock_mono_ns();
     ck_assert_int_eq(cluster_restart_node(c, down), 0);
@@ -500,7 +500,7 @@ START_TEST(test_snapshot_catchup)
     ck_assert_uint_gt(st->snapshots_installed, 0);
     ck_assert_uint_eq(st->applied_index, at);
     ck_assert_uint_eq(st->applied_hash, hash);
-    raftd__status_reply__free_unpacked(st, NULL);
+    node__status__free_unpacked(st, NULL);
     clerk_free(&k);
     finish_cluster(c);
 }
@@ -627,7 +627,7 @@ START_TEST(test_topology)
         for (unsigned j = 1; j <= 3; j++)
             ck_assert(cluster_link_up(c, i, j));
     /* Each node's config lists the proxies of its outgoing links. */
-    Raftd__StatusReply *st = status_of(c, 1);
+    Node__Status *st = status_of(c, 1);
     ck_assert_uint_eq(st->n_peers, 3);
     for (size_t p = 0; p < st->n_peers; p++) {
         unsigned j = st->peers[p]->id;
@@ -635,7 +635,7 @@ START_TEST(test_topology)
                                   : cluster_proxy_link_addr(cluster_proxy(c), cluster_peer_link(c, 1, j));
         ck_assert_str_eq(st->peers[p]->addr, want);
     }
-    raftd__status_reply__free_unpacked(st, NULL);
+    node__status__free_unpacked(st, NULL);
     finish_cluster(c);
 }
 END_TEST
