@@ -22,14 +22,6 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK" || exit 1
 
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
-  done
-  return 1
-}
 key() { sed -n "s/^$2 *= *//p" "$1" | head -n 1; } # key FILE KEY: its value (first match)
 
 # ---- the files conf/README.md promises ----

@@ -4,21 +4,7 @@
 # only (followers relay to the leader), and kvcli's failures each saying what happened.
 #   BIN=bin test/kv/test-kv-limits.sh
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-bin}
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-. "$ROOT/test/support/check.sh"
-export BIN
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kv-limits.XXXXXX")
-cleanup() {
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/r1" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
-base=$((20000 + RANDOM % 20000))
+. "$(dirname "$0")/../support/cluster-suite.sh" test-kv-limits
 "$ROOT/scripts/local-cluster.sh" start c3 3 "$base" kvd --log-level info
 servers=$(cat c3/servers)
 kv() { "$BIN/kvcli" --servers "$servers" --timeout 10s "$@"; }

@@ -6,22 +6,7 @@
 # --max-raft-state snapshots once its log passes the default.
 #   BIN=bin test/kv/test-kvcli.sh
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-bin}
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-. "$ROOT/test/support/check.sh"
-export BIN
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kvcli.XXXXXX")
-cleanup() {
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c1" 2>/dev/null
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/dup" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
-base=$((20000 + RANDOM % 20000))
+. "$(dirname "$0")/../support/cluster-suite.sh" test-kvcli
 "$ROOT/scripts/local-cluster.sh" start c3 3 "$base" kvd --log-level warn
 export KV_SERVERS=$(cat c3/servers)
 kv() { "$BIN/kvcli" --timeout 5s "$@"; }

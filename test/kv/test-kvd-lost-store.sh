@@ -5,21 +5,7 @@
 # its recovery, serves every key written before, and can be elected (the others killed in turn).
 #   BIN=bin test/kv/test-kvd-lost-store.sh
 set -uo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${BIN:-bin}
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-. "$ROOT/test/support/check.sh"
-export BIN
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-kvd-lost-store.XXXXXX")
-cleanup() {
-  "$ROOT/scripts/local-cluster.sh" stop "$WORK/c3" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK" || exit 1
-base=$((20000 + RANDOM % 20000))
-lc() { "$ROOT/scripts/local-cluster.sh" "$@"; }
+. "$(dirname "$0")/../support/cluster-suite.sh" test-kvd-lost-store
 lc start c3 3 "$base" kvd
 export KV_SERVERS=$(cat c3/servers)
 kv() { "$BIN/kvcli" --timeout 5s "$@"; }

@@ -21,13 +21,6 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK" || exit 1
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-  done
-}
 P=$(free_port)
 PEERS="1=127.0.0.1:$P"
 

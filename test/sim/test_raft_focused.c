@@ -93,6 +93,51 @@ static void mini_settle(struct mini *m)
     }
 }
 
+/* Starts node i of m on its store (created empty when the test did not fill one). */
+static void mini_start(struct mini *m, uint64_t seed, size_t max_msg_bytes)
+{
+    static const uint32_t ids[3] = { 1, 2, 3 };
+    for (size_t i = 0; i < 3; i++) {
+        if (!m->st[i])
+            m->st[i] = sim_mem_store_new();
+        struct raft_config c;
+        raft_config_default(&c);
+        c.id = ids[i];
+        c.peers = ids;
+        c.n_peers = 3;
+        c.seed = seed;
+        c.storage = m->st[i]->ops->reader(m->st[i]);
+        if (max_msg_bytes)
+            c.max_msg_bytes = max_msg_bytes;
+        struct raft_init init;
+        m->st[i]->ops->load(m->st[i], &init);
+        m->r[i] = raft_new(&c, &init);
+        ck_assert_ptr_nonnull(m->r[i]);
+    }
+}
+
+/* Node 1 times out and wins. */
+static void mini_elect_first(struct mini *m)
+{
+    for (int t = 0; t < 100 && raft_soft_state(m->r[0]).role != RAFT_LEADER; t++) {
+        raft_tick(m->r[0]);
+        mini_drain(m, 0);
+        mini_settle(m);
+    }
+    ck_assert_int_eq(raft_soft_state(m->r[0]).role, RAFT_LEADER);
+}
+
+static void mini_free(struct mini *m)
+{
+    for (size_t i = 0; i < 3; i++) {
+        raft_free(m->r[i]);
+        m->st[i]->ops->destroy(m->st[i]);
+    }
+    for (size_t k = 0; k < m->qlen; k++)
+        raft_msg_free_contents(&m->queue[k]);
+    free(m->queue);
+}
+
 START_TEST(backtracking_skips_whole_terms)
 {
     /* Common prefix 1..10 (term 1). Leader and voter: 1,000 more entries in term 6. The
@@ -104,30 +149,13 @@ START_TEST(backtracking_skips_whole_terms)
         foll_terms[i] = i < PREFIX ? 1 : 2 + (i - PREFIX) / 250;
     }
     struct mini m = { 0 };
-    static const uint32_t ids[3] = { 1, 2, 3 };
     for (size_t i = 0; i < 3; i++) {
         m.st[i] = sim_mem_store_new();
         mini_fill(m.st[i], 6, i == 1 ? foll_terms : lead_terms, PREFIX + TAIL);
-        struct raft_config c;
-        raft_config_default(&c);
-        c.id = ids[i];
-        c.peers = ids;
-        c.n_peers = 3;
-        c.seed = 7;
-        c.storage = m.st[i]->ops->reader(m.st[i]);
-        c.max_msg_bytes = 64 << 10;
-        struct raft_init init;
-        m.st[i]->ops->load(m.st[i], &init);
-        m.r[i] = raft_new(&c, &init);
-        ck_assert_ptr_nonnull(m.r[i]);
     }
-    /* Node 1 times out and wins (node 3's vote suffices; node 2's log is less up to date). */
-    for (int t = 0; t < 100 && raft_soft_state(m.r[0]).role != RAFT_LEADER; t++) {
-        raft_tick(m.r[0]);
-        mini_drain(&m, 0);
-        mini_settle(&m);
-    }
-    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    mini_start(&m, 7, 64 << 10);
+    /* Node 1 wins (node 3's vote suffices; node 2's log is less up to date). */
+    mini_elect_first(&m);
     /* One proposal makes the leader replicate; the follower must converge. */
     uint64_t index, term;
     ck_assert_int_eq(raft_propose(m.r[0], (const uint8_t *)"x", 1, &index, &term), RAFT_OK);
@@ -148,13 +176,7 @@ START_TEST(backtracking_skips_whole_terms)
            rejects, appends);
     ck_assert_msg(rejects <= 4 + 1, "%zu rejections for 4 conflicting terms", rejects);
     ck_assert_msg(appends <= rejects + 1 + 2, "%zu append messages", appends);
-    for (size_t i = 0; i < 3; i++) {
-        raft_free(m.r[i]);
-        m.st[i]->ops->destroy(m.st[i]);
-    }
-    for (size_t k = 0; k < m.qlen; k++)
-        raft_msg_free_contents(&m.queue[k]);
-    free(m.queue);
+    mini_free(&m);
 }
 END_TEST
 
@@ -164,27 +186,8 @@ END_TEST
 START_TEST(large_entry_on_a_slow_link_is_sent_once)
 {
     struct mini m = { 0 };
-    static const uint32_t ids[3] = { 1, 2, 3 };
-    for (size_t i = 0; i < 3; i++) {
-        m.st[i] = sim_mem_store_new();
-        struct raft_config c;
-        raft_config_default(&c);
-        c.id = ids[i];
-        c.peers = ids;
-        c.n_peers = 3;
-        c.seed = 11;
-        c.storage = m.st[i]->ops->reader(m.st[i]);
-        struct raft_init init;
-        m.st[i]->ops->load(m.st[i], &init);
-        m.r[i] = raft_new(&c, &init);
-        ck_assert_ptr_nonnull(m.r[i]);
-    }
-    for (int t = 0; t < 100 && raft_soft_state(m.r[0]).role != RAFT_LEADER; t++) {
-        raft_tick(m.r[0]);
-        mini_drain(&m, 0);
-        mini_settle(&m);
-    }
-    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    mini_start(&m, 11, 0);
+    mini_elect_first(&m);
     size_t big = 4u << 20;
     uint8_t *data = xcalloc(1, big);
     uint64_t index, term;
@@ -207,13 +210,7 @@ START_TEST(large_entry_on_a_slow_link_is_sent_once)
            m.big_to[2], m.big_to[3]);
     ck_assert_uint_eq(m.big_to[2], 1);
     ck_assert_uint_eq(m.big_to[3], 1);
-    for (size_t i = 0; i < 3; i++) {
-        raft_free(m.r[i]);
-        m.st[i]->ops->destroy(m.st[i]);
-    }
-    for (size_t k = 0; k < m.qlen; k++)
-        raft_msg_free_contents(&m.queue[k]);
-    free(m.queue);
+    mini_free(&m);
 }
 END_TEST
 

@@ -33,3 +33,13 @@ check_result() {
   echo "RESULT $CHECK_PASSED passed, $CHECK_FAILED failed"
   [ "$CHECK_FAILED" -eq 0 ]
 }
+
+# A TCP port on 127.0.0.1 that nothing listens on now (bounded: 100 tries).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
+  done
+  return 1
+}

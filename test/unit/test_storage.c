@@ -300,6 +300,15 @@ static void verify(struct storage *s, const struct model *m)
     free(data);
 }
 
+/* Closes s, opens the store again and checks it against the model; closes it. */
+static void verify_reopened(struct storage *s, const char *dir, const struct model *m)
+{
+    storage_close(s);
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+}
+
 static struct model *model_new(void) { return calloc(1, sizeof(struct model)); }
 
 /* ---- 1. round trip --------------------------------------------------------------------------- */
@@ -460,10 +469,7 @@ START_TEST(test_suffix_overwrite)
     ck_assert_uint_eq(m->last, 1209);
     ck_assert_uint_lt(storage_raft_state_size(s), before);
     verify(s, m);
-    storage_close(s);
-    s = open_store(dir, true, 0);
-    verify(s, m);
-    storage_close(s);
+    verify_reopened(s, dir, m);
     free(m);
 }
 END_TEST
@@ -630,10 +636,7 @@ START_TEST(test_compaction)
     verify(s, m);
     compact_model(s, m, 2500, 70000 /* overflow pages */);
     verify(s, m);
-    storage_close(s);
-    s = open_store(dir, true, 0);
-    verify(s, m);
-    storage_close(s);
+    verify_reopened(s, dir, m);
     free(m);
 }
 END_TEST
@@ -1170,10 +1173,7 @@ START_TEST(test_no_space_volume)
     ck_assert_uint_ge(avail, 256u << 10);
     ck_assert_msg(try_save(s, m, 1, 32u << 10, err, sizeof err) == 0, "%s", err);
     verify(s, m);
-    storage_close(s);
-    s = open_store(dir, true, 0);
-    verify(s, m);
-    storage_close(s);
+    verify_reopened(s, dir, m);
     free(m);
     umount2(vol, MNT_DETACH);
 }
