@@ -128,14 +128,14 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
 }
 
 /* Prints why an operation failed; returns the exit status. */
-static int report(struct clerk_sync *c, enum clerk_result r, size_t vlen)
+static int report(struct clerk_sync *c, enum clerk_result r, const char *key, size_t vlen)
 {
     struct clerk *k = clerk_sync_clerk(c);
     switch (r) {
     case CLERK_OK:
         return 0;
     case CLERK_NO_KEY:
-        fprintf(stderr, "kvcli: key not found\n");
+        fprintf(stderr, "kvcli: %s: key not found\n", key);
         return 1;
     case CLERK_TOO_LARGE: {
         uint64_t size, limit;
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
                 r = cmd[0] == 'p' ? clerk_sync_put(c, key, val, vlen) : clerk_sync_append(c, key, val, vlen);
                 free(val);
             }
-            rc = report(c, r, vlen);
+            rc = report(c, r, key, vlen);
             clerk_sync_free(c);
         }
     } else {

@@ -20,7 +20,7 @@ check "... and wait does not report the other cluster's leader" expect 1 "node 1
   "$ROOT/scripts/local-cluster.sh" wait dup 2
 check "put then get prints the value" test "$(kv put a 1 && kv get a)" = "1"
 check "append" test "$(kv append a 23 && kv get a)" = "123"
-missing_key() { expect 1 '^kvcli: key not found$' "$BIN/kvcli" --timeout 5s get nothing && test ! -s out.txt; }
+missing_key() { expect 1 '^kvcli: nothing: key not found$' "$BIN/kvcli" --timeout 5s get nothing && test ! -s out.txt; }
 check "get of a missing key: exit 1, \"key not found\" on stderr, nothing on stdout" missing_key
 check "get of a key put to \"\": an empty line, exit 0" test "$(kv put empty '' && kv get empty; echo "rc=$?")" = $'\nrc=0'
 check "VALUE - reads stdin" test "$(printf 'from\nstdin' | kv put multi - && kv get multi)" = $'from\nstdin'
