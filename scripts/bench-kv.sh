@@ -116,7 +116,7 @@ used=" "
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000))
     case $used in *" $p "*) continue ;; esac
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
     echo "$p"
@@ -150,7 +150,7 @@ done
 
 # ---- kvd: 3 nodes through local-cluster.sh (fsync on by default) ------------------------------
 while :; do # three consecutive free ports base+1..base+3
-  base=$((20000 + RANDOM % 30000))
+  base=$((20000 + RANDOM % 12000))
   ok=1
   for i in 1 2 3; do
     p=$((base + i))

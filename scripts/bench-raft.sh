@@ -6,7 +6,7 @@
 set -euo pipefail
 bin=${BIN:-bin}
 dir=$(mktemp -d /tmp/bench-raft-XXXXXX)
-base=$((21000 + RANDOM % 20000))
+base=$((21000 + RANDOM % 11000))
 trap 'BIN=$bin scripts/local-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
 BIN=$bin scripts/local-cluster.sh start "$dir" 3 "$base" raftd --fsync true --log-level warn
 servers=$(cat "$dir/servers")

@@ -113,7 +113,7 @@ check "sequential: ... and leaves the distributed outputs alone" test "$(cat mr-
 
 # ---- a worker started before its coordinator waits for it ----
 mkdir -p early
-PE=$(for _ in $(seq 100); do p=$((20000 + RANDOM % 30000)); (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; break; }; done)
+PE=$(free_port)
 (cd early && $T "$WORKER" --coordinator "127.0.0.1:$PE" "$APPS/wc.so" 2>worker.log) &
 wpid=$!
 pids+=($wpid)

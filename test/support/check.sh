@@ -34,11 +34,13 @@ check_result() {
   [ "$CHECK_FAILED" -eq 0 ]
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now (bounded: 100 tries).
+# A TCP port on 127.0.0.1 that nothing listens on now (bounded: 100 tries). Below Linux's
+# ephemeral range (32768-60999), which outgoing connections take their local ports from: a
+# port free of listeners there can still be taken when the daemon binds it.
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000))
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
   done
   return 1

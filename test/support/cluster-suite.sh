@@ -19,5 +19,5 @@ suite_cleanup() {
 }
 trap suite_cleanup EXIT
 cd "$WORK" || exit 1
-base=$((20000 + RANDOM % 20000))
+base=$((20000 + RANDOM % 12000)) # below the ephemeral ports (see free_port)
 lc() { "$ROOT/scripts/local-cluster.sh" "$@"; }
