@@ -22,6 +22,7 @@ size_t node_msg_pack(const struct raft_msg *m, uint8_t **out)
     pb.heartbeat = m->heartbeat;
     pb.read_seq = m->read_seq;
     pb.hb_round = m->hb_round;
+    pb.grace = m->grace;
     pb.success = m->success;
     pb.match_index = m->match_index;
     pb.conflict_term = m->conflict_term;
@@ -77,6 +78,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
         .offset = pb->offset, .data = pb->data.data, .len = pb->data.len, .done = pb->done,
         .read_seq = pb->read_seq,
         .hb_round = pb->hb_round,
+        .grace = pb->grace,
         .nonce = pb->nonce, .recovering = pb->recovering,
     };
     if (pb->n_entries) {

@@ -52,6 +52,8 @@ struct raft {
     /* ReadIndex: reads wait for a quorum to acknowledge read round `seq` (or a later one) */
     uint64_t read_seq;       /* the latest read round; carried by every append */
     uint64_t hb_round;       /* heartbeat rounds sent as leader; carried by every append */
+    unsigned grace;          /* ticks of silence not counted (raft_grace): the leader's own, or
+                                on a follower the last its leader sent */
     bool need_read_round;    /* reads arrived: send heartbeats when the ready is built */
     struct read_wait { uint64_t id, index, seq; } *reads_waiting;
     size_t n_reads_waiting, cap_reads_waiting;
@@ -148,6 +150,7 @@ static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint32_
     if (type == RAFT_MSG_APPEND) {
         m->read_seq = r->read_seq;
         m->hb_round = r->hb_round;
+        m->grace = r->grace;
     }
     return m;
 }
@@ -217,6 +220,7 @@ static void become_follower(struct raft *r, uint64_t term, uint32_t leader)
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->grace = 0; /* a grace is one leader's, for its followers */
     r->n_reads_waiting = r->n_reads_ready = 0; /* the driver fails them on the role change */
     r->need_read_round = false;
     reset_election_timer(r);
@@ -304,6 +308,7 @@ static void become_leader(struct raft *r)
 {
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
+    r->grace = 0;
     r->need_commit_notify = false;
     r->heartbeat_elapsed = 0;
     r->election_elapsed = 0;
@@ -770,7 +775,7 @@ static void handle_snapshot(struct raft *r, const struct raft_msg *m)
 static void handle_vote(struct raft *r, const struct raft_msg *m)
 {
     bool in_lease = r->cfg.check_quorum && r->leader != RAFT_NONE &&
-                    r->election_elapsed < r->cfg.election_ticks;
+                    (r->election_elapsed < r->cfg.election_ticks || r->grace > 0);
     if (m->term > r->term && in_lease)
         return; /* a live leader exists: do not let a returning node disrupt it */
     if (m->term < r->term) {
@@ -947,6 +952,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         if (r->role != RAFT_FOLLOWER || r->leader != m->from)
             become_follower(r, m->term, m->from);
         r->election_elapsed = 0;
+        r->grace = m->type == RAFT_MSG_APPEND ? m->grace : 0;
         if (probing(r))
             break; /* it must not acknowledge anything before it knows every member's term */
         if (m->type == RAFT_MSG_APPEND)
@@ -976,9 +982,12 @@ static void leader_tick(struct raft *r)
         notify_commit(r);
     r->heartbeat_elapsed++;
     r->election_elapsed++;
+    if (r->grace)
+        r->grace--;
     if (r->election_elapsed >= r->cfg.election_ticks) {
         r->election_elapsed = 0;
-        if (r->cfg.check_quorum) {
+        /* During a grace the followers may be busy storing what it announced: no step-down. */
+        if (r->cfg.check_quorum && !r->grace) {
             size_t active = 0;
             for (size_t i = 0; i < r->n_prs; i++) {
                 active += is_self(r, &r->prs[i]) || r->prs[i].recent_active;
@@ -1006,13 +1015,27 @@ static void leader_tick(struct raft *r)
     }
 }
 
+int raft_grace(struct raft *r, unsigned ticks)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    r->grace = MAX(r->grace, ticks);
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (!is_self(r, &r->prs[i]) && r->prs[i].state != PR_SNAPSHOT)
+            send_heartbeat(r, &r->prs[i]);
+    return RAFT_OK;
+}
+
 void raft_tick(struct raft *r)
 {
     if (r->role == RAFT_LEADER) {
         leader_tick(r);
         return;
     }
-    r->election_elapsed++;
+    if (r->grace)
+        r->grace--; /* a tick of the silence the leader announced (raft_grace): not counted */
+    else
+        r->election_elapsed++;
     if (probing(r) && ++r->probe_elapsed >= r->cfg.heartbeat_ticks)
         send_probes(r); /* to the members that have not answered yet */
     if (r->election_elapsed >= r->randomized_timeout)

@@ -92,6 +92,7 @@ struct raft_msg {
     size_t n_entries;
     bool heartbeat;             /* an empty append sent by the heartbeat timer (echoed) */
     uint64_t hb_round;          /* APPEND: the leader's heartbeat round when sent; REPLY: echoed */
+    uint32_t grace;             /* APPEND: ticks of silence the leader asks not to count (raft_grace) */
     uint64_t read_seq;          /* APPEND: the leader's read round; APPEND_REPLY: echoed */
     /* APPEND_REPLY / SNAPSHOT_REPLY */
     bool success;
@@ -211,6 +212,14 @@ void raft_tick(struct raft *r);
 /* Handles a message addressed to this node (the caller keeps ownership of m). Messages from
  * unknown nodes or of stale terms are handled as Raft says (often: ignored). */
 int raft_step(struct raft *r, const struct raft_msg *m);
+
+/* On the leader: work of about `ticks` ticks is coming that blocks this node and its followers
+ * (a large entry to receive, encode, store and apply: the driver sizes it). Heartbeats go out
+ * at once carrying the grace; until it is used up (one per tick), the followers do not count
+ * silence from this leader toward their election timeout (nor grant votes to others), and the
+ * leader does not step down for lack of a quorum. Only timers change, never safety; a leader
+ * that dies meanwhile is replaced up to `ticks` later. RAFT_ERR_NOT_LEADER elsewhere. */
+int raft_grace(struct raft *r, unsigned ticks);
 
 /* Appends a command (copied) to the leader's log. On RAFT_OK, *index and *term say where it
  * will commit if it commits at all. Returns RAFT_ERR_NOT_LEADER on other nodes. */

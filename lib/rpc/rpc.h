@@ -180,6 +180,12 @@ const char *rpc_call_peer(const struct rpc_call *call);
 void rpc_server_shutdown(struct rpc_server *s, uint64_t grace_ms, void (*done)(void *arg),
                          void *arg);
 
+/* Calls fn(len, arg) when a frame of RPC_BIG_FRAME bytes or more begins to arrive (its header
+ * read, the rest not yet), on any connection: lib/node announces the work it brings to its
+ * followers (raft_grace) before it takes the loop. One callback per server; NULL removes it. */
+#define RPC_BIG_FRAME (256u << 10)
+void rpc_server_on_big_frame(struct rpc_server *s, void (*fn)(size_t len, void *arg), void *arg);
+
 /* Fills *st with counters and current buffer sizes. */
 void rpc_server_stats(const struct rpc_server *s, struct rpc_server_stats *st);
 

@@ -38,7 +38,7 @@
 #define SHUTDOWN_FLUSH_MS 1000
 /* A frame at least this large that spans reads is assembled in its own mapping. 256 KiB is
  * the daemons' M_MMAP_THRESHOLD: evbuffer_pullup would map a block that large anyway. */
-#define BIG_BODY (256u << 10)
+#define BIG_BODY RPC_BIG_FRAME
 #define BODY_FIRST_MAP (1u << 20) /* a body's first mapping; it doubles as bytes arrive */
 #define BODY_READ_MAX (4u << 20)  /* read straight from the socket per callback (body_read_socket) */
 #define REFUSE_LOG_MS 1000        /* refused connections are logged at most this often */
@@ -101,6 +101,8 @@ struct rpc_server {
     uint64_t phase_deadline_ms;
     void (*stop_done)(void *);
     void *stop_arg;
+    void (*on_big_frame)(size_t len, void *arg); /* rpc_server_on_big_frame */
+    void *big_frame_arg;
 };
 
 static void conn_process(struct sconn *c);
@@ -379,6 +381,12 @@ void rpc_call_fail(struct rpc_call *call, enum rpc_status st, const char *messag
 
 bool rpc_call_forwarded(const struct rpc_call *call) { return call->forwarded; }
 
+void rpc_server_on_big_frame(struct rpc_server *s, void (*fn)(size_t len, void *arg), void *arg)
+{
+    s->on_big_frame = fn;
+    s->big_frame_arg = arg;
+}
+
 static const struct handler *find_handler(const struct rpc_server *s, const char *method)
 {
     for (size_t i = 0; i < s->nhandlers; i++)
@@ -441,6 +449,8 @@ static enum rpc_read_result conn_read_frame(struct sconn *c, struct evbuffer *in
         if (body_start(c, n) != 0)
             return RPC_READ_NO_MEMORY;
         evbuffer_drain(in, RPC_FRAME_HEADER);
+        if (c->srv->on_big_frame)
+            c->srv->on_big_frame(n, c->srv->big_frame_arg);
     }
     if (body_fill(c, in) != 0 || body_read_socket(c) != 0)
         return RPC_READ_NO_MEMORY;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What a new user tries on a kvd cluster beyond the README: large values against the request
-# limit (stored once, refused at once above it, no election meanwhile), one member's address
+# limit (stored once, refused at once above it, no election meanwhile; 50 MB under a raised
+# limit: one entry, no election), one member's address
 # only (followers relay to the leader), and kvcli's failures each saying what happened.
 #   BIN=bin test/kv/test-kv-limits.sh
 set -uo pipefail
@@ -44,7 +45,25 @@ done
 check "no election during the large puts" test "$(terms)" = "$t0"
 check "the servers kept nothing of the refused values" expect 1 "key not found" "$BIN/kvcli" --servers "$servers" get big1600000
 
-# ---- failures that say what happened ----
+# ---- a 50 MB put with the limit raised to 60 MB: one entry, no election ----
+lc start big 3 $((base + 70)) kvd --log-level info --max-request-bytes 60MiB
+big_servers=$(cat big/servers)
+bkv() { "$BIN/kvcli" --servers "$big_servers" --timeout 30s "$@"; }
+check "the 60 MB-limit cluster elects a leader" lc wait big 15
+bterms() { bkv status | awk 'NR > 1 && $1 != "-" {s += $4} END {print s + 0}'; }
+blast() { bkv status | awk '$3 == "leader" {print $8}'; }
+make_value 50000000
+t0=$(bterms) before=$(blast)
+start=$(date +%s%N)
+check "put of 50,000,000 bytes succeeds" bash -c "'$BIN/kvcli' --servers $big_servers --timeout 30s put huge - <v50000000"
+echo "    (stored in $(( ($(date +%s%N) - start) / 1000000 )) ms)"
+check "  ... as one log entry" test "$(blast)" = $((before + 1))
+check "  ... with no election" test "$(bterms)" = "$t0"
+check "  ... and reads back whole" test "$(bkv get huge | head -c -1 | wc -c)" = 50000000
+rm -f v50000000
+lc stop big
+
+
 dead=$((base + 90))
 start=$(date +%s%N)
 check "every server refuses: cannot connect, within about a second" expect 1 \

@@ -214,6 +214,56 @@ START_TEST(large_entry_on_a_slow_link_is_sent_once)
 }
 END_TEST
 
+/* Drops every message in flight (a silent network). */
+static void mini_drop_all(struct mini *m)
+{
+    for (size_t k = 0; k < m->qlen; k++)
+        raft_msg_free_contents(&m->queue[k]);
+    m->qlen = 0;
+}
+
+/* Ticks node i n times, dropping whatever it sends. */
+static void mini_tick_silent(struct mini *m, size_t i, int n)
+{
+    for (int t = 0; t < n; t++) {
+        raft_tick(m->r[i]);
+        mini_drain(m, i);
+        mini_drop_all(m);
+    }
+}
+
+/* raft_grace: a leader announces 100 ticks of work; then nothing gets through for 60 ticks
+ * (three times the shortest election timeout): no follower campaigns, the leader keeps leading
+ * (no check-quorum step-down). Once the grace is used up, silence counts again: the followers
+ * campaign and the leader steps down within two election timeouts more. */
+START_TEST(grace_holds_off_elections_for_its_length_only)
+{
+    struct mini m = { 0 };
+    mini_start(&m, 13, 0);
+    mini_elect_first(&m);
+    uint64_t term = raft_soft_state(m.r[0]).term;
+    ck_assert_int_eq(raft_grace(m.r[1], 100), RAFT_ERR_NOT_LEADER);
+    ck_assert_int_eq(raft_grace(m.r[0], 100), RAFT_OK);
+    mini_drain(&m, 0);
+    mini_settle(&m); /* the heartbeats carrying the grace reach the followers */
+    for (size_t i = 0; i < 3; i++)
+        mini_tick_silent(&m, i, 60);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_eq(raft_soft_state(m.r[i]).term, term);
+    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    ck_assert_int_eq(raft_soft_state(m.r[1]).role, RAFT_FOLLOWER);
+    ck_assert_int_eq(raft_soft_state(m.r[2]).role, RAFT_FOLLOWER);
+    /* The grace (100 ticks) ends; two election timeouts (at most 80 ticks) later both sides
+     * have given up on each other. */
+    for (size_t i = 0; i < 3; i++)
+        mini_tick_silent(&m, i, 40 + 80);
+    ck_assert_int_ne(raft_soft_state(m.r[0]).role, RAFT_LEADER);
+    ck_assert_int_ne(raft_soft_state(m.r[1]).role, RAFT_FOLLOWER);
+    ck_assert_int_ne(raft_soft_state(m.r[2]).role, RAFT_FOLLOWER);
+    mini_free(&m);
+}
+END_TEST
+
 /* ---- pre-vote and check-quorum, on the simulator ----------------------------------------- */
 
 static struct sim *cluster(uint64_t seed)
@@ -458,6 +508,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, checkquorum_leader_steps_down);
     tcase_add_test(tc, read_index_needs_a_quorum);
     tcase_add_test(tc, large_entry_on_a_slow_link_is_sent_once);
+    tcase_add_test(tc, grace_holds_off_elections_for_its_length_only);
     tcase_add_test(tc, recovering_node_waits_for_every_term);
     tcase_add_test(tc, lost_vote_cannot_make_two_leaders);
     suite_add_tcase(s, tc);
