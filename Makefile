@@ -96,7 +96,9 @@ LINK_ECHO := $(call lib_a,echo) $(LINK_RPC)
 # order in which the fragments are read.
 LINK_RAFT := $(call lib_a,raft) $(call lib_a,base)
 LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
-LINK_NODE := $(call lib_a,node) $(call lib_a,storage) $(call lib_a,raft) $(LINK_RPC)
+LINK_REPLICA := $(call lib_a,replica) $(LINK_STORAGE)
+LINK_NODE := $(call lib_a,node) $(call lib_a,replica) $(call lib_a,storage) $(call lib_a,raft) \
+	$(LINK_RPC)
 LINK_KV := $(call lib_a,kv) $(LINK_NODE)
 LINK_CLERK := $(call lib_a,clerk) $(LINK_RPC)
 LINK_LINCHECK := $(OUT)/lib/liblincheck.a

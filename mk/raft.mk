@@ -1,6 +1,8 @@
-# lib/raft: the pure consensus core; lib/storage: LMDB persistence; test/sim: the simulator.
+# lib/raft: the pure consensus core; lib/storage: LMDB persistence (and the store interface);
+# lib/replica: the I/O-free replica layer on both; test/sim: the simulator.
 $(eval $(call LIBRARY,raft))
 $(eval $(call LIBRARY,storage))
+$(eval $(call LIBRARY,replica))
 
 # The simulator and its suites: test/sim/test_<name>.c -> $(OUT)/test/sim_<name>.
 SIM_SRCS := $(filter-out test/sim/test_%.c,$(wildcard test/sim/*.c))
@@ -8,7 +10,7 @@ SIM_OBJS := $(call obj,$(SIM_SRCS))
 SIM_TESTS := $(patsubst test/sim/test_%.c,$(OUT)/test/sim_%,$(wildcard test/sim/test_*.c))
 ALL_OBJS += $(SIM_OBJS) $(call obj,$(wildcard test/sim/test_*.c))
 
-$(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(LINK_STORAGE)
+$(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(LINK_REPLICA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 

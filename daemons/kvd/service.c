@@ -11,15 +11,18 @@
 
 /* ---- the state machine ------------------------------------------------------------------- */
 
-static void sm_apply(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
-                     size_t *result_len)
+static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
 {
-    (void)index;
-    kv_apply(ctx, cmd, len, result, result_len);
+    if (e->type == RAFT_ENTRY_NORMAL)
+        kv_apply(ctx, e->data, e->len, result, result_len);
 }
 
 static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_snapshot(ctx, data, len); }
-static int sm_restore(void *ctx, const uint8_t *data, size_t len) { return kv_restore(ctx, data, len); }
+static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+{
+    (void)index;
+    return kv_restore(ctx, data, len);
+}
 
 struct node_sm kvd_state_machine(struct kv *kv)
 {
@@ -93,8 +96,9 @@ static void on_applied(enum node_result res, uint64_t index, uint64_t term, cons
 }
 
 /* A Get confirmed by ReadIndex: read the state machine directly. */
-static void on_read(enum node_result res, void *arg)
+static void on_read(enum node_result res, uint64_t index, void *arg)
 {
+    (void)index;
     struct op_ctx *op = arg;
     if (res == NODE_OK) {
         uint8_t *reply;

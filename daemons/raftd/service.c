@@ -23,10 +23,12 @@ static uint64_t fnv64(uint64_t h, const uint8_t *p, size_t len)
     return h;
 }
 
-static void sm_apply(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
-                     size_t *result_len)
+static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
 {
-    (void)index;
+    if (e->type != RAFT_ENTRY_NORMAL)
+        return;
+    const uint8_t *cmd = e->data;
+    size_t len = e->len;
     struct raftd_state *st = ctx;
     uint8_t prev[8];
     be64_put(prev, st->hash);
@@ -46,8 +48,9 @@ static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
     *len = 16;
 }
 
-static int sm_restore(void *ctx, const uint8_t *data, size_t len)
+static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
+    (void)index;
     if (len != 16)
         return -1;
     struct raftd_state *st = ctx;

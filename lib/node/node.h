@@ -1,6 +1,6 @@
-/* The Raft node runtime: drives the pure core (lib/raft) on a libevent loop, persists its
- * output in LMDB (lib/storage), streams peer messages over lib/rpc, and applies committed
- * commands to a state machine.
+/* The Raft node runtime: drives the replica layer (lib/replica: the core, proposals, reads,
+ * applies, snapshots) on a libevent loop, persists in LMDB (lib/storage), and streams peer
+ * messages over lib/rpc.
  *
  * Every input (a tick, a peer message, a proposal) only marks the node dirty; the output is
  * processed once per loop turn, so everything that arrived together costs one LMDB transaction
@@ -13,22 +13,11 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
+#include "replica/replica.h" /* node_sm, node_result, node_done_fn, node_read_fn */
 
 struct event_base;
 struct rpc_server;
 struct rpc_call;
-
-/* The replicated state machine (lib/kv, raftd's running hash). All calls come from the loop. */
-struct node_sm {
-    void *ctx;
-    /* Applies a committed command. May set *result (malloc'd; the node frees it). */
-    void (*apply)(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, uint8_t **result,
-                  size_t *result_len);
-    /* Serializes the whole state into *data (malloc'd; the node frees it). */
-    void (*snapshot)(void *ctx, uint8_t **data, size_t *len);
-    /* Replaces the whole state. Returns 0, or -1 when data is not a valid snapshot. */
-    int (*restore)(void *ctx, const uint8_t *data, size_t len);
-};
 
 struct node_peer {
     uint32_t id;
@@ -53,34 +42,20 @@ struct node_config {
     size_t max_frame; /* of the peer connections: at least the largest entry + NODE_FRAME_SLACK
                          (0: lib/rpc's default) */
     bool replace; /* replaces a member whose store was lost (storage_opts.replace) */
+    const char *peer_method; /* the ONEWAY method carrying Raft messages (NULL: NODE_PEER_METHOD) */
 };
+
+#define NODE_PEER_METHOD "raft.Message"
 
 /* Room for what surrounds an entry's data in a frame (envelope, Raft message, other entries). */
 #define NODE_FRAME_SLACK (2u << 20)
-
-enum node_result {
-    NODE_OK = 0,
-    NODE_NOT_LEADER,       /* not the leader now: nothing was proposed */
-    NODE_LEADERSHIP_LOST,  /* leadership ended before the entry applied: it may still commit */
-    NODE_OVERWRITTEN,      /* another entry committed at the proposed index */
-    NODE_SHUTDOWN,         /* the node is stopping */
-    NODE_NOT_READY,        /* a read on a leader not yet ready for ReadIndex: use the log */
-    NODE_NO_SPACE,         /* the leader's data volume is (nearly) full: nothing was proposed */
-};
-
-const char *node_result_name(enum node_result r);
-
-/* Outcome of a proposal: called exactly once. result is the state machine's result for the
- * command (valid during the call), on NODE_OK. */
-typedef void (*node_done_fn)(enum node_result res, uint64_t index, uint64_t term,
-                             const uint8_t *result, size_t len, void *arg);
 
 struct node;
 
 /* Opens the data directory (refused when locked by another process, corrupted, or its store
  * lost while c->replace is off), restores
  * the state machine from the stored snapshot, starts the core, connects to the peers and
- * registers "raft.Message" on srv. Returns NULL with a message in err. */
+ * registers c->peer_method on srv. Returns NULL with a message in err. */
 struct node *node_new(struct event_base *base, struct rpc_server *srv, const struct node_config *c,
                       const struct node_sm *sm, char *err, size_t errlen);
 
@@ -93,10 +68,6 @@ void node_free(struct node *n);
  * writes are refused until there is room again, while reads and Raft go on. */
 enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
                               void *arg, uint64_t *index, uint64_t *term);
-
-/* Outcome of a read: called exactly once. On NODE_OK the state machine may be read now, and
- * what it holds is linearizable for this read. */
-typedef void (*node_read_fn)(enum node_result res, void *arg);
 
 /* Asks for a linearizable read without a log entry (ReadIndex: a quorum confirms this node's
  * leadership, then the read waits until the state machine has applied the commit index of
@@ -127,6 +98,10 @@ bool node_forward(struct node *n, struct rpc_call *call, const char *method, con
  * configured address ("" when unknown). For the leader hints in wrong-leader replies. A leader
  * that holds a write it could not store says "unknown": it cannot lead until it stores it. */
 uint32_t node_leader(const struct node *n, const char **addr);
+
+/* Called from the loop each time this node becomes leader (leader true) or stops being leader. */
+typedef void (*node_role_fn)(bool leader, uint64_t term, void *arg);
+void node_on_role(struct node *n, node_role_fn fn, void *arg);
 
 /* The members, as configured (valid while n lives). */
 size_t node_peers(const struct node *n, const struct node_peer **peers);

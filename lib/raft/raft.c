@@ -123,6 +123,25 @@ void raft_msg_free_contents(struct raft_msg *m)
     m->len = 0;
 }
 
+void raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
+{
+    *dst = *src;
+    dst->entries = NULL;
+    dst->data = NULL;
+    if (src->n_entries) {
+        dst->entries = xmalloc(src->n_entries * sizeof *dst->entries);
+        for (size_t i = 0; i < src->n_entries; i++) {
+            dst->entries[i] = src->entries[i];
+            dst->entries[i].data = xmalloc(src->entries[i].len ? src->entries[i].len : 1);
+            memcpy(dst->entries[i].data, src->entries[i].data, src->entries[i].len);
+        }
+    }
+    if (src->data) {
+        dst->data = xmalloc(src->len ? src->len : 1);
+        memcpy(dst->data, src->data, src->len);
+    }
+}
+
 static size_t quorum(const struct raft *r) { return r->n_prs / 2 + 1; }
 
 static struct progress *progress_of(struct raft *r, uint32_t id)

@@ -267,6 +267,10 @@ uint64_t raft_peer_match(const struct raft *r, uint32_t peer);
 /* True while the node recovers a lost store (raft_hard_state.recovering). */
 bool raft_recovering(const struct raft *r);
 
+/* Copies src into dst with copies of what it owns (entries and data): for drivers that keep a
+ * message past the ready it came in (the simulator's network). Free with
+ * raft_msg_free_contents. */
+void raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src);
 /* Frees what a message owns (entries and data), not the message itself. */
 void raft_msg_free_contents(struct raft_msg *m);
 /* Frees the data of n entries, not the array. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "storage/store.h"
 
 #define FORMAT "raftkv-storage-1"
 #define ENTRY_HEADER 12u   /* term (8) + type (4), before the data */
@@ -25,6 +26,7 @@
     "(kvd/raftd: --initial-cluster-state existing), never as a new one.\n"
 
 struct storage {
+    struct store iface;   /* storage_store: first, so a struct store * is the storage */
     char *dir;
     int lock_fd;
     MDB_env *env;
@@ -303,6 +305,8 @@ static int write_marker(const char *dir, bool sync, char *err, size_t errlen)
     return 0;
 }
 
+static const struct store_ops lmdb_store_ops;
+
 int storage_open(const char *dir, const struct storage_opts *o, struct storage **out, char *err,
                  size_t errlen)
 {
@@ -338,6 +342,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
                     "directory", dir, MARKER);
     }
     struct storage *s = xcalloc(1, sizeof *s);
+    s->iface.ops = &lmdb_store_ops;
     s->dir = xstrdup(dir);
     s->lock_fd = fd;
     s->map_size = o->map_size;
@@ -892,3 +897,33 @@ int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint
 
 size_t storage_raft_state_size(const struct storage *s) { return HARD_STATE_SIZE + s->log_bytes; }
 size_t storage_snapshot_size(const struct storage *s) { return s->snapshot_len; }
+
+/* ---- the store interface (storage/store.h) ---------------------------------------------------- */
+
+static struct storage *of(struct store *s) { return (struct storage *)s; }
+
+static struct raft_storage l_reader(struct store *s) { return storage_reader(of(s)); }
+static int l_load(struct store *s, struct raft_init *init, char *err, size_t errlen)
+{
+    return storage_load(of(s), init, err, errlen);
+}
+static int l_save(struct store *s, const struct raft_ready *rd, char *err, size_t errlen)
+{
+    return storage_save(of(s), rd, err, errlen);
+}
+static int l_compact(struct store *s, uint64_t index, uint64_t term, const uint8_t *data,
+                     size_t len, char *err, size_t errlen)
+{
+    return storage_compact(of(s), index, term, data, len, err, errlen);
+}
+static int l_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len)
+{
+    return storage_snapshot(of(s), meta, data, len);
+}
+static uint64_t l_size(struct store *s) { return storage_raft_state_size(of(s)); }
+
+static const struct store_ops lmdb_store_ops = {
+    l_reader, l_load, l_save, l_compact, l_snapshot, l_size,
+};
+
+struct store *storage_store(struct storage *s) { return &s->iface; }

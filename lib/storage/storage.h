@@ -26,14 +26,11 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
+#include "storage/store.h" /* enum storage_error */
 
 struct storage;
+struct store;
 
-enum storage_error {
-    STORAGE_OK = 0,
-    STORAGE_ERR = -1,      /* any failure but the one below */
-    STORAGE_NO_SPACE = -2, /* a write found no room: nothing changed; retry once there is */
-};
 
 struct storage_opts {
     bool sync;           /* fsync every commit (default true; the simulator turns it off) */
@@ -95,6 +92,10 @@ int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t
 /* Bytes of persisted Raft state: hard state plus log entries (keys, headers and data), not the
  * snapshot. Kept up to date on every write, so it costs nothing to ask. */
 size_t storage_raft_state_size(const struct storage *s);
+
+/* This store behind the generic interface the replica layer uses (storage/store.h). Valid
+ * while s is open. */
+struct store *storage_store(struct storage *s);
 
 /* Size of the stored snapshot data in bytes. */
 size_t storage_snapshot_size(const struct storage *s);

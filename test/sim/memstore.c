@@ -1,4 +1,5 @@
 /* The in-memory sim store: the "persister" of the lab, with the same semantics as LMDB. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,8 @@
 #define HARD_STATE_SIZE 20u
 
 struct mem_store {
-    struct sim_store base;
+    struct sim_store sim;
+    struct store iface;
     struct raft_hard_state hs;
     struct raft_snapshot_meta snap;
     uint8_t *snap_data;
@@ -20,10 +22,18 @@ struct mem_store {
 };
 
 static struct mem_store *ms(void *p) { return p; }
+static struct mem_store *of(struct store *s)
+{
+    return (struct mem_store *)((char *)s - offsetof(struct mem_store, iface));
+}
 
 static int mem_term(void *ctx, uint64_t index, uint64_t *term)
 {
     struct mem_store *m = ms(ctx);
+    if (index == m->snap.index && index > 0) { /* as lib/storage: see storage_reader */
+        *term = m->snap.term;
+        return 0;
+    }
     if (index <= m->snap.index || index > m->snap.index + m->n)
         return -1;
     *term = m->log[index - m->snap.index - 1].term;
@@ -66,17 +76,20 @@ static int mem_snapshot_read(void *ctx, uint64_t offset, uint8_t *buf, size_t ca
     return 0;
 }
 
-static struct raft_storage mem_reader(struct sim_store *s)
+static struct raft_storage mem_reader(struct store *s)
 {
-    return (struct raft_storage){ s, mem_term, mem_entries, mem_snapshot_read };
+    return (struct raft_storage){ of(s), mem_term, mem_entries, mem_snapshot_read };
 }
 
-static void mem_load(struct sim_store *s, struct raft_init *init)
+static int mem_load(struct store *s, struct raft_init *init, char *err, size_t errlen)
 {
-    struct mem_store *m = ms(s);
+    (void)err;
+    (void)errlen;
+    struct mem_store *m = of(s);
     init->hard_state = m->hs;
     init->snapshot = m->snap;
     init->last_index = m->snap.index + m->n;
+    return 0;
 }
 
 static void drop_from(struct mem_store *m, size_t keep)
@@ -96,9 +109,11 @@ static void set_snapshot(struct mem_store *m, uint64_t index, uint64_t term, con
     m->snap.term = term;
 }
 
-static void mem_save(struct sim_store *s, const struct raft_ready *rd)
+static int mem_save(struct store *s, const struct raft_ready *rd, char *err, size_t errlen)
 {
-    struct mem_store *m = ms(s);
+    (void)err;
+    (void)errlen;
+    struct mem_store *m = of(s);
     if (rd->has_snapshot) {
         drop_from(m, 0);
         set_snapshot(m, rd->snapshot.index, rd->snapshot.term, rd->snapshot_data, rd->snapshot_len);
@@ -120,23 +135,27 @@ static void mem_save(struct sim_store *s, const struct raft_ready *rd)
     }
     if (rd->hard_state_changed)
         m->hs = rd->hard_state;
+    return 0;
 }
 
-static void mem_compact(struct sim_store *s, uint64_t index, uint64_t term, const uint8_t *data,
-                        size_t len)
+static int mem_compact(struct store *s, uint64_t index, uint64_t term, const uint8_t *data,
+                       size_t len, char *err, size_t errlen)
 {
-    struct mem_store *m = ms(s);
+    (void)err;
+    (void)errlen;
+    struct mem_store *m = of(s);
     size_t drop = MIN((size_t)(index - m->snap.index), m->n);
     raft_entries_free(m->log, drop);
     memmove(m->log, m->log + drop, (m->n - drop) * sizeof *m->log);
     m->n -= drop;
     set_snapshot(m, index, term, data, len);
+    return 0;
 }
 
-static void mem_snapshot(struct sim_store *s, struct raft_snapshot_meta *meta, uint8_t **data,
-                         size_t *len)
+static int mem_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data,
+                        size_t *len)
 {
-    struct mem_store *m = ms(s);
+    struct mem_store *m = of(s);
     *meta = m->snap;
     *data = NULL;
     *len = 0;
@@ -145,11 +164,12 @@ static void mem_snapshot(struct sim_store *s, struct raft_snapshot_meta *meta, u
         memcpy(*data, m->snap_data, m->snap_len);
         *len = m->snap_len;
     }
+    return 0;
 }
 
-static size_t mem_size(struct sim_store *s)
+static uint64_t mem_size(struct store *s)
 {
-    struct mem_store *m = ms(s);
+    struct mem_store *m = of(s);
     size_t bytes = HARD_STATE_SIZE;
     for (size_t i = 0; i < m->n; i++)
         bytes += ENTRY_OVERHEAD + m->log[i].len;
@@ -176,13 +196,14 @@ static void mem_destroy(struct sim_store *s)
     free(m);
 }
 
-static const struct sim_store_ops mem_ops = {
-    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, mem_wipe, mem_destroy,
+static const struct store_ops mem_ops = {
+    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size,
 };
 
 struct sim_store *sim_mem_store_new(void)
 {
     struct mem_store *m = xcalloc(1, sizeof *m);
-    m->base.ops = &mem_ops;
-    return &m->base;
+    m->iface.ops = &mem_ops;
+    m->sim = (struct sim_store){ &m->iface, mem_wipe, mem_destroy };
+    return &m->sim;
 }

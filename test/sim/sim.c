@@ -32,7 +32,10 @@ struct applied_log {
 };
 
 struct node {
-    struct raft *r;
+    struct replica *rep;
+    struct sim *sim;
+    size_t i;
+    struct node_sm machine; /* opts.machine's, for this incarnation (ctx NULL: none) */
     struct sim_store *store;
     unsigned incarnation;
     bool connected;
@@ -51,8 +54,6 @@ struct sim {
     struct event *heap;
     size_t heap_len, heap_cap;
     uint64_t max_index;
-    struct sim_read { uint64_t id, floor; size_t node; } *reads; /* asked, not yet confirmed */
-    size_t n_reads, cap_reads;
     uint64_t next_read_id, reads_confirmed;
     uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
     char *failure;
@@ -62,8 +63,6 @@ struct sim {
     void *observer_arg;
     char tmpdir[64];
 };
-
-struct sim_store *sim_lmdb_store_new(const char *dir);
 
 /* ---- trace and failures ------------------------------------------------------------------- */
 
@@ -164,19 +163,7 @@ static struct event heap_pop(struct sim *s)
 static struct raft_msg *msg_copy(const struct raft_msg *m)
 {
     struct raft_msg *c = xmalloc(sizeof *c);
-    *c = *m;
-    if (m->n_entries) {
-        c->entries = xmalloc(m->n_entries * sizeof *c->entries);
-        for (size_t i = 0; i < m->n_entries; i++) {
-            c->entries[i] = m->entries[i];
-            c->entries[i].data = xmalloc(m->entries[i].len ? m->entries[i].len : 1);
-            memcpy(c->entries[i].data, m->entries[i].data, m->entries[i].len);
-        }
-    }
-    if (m->data) {
-        c->data = xmalloc(m->len ? m->len : 1);
-        memcpy(c->data, m->data, m->len);
-    }
+    raft_msg_copy(c, m);
     return c;
 }
 
@@ -366,109 +353,137 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
-static void drain(struct sim *s, size_t i);
-
 /* The highest index known committed anywhere: applied by some node now or earlier, or a live
  * node's commit index. */
 static uint64_t committed_floor(const struct sim *s)
 {
     uint64_t floor = s->max_index;
     for (size_t i = 0; i < s->o.n; i++)
-        if (s->nodes[i].r)
-            floor = MAX(floor, raft_hard_state(s->nodes[i].r).commit);
+        if (s->nodes[i].rep)
+            floor = MAX(floor, raft_hard_state(replica_raft(s->nodes[i].rep)).commit);
     return floor;
 }
 
-static void check_reads(struct sim *s, size_t i, const struct raft_read *reads, size_t n)
+/* A read asked of a node: every one that is served is checked against what was committed
+ * anywhere when it was asked. */
+struct sim_read {
+    struct sim *s;
+    size_t node;
+    uint64_t id, floor;
+    node_read_fn done;
+    void *arg;
+};
+
+static void on_read(enum node_result res, uint64_t index, void *arg)
 {
-    for (size_t k = 0; k < n && !s->failure; k++) {
-        size_t j = 0;
-        while (j < s->n_reads && s->reads[j].id != reads[k].id)
-            j++;
-        if (j == s->n_reads || s->reads[j].node != i) {
-            sim_fail(s, "server %zu confirmed read %llu that it was never asked", i,
-                     (unsigned long long)reads[k].id);
-            return;
-        }
-        if (reads[k].index < s->reads[j].floor)
+    struct sim_read *rd = arg;
+    struct sim *s = rd->s;
+    if (res == NODE_OK) {
+        if (index < rd->floor)
             sim_fail(s, "stale read: server %zu confirmed read %llu at index %llu, but index %llu "
-                        "was committed before it was asked", i, (unsigned long long)reads[k].id,
-                     (unsigned long long)reads[k].index, (unsigned long long)s->reads[j].floor);
-        trace(s, "n%zu read %llu confirmed at index %llu", i, (unsigned long long)reads[k].id,
-              (unsigned long long)reads[k].index);
-        s->reads[j] = s->reads[--s->n_reads];
+                        "was committed before it was asked", rd->node, (unsigned long long)rd->id,
+                     (unsigned long long)index, (unsigned long long)rd->floor);
+        trace(s, "n%zu read %llu served at index %llu", rd->node, (unsigned long long)rd->id,
+              (unsigned long long)index);
         s->reads_confirmed++;
     }
+    if (rd->done)
+        rd->done(res, index, rd->arg);
+    free(rd);
+}
+
+static void drain(struct sim *s, size_t i);
+
+enum node_result sim_read_async(struct sim *s, size_t i, node_read_fn done, void *arg)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->rep)
+        return NODE_NOT_LEADER;
+    struct sim_read *rd = xmalloc(sizeof *rd);
+    *rd = (struct sim_read){ s, i, ++s->next_read_id, committed_floor(s), done, arg };
+    enum node_result res = replica_read(nd->rep, on_read, rd);
+    if (res != NODE_OK) {
+        free(rd);
+        return res;
+    }
+    trace(s, "n%zu read %llu asked (floor %llu)", i, (unsigned long long)rd->id,
+          (unsigned long long)rd->floor);
+    drain(s, i);
+    return NODE_OK;
 }
 
 int sim_read(struct sim *s, size_t i)
 {
-    struct node *nd = &s->nodes[i];
-    if (!nd->r)
-        return RAFT_ERR_NOT_LEADER;
-    if (s->n_reads == s->cap_reads) {
-        s->cap_reads = s->cap_reads ? 2 * s->cap_reads : 16;
-        s->reads = xrealloc(s->reads, s->cap_reads * sizeof *s->reads);
+    switch (sim_read_async(s, i, NULL, NULL)) {
+    case NODE_OK: return RAFT_OK;
+    case NODE_NOT_READY: return RAFT_ERR_NOT_READY;
+    default: return RAFT_ERR_NOT_LEADER;
     }
-    uint64_t id = ++s->next_read_id;
-    s->reads[s->n_reads] = (struct sim_read){ id, committed_floor(s), i };
-    int rc = raft_read_index(nd->r, id);
-    if (rc == RAFT_OK) {
-        s->n_reads++;
-        trace(s, "n%zu read %llu asked (floor %llu)", i, (unsigned long long)id,
-              (unsigned long long)s->reads[s->n_reads - 1].floor);
-        drain(s, i);
-    }
-    return rc;
 }
 
 uint64_t sim_reads_confirmed(const struct sim *s) { return s->reads_confirmed; }
 
-/* ---- driving one node --------------------------------------------------------------------- */
+/* ---- driving one node: the replica layer, with the checker as (or around) its machine ------- */
+
+static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *rlen)
+{
+    struct node *nd = ctx;
+    /* A no-op entry is checked as an empty command, so the order checks still hold. */
+    apply_command(nd->sim, nd->i, e->index, e->term, e->data,
+                  e->type == RAFT_ENTRY_NORMAL ? e->len : 0);
+    if (nd->machine.ctx && !nd->sim->failure)
+        nd->machine.apply(nd->machine.ctx, e, result, rlen);
+}
+
+static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
+{
+    struct node *nd = ctx;
+    if (nd->machine.ctx)
+        nd->machine.snapshot(nd->machine.ctx, data, len);
+    else
+        *data = encode_snapshot(nd, nd->last_applied, len);
+}
+
+static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+{
+    struct node *nd = ctx;
+    struct sim *s = nd->sim;
+    s->snapshots_installed += nd->rep != NULL; /* not the one a restart loads */
+    trace(s, "n%zu installs snapshot at %llu", nd->i, (unsigned long long)index);
+    if (!nd->machine.ctx) {
+        ingest_snapshot(s, nd->i, data, len, index);
+        return 0;
+    }
+    nd->last_applied = index;
+    if (index > s->max_index)
+        s->max_index = index;
+    return nd->machine.restore(nd->machine.ctx, index, data, len);
+}
+
+static void io_send(void *ctx, const struct raft_msg *m)
+{
+    struct node *nd = ctx;
+    send_msg(nd->sim, nd->i, m);
+}
+
+static uint64_t io_now_ms(void *ctx) { return ((struct node *)ctx)->sim->now; }
+
+static void io_soft_state(void *ctx, const struct raft_soft_state *st, bool was_leader)
+{
+    (void)was_leader;
+    struct node *nd = ctx;
+    trace(nd->sim, "n%zu is %s in term %llu (leader %u)", nd->i, raft_role_name(st->role),
+          (unsigned long long)st->term, st->leader);
+}
 
 /* Persist, send, apply, advance — until the core has nothing more to say. */
 static void drain(struct sim *s, size_t i)
 {
     struct node *nd = &s->nodes[i];
-    while (nd->r && raft_has_ready(nd->r) && !s->failure) {
-        struct raft_ready rd;
-        if (raft_ready(nd->r, &rd) != RAFT_OK) {
-            sim_fail(s, "server %zu: raft_ready failed (storage)", i);
-            return;
-        }
-        nd->store->ops->save(nd->store, &rd);
-        for (size_t k = 0; k < rd.n_msgs; k++)
-            send_msg(s, i, &rd.msgs[k]);
-        if (rd.has_snapshot) {
-            s->snapshots_installed++;
-            trace(s, "n%zu installs snapshot at %llu", i, (unsigned long long)rd.snapshot.index);
-            ingest_snapshot(s, i, rd.snapshot_data, rd.snapshot_len, rd.snapshot.index);
-        }
-        uint64_t snap_at = 0;
-        for (size_t k = 0; k < rd.n_committed && !s->failure; k++) {
-            const struct raft_entry *e = &rd.committed[k];
-            /* A no-op entry is applied as an empty command, so the order checks still hold. */
-            apply_command(s, i, e->index, e->term, e->data,
-                          e->type == RAFT_ENTRY_NORMAL ? e->len : 0);
-            if (s->o.snapshots && (e->index + 1) % SIM_SNAPSHOT_INTERVAL == 0)
-                snap_at = e->index;
-        }
-        if (rd.soft_state_changed)
-            trace(s, "n%zu is %s in term %llu (leader %u)", i, raft_role_name(rd.soft_state.role),
-                  (unsigned long long)rd.soft_state.term, rd.soft_state.leader);
-        check_reads(s, i, rd.reads, rd.n_reads);
-        raft_advance(nd->r, &rd);
-        if (snap_at) {
-            size_t len;
-            uint8_t *data = encode_snapshot(nd, snap_at, &len);
-            uint64_t term;
-            if (raft_compact(nd->r, snap_at, &term) == RAFT_OK)
-                nd->store->ops->compact(nd->store, snap_at, term, data, len);
-            else
-                sim_fail(s, "server %zu: raft_compact(%llu) failed", i, (unsigned long long)snap_at);
-            free(data);
-        }
-    }
+    if (!nd->rep || s->failure)
+        return;
+    if (replica_process(nd->rep) != 0)
+        sim_fail(s, "server %zu: %s", i, replica_error(nd->rep));
 }
 
 static void schedule_tick(struct sim *s, size_t i, uint64_t delay)
@@ -481,35 +496,35 @@ static void schedule_tick(struct sim *s, size_t i, uint64_t delay)
 static void start_node(struct sim *s, size_t i)
 {
     struct node *nd = &s->nodes[i];
-    struct raft_config c;
-    raft_config_default(&c);
-    c.id = s->ids[i];
-    c.peers = s->ids;
-    c.n_peers = s->o.n;
-    c.seed = s->o.seed * 1000003u + nd->incarnation;
-    c.storage = nd->store->ops->reader(nd->store);
-    c.planted_bug = s->o.planted_bug;
-    c.noop_on_elect = s->o.noop_on_elect;
-    c.check_quorum = !s->o.no_check_quorum;
-    c.snapshot_chunk = 4096; /* small, so InstallSnapshot really is chunked in the tests */
-    struct raft_init init;
-    nd->store->ops->load(nd->store, &init);
-    nd->r = raft_new(&c, &init);
-    if (!nd->r) {
-        sim_fail(s, "server %zu: raft_new failed", i);
+    struct replica_config c;
+    replica_config_default(&c);
+    c.raft.id = s->ids[i];
+    c.raft.peers = s->ids;
+    c.raft.n_peers = s->o.n;
+    c.raft.seed = s->o.seed * 1000003u + nd->incarnation;
+    c.raft.planted_bug = s->o.planted_bug;
+    c.raft.noop_on_elect = s->o.noop_on_elect;
+    c.raft.check_quorum = !s->o.no_check_quorum;
+    c.raft.snapshot_chunk = 4096; /* small, so InstallSnapshot really is chunked in the tests */
+    c.snapshot_every = s->o.snapshots ? SIM_SNAPSHOT_INTERVAL : 0;
+    c.max_raft_state = s->o.max_raft_state;
+    c.planted_bug = s->o.replica_bug;
+    nd->sim = s;
+    nd->i = i;
+    nd->last_applied = 0;
+    nd->machine = s->o.machine ? s->o.machine->create(s->o.machine_arg, i) : (struct node_sm){ 0 };
+    struct node_sm sm = { nd, sm_apply, sm_snapshot, sm_restore };
+    struct replica_io io = { nd, io_send, NULL, io_now_ms, io_soft_state };
+    char err[256];
+    nd->rep = replica_new(&c, nd->store->store, &sm, &io, err, sizeof err);
+    if (!nd->rep) {
+        sim_fail(s, "server %zu: %s", i, err);
         return;
     }
-    nd->last_applied = 0;
-    struct raft_snapshot_meta meta;
-    uint8_t *data;
-    size_t len;
-    nd->store->ops->snapshot(nd->store, &meta, &data, &len);
-    if (meta.index)
-        ingest_snapshot(s, i, data, len, meta.index);
-    free(data);
     schedule_tick(s, i, 1 + rng_below(&s->rng, SIM_TICK_MS));
+    const struct raft *r = replica_raft(nd->rep);
     trace(s, "n%zu starts (term %llu, last index %llu)", i,
-          (unsigned long long)init.hard_state.term, (unsigned long long)init.last_index);
+          (unsigned long long)raft_hard_state(r).term, (unsigned long long)raft_last_index(r));
 }
 
 /* ---- public: life cycle --------------------------------------------------------------------- */
@@ -552,10 +567,9 @@ void sim_free(struct sim *s)
         if (s->heap[k].msg)
             msg_destroy(s->heap[k].msg);
     free(s->heap);
-    free(s->reads);
     for (size_t i = 0; i < s->o.n; i++) {
-        raft_free(s->nodes[i].r);
-        s->nodes[i].store->ops->destroy(s->nodes[i].store);
+        sim_crash(s, i);
+        s->nodes[i].store->destroy(s->nodes[i].store);
         alog_free(&s->nodes[i].log);
     }
     if (s->tmpdir[0]) {
@@ -577,20 +591,20 @@ static void run_event(struct sim *s, struct event *ev)
 {
     struct node *nd = &s->nodes[ev->node];
     if (ev->type == EV_TICK) {
-        if (ev->incarnation != nd->incarnation || !nd->r)
+        if (ev->incarnation != nd->incarnation || !nd->rep)
             return;
-        raft_tick(nd->r);
+        replica_tick(nd->rep);
         drain(s, ev->node);
         schedule_tick(s, ev->node, SIM_TICK_MS);
         return;
     }
     struct raft_msg *m = ev->msg;
     ev->msg = NULL;
-    bool alive = nd->r && ev->incarnation == nd->incarnation &&
+    bool alive = nd->rep && ev->incarnation == nd->incarnation &&
                  ev->from_incarnation == s->nodes[ev->from].incarnation;
     if (alive && s->link[ev->from][ev->node]) {
-        if (raft_step(nd->r, m) != RAFT_OK)
-            sim_fail(s, "server %zu: raft_step failed (storage)", ev->node);
+        if (replica_step(nd->rep, m) != 0)
+            sim_fail(s, "server %zu: %s", ev->node, replica_error(nd->rep));
         drain(s, ev->node);
     }
     msg_destroy(m);
@@ -658,10 +672,14 @@ void sim_set_duplicates(struct sim *s, bool on) { s->duplicates = on; }
 void sim_crash(struct sim *s, size_t i)
 {
     struct node *nd = &s->nodes[i];
-    if (!nd->r)
+    if (!nd->rep)
         return;
-    raft_free(nd->r);
-    nd->r = NULL;
+    struct replica *rep = nd->rep;
+    nd->rep = NULL; /* what it fails (NODE_SHUTDOWN) sees a crashed node */
+    replica_free(rep);
+    if (nd->machine.ctx)
+        s->o.machine->destroy(s->o.machine_arg, i, nd->machine.ctx);
+    nd->machine = (struct node_sm){ 0 };
     nd->incarnation++;
     trace(s, "crash n%zu", i);
 }
@@ -675,37 +693,47 @@ void sim_restart(struct sim *s, size_t i)
 void sim_restart_empty(struct sim *s, size_t i, bool recover)
 {
     sim_crash(s, i);
-    s->nodes[i].store->ops->wipe(s->nodes[i].store, recover);
+    s->nodes[i].store->wipe(s->nodes[i].store, recover);
     trace(s, "n%zu lost its store; restarts %s", i, recover ? "recovering" : "as a new node");
     start_node(s, i);
 }
 
-bool sim_is_alive(const struct sim *s, size_t i) { return s->nodes[i].r != NULL; }
-struct raft *sim_raft(const struct sim *s, size_t i) { return s->nodes[i].r; }
+bool sim_is_alive(const struct sim *s, size_t i) { return s->nodes[i].rep != NULL; }
+const struct raft *sim_raft(const struct sim *s, size_t i)
+{
+    return s->nodes[i].rep ? replica_raft(s->nodes[i].rep) : NULL;
+}
 size_t sim_n(const struct sim *s) { return s->o.n; }
+
+enum node_result sim_propose(struct sim *s, size_t i, const uint8_t *cmd, size_t len,
+                             node_done_fn done, void *arg, uint64_t *index, uint64_t *term)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->rep)
+        return NODE_NOT_LEADER;
+    enum node_result res = replica_propose(nd->rep, cmd, len, done, arg, index, term);
+    if (res != NODE_OK)
+        return res;
+    trace(s, "n%zu Start -> index %llu term %llu", i, (unsigned long long)*index,
+          (unsigned long long)*term);
+    drain(s, i);
+    return NODE_OK;
+}
 
 bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
                uint64_t *term)
 {
-    struct node *nd = &s->nodes[i];
-    if (!nd->r)
-        return false;
-    if (raft_propose(nd->r, cmd, len, index, term) != RAFT_OK)
-        return false;
-    trace(s, "n%zu Start -> index %llu term %llu", i, (unsigned long long)*index,
-          (unsigned long long)*term);
-    drain(s, i);
-    return true;
+    return sim_propose(s, i, cmd, len, NULL, NULL, index, term) == NODE_OK;
 }
 
 bool sim_get_state(const struct sim *s, size_t i, uint64_t *term)
 {
     const struct node *nd = &s->nodes[i];
-    if (!nd->r) {
+    if (!nd->rep) {
         *term = 0;
         return false;
     }
-    struct raft_soft_state ss = raft_soft_state(nd->r);
+    struct raft_soft_state ss = raft_soft_state(replica_raft(nd->rep));
     *term = ss.term;
     return ss.role == RAFT_LEADER;
 }
@@ -752,5 +780,6 @@ uint64_t sim_snapshots_installed(const struct sim *s) { return s->snapshots_inst
 
 size_t sim_raft_state_size(struct sim *s, size_t i)
 {
-    return s->nodes[i].store->ops->raft_state_size(s->nodes[i].store);
+    struct store *st = s->nodes[i].store->store;
+    return st->ops->raft_state_size(st);
 }

@@ -1,10 +1,12 @@
 /* The deterministic simulator: Raft cores under a simulated clock and network, everything
  * drawn from one seed, so the same seed replays the same run exactly.
  *
- * Nodes are numbered 0..n-1 (Raft ids 1..n). Each node is driven the way lib/node drives it:
- * after every input its ready output is persisted (to a sim_store), sent, applied, advanced.
- * An applier per node checks, as the 6.5840 tester does, that every node applies the same
- * command at every index and in order; the first violation is recorded and stops the run.
+ * Nodes are numbered 0..n-1 (Raft ids 1..n). Each node is a replica (lib/replica), the same
+ * layer lib/node drives: after every input its ready loop persists (to a sim_store), sends,
+ * applies, advances. An applier per node checks, as the 6.5840 tester does, that every node
+ * applies the same command at every index and in order; the first violation is recorded and
+ * stops the run. The applier is the node's state machine, or wraps the one opts.machine gives
+ * (lib/kv in the kv scenarios), whose results go back to the proposers.
  *
  * Network model (labrpc's): links are one-directional and enabled or disabled; disconnect(i)
  * disables all links to and from i, connect(i) re-enables those to connected peers. Reliable:
@@ -21,12 +23,20 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
+#include "replica/replica.h"
 
 #define SIM_MAX_NODES 9
 #define SIM_TICK_MS 10
 #define SIM_SNAPSHOT_INTERVAL 10
 
 enum sim_storage { SIM_STORAGE_MEM, SIM_STORAGE_LMDB };
+
+/* A state machine for the nodes, made fresh at every start (a restart rebuilds it from the
+ * stored snapshot and the log, as a daemon does). */
+struct sim_machine {
+    struct node_sm (*create)(void *arg, size_t node);
+    void (*destroy)(void *arg, size_t node, void *ctx);
+};
 
 struct sim_opts {
     size_t n;
@@ -36,6 +46,10 @@ struct sim_opts {
     int planted_bug;       /* passed to every core (raft_config.planted_bug) */
     bool noop_on_elect;
     bool no_check_quorum;  /* leaders do not step down without a quorum (stale leaders linger) */
+    const struct sim_machine *machine; /* NULL: the applier alone (the Raft scenarios) */
+    void *machine_arg;
+    uint64_t max_raft_state; /* the replica's snapshot policy by size (0: none) */
+    enum replica_bug replica_bug; /* planted in every replica */
 };
 
 struct sim;
@@ -69,6 +83,10 @@ bool sim_is_alive(const struct sim *s, size_t i);
  * planted bug of the randomized mode). The applier's history is kept, so the checks compare
  * what it applies after with what it applied before. */
 void sim_restart_empty(struct sim *s, size_t i, bool recover);
+/* Proposes cmd on node i through its replica; done (may be NULL) is called with the outcome
+ * and the state machine's result. */
+enum node_result sim_propose(struct sim *s, size_t i, const uint8_t *cmd, size_t len,
+                             node_done_fn done, void *arg, uint64_t *index, uint64_t *term);
 /* Proposes cmd on node i (the lab's Start). Returns true if i is leader; *index, *term set. */
 bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t *index,
                uint64_t *term);
@@ -76,10 +94,13 @@ bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t
  * every confirmed read: its index must cover every index committed anywhere before it was
  * asked (a smaller one would serve a stale read). */
 int sim_read(struct sim *s, size_t i);
+/* The same read through the replica, with done (may be NULL) called once it is served or
+ * fails (the check above is made first). */
+enum node_result sim_read_async(struct sim *s, size_t i, node_read_fn done, void *arg);
 uint64_t sim_reads_confirmed(const struct sim *s);
 /* The lab's GetState: term and whether i thinks it is leader (false, 0 when crashed). */
 bool sim_get_state(const struct sim *s, size_t i, uint64_t *term);
-struct raft *sim_raft(const struct sim *s, size_t i); /* NULL when crashed */
+const struct raft *sim_raft(const struct sim *s, size_t i); /* NULL when crashed */
 size_t sim_n(const struct sim *s);
 
 /* ---- observations ---- */

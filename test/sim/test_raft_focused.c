@@ -17,7 +17,7 @@
 /* ---- a tiny hand-driven cluster for the backtracking test ---------------------------------- */
 
 struct mini {
-    struct raft *r[3];
+    struct replica *rep[3];
     struct sim_store *st[3];
     struct raft_msg *queue; /* FIFO of messages in flight */
     size_t qlen, qcap;
@@ -33,43 +33,50 @@ static void mini_fill(struct sim_store *st, uint64_t term, const uint64_t *terms
     struct raft_ready rd = { .hard_state_changed = true,
                              .hard_state = { .term = term, .vote = RAFT_NONE, .commit = 10 },
                              .entries = e, .n_entries = n };
-    st->ops->save(st, &rd);
+    char err[64];
+    ck_assert_int_eq(st->store->ops->save(st->store, &rd, err, sizeof err), 0);
     free(e);
 }
 
-static struct raft_msg copy_msg(const struct raft_msg *m)
+static void mini_send(void *ctx, const struct raft_msg *msg)
 {
-    struct raft_msg c = *m;
-    c.entries = NULL;
-    if (m->n_entries) {
-        c.entries = xmalloc(m->n_entries * sizeof *c.entries);
-        for (size_t i = 0; i < m->n_entries; i++) {
-            c.entries[i] = m->entries[i];
-            c.entries[i].data = xmalloc(m->entries[i].len + 1);
-            memcpy(c.entries[i].data, m->entries[i].data, m->entries[i].len);
-        }
+    struct mini *m = ctx;
+    if (m->qlen == m->qcap) {
+        m->qcap = m->qcap ? m->qcap * 2 : 64;
+        m->queue = xrealloc(m->queue, m->qcap * sizeof *m->queue);
     }
-    c.data = NULL;
-    c.len = 0;
-    return c;
+    raft_msg_copy(&m->queue[m->qlen++], msg);
+}
+
+static uint64_t mini_now(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* The nodes' state machine: nothing to apply (the tests look at the logs). */
+static void null_apply(void *ctx, const struct raft_entry *e, uint8_t **res, size_t *len)
+{
+    (void)ctx, (void)e, (void)res, (void)len;
+}
+static void null_snapshot(void *ctx, uint8_t **data, size_t *len)
+{
+    (void)ctx;
+    *data = NULL;
+    *len = 0;
+}
+static int null_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
+{
+    (void)ctx, (void)index, (void)data, (void)len;
+    return 0;
 }
 
 static void mini_drain(struct mini *m, size_t i)
 {
-    while (raft_has_ready(m->r[i])) {
-        struct raft_ready rd;
-        ck_assert_int_eq(raft_ready(m->r[i], &rd), RAFT_OK);
-        m->st[i]->ops->save(m->st[i], &rd);
-        for (size_t k = 0; k < rd.n_msgs; k++) {
-            if (m->qlen == m->qcap) {
-                m->qcap = m->qcap ? m->qcap * 2 : 64;
-                m->queue = xrealloc(m->queue, m->qcap * sizeof *m->queue);
-            }
-            m->queue[m->qlen++] = copy_msg(&rd.msgs[k]);
-        }
-        raft_advance(m->r[i], &rd);
-    }
+    ck_assert_int_eq(replica_process(m->rep[i]), 0);
 }
+
+static const struct raft *R(const struct mini *m, size_t i) { return replica_raft(m->rep[i]); }
 
 /* Delivers every queued message (and what they cause) until the network is quiet. */
 static void mini_settle(struct mini *m)
@@ -87,7 +94,7 @@ static void mini_settle(struct mini *m)
             }
         if (msg.type == RAFT_MSG_APPEND_REPLY && !msg.success && !msg.heartbeat)
             m->rejects_from[msg.from]++;
-        raft_step(m->r[msg.to - 1], &msg);
+        ck_assert_int_eq(replica_step(m->rep[msg.to - 1], &msg), 0);
         mini_drain(m, msg.to - 1);
         raft_msg_free_contents(&msg);
     }
@@ -100,38 +107,38 @@ static void mini_start(struct mini *m, uint64_t seed, size_t max_msg_bytes)
     for (size_t i = 0; i < 3; i++) {
         if (!m->st[i])
             m->st[i] = sim_mem_store_new();
-        struct raft_config c;
-        raft_config_default(&c);
-        c.id = ids[i];
-        c.peers = ids;
-        c.n_peers = 3;
-        c.seed = seed;
-        c.storage = m->st[i]->ops->reader(m->st[i]);
+        struct replica_config c;
+        replica_config_default(&c);
+        c.raft.id = ids[i];
+        c.raft.peers = ids;
+        c.raft.n_peers = 3;
+        c.raft.seed = seed;
         if (max_msg_bytes)
-            c.max_msg_bytes = max_msg_bytes;
-        struct raft_init init;
-        m->st[i]->ops->load(m->st[i], &init);
-        m->r[i] = raft_new(&c, &init);
-        ck_assert_ptr_nonnull(m->r[i]);
+            c.raft.max_msg_bytes = max_msg_bytes;
+        const struct node_sm sm = { NULL, null_apply, null_snapshot, null_restore };
+        const struct replica_io io = { m, mini_send, NULL, mini_now, NULL };
+        char err[128];
+        m->rep[i] = replica_new(&c, m->st[i]->store, &sm, &io, err, sizeof err);
+        ck_assert_msg(m->rep[i] != NULL, "%s", err);
     }
 }
 
 /* Node 1 times out and wins. */
 static void mini_elect_first(struct mini *m)
 {
-    for (int t = 0; t < 100 && raft_soft_state(m->r[0]).role != RAFT_LEADER; t++) {
-        raft_tick(m->r[0]);
+    for (int t = 0; t < 100 && raft_soft_state(R(m, 0)).role != RAFT_LEADER; t++) {
+        replica_tick(m->rep[0]);
         mini_drain(m, 0);
         mini_settle(m);
     }
-    ck_assert_int_eq(raft_soft_state(m->r[0]).role, RAFT_LEADER);
+    ck_assert_int_eq(raft_soft_state(R(m, 0)).role, RAFT_LEADER);
 }
 
 static void mini_free(struct mini *m)
 {
     for (size_t i = 0; i < 3; i++) {
-        raft_free(m->r[i]);
-        m->st[i]->ops->destroy(m->st[i]);
+        replica_free(m->rep[i]);
+        m->st[i]->destroy(m->st[i]);
     }
     for (size_t k = 0; k < m->qlen; k++)
         raft_msg_free_contents(&m->queue[k]);
@@ -158,14 +165,14 @@ START_TEST(backtracking_skips_whole_terms)
     mini_elect_first(&m);
     /* One proposal makes the leader replicate; the follower must converge. */
     uint64_t index, term;
-    ck_assert_int_eq(raft_propose(m.r[0], (const uint8_t *)"x", 1, &index, &term), RAFT_OK);
+    ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"x", 1, NULL, NULL, &index, &term), NODE_OK);
     mini_drain(&m, 0);
     mini_settle(&m);
-    ck_assert_uint_eq(raft_last_index(m.r[1]), index);
+    ck_assert_uint_eq(raft_last_index(R(&m, 1)), index);
     for (uint64_t k = 1; k <= index; k++) {
         uint64_t a, b;
-        ck_assert_int_eq(raft_term_at(m.r[0], k, &a), RAFT_OK);
-        ck_assert_int_eq(raft_term_at(m.r[1], k, &b), RAFT_OK);
+        ck_assert_int_eq(raft_term_at(R(&m, 0), k, &a), RAFT_OK);
+        ck_assert_int_eq(raft_term_at(R(&m, 1), k, &b), RAFT_OK);
         ck_assert_msg(a == b, "index %llu: leader term %llu, follower %llu", (unsigned long long)k,
                       (unsigned long long)a, (unsigned long long)b);
     }
@@ -191,21 +198,21 @@ START_TEST(large_entry_on_a_slow_link_is_sent_once)
     size_t big = 4u << 20;
     uint8_t *data = xcalloc(1, big);
     uint64_t index, term;
-    ck_assert_int_eq(raft_propose(m.r[0], data, big, &index, &term), RAFT_OK);
+    ck_assert_int_eq(replica_propose(m.rep[0], data, big, NULL, NULL, &index, &term), NODE_OK);
     free(data);
     mini_drain(&m, 0);
     /* Three heartbeat intervals pass before anything is delivered (less than an election
      * timeout, so check-quorum keeps the leader), while other clients' small writes arrive. */
     for (int t = 0; t < 30; t++) {
-        raft_tick(m.r[0]);
+        replica_tick(m.rep[0]);
         if (t % 5 == 4)
-            ck_assert_int_eq(raft_propose(m.r[0], (const uint8_t *)"w", 1, &index, &term), RAFT_OK);
+            ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"w", 1, NULL, NULL, &index, &term), NODE_OK);
         mini_drain(&m, 0);
     }
     mini_settle(&m);
-    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
-    ck_assert_uint_eq(raft_last_index(m.r[1]), index);
-    ck_assert_uint_eq(raft_last_index(m.r[2]), index);
+    ck_assert_int_eq(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
+    ck_assert_uint_eq(raft_last_index(R(&m, 1)), index);
+    ck_assert_uint_eq(raft_last_index(R(&m, 2)), index);
     printf("  slow link: the 4 MiB entry was sent %zu and %zu times to the followers\n",
            m.big_to[2], m.big_to[3]);
     ck_assert_uint_eq(m.big_to[2], 1);
@@ -226,7 +233,7 @@ static void mini_drop_all(struct mini *m)
 static void mini_tick_silent(struct mini *m, size_t i, int n)
 {
     for (int t = 0; t < n; t++) {
-        raft_tick(m->r[i]);
+        replica_tick(m->rep[i]);
         mini_drain(m, i);
         mini_drop_all(m);
     }
@@ -241,25 +248,25 @@ START_TEST(grace_holds_off_elections_for_its_length_only)
     struct mini m = { 0 };
     mini_start(&m, 13, 0);
     mini_elect_first(&m);
-    uint64_t term = raft_soft_state(m.r[0]).term;
-    ck_assert_int_eq(raft_grace(m.r[1], 100), RAFT_ERR_NOT_LEADER);
-    ck_assert_int_eq(raft_grace(m.r[0], 100), RAFT_OK);
+    uint64_t term = raft_soft_state(R(&m, 0)).term;
+    ck_assert_int_eq(replica_grace(m.rep[1], 100), RAFT_ERR_NOT_LEADER);
+    ck_assert_int_eq(replica_grace(m.rep[0], 100), RAFT_OK);
     mini_drain(&m, 0);
     mini_settle(&m); /* the heartbeats carrying the grace reach the followers */
     for (size_t i = 0; i < 3; i++)
         mini_tick_silent(&m, i, 60);
     for (size_t i = 0; i < 3; i++)
-        ck_assert_uint_eq(raft_soft_state(m.r[i]).term, term);
-    ck_assert_int_eq(raft_soft_state(m.r[0]).role, RAFT_LEADER);
-    ck_assert_int_eq(raft_soft_state(m.r[1]).role, RAFT_FOLLOWER);
-    ck_assert_int_eq(raft_soft_state(m.r[2]).role, RAFT_FOLLOWER);
+        ck_assert_uint_eq(raft_soft_state(R(&m, i)).term, term);
+    ck_assert_int_eq(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
+    ck_assert_int_eq(raft_soft_state(R(&m, 1)).role, RAFT_FOLLOWER);
+    ck_assert_int_eq(raft_soft_state(R(&m, 2)).role, RAFT_FOLLOWER);
     /* The grace (100 ticks) ends; two election timeouts (at most 80 ticks) later both sides
      * have given up on each other. */
     for (size_t i = 0; i < 3; i++)
         mini_tick_silent(&m, i, 40 + 80);
-    ck_assert_int_ne(raft_soft_state(m.r[0]).role, RAFT_LEADER);
-    ck_assert_int_ne(raft_soft_state(m.r[1]).role, RAFT_FOLLOWER);
-    ck_assert_int_ne(raft_soft_state(m.r[2]).role, RAFT_FOLLOWER);
+    ck_assert_int_ne(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
+    ck_assert_int_ne(raft_soft_state(R(&m, 1)).role, RAFT_FOLLOWER);
+    ck_assert_int_ne(raft_soft_state(R(&m, 2)).role, RAFT_FOLLOWER);
     mini_free(&m);
 }
 END_TEST
@@ -373,7 +380,7 @@ static void check_one_leader_per_term(struct sim *s, void *arg)
 {
     struct one_leader *c = arg;
     for (size_t i = 0; i < sim_n(s); i++) {
-        struct raft *r = sim_raft(s, i);
+        const struct raft *r = sim_raft(s, i);
         if (!r || raft_soft_state(r).role != RAFT_LEADER)
             continue;
         uint64_t t = raft_soft_state(r).term;

@@ -40,7 +40,7 @@ struct checker {
 
 enum lost_stores { LOST_NONE, LOST_RECOVER, LOST_AS_NEW };
 
-static uint64_t last_term_of(struct raft *r)
+static uint64_t last_term_of(const struct raft *r)
 {
     uint64_t t = 0;
     raft_term_at(r, raft_last_index(r), &t);
@@ -54,7 +54,7 @@ static size_t damaged(struct sim *s, struct checker *c)
 {
     size_t count = 0;
     for (size_t i = 0; i < sim_n(s); i++) {
-        struct raft *r = sim_raft(s, i);
+        const struct raft *r = sim_raft(s, i);
         if (c->wipe_term[i] && r && last_term_of(r) >= c->wipe_term[i])
             c->wipe_term[i] = 0;
         count += c->wipe_term[i] != 0;
@@ -62,7 +62,7 @@ static size_t damaged(struct sim *s, struct checker *c)
     return count;
 }
 
-static uint64_t term_or_zero(struct raft *r, uint64_t index)
+static uint64_t term_or_zero(const struct raft *r, uint64_t index)
 {
     uint64_t t = 0;
     if (raft_term_at(r, index, &t) != RAFT_OK)
@@ -74,11 +74,11 @@ static void check_log_matching(struct sim *s)
 {
     size_t n = sim_n(s);
     for (size_t a = 0; a < n; a++) {
-        struct raft *ra = sim_raft(s, a);
+        const struct raft *ra = sim_raft(s, a);
         if (!ra)
             continue;
         for (size_t b = a + 1; b < n; b++) {
-            struct raft *rb = sim_raft(s, b);
+            const struct raft *rb = sim_raft(s, b);
             if (!rb)
                 continue;
             uint64_t lo = MAX(raft_snapshot_index(ra), raft_snapshot_index(rb)) + 1;
@@ -100,7 +100,7 @@ static void check_log_matching(struct sim *s)
     }
 }
 
-static void check_new_leader_complete(struct sim *s, size_t i, struct raft *r)
+static void check_new_leader_complete(struct sim *s, size_t i, const struct raft *r)
 {
     uint64_t top = sim_max_index(s);
     for (uint64_t k = raft_snapshot_index(r) + 1; k <= top; k++) {
@@ -122,7 +122,7 @@ static void observe(struct sim *s, void *arg)
     struct checker *c = arg;
     size_t n = sim_n(s);
     for (size_t i = 0; i < n; i++) {
-        struct raft *r = sim_raft(s, i);
+        const struct raft *r = sim_raft(s, i);
         if (!r)
             continue;
         struct raft_soft_state ss = raft_soft_state(r);

@@ -1,0 +1,508 @@
+#include "replica/replica.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/u64map.h"
+#include "base/util.h"
+#include "storage/store.h"
+
+#define COMPACT_RETRY_MS 1000 /* how often a snapshot that found no room is tried again */
+
+struct pending {
+    uint64_t term;
+    node_done_fn done;
+    void *arg;
+};
+
+struct read {
+    node_read_fn done;
+    void *arg;
+    uint64_t index; /* once confirmed: serve when applied reaches it */
+};
+
+struct replica {
+    struct replica_config cfg;
+    struct store *store;
+    struct node_sm sm;
+    struct replica_io io;
+    struct raft *r;
+    struct u64map pending;  /* index -> struct pending */
+    struct u64map reads;    /* read id -> struct read, until a quorum confirms it */
+    struct read *confirmed; /* confirmed reads waiting for the applies, FIFO by index */
+    size_t n_confirmed, cap_confirmed;
+    uint64_t next_read_id;
+    uint64_t snapshots_installed, snapshots_taken;
+    bool was_leader;
+    uint64_t durable_term; /* the hard state's term and vote as last made durable */
+    uint32_t durable_vote;
+    uint64_t recover_term; /* the recovery state last made durable, for its log lines */
+    bool recovering;
+    bool space_low;       /* the driver's volume is under its reserve */
+    bool holding;         /* `held` found no room: the core waits between ready and advance */
+    struct raft_ready held;
+    bool compact_blocked; /* the last snapshot found no room (tried again after compact_after) */
+    uint64_t compact_after_ms;
+    char error[1024];
+};
+
+const char *node_result_name(enum node_result r)
+{
+    static const char *const names[] = { "OK", "NOT_LEADER", "LEADERSHIP_LOST", "OVERWRITTEN",
+                                         "SHUTDOWN", "NOT_READY", "NO_SPACE" };
+    return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
+}
+
+void replica_config_default(struct replica_config *c)
+{
+    memset(c, 0, sizeof *c);
+    raft_config_default(&c->raft);
+    c->send_early = true;
+}
+
+static int fatal(struct replica *rep, const char *what, const char *why)
+{
+    snprintf(rep->error, sizeof rep->error, "%s: %s", what, why);
+    return REPLICA_ERR_FATAL;
+}
+
+/* ---- proposals -------------------------------------------------------------------------------- */
+
+static void finish(struct pending *p, enum node_result res, uint64_t index, const uint8_t *result,
+                   size_t len)
+{
+    p->done(res, index, p->term, result, len, p->arg);
+    free(p);
+}
+
+struct keys {
+    uint64_t *keys;
+    size_t n;
+};
+
+static void collect_key(uint64_t key, void *val, void *arg)
+{
+    (void)val;
+    struct keys *k = arg;
+    k->keys[k->n++] = key;
+}
+
+/* Fails every pending proposal (leadership lost, or shutting down). */
+static void fail_proposals(struct replica *rep, enum node_result res)
+{
+    if (rep->pending.len == 0)
+        return;
+    struct keys k = { xmalloc(rep->pending.len * sizeof(uint64_t)), 0 };
+    u64map_each(&rep->pending, collect_key, &k);
+    for (size_t i = 0; i < k.n; i++) {
+        struct pending *p = u64map_del(&rep->pending, k.keys[i]);
+        if (p)
+            finish(p, res, k.keys[i], NULL, 0);
+    }
+    free(k.keys);
+}
+
+bool replica_refusing_writes(const struct replica *rep)
+{
+    return rep->space_low || rep->holding || rep->compact_blocked;
+}
+
+enum node_result replica_propose(struct replica *rep, const uint8_t *cmd, size_t len,
+                                 node_done_fn done, void *arg, uint64_t *index, uint64_t *term)
+{
+    /* Refused before the core sees it, so the leader never holds entries it cannot store. */
+    if (replica_refusing_writes(rep) && raft_soft_state(rep->r).role == RAFT_LEADER)
+        return NODE_NO_SPACE;
+    if (rep->holding) /* a follower that cannot store: not a state change to ask the core for */
+        return NODE_NOT_LEADER;
+    if (raft_propose(rep->r, cmd, len, index, term) != RAFT_OK)
+        return NODE_NOT_LEADER;
+    struct pending *old = u64map_del(&rep->pending, *index);
+    if (old) /* an earlier proposal at this index (older term) can no longer commit there */
+        finish(old, NODE_OVERWRITTEN, *index, NULL, 0);
+    if (done) {
+        struct pending *p = xmalloc(sizeof *p);
+        *p = (struct pending){ *term, done, arg };
+        u64map_put(&rep->pending, *index, p);
+    }
+    return NODE_OK;
+}
+
+/* ---- reads ------------------------------------------------------------------------------------ */
+
+enum node_result replica_read(struct replica *rep, node_read_fn done, void *arg)
+{
+    if (rep->holding) /* cannot ask the core (between ready and advance), nor confirm leadership */
+        return NODE_NOT_LEADER;
+    uint64_t id = ++rep->next_read_id;
+    int rc = raft_read_index(rep->r, id);
+    if (rc == RAFT_ERR_NOT_LEADER)
+        return NODE_NOT_LEADER;
+    if (rc != RAFT_OK)
+        return NODE_NOT_READY;
+    struct read *rd = xmalloc(sizeof *rd);
+    *rd = (struct read){ done, arg, 0 };
+    u64map_put(&rep->reads, id, rd);
+    return NODE_OK;
+}
+
+/* The core confirmed these reads: they wait for the applies (indexes never decrease). */
+static void reads_confirmed(struct replica *rep, const struct raft_read *reads, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct read *rd = u64map_del(&rep->reads, reads[i].id);
+        if (!rd)
+            continue;
+        if (rep->n_confirmed == rep->cap_confirmed) {
+            rep->cap_confirmed = rep->cap_confirmed ? 2 * rep->cap_confirmed : 16;
+            rep->confirmed = xrealloc(rep->confirmed, rep->cap_confirmed * sizeof *rep->confirmed);
+        }
+        rd->index = reads[i].index;
+        rep->confirmed[rep->n_confirmed++] = *rd;
+        free(rd);
+    }
+}
+
+/* Answers the confirmed reads the state machine has caught up with. */
+static void serve_reads(struct replica *rep)
+{
+    uint64_t applied = raft_applied(rep->r);
+    bool early = rep->cfg.planted_bug == REPLICA_BUG_READ_BEFORE_APPLY;
+    size_t done = 0;
+    while (done < rep->n_confirmed && (early || rep->confirmed[done].index <= applied))
+        done++;
+    if (done == 0)
+        return;
+    struct read *batch = xmalloc(done * sizeof *batch); /* callbacks may ask for new reads */
+    memcpy(batch, rep->confirmed, done * sizeof *batch);
+    rep->n_confirmed -= done;
+    memmove(rep->confirmed, rep->confirmed + done, rep->n_confirmed * sizeof *rep->confirmed);
+    for (size_t i = 0; i < done; i++)
+        batch[i].done(NODE_OK, batch[i].index, batch[i].arg);
+    free(batch);
+}
+
+static void collect_read(uint64_t key, void *val, void *arg)
+{
+    (void)key;
+    struct read *rd = val, **list = arg;
+    **list = *rd;
+    (*list)++;
+    free(rd);
+}
+
+/* Fails every read not yet answered (leadership lost, or shutting down). */
+static void fail_reads(struct replica *rep, enum node_result res)
+{
+    size_t total = rep->reads.len + rep->n_confirmed;
+    if (total == 0)
+        return;
+    struct read *all = xmalloc(total * sizeof *all), *end = all;
+    memcpy(end, rep->confirmed, rep->n_confirmed * sizeof *all);
+    end += rep->n_confirmed;
+    rep->n_confirmed = 0;
+    u64map_each(&rep->reads, collect_read, &end);
+    u64map_free(&rep->reads);
+    for (struct read *rd = all; rd < end; rd++)
+        rd->done(res, rd->index, rd->arg);
+    free(all);
+}
+
+/* ---- the ready loop ----------------------------------------------------------------------------- */
+
+/* Whether m may leave before this ready is durable. Only the leader's replication traffic may:
+ * it promises nothing (the core counts the leader's own entries toward commitment only once
+ * they are durable), as etcd's leader writes its log in parallel with replicating it. Votes
+ * and acknowledgements always wait for the save; so does everything while the term or vote is
+ * changing. */
+static bool may_send_early(const struct replica *rep, const struct raft_ready *rd,
+                           const struct raft_msg *m)
+{
+    if (!rep->cfg.send_early || rd->soft_state.role != RAFT_LEADER)
+        return false;
+    if (rd->hard_state_changed &&
+        (rd->hard_state.term != rep->durable_term || rd->hard_state.vote != rep->durable_vote))
+        return false;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
+}
+
+/* Sends the messages selected by early, then flushes them at once: early ones so that the
+ * followers write while the leader does, late ones (acknowledgements) so that they do not wait
+ * for this node's applies. */
+static void send_msgs(struct replica *rep, const struct raft_ready *rd, bool early)
+{
+    bool any = false;
+    for (size_t i = 0; i < rd->n_msgs; i++) {
+        if (may_send_early(rep, rd, &rd->msgs[i]) != early)
+            continue;
+        rep->io.send(rep->io.ctx, &rd->msgs[i]);
+        any = true;
+    }
+    if (any && rep->io.flush)
+        rep->io.flush(rep->io.ctx);
+}
+
+static void apply_committed(struct replica *rep, const struct raft_entry *e)
+{
+    uint8_t *result = NULL;
+    size_t rlen = 0;
+    rep->sm.apply(rep->sm.ctx, e, &result, &rlen);
+    struct pending *p = u64map_del(&rep->pending, e->index);
+    if (p)
+        finish(p, p->term == e->term ? NODE_OK : NODE_OVERWRITTEN, e->index, result, rlen);
+    free(result);
+}
+
+static bool snapshot_due(struct replica *rep, uint64_t applied)
+{
+    uint64_t snap = raft_snapshot_index(rep->r);
+    if (applied <= snap)
+        return false;
+    if (rep->cfg.snapshot_every && applied - snap >= rep->cfg.snapshot_every)
+        return true;
+    return rep->cfg.max_raft_state &&
+           rep->store->ops->raft_state_size(rep->store) >= rep->cfg.max_raft_state;
+}
+
+/* Takes a snapshot when the policy says so. The store first, then the core: a snapshot that
+ * finds no room leaves both as they were (the log keeps growing meanwhile, and the leader
+ * refuses new writes until a retry a second later fits). */
+static int maybe_snapshot(struct replica *rep)
+{
+    uint64_t index = raft_applied(rep->r), term;
+    if (!snapshot_due(rep, index) || raft_term_at(rep->r, index, &term) != RAFT_OK)
+        return 0;
+    if (rep->compact_blocked && rep->io.now_ms(rep->io.ctx) < rep->compact_after_ms)
+        return 0;
+    uint8_t *data;
+    size_t len;
+    rep->sm.snapshot(rep->sm.ctx, &data, &len);
+    char err[512];
+    int rc = rep->store->ops->compact(rep->store, index, term, data, len, err, sizeof err);
+    free(data);
+    if (rc == STORAGE_NO_SPACE) {
+        rep->compact_blocked = true;
+        rep->compact_after_ms = rep->io.now_ms(rep->io.ctx) + COMPACT_RETRY_MS;
+        snprintf(rep->error, sizeof rep->error, "%s", err);
+        return 0;
+    }
+    if (rc != 0)
+        return fatal(rep, "storing a snapshot", err);
+    if (raft_compact(rep->r, index, &term) != RAFT_OK) /* index <= applied <= stable */
+        return fatal(rep, "compacting the log", "the core refused a snapshot already stored");
+    rep->compact_blocked = false;
+    rep->snapshots_taken++;
+    LOG_DEBUG("replica", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
+    return 0;
+}
+
+/* One line per step of the recovery of a lost store (see raft_hard_state.recovering). */
+static void log_recovery(struct replica *rep, const struct raft_hard_state *hs)
+{
+    if (hs->recovering && hs->recover_term && !rep->recover_term)
+        LOG_INFO("node", "recovery: learnt every member's term; now in term %llu, voting again "
+                 "once the log holds an entry of term %llu or later",
+                 (unsigned long long)hs->term, (unsigned long long)hs->recover_term);
+    else if (!hs->recovering && rep->recovering)
+        LOG_INFO("node", "recovery complete: the log holds an entry of term %llu; voting again",
+                 (unsigned long long)rep->recover_term);
+    rep->recovering = hs->recovering;
+    rep->recover_term = hs->recover_term;
+}
+
+/* Steps 3 to 5 of a ready whose save succeeded. */
+static int after_save(struct replica *rep, struct raft_ready *rd)
+{
+    if (rd->hard_state_changed) {
+        rep->durable_term = rd->hard_state.term;
+        rep->durable_vote = rd->hard_state.vote;
+        log_recovery(rep, &rd->hard_state);
+    }
+    send_msgs(rep, rd, false);
+    if (rd->has_snapshot) {
+        if (rep->sm.restore(rep->sm.ctx, rd->snapshot.index, rd->snapshot_data,
+                            rd->snapshot_len) != 0)
+            return fatal(rep, "restoring a received snapshot", "invalid snapshot data");
+        rep->snapshots_installed++;
+        LOG_INFO("node", "installed snapshot at index %llu from the leader",
+                 (unsigned long long)rd->snapshot.index);
+    }
+    for (size_t i = 0; i < rd->n_committed; i++)
+        apply_committed(rep, &rd->committed[i]);
+    if (rd->soft_state_changed) {
+        bool leader = rd->soft_state.role == RAFT_LEADER, was = rep->was_leader;
+        if (was && !leader) {
+            fail_proposals(rep, NODE_LEADERSHIP_LOST);
+            fail_reads(rep, NODE_LEADERSHIP_LOST);
+        }
+        rep->was_leader = leader;
+        if (rep->io.on_soft_state)
+            rep->io.on_soft_state(rep->io.ctx, &rd->soft_state, was);
+    }
+    reads_confirmed(rep, rd->reads, rd->n_reads);
+    raft_advance(rep->r, rd);
+    serve_reads(rep);
+    return maybe_snapshot(rep);
+}
+
+/* A ready whose save found no room is kept, not lost: nothing that depends on it is sent or
+ * applied, and, since nothing may call into the core between raft_ready and raft_advance, the
+ * replica takes no input until a retry stores it. Its peers see a silent node and go on
+ * without it; it catches up once it stores again. */
+static int hold(struct replica *rep, const struct raft_ready *rd, const char *err)
+{
+    rep->held = *rd;
+    rep->holding = true;
+    snprintf(rep->error, sizeof rep->error, "%s", err);
+    LOG_DEBUG("node", "holding a ready that found no room (%zu entries): %s", rd->n_entries, err);
+    if (rd->soft_state.role == RAFT_LEADER) {
+        /* It cannot lead like this (no heartbeats): the others will elect a leader. What it
+         * proposed may still commit, through them or through it later: as LEADERSHIP_LOST. */
+        fail_proposals(rep, NODE_LEADERSHIP_LOST);
+        fail_reads(rep, NODE_LEADERSHIP_LOST);
+    }
+    return REPLICA_HELD;
+}
+
+bool replica_has_ready(const struct replica *rep)
+{
+    return !rep->holding && raft_has_ready(rep->r);
+}
+
+int replica_process(struct replica *rep)
+{
+    while (!rep->holding && raft_has_ready(rep->r)) {
+        struct raft_ready rd;
+        char err[512];
+        uint64_t t0 = rep->io.now_ms(rep->io.ctx);
+        if (raft_ready(rep->r, &rd) != RAFT_OK)
+            return fatal(rep, "reading the log", "storage read failed");
+        send_msgs(rep, &rd, true); /* 1. replication goes out while the leader's copy is written */
+        uint64_t t1 = rep->io.now_ms(rep->io.ctx);
+        int rc = rep->store->ops->save(rep->store, &rd, err, sizeof err); /* 2. */
+        if (rc == STORAGE_NO_SPACE)
+            return hold(rep, &rd, err);
+        if (rc != 0)
+            return fatal(rep, "persisting Raft state", err);
+        uint64_t t2 = rep->io.now_ms(rep->io.ctx);
+        if ((rc = after_save(rep, &rd)) != 0) /* 3. to 5. */
+            return rc;
+        uint64_t t3 = rep->io.now_ms(rep->io.ctx);
+        if (rep->cfg.slow_ready_ms && t3 - t0 > rep->cfg.slow_ready_ms)
+            LOG_WARN("node", "slow ready: %llu ms (send %llu, save %llu, apply %llu)",
+                     (unsigned long long)(t3 - t0), (unsigned long long)(t1 - t0),
+                     (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2));
+    }
+    return 0;
+}
+
+int replica_retry(struct replica *rep)
+{
+    if (!rep->holding)
+        return replica_process(rep);
+    char err[512];
+    int rc = rep->store->ops->save(rep->store, &rep->held, err, sizeof err);
+    if (rc == STORAGE_NO_SPACE)
+        return REPLICA_HELD;
+    if (rc != 0)
+        return fatal(rep, "persisting Raft state", err);
+    struct raft_ready rd = rep->held;
+    memset(&rep->held, 0, sizeof rep->held);
+    rep->holding = false;
+    if ((rc = after_save(rep, &rd)) != 0)
+        return rc;
+    return replica_process(rep);
+}
+
+/* ---- inputs --------------------------------------------------------------------------------- */
+
+void replica_tick(struct replica *rep)
+{
+    if (!rep->holding) /* time stands still for a replica that cannot store (see hold) */
+        raft_tick(rep->r);
+}
+
+int replica_step(struct replica *rep, const struct raft_msg *m)
+{
+    if (rep->holding)
+        return 0; /* dropped, as by the network: Raft retransmits */
+    if (raft_step(rep->r, m) != RAFT_OK)
+        return fatal(rep, "handling a message", "storage read failed");
+    return 0;
+}
+
+int replica_grace(struct replica *rep, unsigned ticks)
+{
+    if (rep->holding)
+        return RAFT_ERR_NOT_LEADER;
+    return raft_grace(rep->r, ticks);
+}
+
+void replica_set_space_low(struct replica *rep, bool low) { rep->space_low = low; }
+bool replica_holding(const struct replica *rep) { return rep->holding; }
+const char *replica_error(const struct replica *rep) { return rep->error; }
+const struct raft *replica_raft(const struct replica *rep) { return rep->r; }
+uint64_t replica_snapshots_installed(const struct replica *rep) { return rep->snapshots_installed; }
+uint64_t replica_snapshots_taken(const struct replica *rep) { return rep->snapshots_taken; }
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+struct replica *replica_new(const struct replica_config *c, struct store *store,
+                            const struct node_sm *sm, const struct replica_io *io, char *err,
+                            size_t errlen)
+{
+    struct raft_init init;
+    if (store->ops->load(store, &init, err, errlen) != 0)
+        return NULL;
+    struct replica *rep = xcalloc(1, sizeof *rep);
+    rep->cfg = *c;
+    rep->store = store;
+    rep->sm = *sm;
+    rep->io = *io;
+    rep->durable_term = init.hard_state.term;
+    rep->durable_vote = init.hard_state.vote;
+    rep->recovering = init.hard_state.recovering;
+    rep->recover_term = init.hard_state.recover_term;
+    if (init.snapshot.index > 0) {
+        struct raft_snapshot_meta meta;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (store->ops->snapshot(store, &meta, &data, &len) != 0 ||
+            sm->restore(sm->ctx, meta.index, data, len) != 0) {
+            snprintf(err, errlen, "corrupted data directory: the stored snapshot does not restore");
+            free(data);
+            free(rep);
+            return NULL;
+        }
+        free(data);
+    }
+    struct raft_config rc = c->raft;
+    rc.storage = store->ops->reader(store);
+    rep->r = raft_new(&rc, &init);
+    if (!rep->r) {
+        snprintf(err, errlen, "invalid Raft configuration (election ticks must exceed heartbeat "
+                              "ticks)");
+        free(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+void replica_free(struct replica *rep)
+{
+    if (!rep)
+        return;
+    if (rep->holding) { /* the applies' copies are the one part of a ready raft_free does not own */
+        raft_entries_free(rep->held.committed, rep->held.n_committed);
+        free(rep->held.committed);
+    }
+    fail_proposals(rep, NODE_SHUTDOWN);
+    u64map_free(&rep->pending);
+    fail_reads(rep, NODE_SHUTDOWN);
+    u64map_free(&rep->reads); /* its arrays outlive its entries */
+    free(rep->confirmed);
+    raft_free(rep->r);
+    free(rep);
+}

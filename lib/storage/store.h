@@ -1,0 +1,48 @@
+/* The storage a replica persists into, as one interface: lib/storage's LMDB store
+ * (storage_store) in the daemons, the simulator's memory store (test/sim/memstore.c) in the
+ * deterministic tests. The replica layer (lib/replica) sees only this.
+ *
+ * Every call comes from the one thread that drives the replica. The int-returning calls give
+ * 0, STORAGE_NO_SPACE (a write found no room: nothing changed, the same call is the retry) or
+ * STORAGE_ERR (anything else: the store is not to be trusted with more writes), with a message
+ * in err. The semantics are lib/storage's (storage.h); an implementation must match them. */
+#ifndef STORAGE_STORE_H
+#define STORAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum storage_error {
+    STORAGE_OK = 0,
+    STORAGE_ERR = -1,      /* any failure but the one below */
+    STORAGE_NO_SPACE = -2, /* a write found no room: nothing changed; retry once there is */
+};
+
+struct store;
+
+struct store_ops {
+    /* The read-only view the Raft core reads durable entries and the snapshot through. */
+    struct raft_storage (*reader)(struct store *s);
+    /* What a starting node finds (checked for consistency). */
+    int (*load)(struct store *s, struct raft_init *init, char *err, size_t errlen);
+    /* Persists a ready in one durable batch: a received snapshot (replacing the whole log),
+     * then the entries (replacing the stored suffix from entries[0].index), then the hard
+     * state. */
+    int (*save)(struct store *s, const struct raft_ready *rd, char *err, size_t errlen);
+    /* Stores the application's snapshot at index/term and drops the log up to index, in one
+     * batch. */
+    int (*compact)(struct store *s, uint64_t index, uint64_t term, const uint8_t *data,
+                   size_t len, char *err, size_t errlen);
+    /* A copy of the stored snapshot (malloc'd; NULL and 0 when there is none; meta->index 0). */
+    int (*snapshot)(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len);
+    /* Bytes of persisted Raft state: hard state and log, not the snapshot. */
+    uint64_t (*raft_state_size)(struct store *s);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+#endif
