@@ -5,7 +5,7 @@
 #
 #   make test           runs them short (KV_TEST_SECONDS unset: 1 s client rounds)
 #   make test-long-kv   runs them at the lab's length (5 s per iteration)
-KVTEST_OBJS := $(call obj,test/kv/kvtest.c)
+KVTEST_OBJS := $(call obj,test/kv/kvtest.c test/kv/labcheck.c)
 KV_TESTS := $(patsubst test/kv/test_%.c,$(OUT)/test/kv_%,$(wildcard test/kv/test_*.c))
 ALL_OBJS += $(KVTEST_OBJS) $(call obj,$(wildcard test/kv/test_*.c))
 

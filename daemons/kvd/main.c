@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "machine.h"
 #include "node/daemon.h"
 #include "service.h"
 

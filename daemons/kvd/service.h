@@ -1,5 +1,5 @@
 /* kvd's client service: "kv.Op" (a kv.Command through the Raft log, answered once applied) and
- * "kv.Status"; and lib/kv as the node's state machine. */
+ * "kv.Status". lib/kv as the node's state machine is machine.h's. */
 #ifndef KVD_SERVICE_H
 #define KVD_SERVICE_H
 
@@ -8,9 +8,6 @@
 
 struct rpc_server;
 struct kvd_service;
-
-/* The node_sm over a struct kv. */
-struct node_sm kvd_state_machine(struct kv *kv);
 
 struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv);
 void kvd_service_free(struct kvd_service *s);

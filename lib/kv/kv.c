@@ -23,6 +23,7 @@ struct kv {
     struct kv_table table;
     struct u64map sessions;
     size_t session_bytes;
+    int bugs; /* enum kv_bug, tests only */
 };
 
 struct kv *kv_new(void) { return xcalloc(1, sizeof(struct kv)); }
@@ -91,7 +92,8 @@ static void apply_write(struct kv *kv, const Kv__Command *c, uint8_t **reply, si
 {
     if (c->client_id != 0) {
         struct session *s = u64map_get(&kv->sessions, c->client_id);
-        if (s && c->seq == s->seq) { /* a retry of the last write: answer it again, do not redo */
+        bool redo = kv->bugs & KV_BUG_REAPPLY_RETRY;
+        if (s && c->seq == s->seq && !redo) { /* a retry of the last write: answer it, not redo */
             encode_reply(KV__ERR__OK, s->prev, s->prev_len, reply, reply_len);
             return;
         }
@@ -211,6 +213,8 @@ int kv_restore(struct kv *kv, const uint8_t *data, size_t len)
     kv__snapshot__free_unpacked(snap, NULL);
     return 0;
 }
+
+void kv_set_planted_bug(struct kv *kv, int bugs) { kv->bugs = bugs; }
 
 void kv_stats(const struct kv *kv, struct kv_stats *st)
 {

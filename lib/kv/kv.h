@@ -30,6 +30,12 @@ void kv_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
 /* Replaces the state with a snapshot. Returns 0, or -1 (state unchanged) if it does not decode. */
 int kv_restore(struct kv *kv, const uint8_t *data, size_t len);
 
+/* Planted bugs, for tests only (a test shows its checker notices each): off in every kv_new.
+ * KV_BUG_REAPPLY_RETRY: a retried write (the client's last sequence number again) is executed
+ * again instead of answered from the session table. */
+enum kv_bug { KV_BUG_NONE = 0, KV_BUG_REAPPLY_RETRY = 1 };
+void kv_set_planted_bug(struct kv *kv, int bugs);
+
 struct kv_stats {
     uint64_t keys, clients;
     uint64_t bytes; /* keys + values + per-entry overhead + the client table */

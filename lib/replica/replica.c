@@ -371,29 +371,39 @@ bool replica_has_ready(const struct replica *rep)
     return !rep->holding && raft_has_ready(rep->r);
 }
 
+int replica_process_one(struct replica *rep)
+{
+    if (rep->holding || !raft_has_ready(rep->r))
+        return 0;
+    struct raft_ready rd;
+    char err[512];
+    uint64_t t0 = rep->io.now_ms(rep->io.ctx);
+    if (raft_ready(rep->r, &rd) != RAFT_OK)
+        return fatal(rep, "reading the log", "storage read failed");
+    send_msgs(rep, &rd, true); /* 1. replication goes out while the leader's copy is written */
+    uint64_t t1 = rep->io.now_ms(rep->io.ctx);
+    int rc = rep->store->ops->save(rep->store, &rd, err, sizeof err); /* 2. */
+    if (rc == STORAGE_NO_SPACE)
+        return hold(rep, &rd, err);
+    if (rc != 0)
+        return fatal(rep, "persisting Raft state", err);
+    uint64_t t2 = rep->io.now_ms(rep->io.ctx);
+    if ((rc = after_save(rep, &rd)) != 0) /* 3. to 5. */
+        return rc;
+    uint64_t t3 = rep->io.now_ms(rep->io.ctx);
+    if (rep->cfg.slow_ready_ms && t3 - t0 > rep->cfg.slow_ready_ms)
+        LOG_WARN("node", "slow ready: %llu ms (send %llu, save %llu, apply %llu)",
+                 (unsigned long long)(t3 - t0), (unsigned long long)(t1 - t0),
+                 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2));
+    return 0;
+}
+
 int replica_process(struct replica *rep)
 {
     while (!rep->holding && raft_has_ready(rep->r)) {
-        struct raft_ready rd;
-        char err[512];
-        uint64_t t0 = rep->io.now_ms(rep->io.ctx);
-        if (raft_ready(rep->r, &rd) != RAFT_OK)
-            return fatal(rep, "reading the log", "storage read failed");
-        send_msgs(rep, &rd, true); /* 1. replication goes out while the leader's copy is written */
-        uint64_t t1 = rep->io.now_ms(rep->io.ctx);
-        int rc = rep->store->ops->save(rep->store, &rd, err, sizeof err); /* 2. */
-        if (rc == STORAGE_NO_SPACE)
-            return hold(rep, &rd, err);
+        int rc = replica_process_one(rep);
         if (rc != 0)
-            return fatal(rep, "persisting Raft state", err);
-        uint64_t t2 = rep->io.now_ms(rep->io.ctx);
-        if ((rc = after_save(rep, &rd)) != 0) /* 3. to 5. */
             return rc;
-        uint64_t t3 = rep->io.now_ms(rep->io.ctx);
-        if (rep->cfg.slow_ready_ms && t3 - t0 > rep->cfg.slow_ready_ms)
-            LOG_WARN("node", "slow ready: %llu ms (send %llu, save %llu, apply %llu)",
-                     (unsigned long long)(t3 - t0), (unsigned long long)(t1 - t0),
-                     (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2));
     }
     return 0;
 }

@@ -161,6 +161,11 @@ bool replica_has_ready(const struct replica *rep);
  * save found no room (the ready is kept: call replica_retry later); or REPLICA_ERR_FATAL. */
 int replica_process(struct replica *rep);
 
+/* Runs one ready, if there is one (same results as replica_process). A driver that lets
+ * other inputs in between readies (the simulator's slow applier: the state machine lags behind
+ * the commit index) calls it again while replica_has_ready. */
+int replica_process_one(struct replica *rep);
+
 /* Saves the held ready again and, when it fits, finishes it and goes on processing. Returns
  * 0, REPLICA_HELD (still no room) or REPLICA_ERR_FATAL. */
 int replica_retry(struct replica *rep);

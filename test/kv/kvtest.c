@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "labcheck.h"
 #include "base/clock.h"
 #include "base/util.h"
 #include "clerk/clerk.h"
@@ -354,45 +355,16 @@ uint64_t kvt_rss(struct kvt *t, unsigned i, const char *field)
 
 /* ---- the lab's value checks --------------------------------------------------------------- */
 
-static const char *find_last(const char *hay, const char *needle)
-{
-    const char *last = NULL;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        last = p;
-    return last;
-}
-
 void kvt_check_clnt_appends(int clnt, const char *v, int count)
 {
-    long lastoff = -1;
-    for (int j = 0; j < count; j++) {
-        char wanted[64];
-        snprintf(wanted, sizeof wanted, "x %d %d y", clnt, j);
-        const char *p = strstr(v, wanted);
-        ck_assert_msg(p, "%s missing element %s in Append result %s", "client", wanted, v);
-        ck_assert_msg(find_last(v, wanted) == p, "duplicate element %s in Append result", wanted);
-        long off = p - v;
-        ck_assert_msg(off > lastoff, "wrong order for element %s in Append result", wanted);
-        lastoff = off;
-    }
+    char why[1024];
+    ck_assert_msg(kv_appends_check_client(clnt, v, count, why, sizeof why), "client: %s", why);
 }
 
 void kvt_check_concurrent_appends(const char *v, const int *counts, int nclients)
 {
-    for (int i = 0; i < nclients; i++) {
-        long lastoff = -1;
-        for (int j = 0; j < counts[i]; j++) {
-            char wanted[64];
-            snprintf(wanted, sizeof wanted, "x %d %d y", i, j);
-            const char *p = strstr(v, wanted);
-            ck_assert_msg(p, "missing element %s in Append result %s", wanted, v);
-            ck_assert_msg(find_last(v, wanted) == p, "duplicate element %s in Append result",
-                          wanted);
-            long off = p - v;
-            ck_assert_msg(off > lastoff, "wrong order for element %s in Append result", wanted);
-            lastoff = off;
-        }
-    }
+    char why[1024];
+    ck_assert_msg(kv_appends_check_concurrent(v, counts, nclients, why, sizeof why), "%s", why);
 }
 
 void kvt_check_linearizable(struct kvt *t)
@@ -740,16 +712,4 @@ void kvt_concurrent_one_key(struct kvt *t, int nclients, int upto, bool lab2)
     free(counts);
     free(o);
     kvt_ck_free(ck);
-}
-
-bool kvt_wanted(const char *name)
-{
-    const char *only = getenv("KV_TEST_ONLY");
-    if (!only || !*only)
-        return true;
-    size_t n = strlen(name);
-    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
-        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
-            return true;
-    return false;
 }

@@ -20,6 +20,7 @@
 #include "../cluster/cluster.h"
 #include "../lincheck/lincheck.h"
 #include "kv.pb-c.h"
+#include "labcheck.h"
 
 struct event_base;
 struct clerk;
@@ -119,14 +120,7 @@ void kvt_generic(const char *name, const struct kvt_params *p);
  * "x <me> <n> y" for n < upto to key, then the value is checked. */
 void kvt_concurrent_one_key(struct kvt *t, int nclients, int upto, bool lab2);
 
-/* KV_TEST_ONLY=Name[,Name...] runs only those tests: true when name is wanted. */
-bool kvt_wanted(const char *name);
-
-/* tcase_add_test, skipped for tests KV_TEST_ONLY leaves out. */
-#define KVT_ADD_TEST(tc, fn) \
-    do { \
-        if (kvt_wanted(#fn)) \
-            tcase_add_test((tc), fn); \
-    } while (0)
+/* KV_TEST_ONLY and KVT_ADD_TEST: labcheck.h's. */
+#define KVT_ADD_TEST KV_ADD_TEST
 
 #endif

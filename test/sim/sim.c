@@ -11,7 +11,7 @@
 #define TRACE_LINES 64
 #define TRACE_LEN 160
 
-enum ev_type { EV_TICK, EV_DELIVER };
+enum ev_type { EV_TICK, EV_DELIVER, EV_CALL, EV_PROCESS };
 
 struct event {
     uint64_t at, seq;
@@ -21,6 +21,8 @@ struct event {
     size_t from;
     unsigned from_incarnation;
     struct raft_msg *msg;
+    sim_call_fn fn; /* EV_CALL */
+    void *arg;
 };
 
 /* What one node has applied, index -> command (kept across restarts, as the lab does). */
@@ -39,7 +41,8 @@ struct node {
     struct sim_store *store;
     unsigned incarnation;
     bool connected;
-    uint64_t last_applied;
+    bool process_scheduled; /* apply lag: an EV_PROCESS is pending for this incarnation */
+    uint64_t last_applied, snapshots_installed;
     struct applied_log log;
 };
 
@@ -57,6 +60,7 @@ struct sim {
     uint64_t next_read_id, reads_confirmed;
     uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
     char *failure;
+    bool stopped;
     char trace[TRACE_LINES][TRACE_LEN];
     size_t trace_next;
     void (*observer)(struct sim *, void *);
@@ -265,7 +269,8 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term
                           const uint8_t *cmd, size_t len)
 {
     struct node *nd = &s->nodes[i];
-    if (s->o.snapshots && index != nd->last_applied + 1) {
+    bool snapshots = s->o.snapshots || s->o.max_raft_state > 0;
+    if (snapshots && index != nd->last_applied + 1) {
         sim_fail(s, "server %zu apply out of order, expected index %llu, got %llu", i,
                  (unsigned long long)nd->last_applied + 1, (unsigned long long)index);
         return;
@@ -278,7 +283,7 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term
             return;
         }
     }
-    if (index > 1 && !alog_has(&nd->log, index - 1) && !s->o.snapshots) {
+    if (index > 1 && !alog_has(&nd->log, index - 1) && !snapshots) {
         sim_fail(s, "server %zu apply out of order %llu", i, (unsigned long long)index);
         return;
     }
@@ -449,6 +454,7 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
     struct node *nd = ctx;
     struct sim *s = nd->sim;
     s->snapshots_installed += nd->rep != NULL; /* not the one a restart loads */
+    nd->snapshots_installed += nd->rep != NULL;
     trace(s, "n%zu installs snapshot at %llu", nd->i, (unsigned long long)index);
     if (!nd->machine.ctx) {
         ingest_snapshot(s, nd->i, data, len, index);
@@ -482,8 +488,24 @@ static void drain(struct sim *s, size_t i)
     struct node *nd = &s->nodes[i];
     if (!nd->rep || s->failure)
         return;
-    if (replica_process(nd->rep) != 0)
+    if (!s->o.apply_lag_ms) {
+        if (replica_process(nd->rep) != 0)
+            sim_fail(s, "server %zu: %s", i, replica_error(nd->rep));
+        return;
+    }
+    /* A slow applier: one ready now (it holds the messages the input produced), the rest
+     * later, one at a time, while other inputs come in: the state machine lags behind the
+     * commit index (what ReadIndex must wait out). */
+    if (replica_process_one(nd->rep) != 0) {
         sim_fail(s, "server %zu: %s", i, replica_error(nd->rep));
+        return;
+    }
+    if (replica_has_ready(nd->rep) && !nd->process_scheduled) {
+        nd->process_scheduled = true;
+        struct event ev = { .at = s->now + 1 + rng_below(&s->rng, s->o.apply_lag_ms),
+                            .type = EV_PROCESS, .node = i, .incarnation = nd->incarnation };
+        heap_push(s, ev);
+    }
 }
 
 static void schedule_tick(struct sim *s, size_t i, uint64_t delay)
@@ -509,6 +531,9 @@ static void start_node(struct sim *s, size_t i)
     c.snapshot_every = s->o.snapshots ? SIM_SNAPSHOT_INTERVAL : 0;
     c.max_raft_state = s->o.max_raft_state;
     c.planted_bug = s->o.replica_bug;
+    if (s->o.apply_lag_ms)
+        c.raft.max_apply_bytes = 1; /* one entry per ready */
+    nd->process_scheduled = false;
     nd->sim = s;
     nd->i = i;
     nd->last_applied = 0;
@@ -563,9 +588,12 @@ void sim_free(struct sim *s)
 {
     if (!s)
         return;
-    for (size_t k = 0; k < s->heap_len; k++)
+    for (size_t k = 0; k < s->heap_len; k++) {
         if (s->heap[k].msg)
             msg_destroy(s->heap[k].msg);
+        if (s->heap[k].type == EV_CALL)
+            s->heap[k].fn(s, s->heap[k].arg, false);
+    }
     free(s->heap);
     for (size_t i = 0; i < s->o.n; i++) {
         sim_crash(s, i);
@@ -590,6 +618,17 @@ uint64_t sim_rand(struct sim *s, uint64_t n) { return rng_below(&s->rng, n); }
 static void run_event(struct sim *s, struct event *ev)
 {
     struct node *nd = &s->nodes[ev->node];
+    if (ev->type == EV_CALL) {
+        ev->fn(s, ev->arg, true);
+        return;
+    }
+    if (ev->type == EV_PROCESS) {
+        if (ev->incarnation != nd->incarnation || !nd->rep)
+            return;
+        nd->process_scheduled = false;
+        drain(s, ev->node);
+        return;
+    }
     if (ev->type == EV_TICK) {
         if (ev->incarnation != nd->incarnation || !nd->rep)
             return;
@@ -613,15 +652,25 @@ static void run_event(struct sim *s, struct event *ev)
 void sim_run_for(struct sim *s, uint64_t ms)
 {
     uint64_t end = s->now + ms;
-    while (!s->failure && s->heap_len > 0 && s->heap[0].at <= end) {
+    s->stopped = false;
+    while (!s->failure && !s->stopped && s->heap_len > 0 && s->heap[0].at <= end) {
         struct event ev = heap_pop(s);
         s->now = ev.at;
         run_event(s, &ev);
         if (s->observer && !s->failure)
             s->observer(s, s->observer_arg);
     }
-    if (!s->failure)
+    if (!s->failure && !s->stopped)
         s->now = end;
+    s->stopped = false;
+}
+
+void sim_stop(struct sim *s) { s->stopped = true; }
+
+void sim_schedule(struct sim *s, uint64_t delay_ms, sim_call_fn fn, void *arg)
+{
+    struct event ev = { .at = s->now + delay_ms, .type = EV_CALL, .fn = fn, .arg = arg };
+    heap_push(s, ev);
 }
 
 /* ---- public: network ------------------------------------------------------------------------ */
@@ -699,6 +748,7 @@ void sim_restart_empty(struct sim *s, size_t i, bool recover)
 }
 
 bool sim_is_alive(const struct sim *s, size_t i) { return s->nodes[i].rep != NULL; }
+unsigned sim_incarnation(const struct sim *s, size_t i) { return s->nodes[i].incarnation; }
 const struct raft *sim_raft(const struct sim *s, size_t i)
 {
     return s->nodes[i].rep ? replica_raft(s->nodes[i].rep) : NULL;
@@ -777,6 +827,22 @@ uint64_t sim_rpc_total(const struct sim *s) { return s->rpc_total; }
 uint64_t sim_rpc_count(const struct sim *s, size_t i) { return s->rpc_to[i]; }
 uint64_t sim_bytes_total(const struct sim *s) { return s->bytes_total; }
 uint64_t sim_snapshots_installed(const struct sim *s) { return s->snapshots_installed; }
+uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i)
+{
+    return s->nodes[i].snapshots_installed;
+}
+
+size_t sim_snapshot_size(struct sim *s, size_t i)
+{
+    struct store *st = s->nodes[i].store->store;
+    struct raft_snapshot_meta meta;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (st->ops->snapshot(st, &meta, &data, &len) != 0)
+        len = 0;
+    free(data);
+    return len;
+}
 
 size_t sim_raft_state_size(struct sim *s, size_t i)
 {

@@ -50,9 +50,17 @@ struct sim_opts {
     void *machine_arg;
     uint64_t max_raft_state; /* the replica's snapshot policy by size (0: none) */
     enum replica_bug replica_bug; /* planted in every replica */
+    /* A slow applier (0: none): each node runs one ready per input and the rest one at a
+     * time, 1..apply_lag_ms apart, one committed entry each, so its state machine lags
+     * behind its commit index (what a ReadIndex read must wait out). */
+    uint64_t apply_lag_ms;
 };
 
 struct sim;
+
+/* A function run at a simulated time (sim_schedule): run is false when the simulation is
+ * freed first (then only release arg). */
+typedef void (*sim_call_fn)(struct sim *s, void *arg, bool run);
 
 struct sim *sim_new(const struct sim_opts *o);
 void sim_free(struct sim *s);
@@ -63,6 +71,10 @@ uint64_t sim_now(const struct sim *s);
 void sim_run_for(struct sim *s, uint64_t ms);
 /* The run's generator: scenarios draw their own randomness from it. */
 uint64_t sim_rand(struct sim *s, uint64_t n);
+/* Calls fn(s, arg, true) delay_ms from now (after the events already due then). */
+void sim_schedule(struct sim *s, uint64_t delay_ms, sim_call_fn fn, void *arg);
+/* Makes the sim_run_for in progress return after the current event (time stays there). */
+void sim_stop(struct sim *s);
 
 /* ---- network ---- */
 void sim_connect(struct sim *s, size_t i);
@@ -78,6 +90,8 @@ void sim_set_duplicates(struct sim *s, bool on);
 void sim_crash(struct sim *s, size_t i);
 void sim_restart(struct sim *s, size_t i); /* crash (if alive) + start from persisted state */
 bool sim_is_alive(const struct sim *s, size_t i);
+/* Node i's incarnation: changes at every crash (a restart is a new process). */
+unsigned sim_incarnation(const struct sim *s, size_t i);
 /* Crash (if alive), lose the whole store (a lost disk), start again: recover: as a replacement
  * member (recovery mode); otherwise as a brand-new node, which Raft does not allow (the
  * planted bug of the randomized mode). The applier's history is kept, so the checks compare
@@ -114,6 +128,8 @@ uint64_t sim_rpc_total(const struct sim *s);   /* request messages sent (vote, a
 uint64_t sim_rpc_count(const struct sim *s, size_t i); /* request messages addressed to i */
 uint64_t sim_bytes_total(const struct sim *s);
 uint64_t sim_snapshots_installed(const struct sim *s); /* InstallSnapshot completions */
+uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i); /* ... on node i */
+size_t sim_snapshot_size(struct sim *s, size_t i); /* bytes of node i's stored snapshot */
 size_t sim_raft_state_size(struct sim *s, size_t i);
 
 /* ---- failures ---- */

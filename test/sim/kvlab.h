@@ -1,0 +1,126 @@
+/* The 6.5840 Lab 4 (kvraft) tester's config on the deterministic simulator: kvd's state machine
+ * and service rules on every simulated node (simkv), simulated clerks on simnet endpoints
+ * (simclerk), and one lincheck history of every operation. The real-process port of the same
+ * scenarios is test/kv/kvtest.{h,c}; this mirrors its calls with kvl_ names.
+ *
+ * Time is the simulator's: a blocking operation runs the simulation until it completes.
+ * History times are simulated nanoseconds (ms * 1e6 plus an event counter within the ms, so
+ * the order of events within one ms is kept).
+ *
+ * Failures do not abort: the first one is recorded in the sim (sim_fail, which stops it) and
+ * every later call returns at once, so one scenario code serves the lab tests (which assert
+ * !kvl_failed at the end) and the randomized mode (which counts failed seeds). */
+#ifndef SIM_KVLAB_H
+#define SIM_KVLAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lincheck/lincheck.h"
+#include "sim.h"
+#include "simclerk.h"
+#include "simkv.h"
+#include "simnet.h"
+
+#define KVL_ELECTION_MS 1000 /* the lab's electionTimeout */
+
+struct kvl_opts {
+    const char *name;
+    unsigned nservers;
+    bool unreliable;
+    int maxraftstate;   /* -1: none (4A) */
+    uint64_t seed;
+    int kv_bugs;        /* planted in every lib/kv (kv_set_planted_bug) */
+    enum replica_bug replica_bug;
+    uint64_t apply_lag_ms; /* sim_opts.apply_lag_ms */
+    bool quiet;         /* no per-iteration lines */
+};
+
+struct kvl {
+    struct kvl_opts o;
+    struct sim *s;
+    struct simnet *net;
+    struct simkv *k;
+    struct lin_history hist;
+    int next_cli;
+    uint64_t op_deadline_ms;
+    uint64_t ts_ms, ts_seq;
+    uint64_t ops_failed;
+};
+
+struct kvl_ck {
+    struct kvl *t;
+    struct simclerk *ck;
+    int cli;
+};
+
+/* Starts a config (sim, net, servers); prints nothing. */
+struct kvl *kvl_new(const struct kvl_opts *o);
+void kvl_free(struct kvl *t);
+void kvl_set_unreliable(struct kvl *t, bool unreliable);
+bool kvl_failed(const struct kvl *t);
+/* Records a failure (printf-style) in the sim, unless one is there already. */
+void kvl_fail(struct kvl *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A history timestamp for now. */
+int64_t kvl_ts(struct kvl *t);
+
+/* A clerk linked to every server; one linked to the servers of set (bit i: server i). */
+struct kvl_ck *kvl_ck_new(struct kvl *t);
+struct kvl_ck *kvl_ck_new_on(struct kvl *t, uint32_t set);
+void kvl_ck_connect(struct kvl_ck *k, uint32_t set);
+void kvl_ck_free(struct kvl_ck *k);
+
+/* Blocking operations, recorded in the history; one that does not complete within the
+ * operation deadline fails the run. kvl_get returns the value (malloc'd, NUL-terminated; ""
+ * after a failure). */
+char *kvl_get(struct kvl_ck *k, const char *key);
+void kvl_put(struct kvl_ck *k, const char *key, const char *val);
+void kvl_append(struct kvl_ck *k, const char *key, const char *val);
+/* kvl_get, then fails the run unless the value is want. */
+void kvl_check(struct kvl_ck *k, const char *key, const char *want);
+
+/* Asynchronous operations: started now, completed by kvl_wait_op. */
+struct kvl_op;
+struct kvl_op *kvl_start_get(struct kvl_ck *k, const char *key);
+struct kvl_op *kvl_start_put(struct kvl_ck *k, const char *key, const char *val);
+/* Runs the simulation up to ms; true when op completed (then it is freed). */
+bool kvl_wait_op(struct kvl *t, struct kvl_op *op, uint64_t ms);
+/* Frees an operation that never completed (its clerk must be freed first). */
+void kvl_op_abandon(struct kvl_op *op);
+
+void kvl_run_for(struct kvl *t, uint64_t ms);
+
+/* The largest Raft state / stored snapshot over the nodes, in bytes. */
+uint64_t kvl_max_raft_state(struct kvl *t);
+uint64_t kvl_max_snapshot(struct kvl *t);
+/* The node that leads in the highest term (-1 when none within 10 s: recorded as a failure). */
+int kvl_wait_leader(struct kvl *t);
+
+/* Checks the history: anything but LIN_OK (an UNKNOWN too) fails the run. Returns the report's
+ * one-line summary in sum. */
+enum lin_result kvl_check_linearizable(struct kvl *t, char *sum, size_t len);
+/* A digest of the history (every field of every operation), for the replay test. */
+uint64_t kvl_history_digest(const struct kvl *t);
+
+/* The lab's GenericTest (kvt_params' fields, 5 s client phases, 3 iterations). */
+struct kvl_params {
+    int nclients, nservers;
+    bool unreliable, crash, partitions, randomkeys;
+    int maxraftstate;
+    uint64_t client_ms; /* the client phase (the lab's 5 s) */
+    int iterations;     /* the lab's 3 */
+};
+struct kvl_result {
+    uint64_t ops, max_raft_state;
+};
+/* Runs it on t (made with the same nservers, unreliable and maxraftstate); the caller checks
+ * the history (kvl_check_linearizable). */
+void kvl_generic(struct kvl *t, const struct kvl_params *p, struct kvl_result *res);
+
+/* spawn_clients_and_wait for the one-key test: nclients each append "x <me> <n> y" for n <
+ * upto to key "k", then the value is checked. */
+void kvl_concurrent_one_key(struct kvl *t, int nclients, int upto);
+
+#endif
