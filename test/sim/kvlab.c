@@ -322,26 +322,24 @@ uint64_t kvl_history_digest(const struct kvl *t)
     return h;
 }
 
-/* ---- GenericTest ----------------------------------------------------------------------------- */
-
-struct gen;
+/* ---- the generic clients --------------------------------------------------------------------- */
 
 struct gclient {
-    struct gen *g;
+    struct kvl_pool *g;
     struct kvl_ck *k;
     int cli, j;
     char *last;
-    bool put_done, finished;
+    bool put_done;
     struct rng rng;
     enum lin_kind kind;
     char key[32], nv[64];
     size_t idx;
 };
 
-struct gen {
+struct kvl_pool {
     struct kvl *t;
-    const struct kvl_params *p;
-    bool done_clients;
+    struct kvl_pool_params p;
+    bool halted;
     int finished;
     struct gclient *cl;
 };
@@ -351,7 +349,7 @@ static void gclient_next(struct gclient *c);
 static void gclient_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
 {
     struct gclient *c = arg;
-    struct gen *g = c->g;
+    struct kvl_pool *g = c->g;
     struct kvl *t = g->t;
     char *v = xmalloc(len + 1);
     if (len)
@@ -360,7 +358,7 @@ static void gclient_done(enum clerk_result r, const uint8_t *value, size_t len, 
     if (clerk_failed(r)) {
         kvl_fail(t, "an operation on key %s failed: %s", c->key, clerk_result_name(r));
         free(v);
-        g->done_clients = true;
+        g->halted = true;
         goto stop;
     }
     bool has_out = c->kind == LIN_GET;
@@ -368,7 +366,7 @@ static void gclient_done(enum clerk_result r, const uint8_t *value, size_t len, 
     if (!c->put_done) {
         c->put_done = true;
     } else if (c->kind == LIN_APPEND) {
-        if (!g->p->randomkeys) {
+        if (!g->p.randomkeys) {
             size_t ll = strlen(c->last), nl = strlen(c->nv);
             c->last = xrealloc(c->last, ll + nl + 1);
             memcpy(c->last + ll, c->nv, nl + 1);
@@ -376,13 +374,12 @@ static void gclient_done(enum clerk_result r, const uint8_t *value, size_t len, 
         c->j++;
     } else if (c->kind == LIN_PUT) {
         c->j++;
-    } else if (!g->p->randomkeys && strcmp(v, c->last) != 0) {
+    } else if (!g->p.randomkeys && strcmp(v, c->last) != 0) {
         kvl_fail(t, "get wrong value, key %s, wanted:\n%s\n, got\n%s", c->key, c->last, v);
     }
     free(v);
 stop:
-    if (g->done_clients) {
-        c->finished = true;
+    if (g->halted) {
         g->finished++;
         return;
     }
@@ -408,9 +405,9 @@ static void gclient_issue(struct gclient *c, enum lin_kind kind, const char *val
 
 static void gclient_next(struct gclient *c)
 {
-    const struct kvl_params *p = c->g->p;
+    const struct kvl_pool_params *p = &c->g->p;
     if (p->randomkeys)
-        snprintf(c->key, sizeof c->key, "%d", (int)rng_below(&c->rng, (uint64_t)p->nclients));
+        snprintf(c->key, sizeof c->key, "%d", (int)rng_below(&c->rng, (uint64_t)p->nkeys));
     else
         snprintf(c->key, sizeof c->key, "%d", c->cli);
     snprintf(c->nv, sizeof c->nv, "x %d %d y", c->cli, c->j);
@@ -421,6 +418,62 @@ static void gclient_next(struct gclient *c)
     else
         gclient_issue(c, LIN_GET, NULL);
 }
+
+struct kvl_pool *kvl_pool_start(struct kvl *t, const struct kvl_pool_params *p)
+{
+    struct kvl_pool *g = xcalloc(1, sizeof *g);
+    g->t = t;
+    g->p = *p;
+    if (g->p.nkeys <= 0)
+        g->p.nkeys = p->nclients;
+    g->cl = xcalloc((size_t)p->nclients, sizeof *g->cl);
+    for (int i = 0; i < p->nclients; i++) {
+        struct gclient *c = &g->cl[i];
+        c->g = g;
+        c->cli = i;
+        c->k = kvl_ck_new(t);
+        c->last = xstrdup("");
+        rng_seed(&c->rng, sim_rand(t->s, UINT64_MAX));
+        if (!p->randomkeys) {
+            snprintf(c->key, sizeof c->key, "%d", i);
+            gclient_issue(c, LIN_PUT, "");
+        } else {
+            c->put_done = true;
+            gclient_next(c);
+        }
+    }
+    return g;
+}
+
+void kvl_pool_halt(struct kvl_pool *g) { g->halted = true; }
+
+void kvl_pool_wait(struct kvl_pool *g)
+{
+    struct kvl *t = g->t;
+    g->halted = true;
+    uint64_t end = sim_now(t->s) + t->op_deadline_ms + 1000;
+    while (g->finished < g->p.nclients && !kvl_failed(t) && sim_now(t->s) < end)
+        kvl_run_for(t, 10);
+    if (g->finished < g->p.nclients)
+        kvl_fail(t, "%d of %d clients did not finish", g->p.nclients - g->finished,
+                 g->p.nclients);
+}
+
+int kvl_pool_written(const struct kvl_pool *g, int i) { return g->cl[i].j; }
+
+void kvl_pool_free(struct kvl_pool *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->p.nclients; i++) {
+        kvl_ck_free(g->cl[i].k);
+        free(g->cl[i].last);
+    }
+    free(g->cl);
+    free(g);
+}
+
+/* ---- GenericTest ----------------------------------------------------------------------------- */
 
 static void partition_randomly(struct kvl *t)
 {
@@ -458,26 +511,11 @@ void kvl_generic(struct kvl *t, const struct kvl_params *p, struct kvl_result *r
     memset(res, 0, sizeof *res);
     struct kvl_ck *ck = kvl_ck_new(t);
     for (int iter = 0; iter < p->iterations && !kvl_failed(t); iter++) {
-        struct gen g = { .t = t, .p = p };
-        g.cl = xcalloc((size_t)p->nclients, sizeof *g.cl);
         size_t hist_before = t->hist.len;
-        for (int i = 0; i < p->nclients; i++) {
-            struct gclient *c = &g.cl[i];
-            c->g = &g;
-            c->cli = i;
-            c->k = kvl_ck_new(t);
-            c->last = xstrdup("");
-            rng_seed(&c->rng, sim_rand(t->s, UINT64_MAX));
-            if (!p->randomkeys) {
-                snprintf(c->key, sizeof c->key, "%d", i);
-                gclient_issue(c, LIN_PUT, "");
-            } else {
-                c->put_done = true;
-                gclient_next(c);
-            }
-        }
+        struct kvl_pool_params pp = { .nclients = p->nclients, .randomkeys = p->randomkeys };
+        struct kvl_pool *g = kvl_pool_start(t, &pp);
         client_phase(t, p);
-        g.done_clients = true;
+        kvl_pool_halt(g);
         if (p->partitions) {
             heal(t);
             kvl_run_for(t, KVL_ELECTION_MS);
@@ -490,23 +528,18 @@ void kvl_generic(struct kvl *t, const struct kvl_params *p, struct kvl_result *r
                 sim_restart(t->s, i);
             heal(t);
         }
-        /* wait for the clients to finish their last operation */
-        uint64_t end = sim_now(t->s) + t->op_deadline_ms + 1000;
-        while (g.finished < p->nclients && !kvl_failed(t) && sim_now(t->s) < end)
-            kvl_run_for(t, 10);
-        if (g.finished < p->nclients)
-            kvl_fail(t, "%d of %d clients did not finish", p->nclients - g.finished,
-                     p->nclients);
+        kvl_pool_wait(g);
         int total = 0;
         for (int i = 0; i < p->nclients && !kvl_failed(t); i++) {
             char key[32];
             snprintf(key, sizeof key, "%d", i);
             char *v = kvl_get(ck, key);
             char why[1024];
+            int written = kvl_pool_written(g, i);
             if (!p->randomkeys && !kvl_failed(t) &&
-                !kv_appends_check_client(i, v, g.cl[i].j, why, sizeof why))
+                !kv_appends_check_client(i, v, written, why, sizeof why))
                 kvl_fail(t, "client %d: %s", i, why);
-            total += g.cl[i].j;
+            total += written;
             free(v);
         }
         uint64_t sz = kvl_max_raft_state(t);
@@ -521,11 +554,7 @@ void kvl_generic(struct kvl *t, const struct kvl_params *p, struct kvl_result *r
             printf("  iteration %d: %llu ops, %d writes of own elements, max raft state %llu B, "
                    "%.1f s simulated\n", iter, (unsigned long long)(t->hist.len - hist_before),
                    total, (unsigned long long)sz, sim_now(t->s) / 1000.0);
-        for (int i = 0; i < p->nclients; i++) {
-            kvl_ck_free(g.cl[i].k);
-            free(g.cl[i].last);
-        }
-        free(g.cl);
+        kvl_pool_free(g);
     }
     kvl_ck_free(ck);
 }

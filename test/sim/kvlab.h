@@ -104,6 +104,27 @@ enum lin_result kvl_check_linearizable(struct kvl *t, char *sum, size_t len);
 /* A digest of the history (every field of every operation), for the replay test. */
 uint64_t kvl_history_digest(const struct kvl *t);
 
+/* The generic test's clients: nclients clerks, each running operations one after another
+ * (the lab's: first a Put of its own key to "", then 50% Append of "x <cli> <j> y", else
+ * Get; with randomkeys, a random key of "0".."nkeys-1" (nkeys 0: nclients) and 5% Puts),
+ * every one recorded in the history. Without randomkeys each Get is checked against what the
+ * client appended. */
+struct kvl_pool_params {
+    int nclients;
+    bool randomkeys;
+    int nkeys;
+};
+struct kvl_pool;
+struct kvl_pool *kvl_pool_start(struct kvl *t, const struct kvl_pool_params *p);
+/* The clients stop after their current operation. */
+void kvl_pool_halt(struct kvl_pool *g);
+/* Halts them and runs the simulation until each finished its last operation (fails the run
+ * when some did not within the operation deadline). */
+void kvl_pool_wait(struct kvl_pool *g);
+/* How many of its own elements (appends, puts) client i wrote. */
+int kvl_pool_written(const struct kvl_pool *g, int i);
+void kvl_pool_free(struct kvl_pool *g);
+
 /* The lab's GenericTest (kvt_params' fields, 5 s client phases, 3 iterations). */
 struct kvl_params {
     int nclients, nservers;

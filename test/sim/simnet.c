@@ -10,9 +10,11 @@
  * to them may still be in the simulator's queue. */
 struct simnet_req {
     struct simnet *net;
+    struct simnet_req *owner; /* the call (itself, or the original of a duplicated request) */
     struct simnet_ep *ep; /* NULL once the endpoint is freed */
     size_t server;
     unsigned incarnation; /* the server's when the request reached it */
+    uint64_t id;
     bool finished;        /* the callback was called, or the call cancelled */
     bool replied;
     simnet_reply_fn cb;
@@ -36,9 +38,10 @@ struct simnet {
     struct sim *sim;
     simnet_serve_fn serve;
     void *serve_arg;
-    bool unreliable, long_reordering;
+    bool unreliable, long_reordering, duplicates;
     struct simnet_req **calls; /* id - 1 -> call */
     size_t n_calls, cap_calls;
+    uint64_t next_id;
     struct timer *timers;      /* id - 1 -> timer */
     size_t n_timers, cap_timers;
     uint64_t timeouts;
@@ -81,8 +84,9 @@ void simnet_serve(struct simnet *net, simnet_serve_fn fn, void *arg)
 
 void simnet_set_unreliable(struct simnet *net, bool on) { net->unreliable = on; }
 void simnet_set_long_reordering(struct simnet *net, bool on) { net->long_reordering = on; }
+void simnet_set_duplicates(struct simnet *net, bool on) { net->duplicates = on; }
 uint64_t simnet_now(const struct simnet *net) { return sim_now(net->sim); }
-uint64_t simnet_calls(const struct simnet *net) { return net->n_calls; }
+uint64_t simnet_calls(const struct simnet *net) { return net->next_id; }
 uint64_t simnet_timeouts(const struct simnet *net) { return net->timeouts; }
 
 /* ---- endpoints ------------------------------------------------------------------------------ */
@@ -150,7 +154,7 @@ static void deliver_reply(struct sim *s, void *arg, bool run)
 {
     (void)s;
     struct reply *r = arg;
-    struct simnet_req *c = r->c;
+    struct simnet_req *c = r->c->owner;
     /* the link is looked at again on arrival (labrpc drops a reply sent on a link since cut) */
     if (run && !c->finished && c->ep && c->ep->link[c->server])
         finish(c, SIMNET_OK, r->data, r->len);
@@ -160,12 +164,21 @@ static void deliver_reply(struct sim *s, void *arg, bool run)
 
 static void deliver_request(struct sim *s, void *arg, bool run)
 {
-    struct simnet_req *c = arg;
+    struct simnet_req *rq = arg, *c = rq->owner;
     if (!run || c->finished || !c->ep || !c->ep->link[c->server] || !sim_is_alive(s, c->server))
         return;
     struct simnet *net = c->net;
-    c->incarnation = sim_incarnation(s, c->server);
-    net->serve(net->serve_arg, c->server, c, c->req, c->len);
+    rq->incarnation = sim_incarnation(s, c->server);
+    net->serve(net->serve_arg, c->server, rq, c->req, c->len);
+}
+
+static void keep(struct simnet *net, struct simnet_req *c)
+{
+    if (net->n_calls == net->cap_calls) {
+        net->cap_calls = net->cap_calls ? 2 * net->cap_calls : 256;
+        net->calls = xrealloc(net->calls, net->cap_calls * sizeof *net->calls);
+    }
+    net->calls[net->n_calls++] = c;
 }
 
 uint64_t simnet_call(struct simnet_ep *ep, size_t server, const uint8_t *req, size_t len,
@@ -173,39 +186,51 @@ uint64_t simnet_call(struct simnet_ep *ep, size_t server, const uint8_t *req, si
 {
     struct simnet *net = ep->net;
     struct simnet_req *c = xcalloc(1, sizeof *c);
-    *c = (struct simnet_req){ .net = net, .ep = ep, .server = server, .cb = cb, .arg = arg,
-                              .req = xmalloc(len ? len : 1), .len = len };
+    *c = (struct simnet_req){ .net = net, .owner = c, .ep = ep, .server = server, .cb = cb,
+                              .arg = arg, .req = xmalloc(len ? len : 1), .len = len };
     if (len)
         memcpy(c->req, req, len);
-    if (net->n_calls == net->cap_calls) {
-        net->cap_calls = net->cap_calls ? 2 * net->cap_calls : 256;
-        net->calls = xrealloc(net->calls, net->cap_calls * sizeof *net->calls);
-    }
-    net->calls[net->n_calls++] = c;
-    uint64_t id = net->n_calls;
+    keep(net, c);
+    uint64_t id = ++net->next_id;
+    c->id = id;
     sim_schedule(net->sim, timeout_ms, on_timeout, c);
     uint64_t delay;
-    if (ep->link[server] && server < sim_n(net->sim) && !lost(net, &delay))
-        sim_schedule(net->sim, delay, deliver_request, c);
+    if (!ep->link[server] || server >= sim_n(net->sim) || lost(net, &delay))
+        return id;
+    sim_schedule(net->sim, delay, deliver_request, c);
+    if (net->duplicates && sim_rand(net->sim, 100) < 5) {
+        /* the request arrives twice: the server sees two requests, the caller one reply */
+        struct simnet_req *dup = xcalloc(1, sizeof *dup);
+        *dup = (struct simnet_req){ .net = net, .owner = c, .server = server };
+        keep(net, dup);
+        sim_schedule(net->sim, delay + 1 + sim_rand(net->sim, 10), deliver_request, dup);
+    }
     return id;
 }
 
 void simnet_cancel(struct simnet_ep *ep, uint64_t id)
 {
     struct simnet *net = ep->net;
-    if (id >= 1 && id <= net->n_calls && net->calls[id - 1]->ep == ep)
-        net->calls[id - 1]->finished = true;
+    for (size_t i = net->n_calls; i-- > 0;) { /* the newest first: a cancel is for a recent call */
+        struct simnet_req *c = net->calls[i];
+        if (c->id == id && c->owner == c) {
+            if (c->ep == ep)
+                c->finished = true;
+            return;
+        }
+    }
 }
 
-void simnet_reply(struct simnet_req *c, const uint8_t *data, size_t len)
+void simnet_reply(struct simnet_req *rq, const uint8_t *data, size_t len)
 {
+    struct simnet_req *c = rq->owner;
     struct simnet *net = c->net;
     struct sim *s = net->sim;
-    if (c->replied)
+    if (rq->replied)
         return;
-    c->replied = true;
+    rq->replied = true;
     /* a crashed server (or a later incarnation of it) sends nothing */
-    if (!sim_is_alive(s, c->server) || sim_incarnation(s, c->server) != c->incarnation)
+    if (!sim_is_alive(s, c->server) || sim_incarnation(s, c->server) != rq->incarnation)
         return;
     if (c->finished || !c->ep || !c->ep->link[c->server])
         return;
@@ -215,7 +240,7 @@ void simnet_reply(struct simnet_req *c, const uint8_t *data, size_t len)
     if (net->long_reordering && sim_rand(s, 900) < 600)
         delay = 200 + sim_rand(s, 1 + sim_rand(s, 2000));
     struct reply *r = xmalloc(sizeof *r);
-    *r = (struct reply){ c, xmalloc(len ? len : 1), len };
+    *r = (struct reply){ rq, xmalloc(len ? len : 1), len };
     if (len)
         memcpy(r->data, data, len);
     sim_schedule(s, delay, deliver_reply, r);

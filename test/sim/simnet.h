@@ -9,6 +9,7 @@
  * at the caller (the per-attempt timeout), as over TCP. Every message takes 1 ms. Unreliable:
  * requests and replies are each dropped with probability 10% and delayed 0-26 ms. Long
  * reordering: with probability 2/3 a reply is delayed 200 + rand(1 + rand(2000)) ms.
+ * Duplicates (the randomized mode): a request is delivered twice with probability 5%.
  *
  * One-shot timers and the clock are the simulator's. Callbacks run from inside sim_run_for.
  * Free the net after the last sim_run_for (before or after sim_free). */
@@ -49,6 +50,9 @@ void simnet_serve(struct simnet *net, simnet_serve_fn fn, void *arg);
 
 void simnet_set_unreliable(struct simnet *net, bool on);
 void simnet_set_long_reordering(struct simnet *net, bool on);
+/* Duplicates: a request reaches its server twice with probability 5% (each is served; the
+ * caller takes the first reply). */
+void simnet_set_duplicates(struct simnet *net, bool on);
 
 /* ---- endpoints and calls ---- */
 

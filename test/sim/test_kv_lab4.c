@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../kv/labcheck.h"
+#include "base/log.h"
 #include "kvlab.h"
 
 #define BIT(i) (1u << (i))
@@ -389,6 +390,7 @@ END_TEST
 
 Suite *test_suite(void)
 {
+    log_setup(LOG_WARN, "sim", stderr); /* the replicas' INFO lines (snapshots installed) */
     Suite *s = suite_create("sim_kv_lab4");
     TCase *a = tcase_create("4A");
     tcase_set_timeout(a, 300);
