@@ -200,7 +200,8 @@ static void fail_reads(struct replica *rep, enum node_result res)
     if (total == 0)
         return;
     struct read *all = xmalloc(total * sizeof *all), *end = all;
-    memcpy(end, rep->confirmed, rep->n_confirmed * sizeof *all);
+    if (rep->n_confirmed) /* confirmed may be NULL (memcpy's pointers must not be, even for 0) */
+        memcpy(end, rep->confirmed, rep->n_confirmed * sizeof *all);
     end += rep->n_confirmed;
     rep->n_confirmed = 0;
     u64map_each(&rep->reads, collect_read, &end);
