@@ -183,7 +183,7 @@ static void fail_relays(struct node *n)
     }
 }
 
-/* ---- the replica's I/O ------------------------------------------------------------------------ */
+/* ---- the replica's I/O ----------------------------------------------------------------------- */
 
 static void io_send(void *ctx, const struct raft_msg *m)
 {

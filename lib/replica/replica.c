@@ -68,7 +68,7 @@ static int fatal(struct replica *rep, const char *what, const char *why)
     return REPLICA_ERR_FATAL;
 }
 
-/* ---- proposals -------------------------------------------------------------------------------- */
+/* ---- proposals ------------------------------------------------------------------------------- */
 
 static void finish(struct pending *p, enum node_result res, uint64_t index, const uint8_t *result,
                    size_t len)
@@ -130,7 +130,7 @@ enum node_result replica_propose(struct replica *rep, const uint8_t *cmd, size_t
     return NODE_OK;
 }
 
-/* ---- reads ------------------------------------------------------------------------------------ */
+/* ---- reads ----------------------------------------------------------------------------------- */
 
 enum node_result replica_read(struct replica *rep, node_read_fn done, void *arg)
 {
@@ -211,7 +211,7 @@ static void fail_reads(struct replica *rep, enum node_result res)
     free(all);
 }
 
-/* ---- the ready loop ----------------------------------------------------------------------------- */
+/* ---- the ready loop -------------------------------------------------------------------------- */
 
 /* Whether m may leave before this ready is durable. Only the leader's replication traffic may:
  * it promises nothing (the core counts the leader's own entries toward commitment only once

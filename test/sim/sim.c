@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "store.h"
 
@@ -558,6 +559,8 @@ struct sim *sim_new(const struct sim_opts *o)
 {
     struct sim *s = xcalloc(1, sizeof *s);
     s->o = *o;
+    /* The replicas log their recoveries and installs at INFO: too much for thousands of runs. */
+    log_setup(LOG_WARN, NULL, NULL);
     rng_seed(&s->rng, o->seed);
     if (o->storage == SIM_STORAGE_LMDB) {
         snprintf(s->tmpdir, sizeof s->tmpdir, "/tmp/sim-lmdb-XXXXXX");

@@ -11,139 +11,9 @@
 
 #include "base/util.h"
 #include "harness.h"
+#include "mini.h"
 #include "sim.h"
 #include "store.h"
-
-/* ---- a tiny hand-driven cluster for the backtracking test ---------------------------------- */
-
-struct mini {
-    struct replica *rep[3];
-    struct sim_store *st[3];
-    struct raft_msg *queue; /* FIFO of messages in flight */
-    size_t qlen, qcap;
-    size_t appends_to[4], rejects_from[4];
-    size_t big_to[4]; /* appends carrying an entry of 1 MiB or more */
-};
-
-static void mini_fill(struct sim_store *st, uint64_t term, const uint64_t *terms, size_t n)
-{
-    struct raft_entry *e = xcalloc(n, sizeof *e);
-    for (size_t i = 0; i < n; i++)
-        e[i] = (struct raft_entry){ terms[i], i + 1, RAFT_ENTRY_NORMAL, (uint8_t *)"cmd", 3 };
-    struct raft_ready rd = { .hard_state_changed = true,
-                             .hard_state = { .term = term, .vote = RAFT_NONE, .commit = 10 },
-                             .entries = e, .n_entries = n };
-    char err[64];
-    ck_assert_int_eq(st->store->ops->save(st->store, &rd, err, sizeof err), 0);
-    free(e);
-}
-
-static void mini_send(void *ctx, const struct raft_msg *msg)
-{
-    struct mini *m = ctx;
-    if (m->qlen == m->qcap) {
-        m->qcap = m->qcap ? m->qcap * 2 : 64;
-        m->queue = xrealloc(m->queue, m->qcap * sizeof *m->queue);
-    }
-    raft_msg_copy(&m->queue[m->qlen++], msg);
-}
-
-static uint64_t mini_now(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
-/* The nodes' state machine: nothing to apply (the tests look at the logs). */
-static void null_apply(void *ctx, const struct raft_entry *e, uint8_t **res, size_t *len)
-{
-    (void)ctx, (void)e, (void)res, (void)len;
-}
-static void null_snapshot(void *ctx, uint8_t **data, size_t *len)
-{
-    (void)ctx;
-    *data = NULL;
-    *len = 0;
-}
-static int null_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
-{
-    (void)ctx, (void)index, (void)data, (void)len;
-    return 0;
-}
-
-static void mini_drain(struct mini *m, size_t i)
-{
-    ck_assert_int_eq(replica_process(m->rep[i]), 0);
-}
-
-static const struct raft *R(const struct mini *m, size_t i) { return replica_raft(m->rep[i]); }
-
-/* Delivers every queued message (and what they cause) until the network is quiet. */
-static void mini_settle(struct mini *m)
-{
-    while (m->qlen > 0) {
-        struct raft_msg msg = m->queue[0];
-        memmove(m->queue, m->queue + 1, (m->qlen - 1) * sizeof *m->queue);
-        m->qlen--;
-        if (msg.type == RAFT_MSG_APPEND && !msg.heartbeat)
-            m->appends_to[msg.to]++;
-        for (size_t k = 0; msg.type == RAFT_MSG_APPEND && k < msg.n_entries; k++)
-            if (msg.entries[k].len >= (1u << 20)) {
-                m->big_to[msg.to]++;
-                break;
-            }
-        if (msg.type == RAFT_MSG_APPEND_REPLY && !msg.success && !msg.heartbeat)
-            m->rejects_from[msg.from]++;
-        ck_assert_int_eq(replica_step(m->rep[msg.to - 1], &msg), 0);
-        mini_drain(m, msg.to - 1);
-        raft_msg_free_contents(&msg);
-    }
-}
-
-/* Starts node i of m on its store (created empty when the test did not fill one). */
-static void mini_start(struct mini *m, uint64_t seed, size_t max_msg_bytes)
-{
-    static const uint32_t ids[3] = { 1, 2, 3 };
-    for (size_t i = 0; i < 3; i++) {
-        if (!m->st[i])
-            m->st[i] = sim_mem_store_new();
-        struct replica_config c;
-        replica_config_default(&c);
-        c.raft.id = ids[i];
-        c.raft.peers = ids;
-        c.raft.n_peers = 3;
-        c.raft.seed = seed;
-        if (max_msg_bytes)
-            c.raft.max_msg_bytes = max_msg_bytes;
-        const struct node_sm sm = { NULL, null_apply, null_snapshot, null_restore };
-        const struct replica_io io = { m, mini_send, NULL, mini_now, NULL };
-        char err[128];
-        m->rep[i] = replica_new(&c, m->st[i]->store, &sm, &io, err, sizeof err);
-        ck_assert_msg(m->rep[i] != NULL, "%s", err);
-    }
-}
-
-/* Node 1 times out and wins. */
-static void mini_elect_first(struct mini *m)
-{
-    for (int t = 0; t < 100 && raft_soft_state(R(m, 0)).role != RAFT_LEADER; t++) {
-        replica_tick(m->rep[0]);
-        mini_drain(m, 0);
-        mini_settle(m);
-    }
-    ck_assert_int_eq(raft_soft_state(R(m, 0)).role, RAFT_LEADER);
-}
-
-static void mini_free(struct mini *m)
-{
-    for (size_t i = 0; i < 3; i++) {
-        replica_free(m->rep[i]);
-        m->st[i]->destroy(m->st[i]);
-    }
-    for (size_t k = 0; k < m->qlen; k++)
-        raft_msg_free_contents(&m->queue[k]);
-    free(m->queue);
-}
 
 START_TEST(backtracking_skips_whole_terms)
 {
@@ -165,14 +35,15 @@ START_TEST(backtracking_skips_whole_terms)
     mini_elect_first(&m);
     /* One proposal makes the leader replicate; the follower must converge. */
     uint64_t index, term;
-    ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"x", 1, NULL, NULL, &index, &term), NODE_OK);
+    ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"x", 1, NULL, NULL, &index, &term),
+                     NODE_OK);
     mini_drain(&m, 0);
     mini_settle(&m);
-    ck_assert_uint_eq(raft_last_index(R(&m, 1)), index);
+    ck_assert_uint_eq(raft_last_index(mini_raft(&m, 1)), index);
     for (uint64_t k = 1; k <= index; k++) {
         uint64_t a, b;
-        ck_assert_int_eq(raft_term_at(R(&m, 0), k, &a), RAFT_OK);
-        ck_assert_int_eq(raft_term_at(R(&m, 1), k, &b), RAFT_OK);
+        ck_assert_int_eq(raft_term_at(mini_raft(&m, 0), k, &a), RAFT_OK);
+        ck_assert_int_eq(raft_term_at(mini_raft(&m, 1), k, &b), RAFT_OK);
         ck_assert_msg(a == b, "index %llu: leader term %llu, follower %llu", (unsigned long long)k,
                       (unsigned long long)a, (unsigned long long)b);
     }
@@ -206,13 +77,14 @@ START_TEST(large_entry_on_a_slow_link_is_sent_once)
     for (int t = 0; t < 30; t++) {
         replica_tick(m.rep[0]);
         if (t % 5 == 4)
-            ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"w", 1, NULL, NULL, &index, &term), NODE_OK);
+            ck_assert_int_eq(replica_propose(m.rep[0], (const uint8_t *)"w", 1, NULL, NULL, &index,
+                                             &term), NODE_OK);
         mini_drain(&m, 0);
     }
     mini_settle(&m);
-    ck_assert_int_eq(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
-    ck_assert_uint_eq(raft_last_index(R(&m, 1)), index);
-    ck_assert_uint_eq(raft_last_index(R(&m, 2)), index);
+    ck_assert_int_eq(raft_soft_state(mini_raft(&m, 0)).role, RAFT_LEADER);
+    ck_assert_uint_eq(raft_last_index(mini_raft(&m, 1)), index);
+    ck_assert_uint_eq(raft_last_index(mini_raft(&m, 2)), index);
     printf("  slow link: the 4 MiB entry was sent %zu and %zu times to the followers\n",
            m.big_to[2], m.big_to[3]);
     ck_assert_uint_eq(m.big_to[2], 1);
@@ -220,24 +92,6 @@ START_TEST(large_entry_on_a_slow_link_is_sent_once)
     mini_free(&m);
 }
 END_TEST
-
-/* Drops every message in flight (a silent network). */
-static void mini_drop_all(struct mini *m)
-{
-    for (size_t k = 0; k < m->qlen; k++)
-        raft_msg_free_contents(&m->queue[k]);
-    m->qlen = 0;
-}
-
-/* Ticks node i n times, dropping whatever it sends. */
-static void mini_tick_silent(struct mini *m, size_t i, int n)
-{
-    for (int t = 0; t < n; t++) {
-        replica_tick(m->rep[i]);
-        mini_drain(m, i);
-        mini_drop_all(m);
-    }
-}
 
 /* raft_grace: a leader announces 100 ticks of work; then nothing gets through for 60 ticks
  * (three times the shortest election timeout): no follower campaigns, the leader keeps leading
@@ -248,7 +102,7 @@ START_TEST(grace_holds_off_elections_for_its_length_only)
     struct mini m = { 0 };
     mini_start(&m, 13, 0);
     mini_elect_first(&m);
-    uint64_t term = raft_soft_state(R(&m, 0)).term;
+    uint64_t term = raft_soft_state(mini_raft(&m, 0)).term;
     ck_assert_int_eq(replica_grace(m.rep[1], 100), RAFT_ERR_NOT_LEADER);
     ck_assert_int_eq(replica_grace(m.rep[0], 100), RAFT_OK);
     mini_drain(&m, 0);
@@ -256,17 +110,17 @@ START_TEST(grace_holds_off_elections_for_its_length_only)
     for (size_t i = 0; i < 3; i++)
         mini_tick_silent(&m, i, 60);
     for (size_t i = 0; i < 3; i++)
-        ck_assert_uint_eq(raft_soft_state(R(&m, i)).term, term);
-    ck_assert_int_eq(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
-    ck_assert_int_eq(raft_soft_state(R(&m, 1)).role, RAFT_FOLLOWER);
-    ck_assert_int_eq(raft_soft_state(R(&m, 2)).role, RAFT_FOLLOWER);
+        ck_assert_uint_eq(raft_soft_state(mini_raft(&m, i)).term, term);
+    ck_assert_int_eq(raft_soft_state(mini_raft(&m, 0)).role, RAFT_LEADER);
+    ck_assert_int_eq(raft_soft_state(mini_raft(&m, 1)).role, RAFT_FOLLOWER);
+    ck_assert_int_eq(raft_soft_state(mini_raft(&m, 2)).role, RAFT_FOLLOWER);
     /* The grace (100 ticks) ends; two election timeouts (at most 80 ticks) later both sides
      * have given up on each other. */
     for (size_t i = 0; i < 3; i++)
         mini_tick_silent(&m, i, 40 + 80);
-    ck_assert_int_ne(raft_soft_state(R(&m, 0)).role, RAFT_LEADER);
-    ck_assert_int_ne(raft_soft_state(R(&m, 1)).role, RAFT_FOLLOWER);
-    ck_assert_int_ne(raft_soft_state(R(&m, 2)).role, RAFT_FOLLOWER);
+    ck_assert_int_ne(raft_soft_state(mini_raft(&m, 0)).role, RAFT_LEADER);
+    ck_assert_int_ne(raft_soft_state(mini_raft(&m, 1)).role, RAFT_FOLLOWER);
+    ck_assert_int_ne(raft_soft_state(mini_raft(&m, 2)).role, RAFT_FOLLOWER);
     mini_free(&m);
 }
 END_TEST
