@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "../kv/labcheck.h"
-#include "base/log.h"
 #include "kvlab.h"
 
 #define BIT(i) (1u << (i))
@@ -390,7 +389,6 @@ END_TEST
 
 Suite *test_suite(void)
 {
-    log_setup(LOG_WARN, "sim", stderr); /* the replicas' INFO lines (snapshots installed) */
     Suite *s = suite_create("sim_kv_lab4");
     TCase *a = tcase_create("4A");
     tcase_set_timeout(a, 300);

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "base/log.h"
 #include "base/util.h"
 #include "kvlab.h"
 
@@ -263,7 +262,6 @@ END_TEST
 
 Suite *test_suite(void)
 {
-    log_setup(LOG_WARN, "sim", stderr); /* the replicas' INFO lines (snapshots installed) */
     Suite *s = suite_create("sim_kv_random");
     TCase *tc = tcase_create("random");
     tcase_set_timeout(tc, 3600);
