@@ -28,7 +28,8 @@ struct kvl *kvl_new(const struct kvl_opts *o)
     struct sim_opts so = { .n = o->nservers, .seed = o->seed, .machine = simkv_machine(),
                            .machine_arg = t->k,
                            .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate : 0,
-                           .replica_bug = o->replica_bug, .apply_lag_ms = o->apply_lag_ms };
+                           .replica_bug = o->replica_bug, .apply_lag_ms = o->apply_lag_ms,
+                           .noop_on_elect = o->noop_on_elect };
     t->s = sim_new(&so);
     t->net = simnet_new(t->s);
     simkv_attach(t->k, t->s, t->net);
@@ -460,6 +461,7 @@ void kvl_pool_wait(struct kvl_pool *g)
 }
 
 int kvl_pool_written(const struct kvl_pool *g, int i) { return g->cl[i].j; }
+struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i) { return g->cl[i].k; }
 
 void kvl_pool_free(struct kvl_pool *g)
 {

@@ -34,6 +34,7 @@ struct kvl_opts {
     int kv_bugs;        /* planted in every lib/kv (kv_set_planted_bug) */
     enum replica_bug replica_bug;
     uint64_t apply_lag_ms; /* sim_opts.apply_lag_ms */
+    bool noop_on_elect;    /* kvd's --noop-on-elect (default off) */
     bool quiet;         /* no per-iteration lines */
 };
 
@@ -121,6 +122,8 @@ void kvl_pool_halt(struct kvl_pool *g);
 /* Halts them and runs the simulation until each finished its last operation (fails the run
  * when some did not within the operation deadline). */
 void kvl_pool_wait(struct kvl_pool *g);
+/* Client i's clerk (to restrict its links). */
+struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i);
 /* How many of its own elements (appends, puts) client i wrote. */
 int kvl_pool_written(const struct kvl_pool *g, int i);
 void kvl_pool_free(struct kvl_pool *g);

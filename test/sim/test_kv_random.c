@@ -55,9 +55,10 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     uint64_t lag = rng_below(&pick, 2) ? 1 + rng_below(&pick, 20) : 0;
     int nclients = 2 + (int)rng_below(&pick, 3);
     int nkeys = 1 + (int)rng_below(&pick, 3);
+    bool noop = rng_below(&pick, 4) == 0;
     struct kvl_opts o = { .name = "random", .nservers = n, .maxraftstate = maxraftstate,
                           .seed = seed, .kv_bugs = kv_bugs, .replica_bug = rbug,
-                          .apply_lag_ms = lag, .quiet = true };
+                          .apply_lag_ms = lag, .noop_on_elect = noop, .quiet = true };
     struct kvl *t = kvl_new(&o);
     struct sim *s = t->s;
     struct kvl_pool_params pp = { .nclients = nclients, .randomkeys = true, .nkeys = nkeys };
@@ -91,6 +92,10 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
             bool on = sim_rand(s, 3) == 0;
             sim_set_long_reordering(s, on);
             simnet_set_long_reordering(t->net, on);
+        } else if (a < 94) {
+            /* a clerk loses or regains its links to some servers (the lab's ConnectClient) */
+            struct kvl_ck *ck = kvl_pool_clerk(pool, (int)sim_rand(s, (uint64_t)nclients));
+            kvl_ck_connect(ck, sim_rand(s, 3) == 0 ? UINT32_MAX : (uint32_t)sim_rand(s, 1u << n));
         } else {
             /* cut the leader off long enough for the others to elect a new one */
             for (unsigned i = 0; i < n; i++) {
@@ -105,6 +110,8 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     }
     /* heal: every node up and connected, the network reliable; the clerks must finish */
     set_faults(t, false, false, false);
+    for (int c = 0; c < nclients; c++)
+        kvl_ck_connect(kvl_pool_clerk(pool, c), UINT32_MAX);
     for (unsigned i = 0; i < n; i++) {
         if (!sim_is_alive(s, i))
             sim_restart(s, i);
@@ -144,9 +151,9 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
         snprintf(out->failure, sizeof out->failure, "%s", sim_failure(s));
     }
     if (verbose || getenv("SIM_VERBOSE"))
-        printf("  seed %llu: %u servers, max_raft_state %d, apply lag %llu ms, %d clients on %d "
-               "keys: %zu ops, %.1f s simulated: %s\n", (unsigned long long)seed, n,
-               maxraftstate, (unsigned long long)lag, nclients, nkeys, t->hist.len,
+        printf("  seed %llu: %u servers, max_raft_state %d, apply lag %llu ms, noop %d, %d clients "
+               "on %d keys: %zu ops, %.1f s simulated: %s\n", (unsigned long long)seed, n,
+               maxraftstate, (unsigned long long)lag, noop, nclients, nkeys, t->hist.len,
                sim_now(s) / 1000.0, ok ? sum : sim_failure(s));
     if (!ok && verbose)
         sim_dump(s);
