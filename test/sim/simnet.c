@@ -165,7 +165,9 @@ static void deliver_reply(struct sim *s, void *arg, bool run)
 static void deliver_request(struct sim *s, void *arg, bool run)
 {
     struct simnet_req *rq = arg, *c = rq->owner;
-    if (!run || c->finished || !c->ep || !c->ep->link[c->server] || !sim_is_alive(s, c->server))
+    /* A request on the wire arrives even when its caller has given up on it (timed out,
+     * cancelled, gone): the server executes it all the same. */
+    if (!run || (c->ep && !c->ep->link[c->server]) || !sim_is_alive(s, c->server))
         return;
     struct simnet *net = c->net;
     rq->incarnation = sim_incarnation(s, c->server);
