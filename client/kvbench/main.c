@@ -208,19 +208,6 @@ static void issue_next(struct client *c)
     d->t->issue(d->tctx, c->id, c->kind, d->key, d->w.key_size, d->val, d->w.value_size, on_done, c);
 }
 
-static size_t split(const char *list, char ***out)
-{
-    char *copy = xstrdup(list), *save = NULL, **v = NULL;
-    size_t n = 0;
-    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-        v = xrealloc(v, (n + 1) * sizeof *v);
-        v[n++] = xstrdup(a);
-    }
-    free(copy);
-    *out = v;
-    return n;
-}
-
 static void report(const struct driver *d, const char *mix)
 {
     const struct stats *s = &d->st;
@@ -287,7 +274,7 @@ int main(int argc, char **argv)
                        : getenv("KV_SERVERS") ? getenv("KV_SERVERS")
                                               : KVD_LOCAL;
     char **servers;
-    size_t n_servers = split(list, &servers);
+    size_t n_servers = split_list(list, &servers);
     char mix[96];
     workload_describe_mix(&d.w, mix, sizeof mix);
     int rc = 1;

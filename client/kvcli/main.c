@@ -39,19 +39,6 @@ static const struct config_spec spec = {
     options, ARRAY_LEN(options),
 };
 
-static size_t split(const char *list, char ***out)
-{
-    char *copy = xstrdup(list), *save = NULL, **v = NULL;
-    size_t n = 0;
-    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-        v = xrealloc(v, (n + 1) * sizeof *v);
-        v[n++] = xstrdup(a);
-    }
-    free(copy);
-    *out = v;
-    return n;
-}
-
 static uint8_t *read_stdin(size_t *len)
 {
     size_t cap = 4096, n = 0;
@@ -169,7 +156,7 @@ int main(int argc, char **argv)
     const char *list = o.servers ? o.servers : getenv("KV_SERVERS") ? getenv("KV_SERVERS")
                                                                     : LOCAL_CLUSTER;
     char **servers;
-    size_t n = split(list, &servers);
+    size_t n = split_list(list, &servers);
     int nargs = argc - first;
     const char *cmd = nargs > 0 ? argv[first] : "";
     int rc;

@@ -259,12 +259,7 @@ int main(int argc, char **argv)
     log_setup(LOG_WARN, "bench", NULL);
     signal(SIGPIPE, SIG_IGN);
     struct bench b = { .o = &o, .base = event_base_new() };
-    char *copy = xstrdup(o.servers), *save = NULL;
-    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-        b.addrs = xrealloc(b.addrs, (b.n + 1) * sizeof *b.addrs);
-        b.addrs[b.n++] = xstrdup(a);
-    }
-    free(copy);
+    b.n = split_list(o.servers, &b.addrs);
     b.clients = xcalloc(b.n, sizeof *b.clients);
     char err[256];
     for (size_t i = 0; i < b.n; i++) {

@@ -40,12 +40,7 @@ struct cluster {
 
 static void split_servers(const char *list, struct cluster *c)
 {
-    char *copy = xstrdup(list), *save = NULL;
-    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-        c->addrs = xrealloc(c->addrs, (c->n + 1) * sizeof *c->addrs);
-        c->addrs[c->n++] = xstrdup(a);
-    }
-    free(copy);
+    c->n = split_list(list, &c->addrs);
 }
 
 /* One call to one server; returns the status and the reply (malloc'd) on RPC_OK. */

@@ -242,3 +242,23 @@ uint64_t rng_below(struct rng *r, uint64_t n)
     } while (v >= limit);
     return v % n;
 }
+
+size_t split_list(const char *list, char ***out)
+{
+    char *copy = xstrdup(list), *save = NULL, **v = NULL;
+    size_t n = 0;
+    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+        v = xrealloc(v, (n + 1) * sizeof *v);
+        v[n++] = xstrdup(a);
+    }
+    free(copy);
+    *out = v;
+    return n;
+}
+
+void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}

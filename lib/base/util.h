@@ -32,6 +32,11 @@ int parse_size(const char *s, uint64_t *out);
 
 /* Splits "host:port" (or "[v6]:port") into host (copied into a buffer of hostlen bytes) and port.
  * Returns 0, or -1 when the form or the port (0..65535) is wrong or the host does not fit. */
+/* Splits a comma-separated list ("a,b,c"; empty items skipped) into *out, a malloc'd array of
+ * malloc'd strings; returns the count. Free with strv_free. */
+size_t split_list(const char *list, char ***out);
+void strv_free(char **v, size_t n);
+
 int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 /* Big-endian encoding of fixed-size integers (keys that sort as numbers, wire and disk

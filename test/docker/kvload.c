@@ -167,12 +167,7 @@ int main(int argc, char **argv)
     log_setup(LOG_ERROR, "kvload", NULL);
     srand((unsigned)clock_wall_ns());
     char **servers = NULL;
-    size_t n = 0;
-    char *copy = xstrdup(o.servers), *save = NULL;
-    for (char *a = strtok_r(copy, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-        servers = xrealloc(servers, (n + 1) * sizeof *servers);
-        servers[n++] = a;
-    }
+    size_t n = split_list(o.servers, &servers);
     struct load l = { .o = &o, .base = event_base_new(), .t0 = clock_mono_ns(),
                       .run = (unsigned)(clock_wall_ns() % 1000000000u) };
     lin_history_init(&l.h);
@@ -242,8 +237,7 @@ int main(int argc, char **argv)
         free(l.elems[e].elem);
     free(l.elems);
     free(ws);
-    free(servers);
-    free(copy);
+    strv_free(servers, n);
     lin_history_free(&l.h);
     config_free(&spec, &o);
     return res == LIN_OK && lost == 0 && duplicated == 0 ? 0 : 1;

@@ -72,6 +72,20 @@ START_TEST(test_parse_host_port)
 END_TEST
 
 /* The map against a plain array over random inserts, replacements and deletions. */
+START_TEST(test_split_list)
+{
+    char **v;
+    size_t n = split_list("a:1,,b:2,c", &v);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(v[0], "a:1");
+    ck_assert_str_eq(v[1], "b:2");
+    ck_assert_str_eq(v[2], "c");
+    strv_free(v, n);
+    ck_assert_uint_eq(split_list("", &v), 0);
+    strv_free(v, 0);
+}
+END_TEST
+
 START_TEST(test_u64map_random)
 {
     enum { KEYS = 2000, OPS = 200000 };
@@ -130,6 +144,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_parse_host_port);
     tcase_add_test(tc, test_u64map_random);
     tcase_add_test(tc, test_rng_and_hash);
+    tcase_add_test(tc, test_split_list);
     suite_add_tcase(s, tc);
     return s;
 }
