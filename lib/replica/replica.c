@@ -89,13 +89,28 @@ static void collect_key(uint64_t key, void *val, void *arg)
     k->keys[k->n++] = key;
 }
 
-/* Fails every pending proposal (leadership lost, or shutting down). */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The keys of m in ascending order (malloc'd): what fails first must not depend on the map's
+ * layout (the simulator's runs are a function of their seed, and proposals fail in log order). */
+static struct keys sorted_keys(const struct u64map *m)
+{
+    struct keys k = { xmalloc((m->len ? m->len : 1) * sizeof(uint64_t)), 0 };
+    u64map_each(m, collect_key, &k);
+    qsort(k.keys, k.n, sizeof *k.keys, cmp_u64);
+    return k;
+}
+
+/* Fails every pending proposal (leadership lost, or shutting down), in index order. */
 static void fail_proposals(struct replica *rep, enum node_result res)
 {
     if (rep->pending.len == 0)
         return;
-    struct keys k = { xmalloc(rep->pending.len * sizeof(uint64_t)), 0 };
-    u64map_each(&rep->pending, collect_key, &k);
+    struct keys k = sorted_keys(&rep->pending);
     for (size_t i = 0; i < k.n; i++) {
         struct pending *p = u64map_del(&rep->pending, k.keys[i]);
         if (p)
@@ -184,15 +199,6 @@ static void serve_reads(struct replica *rep)
     free(batch);
 }
 
-static void collect_read(uint64_t key, void *val, void *arg)
-{
-    (void)key;
-    struct read *rd = val, **list = arg;
-    **list = *rd;
-    (*list)++;
-    free(rd);
-}
-
 /* Fails every read not yet answered (leadership lost, or shutting down). */
 static void fail_reads(struct replica *rep, enum node_result res)
 {
@@ -204,7 +210,13 @@ static void fail_reads(struct replica *rep, enum node_result res)
         memcpy(end, rep->confirmed, rep->n_confirmed * sizeof *all);
     end += rep->n_confirmed;
     rep->n_confirmed = 0;
-    u64map_each(&rep->reads, collect_read, &end);
+    struct keys k = sorted_keys(&rep->reads); /* then the unconfirmed ones, as asked */
+    for (size_t i = 0; i < k.n; i++) {
+        struct read *rd = u64map_del(&rep->reads, k.keys[i]);
+        *end++ = *rd;
+        free(rd);
+    }
+    free(k.keys);
     u64map_free(&rep->reads);
     for (struct read *rd = all; rd < end; rd++)
         rd->done(res, rd->index, rd->arg);
