@@ -6,6 +6,7 @@
 #include "base/u64map.h"
 #include "base/util.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "node/status_pb.h"
 #include "rpc/rpc.h"
 
@@ -15,11 +16,14 @@ static void sm_apply(void *ctx, uint64_t index, const uint8_t *cmd, size_t len, 
                      size_t *result_len)
 {
     (void)index;
-    kv_apply(ctx, cmd, len, result, result_len);
+    kv_codec_apply(ctx, cmd, len, result, result_len);
 }
 
-static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_snapshot(ctx, data, len); }
-static int sm_restore(void *ctx, const uint8_t *data, size_t len) { return kv_restore(ctx, data, len); }
+static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_codec_snapshot(ctx, data, len); }
+static int sm_restore(void *ctx, const uint8_t *data, size_t len)
+{
+    return kv_codec_restore(ctx, data, len);
+}
 
 struct node_sm kvd_state_machine(struct kv *kv)
 {
@@ -99,7 +103,7 @@ static void on_read(enum node_result res, void *arg)
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
-        kv_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
+        kv_codec_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
         rpc_call_reply(op->call, reply, len);
         free(reply);
     } else {
