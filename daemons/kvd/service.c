@@ -6,6 +6,7 @@
 #include "base/u64map.h"
 #include "base/util.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "node/status_pb.h"
 #include "rpc/rpc.h"
 
@@ -14,14 +15,14 @@
 static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
 {
     if (e->type == RAFT_ENTRY_NORMAL)
-        kv_apply(ctx, e->data, e->len, result, result_len);
+        kv_codec_apply(ctx, e->data, e->len, result, result_len);
 }
 
-static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_snapshot(ctx, data, len); }
+static void sm_snapshot(void *ctx, uint8_t **data, size_t *len) { kv_codec_snapshot(ctx, data, len); }
 static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
     (void)index;
-    return kv_restore(ctx, data, len);
+    return kv_codec_restore(ctx, data, len);
 }
 
 struct node_sm kvd_state_machine(struct kv *kv)
@@ -103,7 +104,7 @@ static void on_read(enum node_result res, uint64_t index, void *arg)
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
-        kv_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
+        kv_codec_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
         rpc_call_reply(op->call, reply, len);
         free(reply);
     } else {
