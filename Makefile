@@ -99,7 +99,8 @@ LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
 LINK_REPLICA := $(call lib_a,replica) $(LINK_STORAGE)
 LINK_NODE := $(call lib_a,node) $(call lib_a,replica) $(call lib_a,storage) $(call lib_a,raft) \
 	$(LINK_RPC)
-LINK_KV := $(call lib_a,kv) $(LINK_NODE)
+LINK_SESSION := $(call lib_a,session) $(call lib_a,base)
+LINK_KV := $(call lib_a,kv) $(call lib_a,session) $(LINK_NODE)
 LINK_CLERK := $(call lib_a,clerk) $(LINK_RPC)
 LINK_LINCHECK := $(OUT)/lib/liblincheck.a
 

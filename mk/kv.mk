@@ -1,4 +1,6 @@
-# lib/kv: the key/value state machine; daemons/kvd; lib/clerk; client/kvcli.
+# lib/session: the at-most-once table; lib/kv: the key/value state machine and its codec;
+# daemons/kvd; lib/clerk; client/kvcli.
+$(eval $(call LIBRARY,session))
 $(eval $(call LIBRARY,kv))
 $(eval $(call PROGRAM,kvd,$(wildcard daemons/kvd/*.c),$(LINK_KV)))
 $(eval $(call LIBRARY,clerk))
@@ -17,8 +19,14 @@ stop:
 	@BIN=$(BIN) scripts/local-cluster.sh stop run/kv
 	@echo "kvd cluster stopped (data kept in run/kv)"
 
-# test_kv needs lib/kv before the generic LINK_ECHO (see mk/raft.mk's note on link order).
-$(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT) $(call lib_a,kv) $(LINK_ECHO)
+# test_kv and test_session need their libraries before the generic LINK_ECHO (see mk/raft.mk's
+# note on link order).
+$(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT) $(call lib_a,kv) \
+		$(call lib_a,session) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+$(OUT)/test/test_session: $(call obj,test/unit/test_session.c) $(UNIT_MAIN) $(TEST_SUPPORT) \
+		$(call lib_a,session) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 TEST_PROGRAMS += test/kv/test-kvcli.sh test/kv/test-kv-limits.sh

@@ -6,6 +6,7 @@
 #include "base/u64map.h"
 #include "base/util.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "node/status_pb.h"
 #include "rpc/rpc.h"
 
@@ -83,7 +84,7 @@ static void on_read(enum node_result res, uint64_t index, void *arg)
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
-        kv_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
+        kv_codec_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
         rpc_call_reply(op->call, reply, len);
         free(reply);
     } else {

@@ -3,222 +3,149 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/u64map.h"
 #include "base/util.h"
-#include "kv.pb-c.h"
 #include "kv/table.h"
+#include "session/session.h"
 
-/* Accounting overheads (what an entry costs beyond its bytes, roughly as laid out here). */
-#define KEY_OVERHEAD 40u     /* slot: hash, two pointers, two lengths */
-#define SESSION_OVERHEAD 48u /* map slot + struct session */
-
-/* The last write of one client: its sequence number and reply value. */
-struct session {
-    uint64_t seq;
-    uint8_t *prev;
-    size_t prev_len;
-};
+/* What a key costs beyond its bytes, roughly as laid out here: slot (hash, two pointers, two
+ * lengths). */
+#define KEY_OVERHEAD 40u
 
 struct kv {
     struct kv_table table;
-    struct u64map sessions;
-    size_t session_bytes;
+    struct session_table *sessions;
+    kv_partition_fn partition;
+    void *partition_arg;
+    /* The previous value returned by a want_prev write of client id 0 (which has no session to
+     * hold it); freed at the next kv_apply. */
+    uint8_t *scratch;
     int bugs; /* enum kv_bug, tests only */
 };
 
-struct kv *kv_new(void) { return xcalloc(1, sizeof(struct kv)); }
-
-static void free_session(uint64_t key, void *val, void *arg)
+struct kv *kv_new(void)
 {
-    (void)key;
-    (void)arg;
-    struct session *s = val;
-    free(s->prev);
-    free(s);
+    struct kv *kv = xcalloc(1, sizeof(struct kv));
+    kv->sessions = session_new();
+    return kv;
 }
 
-static void clear(struct kv *kv)
+void kv_clear(struct kv *kv)
 {
     kv_table_free(&kv->table);
-    u64map_each(&kv->sessions, free_session, NULL);
-    u64map_free(&kv->sessions);
-    kv->session_bytes = 0;
+    session_clear(kv->sessions);
+    free(kv->scratch);
+    kv->scratch = NULL;
 }
 
 void kv_free(struct kv *kv)
 {
     if (!kv)
         return;
-    clear(kv);
+    kv_clear(kv);
+    session_free(kv->sessions);
     free(kv);
 }
 
-static void encode_reply(Kv__Err err, const uint8_t *value, size_t len, uint8_t **out,
-                         size_t *out_len)
+void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg)
 {
-    Kv__Reply r = KV__REPLY__INIT;
-    r.err = err;
-    r.value.data = (uint8_t *)value;
-    r.value.len = len;
-    *out_len = kv__reply__get_packed_size(&r);
-    *out = xmalloc(*out_len ? *out_len : 1);
-    kv__reply__pack(&r, *out);
+    kv->partition = fn;
+    kv->partition_arg = arg;
 }
 
-/* Records a client's latest write and its reply. */
-static void remember(struct kv *kv, uint64_t client, uint64_t seq, const uint8_t *prev, size_t len)
+uint32_t kv_partition_of(const struct kv *kv, const uint8_t *key, size_t klen)
 {
-    struct session *s = u64map_get(&kv->sessions, client);
-    if (!s) {
-        s = xcalloc(1, sizeof *s);
-        u64map_put(&kv->sessions, client, s);
-        kv->session_bytes += SESSION_OVERHEAD;
-    }
-    kv->session_bytes -= s->prev_len;
-    free(s->prev);
-    s->seq = seq;
-    s->prev = NULL;
-    s->prev_len = 0;
-    if (prev) {
-        s->prev = xmalloc(len ? len : 1);
-        if (len)
-            memcpy(s->prev, prev, len);
-        s->prev_len = len;
-        kv->session_bytes += len;
-    }
+    return kv->partition ? kv->partition(key, klen, kv->partition_arg) : 0;
 }
 
-static void apply_write(struct kv *kv, const Kv__Command *c, uint8_t **reply, size_t *reply_len)
-{
-    if (c->client_id != 0) {
-        struct session *s = u64map_get(&kv->sessions, c->client_id);
-        bool redo = kv->bugs & KV_BUG_REAPPLY_RETRY;
-        if (s && c->seq == s->seq && !redo) { /* a retry of the last write: answer it, not redo */
-            encode_reply(KV__ERR__OK, s->prev, s->prev_len, reply, reply_len);
-            return;
-        }
-        if (s && c->seq < s->seq) {
-            encode_reply(KV__ERR__STALE, NULL, 0, reply, reply_len);
-            return;
-        }
-    }
-    size_t old_len = 0;
-    const uint8_t *old = kv_table_get(&kv->table, c->key.data, c->key.len, &old_len);
-    uint8_t *prev = NULL;
-    if (c->want_prev) {
-        prev = xmalloc(old_len ? old_len : 1);
-        if (old_len)
-            memcpy(prev, old, old_len);
-    }
-    if (c->op == KV__OP_TYPE__PUT)
-        kv_table_put(&kv->table, c->key.data, c->key.len, c->value.data, c->value.len);
-    else
-        kv_table_append(&kv->table, c->key.data, c->key.len, c->value.data, c->value.len);
-    if (c->client_id != 0)
-        remember(kv, c->client_id, c->seq, prev, c->want_prev ? old_len : 0);
-    encode_reply(KV__ERR__OK, prev, c->want_prev ? old_len : 0, reply, reply_len);
-    free(prev);
-}
-
-void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t **reply,
-            size_t *reply_len)
+void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, struct kv_result *res)
 {
     size_t vlen = 0;
     const uint8_t *v = kv_table_get(&kv->table, key, klen, &vlen);
-    encode_reply(v ? KV__ERR__OK : KV__ERR__NO_KEY, v, vlen, reply, reply_len);
+    *res = (struct kv_result){ v ? KV_OK : KV_NO_KEY, v && vlen ? v : NULL, v ? vlen : 0 };
 }
 
-void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, size_t *reply_len)
+void kv_apply(struct kv *kv, const struct kv_cmd *c, struct kv_result *res)
 {
-    Kv__Command *c = kv__command__unpack(NULL, len, cmd);
-    if (!c) {
-        encode_reply(KV__ERR__STALE, NULL, 0, reply, reply_len);
+    free(kv->scratch);
+    kv->scratch = NULL;
+    if (c->op == KV_OP_GET) {
+        kv_get(kv, c->key, c->klen, res);
         return;
     }
-    if (c->op == KV__OP_TYPE__GET)
-        kv_get(kv, c->key.data, c->key.len, reply, reply_len);
+    uint32_t part = kv_partition_of(kv, c->key, c->klen);
+    const uint8_t *stored;
+    size_t stored_len;
+    enum session_verdict v =
+        session_check(kv->sessions, part, c->client_id, c->seq, &stored, &stored_len);
+    if (v == SESSION_DUPLICATE && (kv->bugs & KV_BUG_REAPPLY_RETRY))
+        v = SESSION_NEW; /* the planted bug: the retry is executed again */
+    switch (v) {
+    case SESSION_DUPLICATE: /* a retry of the last write: answer it again, do not redo it */
+        *res = (struct kv_result){ KV_OK, stored_len ? stored : NULL, stored_len };
+        return;
+    case SESSION_STALE:
+        *res = (struct kv_result){ KV_STALE, NULL, 0 };
+        return;
+    case SESSION_NEW:
+        break;
+    }
+    size_t old_len = 0;
+    const uint8_t *old = kv_table_get(&kv->table, c->key, c->klen, &old_len);
+    size_t prev_len = c->want_prev ? old_len : 0;
+    /* The reply (the previous value) is copied before the write changes it: into the session
+     * when there is one, which is then also what this result points to. */
+    const uint8_t *prev = session_record(kv->sessions, part, c->client_id, c->seq, old, prev_len);
+    if (!prev && prev_len) {
+        kv->scratch = xmalloc(prev_len);
+        memcpy(kv->scratch, old, prev_len);
+        prev = kv->scratch;
+    }
+    if (c->op == KV_OP_PUT)
+        kv_table_put(&kv->table, c->key, c->klen, c->value, c->vlen);
     else
-        apply_write(kv, c, reply, reply_len);
-    kv__command__free_unpacked(c, NULL);
+        kv_table_append(&kv->table, c->key, c->klen, c->value, c->vlen);
+    *res = (struct kv_result){ KV_OK, prev_len ? prev : NULL, prev_len };
 }
 
-struct snap_build {
-    Kv__Session *sessions;
-    Kv__Session **ptrs;
-    size_t n;
-};
-
-static void add_session(uint64_t key, void *val, void *arg)
+void kv_load_pair(struct kv *kv, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
-    struct snap_build *b = arg;
-    struct session *s = val;
-    Kv__Session *ks = &b->sessions[b->n];
-    kv__session__init(ks);
-    ks->client_id = key;
-    ks->seq = s->seq;
-    ks->prev.data = s->prev;
-    ks->prev.len = s->prev_len;
-    b->ptrs[b->n++] = ks;
+    kv_table_put(&kv->table, key, klen, val, vlen);
 }
 
-void kv_snapshot(const struct kv *kv, uint8_t **data, size_t *len)
+static int by_key(const void *a, const void *b)
 {
-    Kv__Snapshot snap = KV__SNAPSHOT__INIT;
-    size_t np = kv->table.len;
-    Kv__Pair *pairs = xcalloc(np + 1, sizeof *pairs);
-    Kv__Pair **pp = xcalloc(np + 1, sizeof *pp);
-    size_t k = 0;
-    for (size_t i = 0; i < kv->table.cap; i++) {
-        const struct kv_slot *s = &kv->table.slots[i];
-        if (!s->hash)
-            continue;
-        kv__pair__init(&pairs[k]);
-        pairs[k].key.data = s->key;
-        pairs[k].key.len = s->klen;
-        pairs[k].value.data = s->val;
-        pairs[k].value.len = s->vlen;
-        pp[k] = &pairs[k];
-        k++;
-    }
-    struct snap_build b = { xcalloc(kv->sessions.len + 1, sizeof(Kv__Session)),
-                            xcalloc(kv->sessions.len + 1, sizeof(Kv__Session *)), 0 };
-    u64map_each(&kv->sessions, add_session, &b);
-    snap.pairs = pp;
-    snap.n_pairs = k;
-    snap.sessions = b.ptrs;
-    snap.n_sessions = b.n;
-    *len = kv__snapshot__get_packed_size(&snap);
-    *data = xmalloc(*len ? *len : 1);
-    kv__snapshot__pack(&snap, *data);
-    free(pairs);
-    free(pp);
-    free(b.sessions);
-    free(b.ptrs);
+    const struct kv_slot *x = *(const struct kv_slot *const *)a;
+    const struct kv_slot *y = *(const struct kv_slot *const *)b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-int kv_restore(struct kv *kv, const uint8_t *data, size_t len)
+void kv_each_pair(const struct kv *kv,
+                  void (*fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                             void *arg),
+                  void *arg)
 {
-    Kv__Snapshot *snap = kv__snapshot__unpack(NULL, len, data);
-    if (!snap)
-        return -1;
-    clear(kv);
-    for (size_t i = 0; i < snap->n_pairs; i++)
-        kv_table_put(&kv->table, snap->pairs[i]->key.data, snap->pairs[i]->key.len,
-                     snap->pairs[i]->value.data, snap->pairs[i]->value.len);
-    for (size_t i = 0; i < snap->n_sessions; i++) {
-        const Kv__Session *s = snap->sessions[i];
-        if (s->client_id)
-            remember(kv, s->client_id, s->seq, s->prev.len ? s->prev.data : NULL, s->prev.len);
-    }
-    kv__snapshot__free_unpacked(snap, NULL);
-    return 0;
+    /* Slot order depends on the order of insertion (probe runs), so sort. */
+    const struct kv_slot **sorted = xmalloc((kv->table.len + 1) * sizeof *sorted);
+    size_t n = 0;
+    for (size_t i = 0; i < kv->table.cap; i++)
+        if (kv->table.slots[i].hash)
+            sorted[n++] = &kv->table.slots[i];
+    qsort(sorted, n, sizeof *sorted, by_key);
+    for (size_t i = 0; i < n; i++)
+        fn(sorted[i]->key, sorted[i]->klen, sorted[i]->val, sorted[i]->vlen, arg);
+    free(sorted);
 }
+
+const struct session_table *kv_sessions(const struct kv *kv) { return kv->sessions; }
+struct session_table *kv_sessions_mut(struct kv *kv) { return kv->sessions; }
 
 void kv_set_planted_bug(struct kv *kv, int bugs) { kv->bugs = bugs; }
 
 void kv_stats(const struct kv *kv, struct kv_stats *st)
 {
     st->keys = kv->table.len;
-    st->clients = kv->sessions.len;
-    st->bytes = kv->table.bytes + kv->table.len * KEY_OVERHEAD + kv->session_bytes;
+    st->clients = session_count(kv->sessions);
+    st->bytes = kv->table.bytes + kv->table.len * KEY_OVERHEAD + session_bytes(kv->sessions);
 }

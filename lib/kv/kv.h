@@ -1,34 +1,93 @@
 /* The key/value state machine: Get, Put, Append with at-most-once execution of writes from
- * (client id, sequence number). Pure: apply / snapshot / restore, no I/O, no Raft.
+ * (client id, sequence number). Pure: decoded commands in, results out; no I/O, no Raft, no
+ * protobuf (lib/kv/codec.h turns kv.Command / kv.Reply / kv.Snapshot bytes into these calls).
  *
- * Per client only the last sequence number and its reply are kept, so memory grows with the
- * number of clients, not of requests; Gets leave no per-client state. */
+ * The at-most-once table is a lib/session table: per (partition of the key, client) only the
+ * last write's sequence number and reply are kept, so memory grows with the number of clients,
+ * not of requests; Gets leave no per-client state. A key's partition comes from the function
+ * set with kv_set_partition (default: every key in partition 0, what kvd uses), so that a
+ * shard's sessions can later move with its keys. */
 #ifndef KV_KV_H
 #define KV_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct kv;
+struct session_table;
 
+enum kv_op { KV_OP_GET = 0, KV_OP_PUT = 1, KV_OP_APPEND = 2 };
+
+/* The values match kv.Err's, so the codec maps them one to one. */
+enum kv_err {
+    KV_OK = 0,
+    KV_NO_KEY = 1, /* Get of a key that was never written */
+    KV_STALE = 5,  /* a write older than the client's last one (a delayed copy): not executed */
+};
+
+/* One decoded command. The caller owns the bytes; kv copies what it keeps. key / value may be
+ * NULL when their length is 0. client_id 0: no at-most-once (the write is always executed). */
+struct kv_cmd {
+    enum kv_op op;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *value; /* Put/Append */
+    size_t vlen;
+    uint64_t client_id, seq; /* Put/Append */
+    bool want_prev;          /* Put/Append: return the previous value (etcd's prev_kv) */
+};
+
+/* A command's outcome. value (NULL when vlen is 0) is owned by the kv and valid until the next
+ * call that changes it (kv_apply, kv_clear, kv_load_pair, a change to kv_sessions_mut's table,
+ * kv_free): copy or encode it before then. Get: the value; Put/Append with want_prev: the
+ * previous value (also for a duplicate, which is answered with the first execution's reply). */
+struct kv_result {
+    enum kv_err err;
+    const uint8_t *value;
+    size_t vlen;
+};
+
+/* A key's partition (a small integer, < SESSION_MAX_PARTITIONS): must depend on the key only. */
+typedef uint32_t (*kv_partition_fn)(const uint8_t *key, size_t klen, void *arg);
+
+/* An empty state machine (never NULL), every key in partition 0. */
 struct kv *kv_new(void);
 void kv_free(struct kv *kv);
 
-/* Applies one encoded kv.Command; writes the encoded kv.Reply into *reply (malloc'd, the
- * caller frees). A command that does not decode gets an error reply (it is in the log, so every
- * replica must treat it the same way). */
-void kv_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply, size_t *reply_len);
+/* Sets how keys map to partitions. Call before the first write (or on an empty kv). */
+void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg);
 
-/* Serves a Get outside the log (a read the leader has confirmed as linearizable): the encoded
- * kv.Reply for key, as kv_apply would give for a Get command, into *reply (malloc'd). */
-void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t **reply,
-            size_t *reply_len);
+/* The partition of key (0 without a partition function). */
+uint32_t kv_partition_of(const struct kv *kv, const uint8_t *key, size_t klen);
 
-/* The whole state (map and de-duplication table) as an encoded kv.Snapshot (malloc'd). */
-void kv_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
+/* Applies one command from the log into *res. A Get is answered as kv_get does; a Put/Append
+ * already applied for (client, seq) gets the stored reply without being redone; an older seq
+ * gets KV_STALE. Every replica applying the same commands reaches the same state. */
+void kv_apply(struct kv *kv, const struct kv_cmd *cmd, struct kv_result *res);
 
-/* Replaces the state with a snapshot. Returns 0, or -1 (state unchanged) if it does not decode. */
-int kv_restore(struct kv *kv, const uint8_t *data, size_t len);
+/* Serves a Get (also outside the log: a read the leader has confirmed as linearizable):
+ * KV_OK with the value, or KV_NO_KEY. Does not change the kv. */
+void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, struct kv_result *res);
+
+/* Calls fn for every key in key order (bytewise, a prefix first): what snapshots serialize, so
+ * the same state gives the same bytes whatever order the keys were written in. fn must not
+ * change the kv. */
+void kv_each_pair(const struct kv *kv,
+                  void (*fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                             void *arg),
+                  void *arg);
+
+/* Empties the map and the session table (the partition function stays). */
+void kv_clear(struct kv *kv);
+
+/* Sets key to val (both copied) without a session: for loading a snapshot or an imported shard. */
+void kv_load_pair(struct kv *kv, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+
+/* The session table, to iterate (snapshots) or, through the _mut form, to load, import, export
+ * and drop a partition's sessions. Owned by the kv. */
+const struct session_table *kv_sessions(const struct kv *kv);
+struct session_table *kv_sessions_mut(struct kv *kv);
 
 /* Planted bugs, for tests only (a test shows its checker notices each): off in every kv_new.
  * KV_BUG_REAPPLY_RETRY: a retried write (the client's last sequence number again) is executed
@@ -37,8 +96,8 @@ enum kv_bug { KV_BUG_NONE = 0, KV_BUG_REAPPLY_RETRY = 1 };
 void kv_set_planted_bug(struct kv *kv, int bugs);
 
 struct kv_stats {
-    uint64_t keys, clients;
-    uint64_t bytes; /* keys + values + per-entry overhead + the client table */
+    uint64_t keys, clients; /* clients: sessions, over all partitions */
+    uint64_t bytes;         /* keys + values + per-key overhead + session_bytes */
 };
 void kv_stats(const struct kv *kv, struct kv_stats *st);
 

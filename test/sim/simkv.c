@@ -5,6 +5,7 @@
 
 #include "base/util.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "../../daemons/kvd/machine.h"
 
 struct simkv {
@@ -95,7 +96,7 @@ static void on_read(enum node_result res, uint64_t index, void *arg)
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
-        kv_get(op->k->kv[op->node], op->get->key.data, op->get->key.len, &reply, &len);
+        kv_codec_get(op->k->kv[op->node], op->get->key.data, op->get->key.len, &reply, &len);
         simnet_reply(op->rq, reply, len);
         free(reply);
     } else if (res != NODE_SHUTDOWN) {

@@ -1,6 +1,7 @@
 /* lib/kv: the state machine's semantics — Get/Put/Append, at-most-once writes from (client id,
- * sequence), Gets leaving no per-client state, previous values, snapshot round trips, memory
- * accounting bounded by clients rather than requests. */
+ * sequence), Gets leaving no per-client state, previous values, sessions per partition, memory
+ * accounting bounded by clients rather than requests — and its codec (lib/kv/codec.h): bytes
+ * in / bytes out, deterministic snapshots, old-format snapshots. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,47 +9,56 @@
 #include <string.h>
 
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "kv/kv.h"
+#include "session/session.h"
 
 struct res {
-    Kv__Err err;
+    enum kv_err err;
     char value[256];
 };
 
-static struct res run(struct kv *kv, Kv__OpType op, const char *key, const char *val,
+/* Through the decoded API (kv_apply). */
+static struct res run(struct kv *kv, enum kv_op op, const char *key, const char *val,
                       uint64_t client, uint64_t seq, bool want_prev)
 {
-    Kv__Command c = KV__COMMAND__INIT;
-    c.op = op;
-    c.key.data = (uint8_t *)key;
-    c.key.len = strlen(key);
-    c.value.data = (uint8_t *)val;
-    c.value.len = val ? strlen(val) : 0;
-    c.client_id = client;
-    c.seq = seq;
-    c.want_prev = want_prev;
-    uint8_t buf[1024];
-    size_t n = kv__command__pack(&c, buf);
-    uint8_t *reply;
-    size_t len;
-    kv_apply(kv, buf, n, &reply, &len);
-    Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
-    ck_assert_ptr_nonnull(r);
-    struct res out = { r->err, "" };
-    snprintf(out.value, sizeof out.value, "%.*s", (int)r->value.len, (const char *)r->value.data);
-    kv__reply__free_unpacked(r, NULL);
-    free(reply);
+    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                        val ? strlen(val) : 0, client, seq, want_prev };
+    struct kv_result r;
+    kv_apply(kv, &c, &r);
+    struct res out = { r.err, "" };
+    snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
     return out;
 }
 
-#define GET(kv, k) run(kv, KV__OP_TYPE__GET, k, NULL, 0, 0, false)
-#define PUT(kv, k, v, cl, seq) run(kv, KV__OP_TYPE__PUT, k, v, cl, seq, true)
-#define APPEND(kv, k, v, cl, seq) run(kv, KV__OP_TYPE__APPEND, k, v, cl, seq, true)
+/* The same through the codec (what kvd's state machine adapter calls). */
+static struct res run_bytes(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                            uint64_t client, uint64_t seq, bool want_prev)
+{
+    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
+                        val ? strlen(val) : 0, client, seq, want_prev };
+    uint8_t *buf, *reply;
+    size_t n, len;
+    kv_codec_encode_cmd(&c, &buf, &n);
+    kv_codec_apply(kv, buf, n, &reply, &len);
+    Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
+    ck_assert_ptr_nonnull(r);
+    struct res out = { (enum kv_err)r->err, "" };
+    snprintf(out.value, sizeof out.value, "%.*s", (int)r->value.len, (const char *)r->value.data);
+    kv__reply__free_unpacked(r, NULL);
+    free(reply);
+    free(buf);
+    return out;
+}
+
+#define GET(kv, k) run(kv, KV_OP_GET, k, NULL, 0, 0, false)
+#define PUT(kv, k, v, cl, seq) run(kv, KV_OP_PUT, k, v, cl, seq, true)
+#define APPEND(kv, k, v, cl, seq) run(kv, KV_OP_APPEND, k, v, cl, seq, true)
 
 START_TEST(test_basic_ops)
 {
     struct kv *kv = kv_new();
-    ck_assert_int_eq(GET(kv, "a").err, KV__ERR__NO_KEY);
+    ck_assert_int_eq(GET(kv, "a").err, KV_NO_KEY);
     ck_assert_str_eq(PUT(kv, "a", "1", 7, 1).value, "");
     ck_assert_str_eq(GET(kv, "a").value, "1");
     ck_assert_str_eq(APPEND(kv, "a", "23", 7, 2).value, "1"); /* the previous value */
@@ -72,7 +82,7 @@ START_TEST(test_at_most_once)
     ck_assert_str_eq(GET(kv, "k").value, "xx");
     /* An older sequence number is stale, not executed. */
     APPEND(kv, "k", "y", 1, 2);
-    ck_assert_int_eq(APPEND(kv, "k", "z", 1, 1).err, KV__ERR__STALE);
+    ck_assert_int_eq(APPEND(kv, "k", "z", 1, 1).err, KV_STALE);
     ck_assert_str_eq(GET(kv, "k").value, "xxy");
     kv_free(kv);
 }
@@ -101,7 +111,7 @@ START_TEST(test_memory_is_per_client_not_per_request)
     memset(val, 'v', 1000);
     val[1000] = '\0';
     for (uint64_t i = 1; i <= 1000; i++)
-        run(kv, KV__OP_TYPE__APPEND, "big", val, 3, i, false);
+        run(kv, KV_OP_APPEND, "big", val, 3, i, false);
     struct kv_stats st;
     kv_stats(kv, &st);
     ck_assert_uint_eq(st.clients, 1);
@@ -109,7 +119,7 @@ START_TEST(test_memory_is_per_client_not_per_request)
     /* Many clients, one small put each: bounded bytes per client. */
     struct kv *kv2 = kv_new();
     for (uint64_t c = 1; c <= 10000; c++)
-        run(kv2, KV__OP_TYPE__PUT, "k", "v", c, 1, false);
+        run(kv2, KV_OP_PUT, "k", "v", c, 1, false);
     kv_stats(kv2, &st);
     ck_assert_uint_eq(st.clients, 10000);
     ck_assert_msg(st.bytes / 10000 < 200, "%llu bytes per client",
@@ -126,11 +136,11 @@ START_TEST(test_snapshot_round_trip)
     APPEND(kv, "b", "2", 2, 5);
     uint8_t *snap;
     size_t len;
-    kv_snapshot(kv, &snap, &len);
+    kv_codec_snapshot(kv, &snap, &len);
     struct kv *copy = kv_new();
     PUT(copy, "junk", "gone", 9, 1);
-    ck_assert_int_eq(kv_restore(copy, snap, len), 0);
-    ck_assert_int_eq(GET(copy, "junk").err, KV__ERR__NO_KEY);
+    ck_assert_int_eq(kv_codec_restore(copy, snap, len), 0);
+    ck_assert_int_eq(GET(copy, "junk").err, KV_NO_KEY);
     ck_assert_str_eq(GET(copy, "a").value, "1");
     ck_assert_str_eq(GET(copy, "b").value, "2");
     /* The de-duplication table travels with the snapshot. */
@@ -140,11 +150,174 @@ START_TEST(test_snapshot_round_trip)
     kv_stats(kv, &s1);
     kv_stats(copy, &s2);
     ck_assert_uint_eq(s1.bytes, s2.bytes);
-    ck_assert_int_eq(kv_restore(copy, (const uint8_t *)"\xff\xff\xff", 3), -1);
+    ck_assert_int_eq(kv_codec_restore(copy, (const uint8_t *)"\xff\xff\xff", 3), -1);
     ck_assert_str_eq(GET(copy, "a").value, "1"); /* unchanged after a bad snapshot */
     free(snap);
     kv_free(kv);
     kv_free(copy);
+}
+END_TEST
+
+START_TEST(test_codec_bytes_in_bytes_out)
+{
+    struct kv *kv = kv_new();
+    ck_assert_int_eq(run_bytes(kv, KV_OP_GET, "a", NULL, 0, 0, false).err, KV_NO_KEY);
+    ck_assert_str_eq(run_bytes(kv, KV_OP_PUT, "a", "1", 4, 1, true).value, "");
+    ck_assert_str_eq(run_bytes(kv, KV_OP_APPEND, "a", "2", 4, 2, true).value, "1");
+    ck_assert_str_eq(run_bytes(kv, KV_OP_APPEND, "a", "2", 4, 2, true).value, "1"); /* retry */
+    ck_assert_int_eq(run_bytes(kv, KV_OP_APPEND, "a", "z", 4, 1, true).err, KV_STALE);
+    ck_assert_str_eq(run_bytes(kv, KV_OP_GET, "a", NULL, 0, 0, false).value, "12");
+    /* Bytes that are no kv.Command, or name no op, get STALE and change nothing. */
+    struct kv_stats before, after;
+    kv_stats(kv, &before);
+    uint8_t *reply;
+    size_t len;
+    kv_codec_apply(kv, (const uint8_t *)"\xff\xff\xff", 3, &reply, &len);
+    Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->err, KV__ERR__STALE);
+    kv__reply__free_unpacked(r, NULL);
+    free(reply);
+    Kv__Command c = KV__COMMAND__INIT;
+    c.op = 3;
+    c.key.data = (uint8_t *)"a";
+    c.key.len = 1;
+    uint8_t buf[64];
+    size_t n = kv__command__pack(&c, buf);
+    struct kv_codec_cmd d;
+    ck_assert_int_eq(kv_codec_decode_cmd(buf, n, &d), -1);
+    kv_codec_get(kv, (const uint8_t *)"a", 1, &reply, &len);
+    r = kv__reply__unpack(NULL, len, reply);
+    ck_assert_int_eq(r->err, KV__ERR__OK);
+    ck_assert_int_eq((int)r->value.len, 2);
+    kv__reply__free_unpacked(r, NULL);
+    free(reply);
+    kv_stats(kv, &after);
+    ck_assert_uint_eq(after.bytes, before.bytes);
+    kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_prev_value_without_session)
+{
+    /* Client id 0: always executed, no session, and want_prev still returns the old value. */
+    struct kv *kv = kv_new();
+    run(kv, KV_OP_PUT, "k", "old", 0, 0, false);
+    ck_assert_str_eq(run(kv, KV_OP_PUT, "k", "new", 0, 0, true).value, "old");
+    ck_assert_str_eq(run(kv, KV_OP_APPEND, "k", "!", 0, 0, true).value, "new");
+    ck_assert_str_eq(GET(kv, "k").value, "new!");
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    ck_assert_uint_eq(st.clients, 0);
+    kv_free(kv);
+}
+END_TEST
+
+/* Partition = the key's first byte minus 'a' (a key "b..." is in partition 1). */
+static uint32_t first_letter(const uint8_t *key, size_t klen, void *arg)
+{
+    (void)arg;
+    return klen && key[0] >= 'a' && key[0] <= 'z' ? (uint32_t)(key[0] - 'a') : 0;
+}
+
+START_TEST(test_sessions_per_partition)
+{
+    struct kv *kv = kv_new();
+    kv_set_partition(kv, first_letter, NULL);
+    ck_assert_uint_eq(kv_partition_of(kv, (const uint8_t *)"cat", 3), 2);
+    APPEND(kv, "a1", "x", 1, 5);
+    /* The same client's seq 1 on another partition is a new write there, not stale. */
+    ck_assert_int_eq(APPEND(kv, "b1", "y", 1, 1).err, KV_OK);
+    ck_assert_str_eq(GET(kv, "b1").value, "y");
+    ck_assert_int_eq(APPEND(kv, "a2", "z", 1, 1).err, KV_STALE); /* partition 0: seq 5 seen */
+    ck_assert_str_eq(APPEND(kv, "b1", "y", 1, 1).value, "");     /* duplicate in partition 1 */
+    ck_assert_str_eq(GET(kv, "b1").value, "y");
+    const struct session_table *t = kv_sessions(kv);
+    ck_assert_uint_eq(session_count_part(t, 0), 1);
+    ck_assert_uint_eq(session_count_part(t, 1), 1);
+    /* Partitions travel in the snapshot. */
+    uint8_t *snap;
+    size_t len;
+    kv_codec_snapshot(kv, &snap, &len);
+    struct kv *copy = kv_new();
+    kv_set_partition(copy, first_letter, NULL);
+    ck_assert_int_eq(kv_codec_restore(copy, snap, len), 0);
+    ck_assert_uint_eq(session_count_part(kv_sessions(copy), 1), 1);
+    ck_assert_int_eq(APPEND(copy, "b9", "w", 1, 1).err, KV_OK); /* partition 1's duplicate: */
+    ck_assert_int_eq(GET(copy, "b9").err, KV_NO_KEY);           /* answered, not executed */
+    ck_assert_int_eq(APPEND(copy, "a9", "w", 1, 4).err, KV_STALE);
+    ck_assert_str_eq(GET(copy, "b1").value, "y");
+    free(snap);
+    kv_free(kv);
+    kv_free(copy);
+}
+END_TEST
+
+/* Builds the same state as a different history: keys and clients written in the order given by
+ * step (1: ascending, -1: descending). */
+static struct kv *build(int step)
+{
+    struct kv *kv = kv_new();
+    char key[32], val[32];
+    for (int j = 0; j < 300; j++) {
+        int i = step > 0 ? j : 299 - j;
+        snprintf(key, sizeof key, "key%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        run(kv, KV_OP_PUT, key, val, (uint64_t)i + 1, 7, true);
+    }
+    return kv;
+}
+
+START_TEST(test_snapshot_bytes_deterministic)
+{
+    struct kv *a = build(1), *b = build(-1);
+    uint8_t *sa, *sb;
+    size_t la, lb;
+    kv_codec_snapshot(a, &sa, &la);
+    kv_codec_snapshot(b, &sb, &lb);
+    ck_assert_uint_eq(la, lb);
+    ck_assert_msg(memcmp(sa, sb, la) == 0, "same state, different snapshot bytes");
+    /* A replica restored from the snapshot writes the same bytes again. */
+    struct kv *c = kv_new();
+    ck_assert_int_eq(kv_codec_restore(c, sb, lb), 0);
+    uint8_t *sc;
+    size_t lc;
+    kv_codec_snapshot(c, &sc, &lc);
+    ck_assert_uint_eq(lc, la);
+    ck_assert(memcmp(sa, sc, la) == 0);
+    free(sa);
+    free(sb);
+    free(sc);
+    kv_free(a);
+    kv_free(b);
+    kv_free(c);
+}
+END_TEST
+
+/* A snapshot written by kvd before sessions had a partition (lib/kv at a38b1b4) after:
+ * put a=1 (client 7, seq 1, want_prev), append a+=2 (7, 2, want_prev), put b=x (9, 4). */
+static const uint8_t old_snapshot[] = "\x0a\x07\x0a\x01\x61\x12\x02\x31\x32\x0a\x06\x0a\x01\x62"
+                                      "\x12\x01\x78\x12\x07\x08\x07\x10\x02\x1a\x01\x31\x12\x04"
+                                      "\x08\x09\x10\x04";
+
+START_TEST(test_restore_old_format_snapshot)
+{
+    struct kv *kv = kv_new();
+    ck_assert_int_eq(kv_codec_restore(kv, old_snapshot, sizeof old_snapshot - 1), 0);
+    ck_assert_str_eq(GET(kv, "a").value, "12");
+    ck_assert_str_eq(GET(kv, "b").value, "x");
+    ck_assert_uint_eq(session_count_part(kv_sessions(kv), 0), 2);
+    ck_assert_str_eq(APPEND(kv, "a", "2", 7, 2).value, "1"); /* the stored reply */
+    ck_assert_int_eq(PUT(kv, "b", "y", 9, 3).err, KV_STALE);
+    ck_assert_str_eq(GET(kv, "a").value, "12");
+    /* With every session in partition 0, the new format is the old one, byte for byte. */
+    uint8_t *snap;
+    size_t len;
+    kv_codec_snapshot(kv, &snap, &len);
+    ck_assert_uint_eq(len, sizeof old_snapshot - 1);
+    ck_assert(memcmp(snap, old_snapshot, len) == 0);
+    free(snap);
+    kv_free(kv);
 }
 END_TEST
 
@@ -157,6 +330,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_gets_leave_no_client_state);
     tcase_add_test(tc, test_memory_is_per_client_not_per_request);
     tcase_add_test(tc, test_snapshot_round_trip);
+    tcase_add_test(tc, test_codec_bytes_in_bytes_out);
+    tcase_add_test(tc, test_prev_value_without_session);
+    tcase_add_test(tc, test_sessions_per_partition);
+    tcase_add_test(tc, test_snapshot_bytes_deterministic);
+    tcase_add_test(tc, test_restore_old_format_snapshot);
     suite_add_tcase(s, tc);
     return s;
 }

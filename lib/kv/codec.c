@@ -1,0 +1,174 @@
+#include "kv/codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "kv.pb-c.h"
+#include "session/session.h"
+
+int kv_codec_decode_cmd(const uint8_t *buf, size_t len, struct kv_codec_cmd *out)
+{
+    Kv__Command *c = kv__command__unpack(NULL, len, buf);
+    if (!c || c->op > KV__OP_TYPE__APPEND) {
+        if (c)
+            kv__command__free_unpacked(c, NULL);
+        return -1;
+    }
+    out->pb = c;
+    out->cmd = (struct kv_cmd){ .op = (enum kv_op)c->op,
+                                .key = c->key.data,
+                                .klen = c->key.len,
+                                .value = c->value.data,
+                                .vlen = c->value.len,
+                                .client_id = c->client_id,
+                                .seq = c->seq,
+                                .want_prev = c->want_prev };
+    return 0;
+}
+
+void kv_codec_cmd_release(struct kv_codec_cmd *c)
+{
+    if (c->pb)
+        kv__command__free_unpacked(c->pb, NULL);
+    c->pb = NULL;
+}
+
+void kv_codec_encode_cmd(const struct kv_cmd *cmd, uint8_t **out, size_t *out_len)
+{
+    Kv__Command c = KV__COMMAND__INIT;
+    c.op = (Kv__OpType)cmd->op;
+    c.key.data = (uint8_t *)cmd->key;
+    c.key.len = cmd->klen;
+    c.value.data = (uint8_t *)cmd->value;
+    c.value.len = cmd->vlen;
+    c.client_id = cmd->client_id;
+    c.seq = cmd->seq;
+    c.want_prev = cmd->want_prev;
+    *out_len = kv__command__get_packed_size(&c);
+    *out = xmalloc(*out_len ? *out_len : 1);
+    kv__command__pack(&c, *out);
+}
+
+static void encode_reply(Kv__Err err, const uint8_t *value, size_t len, uint8_t **out,
+                         size_t *out_len)
+{
+    Kv__Reply r = KV__REPLY__INIT;
+    r.err = err;
+    r.value.data = (uint8_t *)value;
+    r.value.len = len;
+    *out_len = kv__reply__get_packed_size(&r);
+    *out = xmalloc(*out_len ? *out_len : 1);
+    kv__reply__pack(&r, *out);
+}
+
+void kv_codec_encode_result(const struct kv_result *res, uint8_t **out, size_t *out_len)
+{
+    encode_reply((Kv__Err)res->err, res->value, res->vlen, out, out_len);
+}
+
+void kv_codec_apply(struct kv *kv, const uint8_t *cmd, size_t len, uint8_t **reply,
+                    size_t *reply_len)
+{
+    struct kv_codec_cmd c;
+    if (kv_codec_decode_cmd(cmd, len, &c) != 0) {
+        encode_reply(KV__ERR__STALE, NULL, 0, reply, reply_len);
+        return;
+    }
+    struct kv_result res;
+    kv_apply(kv, &c.cmd, &res);
+    kv_codec_encode_result(&res, reply, reply_len);
+    kv_codec_cmd_release(&c);
+}
+
+void kv_codec_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t **reply,
+                  size_t *reply_len)
+{
+    struct kv_result res;
+    kv_get(kv, key, klen, &res);
+    kv_codec_encode_result(&res, reply, reply_len);
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+struct snap_build {
+    Kv__Pair *pairs;
+    Kv__Pair **pair_ptrs;
+    size_t n_pairs;
+    Kv__Session *sessions;
+    Kv__Session **session_ptrs;
+    size_t n_sessions;
+};
+
+static void add_pair(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg)
+{
+    struct snap_build *b = arg;
+    Kv__Pair *p = &b->pairs[b->n_pairs];
+    kv__pair__init(p);
+    p->key.data = (uint8_t *)key;
+    p->key.len = klen;
+    p->value.data = (uint8_t *)val;
+    p->value.len = vlen;
+    b->pair_ptrs[b->n_pairs++] = p;
+}
+
+static void add_session(uint32_t part, const struct session_entry *e, void *arg)
+{
+    struct snap_build *b = arg;
+    Kv__Session *s = &b->sessions[b->n_sessions];
+    kv__session__init(s);
+    s->client_id = e->client_id;
+    s->seq = e->seq;
+    s->prev.data = (uint8_t *)e->reply;
+    s->prev.len = e->reply_len;
+    s->partition = part; /* 0 (kvd) is not written: such a snapshot is the old format's bytes */
+    b->session_ptrs[b->n_sessions++] = s;
+}
+
+void kv_codec_snapshot(const struct kv *kv, uint8_t **data, size_t *len)
+{
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    struct snap_build b = { .pairs = xcalloc(st.keys + 1, sizeof(Kv__Pair)),
+                            .pair_ptrs = xcalloc(st.keys + 1, sizeof(Kv__Pair *)),
+                            .sessions = xcalloc(st.clients + 1, sizeof(Kv__Session)),
+                            .session_ptrs = xcalloc(st.clients + 1, sizeof(Kv__Session *)) };
+    kv_each_pair(kv, add_pair, &b);
+    session_each(kv_sessions(kv), add_session, &b);
+    Kv__Snapshot snap = KV__SNAPSHOT__INIT;
+    snap.pairs = b.pair_ptrs;
+    snap.n_pairs = b.n_pairs;
+    snap.sessions = b.session_ptrs;
+    snap.n_sessions = b.n_sessions;
+    *len = kv__snapshot__get_packed_size(&snap);
+    *data = xmalloc(*len ? *len : 1);
+    kv__snapshot__pack(&snap, *data);
+    free(b.pairs);
+    free(b.pair_ptrs);
+    free(b.sessions);
+    free(b.session_ptrs);
+}
+
+int kv_codec_restore(struct kv *kv, const uint8_t *data, size_t len)
+{
+    Kv__Snapshot *snap = kv__snapshot__unpack(NULL, len, data);
+    if (!snap)
+        return -1;
+    for (size_t i = 0; i < snap->n_sessions; i++) {
+        if (snap->sessions[i]->partition >= SESSION_MAX_PARTITIONS) {
+            kv__snapshot__free_unpacked(snap, NULL);
+            return -1;
+        }
+    }
+    kv_clear(kv);
+    for (size_t i = 0; i < snap->n_pairs; i++)
+        kv_load_pair(kv, snap->pairs[i]->key.data, snap->pairs[i]->key.len,
+                     snap->pairs[i]->value.data, snap->pairs[i]->value.len);
+    struct session_table *t = kv_sessions_mut(kv);
+    for (size_t i = 0; i < snap->n_sessions; i++) {
+        const Kv__Session *s = snap->sessions[i];
+        session_record(t, s->partition, s->client_id, s->seq, s->prev.data, s->prev.len);
+    }
+    kv__snapshot__free_unpacked(snap, NULL);
+    return 0;
+}
