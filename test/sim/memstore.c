@@ -103,7 +103,8 @@ static void set_snapshot(struct mem_store *m, uint64_t index, uint64_t term, con
 {
     free(m->snap_data);
     m->snap_data = xmalloc(len ? len : 1);
-    memcpy(m->snap_data, data, len);
+    if (len) /* an empty state's snapshot may come as NULL */
+        memcpy(m->snap_data, data, len);
     m->snap_len = len;
     m->snap.index = index;
     m->snap.term = term;
