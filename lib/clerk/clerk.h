@@ -1,5 +1,5 @@
-/* The kvd client library. A clerk has a random 64-bit client id and numbers its writes, so a
- * retried Put/Append executes at most once; it remembers the last known leader, follows leader
+/* The kvd client library: the kv layer on the clerk engine (engine.h). A clerk has a random
+ * 64-bit client id and numbers its writes, so a retried Put/Append executes at most once; it remembers the last known leader, follows leader
  * hints, retries with backoff and gives up at a per-operation deadline.
  *
  * Operations of one clerk run one at a time, in the order they were asked for (that is what
@@ -12,41 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct event_base;
-
-enum clerk_result {
-    CLERK_OK = 0,
-    CLERK_NO_KEY,      /* Get: the key was never written (the value is "") */
-    CLERK_TIMEOUT,     /* no leader answered before the deadline */
-    CLERK_TOO_LARGE,   /* the request exceeds the servers' (or the frame) limit: not retried */
-    CLERK_UNREACHABLE, /* (opts.fail_fast_ms) no server could be reached: every one refused,
-                          did not resolve or is not a kvd server */
-    CLERK_NO_SPACE,    /* Put/Append refused, not done: no space on the leader's data volume */
-};
-
-const char *clerk_result_name(enum clerk_result r);
-
-/* Connections to the servers of one cluster, shared by clerks on the same loop. */
-struct clerk_net;
-
-/* servers: "host:port" strings (copied). Returns NULL with err when an address is malformed. */
-struct clerk_net *clerk_net_new(struct event_base *base, const char *const *servers, size_t n,
-                                char *err, size_t errlen);
-/* Free the clerks first. */
-void clerk_net_free(struct clerk_net *net);
-
-struct clerk_opts {
-    uint64_t deadline_ms; /* per operation; 0 = retry forever */
-    uint64_t attempt_ms;  /* per attempt on one server (1000) */
-    uint64_t seed;        /* for the client id and backoff jitter; 0 = from the clock */
-    uint64_t fail_fast_ms; /* give up with CLERK_UNREACHABLE once an operation has run this long
-                              while every server failed for good reasons of its own (refused,
-                              unresolvable, another service); 0 = never (retry to the deadline) */
-};
-void clerk_opts_default(struct clerk_opts *o);
+#include "clerk/engine.h" /* enum clerk_result, struct clerk_opts */
+#include "clerk/net.h"    /* struct clerk_net */
 
 struct clerk;
 struct clerk *clerk_new(struct clerk_net *net, const struct clerk_opts *o);
+/* A clerk on any transport (the simulator's). */
+struct clerk *clerk_new_on(const struct clerk_transport *t, const struct clerk_opts *o);
 /* Pending operations are dropped without their callbacks. */
 void clerk_free(struct clerk *c);
 uint64_t clerk_client_id(const struct clerk *c);

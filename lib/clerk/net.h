@@ -1,0 +1,25 @@
+/* clerk_net: connections to the servers of one cluster (one rpc_client per server), shared by
+ * the clerks of one libevent loop, and the clerk engine's transport over them. */
+#ifndef CLERK_NET_H
+#define CLERK_NET_H
+
+#include <stddef.h>
+
+#include "clerk/engine.h"
+
+struct event_base;
+struct clerk_net;
+
+/* servers: "host:port" strings (copied). Returns NULL with err when an address is malformed. */
+struct clerk_net *clerk_net_new(struct event_base *base, const char *const *servers, size_t n,
+                                char *err, size_t errlen);
+/* Free the clerks first. */
+void clerk_net_free(struct clerk_net *net);
+
+struct event_base *clerk_net_base(const struct clerk_net *net);
+
+/* The engine's transport over net (valid while net lives): rpc_client calls, libevent
+ * timers, the monotonic clock. */
+struct clerk_transport clerk_net_transport(struct clerk_net *net);
+
+#endif
