@@ -1,14 +1,9 @@
-/* Simulated kv clerks: lib/clerk's rules on a simnet endpoint, in simulated time.
- *
- * The rules are lib/clerk's (clerk.c): a random client id and numbered writes (at-most-once),
- * the last known leader tried first, WRONG_LEADER hints followed at once, other failures
- * (no reply within the per-attempt timeout, TIMEOUT, SHUTTING_DOWN) move to the next server
- * after a jittered backoff (5 ms doubling to 200 ms), an operation given up at its deadline,
- * operations of one clerk run one at a time in the order asked. Commands are kv.Commands,
- * replies kv.Replies, as lib/clerk sends and classifies them.
- *
- * TODO(engine): once lib/clerk/engine.h lands, this becomes the engine and the kv clerk layer
- * through a clerk_transport over simnet (call, cancel, timers, now), and the rules here go. */
+/* Simulated kv clerks: lib/clerk's kv clerk on its engine (lib/clerk/engine.h), the very code
+ * kvcli and kvbench run, through a clerk_transport over a simnet endpoint: calls on the
+ * endpoint (a lost call is RPC_TIMEOUT at the attempt's end), the simulator's timers and
+ * clock. So the simulated runs prove the clerk's rules too: the client id and numbered writes,
+ * the leader cache and hints, backoff, per-attempt timeouts, deadlines, one operation at a
+ * time. Leader hints name servers by simkv_addr. */
 #ifndef SIM_SIMCLERK_H
 #define SIM_SIMCLERK_H
 
