@@ -3,16 +3,16 @@
 #ifndef KVD_SERVICE_H
 #define KVD_SERVICE_H
 
-#include "kv/kv.h"
-#include "node/node.h"
+#include <stddef.h>
 
-struct rpc_server;
-struct kvd_service;
+#include "kv/kv.h"
+#include "node/daemon.h"
 
 /* The node_sm over a struct kv. */
 struct node_sm kvd_state_machine(struct kv *kv);
 
-struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv);
-void kvd_service_free(struct kvd_service *s);
+/* node_service.start (arg: the struct kv) and .stop. */
+void *kvd_service_start(const struct node_service_env *env, char *err, size_t errlen, void *kv);
+void kvd_service_stop(void *service);
 
 #endif

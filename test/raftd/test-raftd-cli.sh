@@ -28,7 +28,7 @@ PEERS="1=127.0.0.1:$P"
 help_lists_every_flag() {
   "$BIN/raftd" --help >help.txt || return 1
   for f in id listen peers data-dir initial-cluster-state tick election-ticks heartbeat-ticks max-raft-state fsync \
-           pre-vote check-quorum log-level config help; do
+           pre-vote check-quorum log-level read-log-max read-log-default config help; do
     grep -q -- "--$f" help.txt || { echo "    --help lacks --$f"; return 1; }
   done
 }
@@ -43,6 +43,13 @@ check "id not among peers: exit 2" expect 2 "not among --peers" \
   "$BIN/raftd" --id 4 --peers "$PEERS" --data-dir d
 check "election not above heartbeat: exit 2" expect 2 "election-ticks" \
   "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir d --election-ticks 5 --heartbeat-ticks 5
+# raftd's own options are checked by its service's check hook, before the store opens.
+service_check_before_store() {
+  expect 2 "read-log-default \(50\) must not exceed --read-log-max \(10\)" \
+    "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir svc-data --read-log-max 10 --read-log-default 50 || return 1
+  [ ! -e svc-data ] || { echo "    the data directory was created"; return 1; }
+}
+check "service option check: exit 2 before the data directory is created" service_check_before_store
 printf '[node]\nid = 1\n\n[raft]\ntick_ms = 10\n' >bad-key.ini
 check "config file, unknown key: exit 2 naming file:line" expect 2 "bad-key.ini:5: unknown key 'tick_ms' in section \[raft\]" \
   "$BIN/raftd" --config bad-key.ini
