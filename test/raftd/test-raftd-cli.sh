@@ -91,6 +91,17 @@ log_survives() {
 check "the log survives a restart" log_survives
 kill -TERM "$RAFTD"
 wait "$RAFTD"
+# raftd's own option, in use: --read-log-max caps what one raftd.ReadLog returns.
+"$BIN/raftd" --config node.ini --read-log-max 1 --read-log-default 1 2>>node.log &
+pids+=($!)
+RAFTD=$!
+read_log_capped() {
+  wait_leader && "$BIN/raftcli" --servers "127.0.0.1:$P" log 1 100 >capped.txt &&
+    [ "$(grep -c $'^[0-9]*\t' capped.txt)" = 1 ] || { echo "    raftcli log 1 100 printed: $(head -c 200 capped.txt)"; return 1; }
+}
+check "--read-log-max 1: one entry per raftd.ReadLog" read_log_capped
+kill -TERM "$RAFTD"
+wait "$RAFTD"
 
 # ---- raftcli log after a propose, with a lagging node listed first ----
 # Node 1 listens where no peer sends (its --peers address is not its --listen one), so it
