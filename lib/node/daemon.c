@@ -16,7 +16,7 @@
 
 #define F(field) offsetof(struct node_opts, field)
 
-/* Offsets within struct node_opts, which heads the daemon's option buffer (see opts_buffer). */
+/* Offsets within struct node_opts, which heads the daemon's option buffer (see svc_base). */
 static const struct config_option node_opts_table[] = {
     { "node", "id", "id", CONFIG_INT, F(id), "0", 0, 4294967295LL,
       "this node's id (required; one of the ids in --peers)" },
