@@ -36,3 +36,9 @@ $(OUT)/test/test_storage: $(call obj,test/unit/test_storage.c) $(UNIT_MAIN) $(TE
 		$(filter-out $(call lib_a,base),$(LINK_STORAGE)) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+
+# test/unit/test_raft_config.c links lib/raft (its own rule, as test_storage's).
+$(OUT)/test/test_raft_config: $(call obj,test/unit/test_raft_config.c) $(UNIT_MAIN) \
+		$(TEST_SUPPORT) $(filter-out $(call lib_a,base),$(LINK_RAFT)) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)

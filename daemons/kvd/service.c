@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "kv.pb-c.h"
 #include "kv/codec.h"
+#include "node/reply.h"
 #include "node/status_pb.h"
 #include "rpc/rpc.h"
 
@@ -15,21 +16,24 @@
 struct kvd_service {
     struct node *node;
     struct kv *kv;
+    struct node_reply op; /* "kv.Op" through the log */
     struct u64map writes; /* write_key(client, seq) -> struct op_ctx: writes in the log, pending */
 };
 
-static void reply_error(struct rpc_call *call, Kv__Err err, struct node *n)
+/* kv.Op's error reply: kv.Reply's Err with the leader hint. */
+static void reply_error(struct rpc_call *call, const struct node_failure *f, void *arg)
 {
+    (void)arg;
     Kv__Reply r = KV__REPLY__INIT;
-    r.err = err;
-    const char *leader_addr;
-    r.leader_id = node_leader(n, &leader_addr);
-    r.leader_addr = (char *)leader_addr;
+    r.err = f->kind == NODE_FAIL_NO_SPACE ? KV__ERR__NO_SPACE
+            : f->kind == NODE_FAIL_SHUTDOWN ? KV__ERR__SHUTTING_DOWN
+                                            : KV__ERR__WRONG_LEADER;
+    r.leader_id = f->leader_id;
+    r.leader_addr = (char *)f->leader_addr;
     rpc_call_reply_msg(call, &r.base);
 }
 
 struct op_ctx {
-    struct rpc_call *call;
     struct kvd_service *s;
     Kv__Command *get; /* a Get served by ReadIndex: the decoded command */
     /* A write proposed by this leader: retries of the same (client, seq) that arrive while it
@@ -59,46 +63,35 @@ static void op_free(struct op_ctx *op)
     free(op);
 }
 
-static void on_applied(enum node_result res, uint64_t index, uint64_t term, const uint8_t *result,
-                       size_t len, void *arg)
+/* The first call has its answer (on failure, from node_reply); its joined retries get the
+ * same. */
+static void on_applied(struct rpc_call *call, enum node_result res, uint64_t index, uint64_t term,
+                       const uint8_t *result, size_t len, void *arg)
 {
-    (void)index;
-    (void)term;
     struct op_ctx *op = arg;
-    for (size_t i = 0; i <= op->n_retries; i++) {
-        struct rpc_call *call = i == 0 ? op->call : op->retries[i - 1];
+    if (res == NODE_OK)
+        rpc_call_reply(call, result, len); /* the state machine's encoded kv.Reply */
+    for (size_t i = 0; i < op->n_retries; i++) {
         if (res == NODE_OK)
-            rpc_call_reply(call, result, len); /* the state machine's encoded kv.Reply */
+            rpc_call_reply(op->retries[i], result, len);
         else
-            reply_error(call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
-                        op->s->node);
+            node_reply_fail(&op->s->op, op->retries[i], res, index, term);
     }
     op_free(op);
 }
 
 /* A Get confirmed by ReadIndex: read the state machine directly. */
-static void on_read(enum node_result res, uint64_t index, void *arg)
+static void on_read(struct rpc_call *call, enum node_result res, void *arg)
 {
-    (void)index;
     struct op_ctx *op = arg;
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
         kv_codec_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
-        rpc_call_reply(op->call, reply, len);
+        rpc_call_reply(call, reply, len);
         free(reply);
-    } else {
-        reply_error(op->call, res == NODE_SHUTDOWN ? KV__ERR__SHUTTING_DOWN : KV__ERR__WRONG_LEADER,
-                    op->s->node);
     }
     op_free(op);
-}
-
-/* This node cannot serve the call: relay it to the leader, or say who leads. */
-static void not_leader(struct kvd_service *s, struct rpc_call *call, const uint8_t *req, size_t len)
-{
-    if (!node_forward(s->node, call, "kv.Op", req, len))
-        reply_error(call, KV__ERR__WRONG_LEADER, s->node);
 }
 
 /* A retry of a write this leader has in its log and not yet applied joins it. */
@@ -126,16 +119,14 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         return;
     }
     struct op_ctx *op = xcalloc(1, sizeof *op);
-    *op = (struct op_ctx){ .call = call, .s = s };
+    op->s = s;
     if (c->op == KV__OP_TYPE__GET) {
         /* Gets skip the log (ReadIndex) unless the leader cannot confirm reads yet. */
         op->get = c;
-        enum node_result res = node_read(s->node, on_read, op);
-        if (res == NODE_OK)
-            return;
-        if (res == NODE_NOT_LEADER) {
-            op_free(op);
-            not_leader(s, call, req, len);
+        enum node_result res = node_reply_read(&s->op, call, req, len, on_read, op);
+        if (res != NODE_NOT_READY) {
+            if (res != NODE_OK)
+                op_free(op);
             return;
         }
         kv__command__free_unpacked(op->get, NULL);
@@ -151,15 +142,9 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
         op->client_id = client_id;
         op->seq = seq;
     }
-    uint64_t index, term;
-    enum node_result res = node_propose(s->node, req, len, on_applied, op, &index, &term);
-    if (res != NODE_OK) {
+    if (node_reply_propose(&s->op, call, req, len, req, len, on_applied, op) != NODE_OK) {
         op->client_id = 0; /* never registered */
         op_free(op);
-        if (res == NODE_NO_SPACE)
-            reply_error(call, KV__ERR__NO_SPACE, s->node);
-        else
-            not_leader(s, call, req, len);
         return;
     }
     if (op->client_id && !u64map_get(&s->writes, write_key(op->client_id, op->seq)))
@@ -184,18 +169,22 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
     node_status_pb_release(&node);
 }
 
-struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv)
+void *kvd_service_start(const struct node_service_env *env, char *err, size_t errlen, void *kv)
 {
+    (void)err;
+    (void)errlen;
     struct kvd_service *s = xmalloc(sizeof *s);
-    *s = (struct kvd_service){ .node = n, .kv = kv };
-    rpc_server_handle(srv, "kv.Op", handle_op, s);
-    rpc_server_handle(srv, "kv.Status", handle_status, s);
+    *s = (struct kvd_service){ .node = env->node, .kv = kv };
+    s->op = (struct node_reply){ env->node, "kv.Op", reply_error, s };
+    rpc_server_handle(env->srv, "kv.Op", handle_op, s);
+    rpc_server_handle(env->srv, "kv.Status", handle_status, s);
     return s;
 }
 
 /* Called after node_free, which completed every proposal (and so emptied writes). */
-void kvd_service_free(struct kvd_service *s)
+void kvd_service_stop(void *service)
 {
+    struct kvd_service *s = service;
     u64map_free(&s->writes);
     free(s);
 }

@@ -3,13 +3,13 @@
 #ifndef KVD_SERVICE_H
 #define KVD_SERVICE_H
 
+#include <stddef.h>
+
 #include "kv/kv.h"
-#include "node/node.h"
+#include "node/daemon.h"
 
-struct rpc_server;
-struct kvd_service;
-
-struct kvd_service *kvd_service_new(struct rpc_server *srv, struct node *n, struct kv *kv);
-void kvd_service_free(struct kvd_service *s);
+/* node_service.start (arg: the struct kv) and .stop. */
+void *kvd_service_start(const struct node_service_env *env, char *err, size_t errlen, void *kv);
+void kvd_service_stop(void *service);
 
 #endif

@@ -1,9 +1,11 @@
 #include "service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
+#include "node/reply.h"
 #include "node/status_pb.h"
 #include "node.pb-c.h"
 #include "raftd.pb-c.h"
@@ -69,38 +71,47 @@ struct node_sm raftd_state_machine(struct raftd_state *st)
 struct service {
     struct node *node;
     struct raftd_state *state;
+    struct raftd_opts opts;
+    struct node_reply propose; /* "raftd.Propose" through the log */
 };
 
 static void reply_propose(struct rpc_call *call, Raftd__Error e, uint64_t index, uint64_t term,
-                          uint64_t hash, struct node *n)
+                          uint64_t hash, uint32_t leader_id, const char *leader_addr)
 {
     Raftd__ProposeReply r = RAFTD__PROPOSE_REPLY__INIT;
     r.error = e;
     r.index = index;
     r.term = term;
     r.applied_hash = hash;
-    const char *leader_addr;
-    r.leader_id = node_leader(n, &leader_addr);
+    r.leader_id = leader_id;
     r.leader_addr = (char *)leader_addr;
     rpc_call_reply_msg(call, &r.base);
 }
 
-struct propose_ctx {
-    struct rpc_call *call;
-    struct node *node;
-};
-
-static void on_proposed(enum node_result res, uint64_t index, uint64_t term, const uint8_t *result,
-                        size_t len, void *arg)
+/* raftd.Propose's error reply: ProposeReply's Error with the leader hint. */
+static void propose_failed(struct rpc_call *call, const struct node_failure *f, void *arg)
 {
-    struct propose_ctx *p = arg;
+    (void)arg;
     static const Raftd__Error map[] = {
-        [NODE_OK] = RAFTD__ERROR__OK, [NODE_NOT_LEADER] = RAFTD__ERROR__NOT_LEADER,
-        [NODE_LEADERSHIP_LOST] = RAFTD__ERROR__LEADERSHIP_LOST,
-        [NODE_OVERWRITTEN] = RAFTD__ERROR__OVERWRITTEN, [NODE_SHUTDOWN] = RAFTD__ERROR__SHUTTING_DOWN,
+        [NODE_FAIL_NOT_LEADER] = RAFTD__ERROR__NOT_LEADER,
+        [NODE_FAIL_LEADERSHIP_LOST] = RAFTD__ERROR__LEADERSHIP_LOST,
+        [NODE_FAIL_OVERWRITTEN] = RAFTD__ERROR__OVERWRITTEN,
+        [NODE_FAIL_SHUTDOWN] = RAFTD__ERROR__SHUTTING_DOWN,
+        [NODE_FAIL_NO_SPACE] = RAFTD__ERROR__NO_SPACE,
     };
-    reply_propose(p->call, map[res], index, term, len == 8 ? be64_get(result) : 0, p->node);
-    free(p);
+    reply_propose(call, map[f->kind], f->index, f->term, 0, f->leader_id, f->leader_addr);
+}
+
+static void on_proposed(struct rpc_call *call, enum node_result res, uint64_t index,
+                        uint64_t term, const uint8_t *result, size_t len, void *arg)
+{
+    struct service *s = arg;
+    if (res != NODE_OK)
+        return; /* answered by propose_failed */
+    const char *leader_addr;
+    uint32_t leader_id = node_leader(s->node, &leader_addr);
+    reply_propose(call, RAFTD__ERROR__OK, index, term, len == 8 ? be64_get(result) : 0, leader_id,
+                  leader_addr);
 }
 
 static void handle_propose(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
@@ -111,18 +122,7 @@ static void handle_propose(struct rpc_call *call, const uint8_t *req, size_t len
         rpc_call_fail(call, RPC_BAD_REQUEST, "raftd.Propose: request does not decode");
         return;
     }
-    struct propose_ctx *p = xmalloc(sizeof *p);
-    *p = (struct propose_ctx){ call, s->node };
-    uint64_t index, term;
-    enum node_result res = node_propose(s->node, r->data.data, r->data.len, on_proposed, p, &index,
-                                        &term);
-    if (res != NODE_OK) {
-        free(p);
-        if (res == NODE_NO_SPACE)
-            reply_propose(call, RAFTD__ERROR__NO_SPACE, 0, 0, 0, s->node);
-        else if (!node_forward(s->node, call, "raftd.Propose", req, len))
-            reply_propose(call, RAFTD__ERROR__NOT_LEADER, 0, 0, 0, s->node);
-    }
+    node_reply_propose(&s->propose, call, req, len, r->data.data, r->data.len, on_proposed, s);
     raftd__propose_request__free_unpacked(r, NULL);
 }
 
@@ -134,7 +134,8 @@ static void handle_read_log(struct rpc_call *call, const uint8_t *req, size_t le
         rpc_call_fail(call, RPC_BAD_REQUEST, "raftd.ReadLog: request does not decode");
         return;
     }
-    size_t max = r->max ? MIN(r->max, 10000u) : 1000;
+    size_t max = (size_t)(r->max ? MIN((uint64_t)r->max, (uint64_t)s->opts.read_log_max)
+                                 : (uint64_t)s->opts.read_log_default);
     struct raft_entry *e;
     size_t n;
     bool compacted;
@@ -175,20 +176,37 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
     (void)req;
     (void)len;
     struct service *s = arg;
-    Node__Status r = NODE__STATUS__INIT;
-    node_status_pb(s->node, s->state->hash, &r);
-    rpc_call_reply_msg(call, &r.base);
-    node_status_pb_release(&r);
+    node_status_reply(call, s->node, s->state->hash);
 }
 
-struct service *raftd_service_new(struct rpc_server *srv, struct node *n, struct raftd_state *st)
+int raftd_check_opts(const void *opts, char *err, size_t errlen, void *arg)
 {
+    (void)arg;
+    const struct raftd_opts *o = opts;
+    if (o->read_log_default > o->read_log_max) {
+        snprintf(err, errlen, "--read-log-default (%lld) must not exceed --read-log-max (%lld)",
+                 (long long)o->read_log_default, (long long)o->read_log_max);
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t raftd_applied_hash(void *state) { return ((struct raftd_state *)state)->hash; }
+
+void *raftd_service_start(const struct node_service_env *env, char *err, size_t errlen,
+                          void *state)
+{
+    (void)err;
+    (void)errlen;
     struct service *s = xmalloc(sizeof *s);
-    *s = (struct service){ n, st };
-    rpc_server_handle(srv, "raftd.Propose", handle_propose, s);
-    rpc_server_handle(srv, "raftd.ReadLog", handle_read_log, s);
-    rpc_server_handle(srv, "raftd.Status", handle_status, s);
+    *s = (struct service){ .node = env->node, .state = state };
+    s->opts = *(const struct raftd_opts *)env->opts;
+    s->propose = (struct node_reply){ env->node, "raftd.Propose", propose_failed, s };
+    rpc_server_handle(env->srv, "raftd.Propose", handle_propose, s);
+    rpc_server_handle(env->srv, "raftd.ReadLog", handle_read_log, s);
+    /* node.Status under raftd's own name (the shape registers node.Status itself). */
+    rpc_server_handle(env->srv, "raftd.Status", handle_status, s);
     return s;
 }
 
-void raftd_service_free(struct service *s) { free(s); }
+void raftd_service_stop(void *s) { free(s); }

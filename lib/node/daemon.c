@@ -8,10 +8,15 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/status_pb.h"
 #include "rpc/rpc.h"
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 #define F(field) offsetof(struct node_opts, field)
 
+/* Offsets within struct node_opts, which heads the daemon's option buffer (see svc_base). */
 static const struct config_option node_opts_table[] = {
     { "node", "id", "id", CONFIG_INT, F(id), "0", 0, 4294967295LL,
       "this node's id (required; one of the ids in --peers)" },
@@ -41,10 +46,11 @@ static const struct config_option node_opts_table[] = {
       3600000, "close a connection that takes longer to send one frame (0: never)" },
     { "raft", "tick", "tick", CONFIG_DURATION, F(tick_ms), "10ms", 1, 10000,
       "length of one Raft tick" },
-    { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks), "20", 2, 100000,
+    { "raft", "election_ticks", "election-ticks", CONFIG_INT, F(election_ticks),
+      STRINGIFY(RAFT_DEFAULT_ELECTION_TICKS), 2, 100000,
       "election timeout in ticks (randomized up to twice this)" },
-    { "raft", "heartbeat_ticks", "heartbeat-ticks", CONFIG_INT, F(heartbeat_ticks), "10", 1,
-      100000, "leader heartbeat interval in ticks" },
+    { "raft", "heartbeat_ticks", "heartbeat-ticks", CONFIG_INT, F(heartbeat_ticks),
+      STRINGIFY(RAFT_DEFAULT_HEARTBEAT_TICKS), 1, 100000, "leader heartbeat interval in ticks" },
     { "raft", "max_raft_state", "max-raft-state", CONFIG_SIZE, F(max_raft_state), "64MiB", 0, 0,
       "snapshot when the persisted Raft log exceeds this many bytes (0: never, the log grows "
       "without end); the default bounds the disk and a restart's replay, in the spirit of "
@@ -61,19 +67,13 @@ static const struct config_option node_opts_table[] = {
       "debug, info, warn or error" },
 };
 
-size_t node_options_count(void) { return ARRAY_LEN(node_opts_table); }
-
-void node_options_fill(struct config_option *out, size_t base)
-{
-    for (size_t i = 0; i < ARRAY_LEN(node_opts_table); i++) {
-        out[i] = node_opts_table[i];
-        out[i].offset += base;
-    }
-}
 
 struct daemon {
     struct event_base *base;
     struct rpc_server *srv;
+    struct node *node;
+    const struct node_service *svc;
+    void *service;
     const char *name;
 };
 
@@ -86,63 +86,81 @@ static void on_signal(int sig, void *arg)
     rpc_server_shutdown(d->srv, 2000, on_drained, d);
 }
 
+static void on_role(bool leader, uint64_t term, void *arg)
+{
+    struct daemon *d = arg;
+    d->svc->on_role(d->service, leader, term);
+}
+
+/* "node.Status", which every Raft daemon answers. */
+static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
+{
+    (void)req;
+    (void)len;
+    struct daemon *d = arg;
+    node_status_reply(call, d->node, d->svc->applied_hash ? d->svc->applied_hash(d->svc->arg) : 0);
+}
+
 static int usage_error(const char *program, const char *msg)
 {
     fprintf(stderr, "%s: %s (see --help)\n", program, msg);
     return 2;
 }
 
-int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opts_offset,
-                     const struct node_service *svc, int argc, char **argv)
+/* The node's options, then the service's at svc_base (aligned for any field). */
+static size_t svc_base(void)
 {
-    const char *prog = spec->program;
-    /* Large values pass through short-lived buffers (frame, entry, apply, snapshot). A fixed
-     * mmap threshold (glibc otherwise raises it after each large free) makes every block of
-     * 256 KiB or more its own mapping, returned to the system as soon as it is freed, so a
-     * daemon's memory follows its live data rather than its largest past request. */
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    if (config_from_args_or_exit(spec, argc, argv, opts) != argc) {
-        config_free(spec, opts);
-        return usage_error(prog, "unexpected argument");
-    }
-    struct node_opts *o = (struct node_opts *)((char *)opts + node_opts_offset);
-    char err[512];
-    const char *problem = NULL;
-    struct node_peer *peers = NULL;
-    size_t n_peers = 0;
-    enum log_level level = LOG_INFO;
-    const char *listen = o->listen;
-    if (log_level_parse(o->log_level, &level) != 0)
-        problem = "--log-level: expected debug, info, warn or error";
-    else if (o->id == 0 || !o->peers || !o->data_dir)
-        problem = "--id, --peers and --data-dir are required";
-    else if (strcmp(o->initial_cluster_state, "new") != 0 &&
-             strcmp(o->initial_cluster_state, "existing") != 0)
-        problem = "--initial-cluster-state: expected new or existing";
-    else if (o->election_ticks <= o->heartbeat_ticks)
-        problem = "--election-ticks must be larger than --heartbeat-ticks";
-    else if (node_parse_peers(o->peers, &peers, &n_peers, err, sizeof err) != 0)
-        problem = err;
-    for (size_t i = 0; !problem && i < n_peers && !listen; i++)
-        if (peers[i].id == (uint32_t)o->id)
-            listen = peers[i].addr;
-    if (!problem && !listen)
-        problem = "--id is not among --peers";
-    if (problem) {
-        int rc = usage_error(prog, problem);
-        free(peers);
-        config_free(spec, opts);
-        return rc;
-    }
-    char node_name[16];
-    snprintf(node_name, sizeof node_name, "n%lld", (long long)o->id);
-    log_setup(level, node_name, NULL);
-    char desc[4096];
-    config_describe(spec, opts, desc, sizeof desc);
-    LOG_INFO(prog, "config: %s", desc);
+    size_t a = _Alignof(max_align_t);
+    return (sizeof(struct node_opts) + a - 1) / a * a;
+}
 
+/* Checks the node's options (the service's come after): NULL, or what is wrong (in err or a
+ * constant). Sets *listen and the parsed peers. */
+static const char *check_node_opts(const struct node_opts *o, enum log_level *level,
+                                   const char **listen, struct node_peer **peers, size_t *n_peers,
+                                   char *err, size_t errlen)
+{
+    struct raft_config rc;
+    raft_config_default(&rc);
+    rc.id = (uint32_t)o->id;
+    rc.n_peers = 1; /* the members are checked by node_parse_peers */
+    rc.election_ticks = (unsigned)o->election_ticks;
+    rc.heartbeat_ticks = (unsigned)o->heartbeat_ticks;
+    char rerr[128];
+    if (log_level_parse(o->log_level, level) != 0)
+        return "--log-level: expected debug, info, warn or error";
+    if (o->id == 0 || !o->peers || !o->data_dir)
+        return "--id, --peers and --data-dir are required";
+    if (strcmp(o->initial_cluster_state, "new") != 0 &&
+        strcmp(o->initial_cluster_state, "existing") != 0)
+        return "--initial-cluster-state: expected new or existing";
+    /* Of what raft_config_check checks, only the two timings come from flags here (the id is
+     * checked above, the heartbeat's minimum by the option table): keep the message users
+     * know, naming flags rather than fields. */
+    if (raft_config_check(&rc, rerr, sizeof rerr) != 0) {
+        if (strstr(rerr, "election_ticks"))
+            return "--election-ticks must be larger than --heartbeat-ticks";
+        snprintf(err, errlen, "%s", rerr);
+        return err;
+    }
+    if (node_parse_peers(o->peers, peers, n_peers, err, errlen) != 0)
+        return err;
+    *listen = o->listen;
+    for (size_t i = 0; i < *n_peers && !*listen; i++)
+        if ((*peers)[i].id == (uint32_t)o->id)
+            *listen = (*peers)[i].addr;
+    return *listen ? NULL : "--id is not among --peers";
+}
+
+/* Serves once the options are valid: returns the exit status. */
+static int run(const struct node_daemon *dm, const struct node_opts *o, const void *svc_opts,
+               const char *listen, const struct node_peer *peers, size_t n_peers)
+{
+    const struct node_service *svc = &dm->service;
+    const char *prog = dm->program;
+    char err[512];
     int rc = 1;
-    struct daemon d = { event_base_new(), NULL, prog };
+    struct daemon d = { .base = event_base_new(), .svc = svc, .name = prog };
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
     event_base_priority_init(d.base, 3);
@@ -158,7 +176,6 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
     if (so.in_budget < 4 * so.limits.max_frame)
         so.in_budget = 4 * so.limits.max_frame;
     d.srv = rpc_server_new(d.base, &so);
-    struct node *node = NULL;
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
      * shutdown once the loop runs), not fatal. */
     struct rpc_signals *sig = rpc_signals_install(d.base, on_signal, &d);
@@ -174,26 +191,85 @@ int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opt
         .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
     };
-    node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
-    if (!node) {
+    d.node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
+    if (!d.node) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto out;
     }
-    void *service = svc->start(d.srv, node, svc->arg);
+    const struct node_service_env env = { d.base, d.srv, d.node, o, svc_opts };
+    err[0] = '\0';
+    d.service = svc->start(&env, err, sizeof err, svc->arg);
+    if (!d.service) {
+        fprintf(stderr, "%s: %s\n", prog, err[0] ? err : "the service did not start");
+        goto out;
+    }
+    rpc_server_handle(d.srv, "node.Status", handle_status, &d);
+    if (svc->on_role)
+        node_on_role(d.node, on_role, &d);
     LOG_INFO(prog, "serving on %s", listen);
     event_base_dispatch(d.base);
-    node_free(node);
-    rpc_server_free(d.srv);
-    d.srv = NULL;
-    if (svc->stop)
-        svc->stop(service);
-    LOG_INFO(prog, "stopped");
     rc = 0;
 out:
-    rpc_signals_free(sig);
+    /* The node first: it completes every proposal (NODE_SHUTDOWN) while the service lives. */
+    node_free(d.node);
     rpc_server_free(d.srv);
+    if (d.service && svc->stop)
+        svc->stop(d.service);
+    if (rc == 0)
+        LOG_INFO(prog, "stopped");
+    rpc_signals_free(sig);
     event_base_free(d.base);
+    return rc;
+}
+
+int node_daemon_main(const struct node_daemon *dm, int argc, char **argv)
+{
+    const char *prog = dm->program;
+    /* Large values pass through short-lived buffers (frame, entry, apply, snapshot). A fixed
+     * mmap threshold (glibc otherwise raises it after each large free) makes every block of
+     * 256 KiB or more its own mapping, returned to the system as soon as it is freed, so a
+     * daemon's memory follows its live data rather than its largest past request. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    size_t n_node = ARRAY_LEN(node_opts_table), base = svc_base();
+    struct config_option *options = xmalloc((n_node + dm->n_options) * sizeof *options);
+    memcpy(options, node_opts_table, sizeof node_opts_table);
+    for (size_t i = 0; i < dm->n_options; i++) {
+        options[n_node + i] = dm->options[i];
+        options[n_node + i].offset += base;
+    }
+    const struct config_spec spec = { prog, "[OPTION]...", dm->summary, options,
+                                      n_node + dm->n_options };
+    char *buf = xcalloc(1, base + dm->opts_size);
+    const struct node_opts *o = (const struct node_opts *)buf;
+    const void *svc_opts = dm->opts_size ? buf + base : NULL;
+    char err[512];
+    const char *problem = NULL;
+    struct node_peer *peers = NULL;
+    size_t n_peers = 0;
+    enum log_level level = LOG_INFO;
+    const char *listen = NULL;
+    if (config_from_args_or_exit(&spec, argc, argv, buf) != argc)
+        problem = "unexpected argument";
+    else
+        problem = check_node_opts(o, &level, &listen, &peers, &n_peers, err, sizeof err);
+    if (!problem && dm->service.check &&
+        dm->service.check(svc_opts, err, sizeof err, dm->service.arg) != 0)
+        problem = err;
+    int rc;
+    if (problem) {
+        rc = usage_error(prog, problem);
+    } else {
+        char node_name[16];
+        snprintf(node_name, sizeof node_name, "n%lld", (long long)o->id);
+        log_setup(level, node_name, NULL);
+        char desc[4096];
+        config_describe(&spec, buf, desc, sizeof desc);
+        LOG_INFO(prog, "config: %s", desc);
+        rc = run(dm, o, svc_opts, listen, peers, n_peers);
+    }
     free(peers);
-    config_free(spec, opts);
+    config_free(&spec, buf);
+    free(buf);
+    free(options);
     return rc;
 }

@@ -1,49 +1,76 @@
-/* What every Raft daemon (raftd, kvd) shares: the node's options (flags and INI keys), and the
- * run loop (config, logging, listen, open the node, serve, clean shutdown on SIGTERM/SIGINT).
- * A daemon's main() only adds its own options and its service. */
+/* The shape of every Raft daemon (raftd, kvd): the node's options (flags and INI keys), the
+ * run loop (config, logging, listen, open the node, serve, clean shutdown on SIGTERM/SIGINT),
+ * "node.Status", and the hooks through which a service checks its own options, starts, hears
+ * of leadership changes and stops. A daemon's main() is its state machine and its service. */
 #ifndef NODE_DAEMON_H
 #define NODE_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/config.h"
 #include "node/node.h"
 
+struct event_base;
 struct rpc_server;
 
-/* The options of a Raft node, embedded in a daemon's option struct. */
+/* The options of a Raft node (filled by node_daemon_main; services see them in
+ * node_service_env). */
 struct node_opts {
     int64_t id;
     char *listen, *peers, *data_dir, *log_level;
-    char *initial_cluster_state; /* "new" or "existing" (see node_opts_table) */
+    char *initial_cluster_state; /* "new" or "existing" */
     uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
     int64_t election_ticks, heartbeat_ticks, max_connections;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
 };
 
-/* Number of node options. */
-size_t node_options_count(void);
-
-/* Writes the node options into out[0..node_options_count()), their offsets shifted by base
- * (the offset of the struct node_opts inside the daemon's option struct). */
-void node_options_fill(struct config_option *out, size_t base);
-
-/* A daemon's service: registers its methods on srv for node n; returns the service state that
- * free_service releases at the end (may be NULL). */
-struct node_service {
-    void *(*start)(struct rpc_server *srv, struct node *n, void *arg);
-    void (*stop)(void *service);
-    void *arg;
-    const struct node_sm *sm;
+/* What a service's start gets. Valid until its stop returns. */
+struct node_service_env {
+    struct event_base *base;
+    struct rpc_server *srv;
+    struct node *node;
+    const struct node_opts *node_opts;
+    const void *opts; /* the service's own options (NULL when it has none) */
 };
 
-/* Parses argv with spec (whose options include the node options at node_opts_offset in the
- * option struct opts), validates, runs the node and the service until SIGTERM/SIGINT, and
- * returns the process exit status (2: bad flags or config; 1: cannot listen, data directory
- * locked, corrupted, or its store lost while --initial-cluster-state is new; 0: clean
- * shutdown). */
-int node_daemon_main(const struct config_spec *spec, void *opts, size_t node_opts_offset,
-                     const struct node_service *svc, int argc, char **argv);
+/* A daemon's service. Every hook but start is optional; arg is passed to check and start. */
+struct node_service {
+    /* Validates the service's own options (opts, as in node_service_env) after the flags and
+     * the file are read and before anything opens. Returns 0, or -1 with a message in err:
+     * the daemon prints it and exits 2. */
+    int (*check)(const void *opts, char *err, size_t errlen, void *arg);
+    /* Registers the service's methods on env->srv once the node is open (its loop not yet
+     * running). Returns the service state handed to the other hooks, or NULL with a message
+     * in err: the daemon closes the node and exits 1. */
+    void *(*start)(const struct node_service_env *env, char *err, size_t errlen, void *arg);
+    /* Called from the loop each time the node becomes leader (leader true) or stops being
+     * leader (node_on_role). */
+    void (*on_role)(void *service, bool leader, uint64_t term);
+    /* The state machine's running hash for node.Status's applied_hash (absent: 0). Gets arg. */
+    uint64_t (*applied_hash)(void *arg);
+    /* Frees the service, after the node and the server are gone (every proposal completed). */
+    void (*stop)(void *service);
+    void *arg;
+    const struct node_sm *sm; /* the state machine the node applies to (required) */
+};
+
+/* A Raft daemon: its name and --help text, its own options, and its service. */
+struct node_daemon {
+    const char *program; /* "kvd" */
+    const char *summary; /* the paragraph of --help */
+    /* The service's own options (sections other than the node's), their offsets within a
+     * struct of opts_size bytes that the daemon allocates, fills and frees (NULL, 0, 0: none). */
+    const struct config_option *options;
+    size_t n_options, opts_size;
+    struct node_service service;
+};
+
+/* Parses argv, validates (the node's options, then service.check), runs the node and the
+ * service until SIGTERM/SIGINT, and returns the process exit status (2: bad flags or config;
+ * 1: cannot listen, data directory locked, corrupted, or its store lost while
+ * --initial-cluster-state is new, or the service did not start; 0: clean shutdown). */
+int node_daemon_main(const struct node_daemon *d, int argc, char **argv);
 
 #endif

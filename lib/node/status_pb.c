@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "base/util.h"
+#include "rpc/rpc.h"
 
 void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r)
 {
@@ -43,4 +44,12 @@ void node_status_pb_release(Node__Status *r)
     free(r->peers);
     r->peers = NULL;
     r->n_peers = 0;
+}
+
+void node_status_reply(struct rpc_call *call, const struct node *n, uint64_t applied_hash)
+{
+    Node__Status r = NODE__STATUS__INIT;
+    node_status_pb(n, applied_hash, &r);
+    rpc_call_reply_msg(call, &r.base);
+    node_status_pb_release(&r);
 }

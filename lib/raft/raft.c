@@ -4,6 +4,7 @@
 #include "raft/raft.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +89,8 @@ static void become_follower(struct raft *r, uint64_t term, uint32_t leader);
 void raft_config_default(struct raft_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->election_ticks = 20;
-    c->heartbeat_ticks = 10;
+    c->election_ticks = RAFT_DEFAULT_ELECTION_TICKS;
+    c->heartbeat_ticks = RAFT_DEFAULT_HEARTBEAT_TICKS;
     c->pre_vote = true;
     c->check_quorum = true;
     c->max_msg_bytes = 1u << 20;
@@ -97,6 +98,27 @@ void raft_config_default(struct raft_config *c)
     c->max_inflight_bytes = 16u << 20;
     c->snapshot_chunk = 1u << 20;
     c->max_apply_bytes = 16u << 20;
+}
+
+int raft_config_check(const struct raft_config *c, char *err, size_t errlen)
+{
+    const char *problem = NULL;
+    if (c->id == RAFT_NONE)
+        problem = "id must not be zero";
+    else if (c->n_peers == 0)
+        problem = "there must be at least one member";
+    else if (c->heartbeat_ticks == 0)
+        problem = "heartbeat_ticks must be at least 1";
+    else if (c->election_ticks <= c->heartbeat_ticks)
+        problem = "election_ticks must be larger than heartbeat_ticks";
+    else if (c->max_inflight == 0 || c->max_inflight_bytes == 0)
+        problem = "max_inflight and max_inflight_bytes must not be zero";
+    else if (c->snapshot_chunk == 0)
+        problem = "snapshot_chunk must not be zero";
+    if (!problem)
+        return 0;
+    snprintf(err, errlen, "%s", problem);
+    return -1;
 }
 
 const char *raft_role_name(enum raft_role role)
@@ -1268,9 +1290,8 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
 
 struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
 {
-    if (c->id == RAFT_NONE || c->n_peers == 0 || c->heartbeat_ticks == 0 ||
-        c->election_ticks <= c->heartbeat_ticks || c->max_inflight == 0 || c->snapshot_chunk == 0 ||
-        c->max_inflight_bytes == 0)
+    char err[128];
+    if (raft_config_check(c, err, sizeof err) != 0)
         return NULL;
     struct raft *r = xcalloc(1, sizeof *r);
     r->cfg = *c;

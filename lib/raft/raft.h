@@ -197,11 +197,23 @@ struct raft_ready {
 
 struct raft;
 
-/* Sets the defaults: election 20 ticks, heartbeat 10 ticks, pre-vote and check-quorum on,
- * 1 MiB messages, 256 or 16 MiB in flight, 1 MiB snapshot chunks, 16 MiB applied per ready. */
+/* The default timing, in ticks (plain numbers: daemons stringify them into their option
+ * tables). */
+#define RAFT_DEFAULT_ELECTION_TICKS 20
+#define RAFT_DEFAULT_HEARTBEAT_TICKS 10
+
+/* Sets the defaults: election RAFT_DEFAULT_ELECTION_TICKS, heartbeat
+ * RAFT_DEFAULT_HEARTBEAT_TICKS, pre-vote and check-quorum on, 1 MiB messages, 256 or 16 MiB in
+ * flight, 1 MiB snapshot chunks, 16 MiB applied per ready. */
 void raft_config_default(struct raft_config *c);
 
-/* Creates a node from its config and durable state. Returns NULL if the config is invalid. */
+/* Validates c as raft_new does (a non-zero id, at least one member, a heartbeat of at least
+ * one tick below the election timeout, non-zero in-flight limits and snapshot chunk). Returns
+ * 0, or -1 with a message naming the field in err. */
+int raft_config_check(const struct raft_config *c, char *err, size_t errlen);
+
+/* Creates a node from its config and durable state. Returns NULL if the config is invalid
+ * (raft_config_check). */
 struct raft *raft_new(const struct raft_config *c, const struct raft_init *init);
 void raft_free(struct raft *r);
 

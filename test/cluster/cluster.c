@@ -16,7 +16,7 @@
 void cluster_opts_default(struct cluster_opts *o)
 {
     *o = (struct cluster_opts){
-        .n = 3, .name = "cluster", .status_method = "raftd.Status", .start_timeout_ms = 15000,
+        .n = 3, .name = "cluster", .status_method = "node.Status", .start_timeout_ms = 15000,
     };
 }
 
@@ -207,7 +207,7 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
     c->seed = pick_seed(o);
     rng_seed(&c->rng, c->seed ^ 0x5eedc1u);
     c->name = xstrdup(o->name ? o->name : "cluster");
-    c->status_method = xstrdup(o->status_method ? o->status_method : "raftd.Status");
+    c->status_method = xstrdup(o->status_method ? o->status_method : "node.Status");
     c->ini_extra = o->ini ? xstrdup(o->ini) : NULL;
     c->start_timeout_ms = o->start_timeout_ms ? o->start_timeout_ms : 15000;
     c->watcher = -1;

@@ -112,8 +112,9 @@ struct cluster_opts {
     uint64_t seed;            /* 0: env CLUSTER_SEED, else drawn from the clock; printed */
     const char *name;         /* a label for messages and the temp directory ("cluster") */
     const char *status_method;/* the method answering a Node__Status to an empty request
-                                 ("raftd.Status"); a node counts as started once it answers
-                                 it ("": once its port accepts connections) */
+                                 ("node.Status", which every Raft daemon answers); a node
+                                 counts as started once it answers it ("": once its port
+                                 accepts connections) */
     uint64_t start_timeout_ms;/* how long a node may take to start (15000) */
 };
 

@@ -55,7 +55,6 @@ struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int ma
     o.daemon = daemon;
     o.args = args;
     o.name = name;
-    o.status_method = "kv.Status";
     char err[512];
     printf("Test: %s (%u servers%s%s)\n", name, nservers, unreliable ? ", unreliable" : "",
            maxraftstate > 0 ? ", max_raft_state set" : "");

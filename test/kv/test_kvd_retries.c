@@ -41,7 +41,6 @@ static struct cluster *start(unsigned n)
     o.n = n;
     o.daemon = daemon;
     o.name = "kvd-retries";
-    o.status_method = "kv.Status";
     struct cluster *c = cluster_new(&o, err, sizeof err);
     ck_assert_msg(c, "%s", err);
     return c;

@@ -28,7 +28,7 @@ PEERS="1=127.0.0.1:$P"
 help_lists_every_flag() {
   "$BIN/raftd" --help >help.txt || return 1
   for f in id listen peers data-dir initial-cluster-state tick election-ticks heartbeat-ticks max-raft-state fsync \
-           pre-vote check-quorum log-level config help; do
+           pre-vote check-quorum log-level read-log-max read-log-default config help; do
     grep -q -- "--$f" help.txt || { echo "    --help lacks --$f"; return 1; }
   done
 }
@@ -43,6 +43,13 @@ check "id not among peers: exit 2" expect 2 "not among --peers" \
   "$BIN/raftd" --id 4 --peers "$PEERS" --data-dir d
 check "election not above heartbeat: exit 2" expect 2 "election-ticks" \
   "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir d --election-ticks 5 --heartbeat-ticks 5
+# raftd's own options are checked by its service's check hook, before the store opens.
+service_check_before_store() {
+  expect 2 "read-log-default \(50\) must not exceed --read-log-max \(10\)" \
+    "$BIN/raftd" --id 1 --peers "$PEERS" --data-dir svc-data --read-log-max 10 --read-log-default 50 || return 1
+  [ ! -e svc-data ] || { echo "    the data directory was created"; return 1; }
+}
+check "service option check: exit 2 before the data directory is created" service_check_before_store
 printf '[node]\nid = 1\n\n[raft]\ntick_ms = 10\n' >bad-key.ini
 check "config file, unknown key: exit 2 naming file:line" expect 2 "bad-key.ini:5: unknown key 'tick_ms' in section \[raft\]" \
   "$BIN/raftd" --config bad-key.ini
@@ -82,6 +89,17 @@ log_survives() {
     "$BIN/raftcli" --servers "127.0.0.1:$P" log 1 | grep -q $'^1\t1\thello$'
 }
 check "the log survives a restart" log_survives
+kill -TERM "$RAFTD"
+wait "$RAFTD"
+# raftd's own option, in use: --read-log-max caps what one raftd.ReadLog returns.
+"$BIN/raftd" --config node.ini --read-log-max 1 --read-log-default 1 2>>node.log &
+pids+=($!)
+RAFTD=$!
+read_log_capped() {
+  wait_leader && "$BIN/raftcli" --servers "127.0.0.1:$P" log 1 100 >capped.txt &&
+    [ "$(grep -c $'^[0-9]*\t' capped.txt)" = 1 ] || { echo "    raftcli log 1 100 printed: $(head -c 200 capped.txt)"; return 1; }
+}
+check "--read-log-max 1: one entry per raftd.ReadLog" read_log_capped
 kill -TERM "$RAFTD"
 wait "$RAFTD"
 
