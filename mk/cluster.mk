@@ -10,6 +10,13 @@ $(OUT)/test/cluster_%: $(call obj,test/cluster/test_%.c) $(UNIT_MAIN) $(CLUSTER_
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 
+# The raftd suite's clients are raftd's layer on the clerk engine (client/raftclerk).
+$(OUT)/test/cluster_raftd_cluster: $(call obj,test/cluster/test_raftd_cluster.c) $(UNIT_MAIN) \
+		$(CLUSTER_OBJS) $(TEST_SUPPORT) $(call obj,client/raftclerk/raftclerk.c) \
+		$(call lib_a,clerk) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+
 # Suites that run raftd need it built first (they find it through $BIN).
 $(filter $(OUT)/test/cluster_raftd_%,$(CLUSTER_TESTS)): | $(BIN)/raftd
 

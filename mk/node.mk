@@ -2,8 +2,10 @@
 $(eval $(call LIBRARY,node))
 
 $(eval $(call PROGRAM,raftd,$(wildcard daemons/raftd/*.c),$(LINK_NODE)))
-$(eval $(call PROGRAM,raftcli,$(wildcard client/raftcli/*.c),$(LINK_RPC)))
-$(eval $(call PROGRAM,raftbench,$(wildcard client/raftbench/*.c),$(LINK_RPC)))
+# client/raftclerk: raftd's layer on the clerk engine, compiled into its clients.
+RAFTCLERK_SRCS := $(wildcard client/raftclerk/*.c)
+$(eval $(call PROGRAM,raftcli,$(wildcard client/raftcli/*.c) $(RAFTCLERK_SRCS),$(LINK_CLERK)))
+$(eval $(call PROGRAM,raftbench,$(wildcard client/raftbench/*.c) $(RAFTCLERK_SRCS),$(LINK_CLERK)))
 
 .PHONY: bench-raft
 bench-raft: $(BIN)/raftd $(BIN)/raftbench

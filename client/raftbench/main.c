@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node.pb-c.h"
+#include "../raftclerk/raftclerk.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -53,11 +54,11 @@ static const struct config_spec spec = {
 
 struct bench;
 
+/* One closed-loop proposer: its own clerk engine (client/raftclerk), one proposal at a time. */
 struct proposer {
     struct bench *b;
-    size_t srv;
+    struct clerk_engine *e;
     uint64_t sent_ns;
-    struct event *retry;
 };
 
 struct bench {
@@ -65,9 +66,10 @@ struct bench {
     struct event_base *base;
     char **addrs;
     size_t n;
-    struct rpc_client **clients;
-    uint8_t *req;
-    size_t req_len;
+    struct rpc_client **clients; /* for raftd.Status (the failover rounds) */
+    struct clerk_net *net;       /* the proposers' */
+    uint8_t *data;
+    size_t len;
     bool measuring;
     uint64_t acks;
     uint64_t *lat;
@@ -82,19 +84,6 @@ struct bench {
 };
 
 static void issue(struct proposer *p);
-
-static void retry_later(struct proposer *p, uint64_t ms)
-{
-    struct timeval tv = { 0, (suseconds_t)ms * 1000 };
-    evtimer_add(p->retry, &tv);
-}
-
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    issue(arg);
-}
 
 static void restart_node(struct bench *b, uint32_t id)
 {
@@ -112,57 +101,39 @@ static void restart_node(struct bench *b, uint32_t id)
     free(cmd);
 }
 
-static void on_reply(enum rpc_status st, const char *error, const uint8_t *payload, size_t len,
-                     void *arg)
+/* A proposal acknowledged (the engine retries everything else, following leader hints). */
+static void on_done(enum clerk_result res, const uint8_t *value, size_t len, void *arg)
 {
-    (void)error;
     struct proposer *p = arg;
     struct bench *b = p->b;
-    if (st != RPC_OK) {
-        p->srv = (p->srv + 1) % b->n;
-        retry_later(p, 10);
-        return;
-    }
-    Raftd__ProposeReply *r = raftd__propose_reply__unpack(NULL, len, payload);
+    Raftd__ProposeReply *r = res == CLERK_OK ? raftd__propose_reply__unpack(NULL, len, value) : NULL;
     if (!r) {
-        retry_later(p, 10);
+        issue(p);
         return;
     }
     uint64_t now = clock_mono_ns();
-    if (r->error == RAFTD__ERROR__OK) {
-        b->acks++;
-        if (b->measuring) {
-            if (b->nlat == b->cap) {
-                b->cap = b->cap ? b->cap * 2 : 1 << 16;
-                b->lat = xrealloc(b->lat, b->cap * sizeof *b->lat);
-            }
-            b->lat[b->nlat++] = now - p->sent_ns;
+    b->acks++;
+    if (b->measuring) {
+        if (b->nlat == b->cap) {
+            b->cap = b->cap ? b->cap * 2 : 1 << 16;
+            b->lat = xrealloc(b->lat, b->cap * sizeof *b->lat);
         }
-        if (b->waiting_ack && r->term > b->kill_term) {
-            b->gaps[b->round - 1] = now - b->kill_ns;
-            b->waiting_ack = false;
-            restart_node(b, b->killed_id);
-        }
-        issue(p);
-    } else if (r->error == RAFTD__ERROR__NOT_LEADER) {
-        size_t hint = r->leader_id >= 1 && r->leader_id <= b->n ? r->leader_id - 1 : (p->srv + 1) % b->n;
-        bool moved = hint != p->srv;
-        p->srv = hint;
-        if (moved)
-            issue(p);
-        else
-            retry_later(p, 5);
-    } else {
-        issue(p); /* lost or overwritten: propose again */
+        b->lat[b->nlat++] = now - p->sent_ns;
+    }
+    if (b->waiting_ack && r->term > b->kill_term) {
+        b->gaps[b->round - 1] = now - b->kill_ns;
+        b->waiting_ack = false;
+        restart_node(b, b->killed_id);
     }
     raftd__propose_reply__free_unpacked(r, NULL);
+    issue(p);
 }
 
 static void issue(struct proposer *p)
 {
     struct bench *b = p->b;
     p->sent_ns = clock_mono_ns();
-    rpc_client_call(b->clients[p->srv], "raftd.Propose", b->req, b->req_len, 1000, on_reply, p);
+    raftclerk_propose(p->e, b->data, b->len, on_done, p);
 }
 
 /* ---- failover rounds -------------------------------------------------------------------- */
@@ -269,16 +240,20 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    Raftd__ProposeRequest req = RAFTD__PROPOSE_REQUEST__INIT;
-    req.data.len = (size_t)o.size;
-    req.data.data = xcalloc(1, req.data.len + 1);
-    memset(req.data.data, 'c', req.data.len);
-    b.req_len = raftd__propose_request__get_packed_size(&req);
-    b.req = xmalloc(b.req_len);
-    raftd__propose_request__pack(&req, b.req);
+    b.net = clerk_net_new(b.base, (const char *const *)b.addrs, b.n, err, sizeof err);
+    if (!b.net) {
+        fprintf(stderr, "raftbench: %s\n", err);
+        return 2;
+    }
+    b.len = (size_t)o.size;
+    b.data = xcalloc(1, b.len + 1);
+    memset(b.data, 'c', b.len);
     struct proposer *ps = xcalloc((size_t)o.clients, sizeof *ps);
     for (int64_t i = 0; i < o.clients; i++) {
-        ps[i] = (struct proposer){ &b, (size_t)i % b.n, 0, evtimer_new(b.base, on_retry, &ps[i]) };
+        struct clerk_opts co;
+        clerk_opts_default(&co);
+        co.seed = clerk_seed(&co, (uint64_t)i);
+        ps[i] = (struct proposer){ &b, raftclerk_new(b.net, &co), 0 };
         issue(&ps[i]);
     }
     run_for(&b, 1000); /* warm-up: connections, leader discovery */

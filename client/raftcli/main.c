@@ -9,6 +9,7 @@
 #include "base/config.h"
 #include "base/util.h"
 #include "node.pb-c.h"
+#include "../raftclerk/raftclerk.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
 
@@ -90,53 +91,35 @@ static int cmd_status(const struct cluster *c, uint64_t timeout_ms)
     return 0;
 }
 
-/* Tries servers until a leader accepts, following leader hints, until the deadline. */
+/* Proposes through the clerk engine (client/raftclerk): it tries servers until a leader
+ * accepts, following leader hints, until the deadline. */
 static int cmd_propose(const struct cluster *c, const char *data, uint64_t timeout_ms)
 {
-    Raftd__ProposeRequest req = RAFTD__PROPOSE_REQUEST__INIT;
-    req.data.data = (uint8_t *)data;
-    req.data.len = strlen(data);
-    uint64_t deadline = clock_mono_ms() + timeout_ms;
-    size_t next = 0;
-    while (clock_mono_ms() < deadline) {
-        const char *addr = c->addrs[next % c->n];
-        uint8_t *rep;
-        size_t len;
-        /* A dead server must not eat the whole budget: a second per attempt. */
-        uint64_t left = deadline - MIN(deadline, clock_mono_ms());
-        enum rpc_status st = call(addr, "raftd.Propose", &req.base, MAX(1, MIN(left, 1000)), &rep,
-                                  &len);
-        next++;
-        if (st != RPC_OK) {
-            clock_sleep_ms(50);
-            continue;
-        }
-        Raftd__ProposeReply *r = raftd__propose_reply__unpack(NULL, len, rep);
-        free(rep);
-        if (r && r->error == RAFTD__ERROR__OK) {
-            printf("committed at index %llu, term %llu (hash %016llx)\n",
-                   (unsigned long long)r->index, (unsigned long long)r->term,
-                   (unsigned long long)r->applied_hash);
-            raftd__propose_reply__free_unpacked(r, NULL);
-            return 0;
-        }
-        if (r && r->error == RAFTD__ERROR__NO_SPACE) {
-            fprintf(stderr, "raftcli: not proposed: no space left on the data volume of %s\n", addr);
-            raftd__propose_reply__free_unpacked(r, NULL);
-            return 1;
-        }
-        if (r && r->error == RAFTD__ERROR__NOT_LEADER && r->leader_addr[0]) {
-            for (size_t i = 0; i < c->n; i++)
-                if (strcmp(c->addrs[i], r->leader_addr) == 0)
-                    next = i;
-        } else {
-            clock_sleep_ms(50);
-        }
-        if (r)
-            raftd__propose_reply__free_unpacked(r, NULL);
+    struct clerk_opts o;
+    clerk_opts_default(&o);
+    o.deadline_ms = timeout_ms;
+    char err[256];
+    struct raftclerk_sync *s = raftclerk_sync_new((const char *const *)c->addrs, c->n, &o, err,
+                                                  sizeof err);
+    if (!s) {
+        fprintf(stderr, "raftcli: %s\n", err);
+        return 2;
     }
-    fprintf(stderr, "raftcli: no leader accepted the proposal within the timeout\n");
-    return 1;
+    Raftd__ProposeReply *r = NULL;
+    enum clerk_result res = raftclerk_sync_propose(s, (const uint8_t *)data, strlen(data), &r);
+    int rc = 1;
+    if (res == CLERK_OK) {
+        printf("committed at index %llu, term %llu (hash %016llx)\n", (unsigned long long)r->index,
+               (unsigned long long)r->term, (unsigned long long)r->applied_hash);
+        raftd__propose_reply__free_unpacked(r, NULL);
+        rc = 0;
+    } else if (res == CLERK_NO_SPACE || res == CLERK_TOO_LARGE) {
+        fprintf(stderr, "raftcli: %s\n", clerk_engine_error(raftclerk_sync_engine(s)));
+    } else {
+        fprintf(stderr, "raftcli: no leader accepted the proposal within the timeout\n");
+    }
+    raftclerk_sync_free(s);
+    return rc;
 }
 
 /* Asks every server and prints the reply of the one that knows the most committed entries

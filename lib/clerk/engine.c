@@ -327,3 +327,17 @@ void clerk_engine_too_large(const struct clerk_engine *e, uint64_t *size, uint64
     *size = e->too_large_size;
     *limit = e->too_large_limit;
 }
+
+size_t clerk_engine_leader(const struct clerk_engine *e) { return e->leader; }
+
+void clerk_engine_prefer(struct clerk_engine *e, size_t server)
+{
+    if (server < e->n && !e->call)
+        e->leader = server;
+}
+
+void clerk_engine_set_times(struct clerk_engine *e, uint64_t deadline_ms, uint64_t attempt_ms)
+{
+    e->o.deadline_ms = deadline_ms;
+    e->o.attempt_ms = attempt_ms;
+}

@@ -132,6 +132,13 @@ void clerk_engine_free(struct clerk_engine *e);
 void clerk_engine_submit(struct clerk_engine *e, uint8_t *req, size_t len,
                          clerk_engine_done_fn done, void *arg);
 
+/* The server (index) the next attempt goes to first: the last one that answered as leader, or
+ * the one a hint named. clerk_engine_prefer changes it (a caller that knows better). */
+size_t clerk_engine_leader(const struct clerk_engine *e);
+void clerk_engine_prefer(struct clerk_engine *e, size_t server);
+/* Changes the deadline and the per-attempt time for operations started from now on. */
+void clerk_engine_set_times(struct clerk_engine *e, uint64_t deadline_ms, uint64_t attempt_ms);
+
 /* Why the last operation that did not succeed failed, in words for a user (see clerk.h). */
 const char *clerk_engine_error(const struct clerk_engine *e);
 /* For CLERK_TOO_LARGE: the refused request's size and the limit (0 when not known). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "../../client/raftclerk/raftclerk.h"
 #include "cluster.h"
 
 #define BIT(i) (1u << (i))
@@ -60,32 +61,38 @@ static Node__Status *status_of(struct cluster *c, unsigned i)
 
 static double ms_since(uint64_t t0_ns) { return (double)(clock_mono_ns() - t0_ns) / 1e6; }
 
-/* ---- a client that follows leader hints (usable from any thread: addresses only) ---------- */
+/* ---- a client on the clerk engine (client/raftclerk; one per thread) ----------------------- */
 
 struct clerk {
     struct cluster *c;
-    unsigned n, leader, next;
-    uint64_t call_ms; /* each attempt's deadline */
-    struct rpc_sync *s[CLUSTER_MAX_NODES + 1];
+    struct raftclerk_sync *rs;
+    uint64_t call_ms; /* each attempt's time */
 };
 
 static void clerk_init(struct clerk *k, struct cluster *c)
 {
     memset(k, 0, sizeof *k);
     k->c = c;
-    k->n = cluster_size(c);
     k->call_ms = 1000;
-    for (unsigned i = 1; i <= k->n; i++) {
-        char err[256];
-        k->s[i] = rpc_sync_new(cluster_client_addr(c, i), err, sizeof err);
-        ck_assert_msg(k->s[i], "%s", err);
-    }
+    unsigned n = cluster_size(c);
+    const char *addrs[CLUSTER_MAX_NODES];
+    for (unsigned i = 1; i <= n; i++)
+        addrs[i - 1] = cluster_client_addr(c, i);
+    char err[256];
+    k->rs = raftclerk_sync_new(addrs, n, NULL, err, sizeof err);
+    ck_assert_msg(k->rs, "%s", err);
 }
 
-static void clerk_free(struct clerk *k)
+static void clerk_free(struct clerk *k) { raftclerk_sync_free(k->rs); }
+
+/* The node (1..n) the clerk tries first / makes it try first. */
+static unsigned clerk_leader(struct clerk *k)
 {
-    for (unsigned i = 1; i <= k->n; i++)
-        rpc_sync_free(k->s[i]);
+    return (unsigned)clerk_engine_leader(raftclerk_sync_engine(k->rs)) + 1;
+}
+static void clerk_prefer(struct clerk *k, unsigned node)
+{
+    clerk_engine_prefer(raftclerk_sync_engine(k->rs), node - 1);
 }
 
 /* Proposes data until a node acknowledges it (OK), following leader hints, for at most
@@ -93,26 +100,11 @@ static void clerk_free(struct clerk *k)
  * twice; raftd's log does not mind. */
 static Raftd__ProposeReply *clerk_propose(struct clerk *k, const char *data, uint64_t timeout_ms)
 {
-    uint64_t deadline = clock_mono_ms() + timeout_ms;
-    while (clock_mono_ms() < deadline) {
-        unsigned i = k->leader;
-        if (i == 0) {
-            k->next = k->next % k->n + 1;
-            i = k->next;
-        }
-        Raftd__ProposeReply *r = cluster_propose(k->s[i], data, strlen(data), k->call_ms, NULL);
-        if (r && r->error == RAFTD__ERROR__OK) {
-            k->leader = i;
-            return r;
-        }
-        k->leader = r && r->error == RAFTD__ERROR__NOT_LEADER && r->leader_id != i &&
-                            r->leader_id <= k->n ? r->leader_id : 0;
-        if (r)
-            raftd__propose_reply__free_unpacked(r, NULL);
-        if (k->leader == 0)
-            clock_sleep_ms(10);
-    }
-    return NULL;
+    clerk_engine_set_times(raftclerk_sync_engine(k->rs), timeout_ms, k->call_ms);
+    Raftd__ProposeReply *r = NULL;
+    if (raftclerk_sync_propose(k->rs, (const uint8_t *)data, strlen(data), &r) != CLERK_OK)
+        return NULL;
+    return r;
 }
 
 /* Proposes count commands "<prefix>-<i>" and returns the last acknowledged index. */
@@ -274,7 +266,7 @@ START_TEST(test_reelection_after_pause)
     printf("leader n%d stopped (SIGSTOP): n%d leads term %llu after %.0f ms\n", old, leader,
            (unsigned long long)term2, ms_since(t0));
     ck_assert_int_ne(leader, old);
-    k.leader = (unsigned)leader;
+    clerk_prefer(&k, (unsigned)leader);
     uint64_t idx = propose_many(&k, "paused", 5);
     ck_assert_int_eq(cluster_resume_node(c, (unsigned)old), 0);
     check_rejoined(c, (unsigned)old, leader, term2);
@@ -342,7 +334,7 @@ START_TEST(test_no_commit_without_majority)
     /* The majority elects a leader and commits over that index. */
     int leader = wait_leader(c, groups[1], NULL);
     ck_assert_int_ne(leader, old);
-    k.leader = (unsigned)leader;
+    clerk_prefer(&k, (unsigned)leader);
     uint64_t idx = propose_many(&k, "majority", 5);
     ck_assert_uint_ge(idx, base + 5);
     cluster_heal(c);
@@ -484,8 +476,8 @@ START_TEST(test_snapshot_catchup)
         idx = r->index;
         raftd__propose_reply__free_unpacked(r, NULL);
     }
-    Node__Status *st = status_of(c, (unsigned)k.leader);
-    printf("leader n%u: snapshot at %llu (%llu taken), raft state %llu bytes\n", k.leader,
+    Node__Status *st = status_of(c, clerk_leader(&k));
+    printf("leader n%u: snapshot at %llu (%llu taken), raft state %llu bytes\n", clerk_leader(&k),
            (unsigned long long)st->snapshot_index, (unsigned long long)st->snapshots_taken,
            (unsigned long long)st->raft_state_bytes);
     ck_assert_uint_gt(st->snapshot_index, 0);
