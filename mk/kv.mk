@@ -25,6 +25,10 @@ $(OUT)/test/test_kv: $(call obj,test/unit/test_kv.c) $(UNIT_MAIN) $(TEST_SUPPORT
 		$(call lib_a,session) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
+$(OUT)/test/test_clerk_engine: $(call obj,test/unit/test_clerk_engine.c) $(UNIT_MAIN) \
+		$(TEST_SUPPORT) $(call lib_a,clerk) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 $(OUT)/test/test_session: $(call obj,test/unit/test_session.c) $(UNIT_MAIN) $(TEST_SUPPORT) \
 		$(call lib_a,session) $(LINK_ECHO)
 	@mkdir -p $(@D)
