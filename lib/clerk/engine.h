@@ -37,6 +37,8 @@ enum clerk_result {
     CLERK_UNREACHABLE, /* (opts.fail_fast_ms) no server could be reached: every one refused,
                           did not resolve or is not a server of this service */
     CLERK_NO_SPACE,    /* a write refused, not done: no space on the leader's data volume */
+    CLERK_REFUSED,     /* the service refused the request, the same on every replica (a bad
+                          argument: an unknown gid, a shard out of range): the error says why */
 };
 
 const char *clerk_result_name(enum clerk_result r);
