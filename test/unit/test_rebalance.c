@@ -218,7 +218,7 @@ START_TEST(test_rebalance_hand_cases)
     rebalance_expect(s1, 1, g5, 5, s1);
     /* Large gids are gids like any other. */
     uint32_t big[] = { 1, UINT32_MAX }, b4[4] = { UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX };
-    uint32_t wb[4] = { 1, 1, UINT32_MAX, UINT32_MAX };
+    uint32_t wb[4] = { UINT32_MAX, UINT32_MAX, 1, 1 }; /* the top gid frees shards 2, 3 */
     rebalance_expect(b4, 4, big, 2, wb);
 }
 END_TEST

@@ -407,6 +407,26 @@ START_TEST(test_shard_count_rule)
 }
 END_TEST
 
+/* A refused write changes nothing, the shard count included: the first write that is refused
+ * (here: a Move with no groups, carrying another count) neither fixes the count nor remakes
+ * config 0 with the count it carried. */
+START_TEST(test_refused_first_write_fixes_nothing)
+{
+    struct shardctrl *sc = shardctrl_new(10);
+    struct sc_result r = tl_move(sc, 0, 1, (struct tl_w){ 0, 0, 16 });
+    ck_assert_int_eq(r.err, SC_BAD_REQUEST);
+    ck_assert_msg(!shardctrl_fixed(sc), "a refused write fixed the shard count");
+    ck_assert_msg(shardctrl_n_shards(sc) == 10 && shardctrl_query(sc, 0)->n_shards == 10,
+                  "a refused write changed the shard count to %u (config 0: %u shards)",
+                  shardctrl_n_shards(sc), shardctrl_query(sc, 0)->n_shards);
+    /* So the first write that applies still sets it. */
+    uint32_t g1[] = { 1 };
+    ck_assert_int_eq(tl_join(sc, g1, 1, (struct tl_w){ 0, 0, 12 }).err, SC_OK);
+    ck_assert_uint_eq(shardctrl_n_shards(sc), 12);
+    shardctrl_free(sc);
+}
+END_TEST
+
 /* Configs share groups; leaving, rejoining and freeing intermediate copies must leave every old
  * config exactly as made. And a group kept by the next config is the same group (shared). */
 START_TEST(test_group_sharing)
@@ -773,6 +793,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_at_most_once);
     tcase_add_test(tc, test_shard_count_rule);
+    tcase_add_test(tc, test_refused_first_write_fixes_nothing);
     tcase_add_test(tc, test_group_sharing);
     tcase_add_test(tc, test_codec_cmd_round_trip);
     tcase_add_test(tc, test_codec_apply);
