@@ -677,10 +677,15 @@ START_TEST(test_decode_reply_refuses_invalid_config)
     ck_assert_uint_eq(rep.config->n_groups, 2);
     ck_assert_str_eq(sc_config_group(rep.config, 2)->servers[0], "a:1");
     sc_config_free(rep.config);
-    len = reply_with(shards, 4, g21, 2, buf);
+    /* Groups out of order, or twice: the shards all on gid 1, so only the order is wrong. */
+    uint32_t on1[4] = { 1, 1, 1, 1 };
+    len = reply_with(on1, 4, g21, 2, buf);
     ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
-    len = reply_with(shards, 4, g11, 2, buf);
+    len = reply_with(on1, 4, g11, 2, buf);
     ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
+    len = reply_with(on1, 4, g12, 2, buf); /* valid: group 2 with no shard */
+    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), 0);
+    sc_config_free(rep.config);
     shards[3] = 3;
     len = reply_with(shards, 4, g12, 2, buf);
     ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
