@@ -368,7 +368,7 @@ static struct tl_w next_write(struct world *w)
 }
 
 /* Checks an accepted Join or Leave: the groups, balance, the minimal change and where the changes
- * went. joined / left: the gids added or removed. */
+ * went. moved_gids: the gids joined or left. */
 static void check_rebalanced(struct world *w, int step, const struct sc_config *prev,
                              const struct sc_config *cur, bool prev_balanced, bool is_join,
                              const uint32_t *moved_gids, size_t n_moved)

@@ -707,12 +707,11 @@ static void mutate_snapshot(const uint8_t *snap, size_t len, void (*fn)(Shardctr
     shardctrl__snapshot__free_unpacked(s, NULL);
 }
 
-/* Takes config i out of the list (it stays allocated at the end, so free_unpacked frees it). */
+/* Takes config i out of the list. */
 static void drop_config(Shardctrl__Snapshot *s, size_t i)
 {
-    Shardctrl__Config *c = s->configs[i];
+    shardctrl__config__free_unpacked(s->configs[i], NULL);
     memmove(&s->configs[i], &s->configs[i + 1], (s->n_configs - i - 1) * sizeof *s->configs);
-    s->configs[s->n_configs - 1] = c;
     s->n_configs--;
 }
 static void gap(Shardctrl__Snapshot *s) { drop_config(s, 2); }
