@@ -80,13 +80,15 @@ struct sc_result {
 };
 
 /* A controller with n_shards shards (1..SC_MAX_SHARDS) and config 0 only. n_shards is the
- * count until the first write applies: from then on the count is the one that write carried
- * (or the snapshot's), so replicas started with different --shards still agree. */
+ * count until the first write is accepted: from then on the count is the one that write carried
+ * (or the snapshot's), so replicas started with different --shards still agree; a later write
+ * carrying another count is refused. */
 struct shardctrl *shardctrl_new(uint32_t n_shards);
 void shardctrl_free(struct shardctrl *sc);
 
 uint32_t shardctrl_n_shards(const struct shardctrl *sc);
-/* Whether the shard count is fixed by an applied write or a snapshot. */
+/* Whether the shard count is fixed (by an accepted write, or a snapshot of a controller that had
+ * one). */
 bool shardctrl_fixed(const struct shardctrl *sc);
 uint64_t shardctrl_latest(const struct shardctrl *sc);
 
