@@ -332,8 +332,8 @@ void shardctrl_reset(struct shardctrl *sc, uint32_t n_shards, bool fixed)
 }
 
 int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t *shards,
-                             uint32_t n_shards, const struct sc_join_group *groups,
-                             size_t n_groups, char *err, size_t errlen)
+                             uint32_t n_shards, struct sc_group *const *groups, size_t n_groups,
+                             char *err, size_t errlen)
 {
     if (num != sc->n_configs) {
         snprintf(err, errlen, "config %llu where config %zu was expected",
@@ -348,30 +348,27 @@ int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t 
     uint32_t *gids = xmalloc((n_groups ? n_groups : 1) * sizeof *gids);
     size_t *ns = xmalloc((n_groups ? n_groups : 1) * sizeof *ns);
     for (size_t i = 0; i < n_groups; i++) {
-        gids[i] = groups[i].gid;
-        ns[i] = groups[i].n_servers;
+        gids[i] = groups[i]->gid;
+        ns[i] = groups[i]->n_servers;
     }
     int rc = sc_config_check(shards, n_shards, gids, ns, n_groups, err, errlen);
     free(gids);
     free(ns);
     if (rc)
         return -1;
-    const struct sc_config *prev = sc->n_configs ? latest(sc) : NULL;
     struct sc_config *c = sc_config_alloc(num, n_shards, n_groups);
     memcpy(c->shards, shards, n_shards * sizeof *shards);
     for (size_t i = 0; i < n_groups; i++) {
-        struct sc_group *same = prev ? (struct sc_group *)sc_config_group(prev, groups[i].gid)
-                                     : NULL;
-        if (same && sc_group_equal(same, groups[i].servers, groups[i].n_servers)) {
-            same->refs++;
-            c->groups[i] = same;
-        } else {
-            c->groups[i] = sc_group_new(groups[i].gid, groups[i].servers, groups[i].n_servers);
-            sc->bytes += sc_group_bytes(c->groups[i]);
-        }
+        groups[i]->refs++;
+        c->groups[i] = groups[i];
     }
     push_config(sc, c);
     return 0;
+}
+
+void shardctrl_account_group(struct shardctrl *sc, const struct sc_group *g)
+{
+    sc->bytes += sc_group_bytes(g);
 }
 
 void sc_swap(struct shardctrl *a, struct shardctrl *b)

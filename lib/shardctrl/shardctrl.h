@@ -110,18 +110,6 @@ void sc_config_free(struct sc_config *c);
 const struct session_table *shardctrl_sessions(const struct shardctrl *sc);
 struct session_table *shardctrl_sessions_mut(struct shardctrl *sc);
 
-/* ---- snapshots: the codec rebuilds a controller from these ---- */
-
-/* Empties the controller for a restore: no configs at all, no sessions, n_shards set and fixed
- * as given. Then append every config from 0 in order with shardctrl_restore_config. */
-void shardctrl_reset(struct shardctrl *sc, uint32_t n_shards, bool fixed);
-/* Appends the next config (its num must be latest + 1, or 0 first): shards (n_shards gids) and
- * groups (by gid ascending) are copied, a group equal to the previous config's is shared.
- * Returns 0, or -1 with a message when it does not fit (wrong number, order or shard count). */
-int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t *shards,
-                             uint32_t n_shards, const struct sc_join_group *groups,
-                             size_t n_groups, char *err, size_t errlen);
-
 /* A write's stored reply (what session_record keeps): err, num and the error text. */
 size_t sc_reply_encode(const struct sc_result *res, uint8_t *buf, size_t cap);
 void sc_reply_decode(const uint8_t *buf, size_t len, struct sc_result *res);

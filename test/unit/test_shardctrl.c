@@ -710,7 +710,7 @@ static void mutate_snapshot(const uint8_t *snap, size_t len, void (*fn)(Shardctr
 /* Takes config i out of the list. */
 static void drop_config(Shardctrl__Snapshot *s, size_t i)
 {
-    shardctrl__config__free_unpacked(s->configs[i], NULL);
+    shardctrl__stored_config__free_unpacked(s->configs[i], NULL);
     memmove(&s->configs[i], &s->configs[i + 1], (s->n_configs - i - 1) * sizeof *s->configs);
     s->n_configs--;
 }
@@ -718,6 +718,7 @@ static void gap(Shardctrl__Snapshot *s) { drop_config(s, 2); }
 static void no_zero(Shardctrl__Snapshot *s) { drop_config(s, 0); }
 static void short_config(Shardctrl__Snapshot *s) { s->configs[3]->n_shards--; }
 static void unlisted_gid(Shardctrl__Snapshot *s) { s->configs[2]->shards[0] = 999; }
+static void bad_group_index(Shardctrl__Snapshot *s) { s->configs[2]->groups[0] = (uint32_t)s->n_groups; }
 static void no_change(Shardctrl__Snapshot *s) { (void)s; }
 
 START_TEST(test_restore_refuses)
@@ -743,6 +744,7 @@ START_TEST(test_restore_refuses)
         { no_zero, "a history not starting at 0" },
         { short_config, "a config with a shard missing" },
         { unlisted_gid, "a shard on an unlisted gid" },
+        { bad_group_index, "a config naming a group the table does not have" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t *m;
