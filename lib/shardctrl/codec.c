@@ -201,10 +201,12 @@ int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out)
     snprintf(out->leader_addr, sizeof out->leader_addr, "%s", r->leader_addr);
     int rc = 0;
     if (r->config) {
-        char why[200];
+        char why[160];
         out->config = config_from_pb(r->config, why, sizeof why);
-        if (!out->config)
-            rc = -1;
+        if (!out->config) {
+            snprintf(out->error, sizeof out->error, "an invalid configuration: %s", why);
+            rc = -2;
+        }
     }
     shardctrl__reply__free_unpacked(r, NULL);
     return rc;

@@ -680,15 +680,17 @@ START_TEST(test_decode_reply_refuses_invalid_config)
     /* Groups out of order, or twice: the shards all on gid 1, so only the order is wrong. */
     uint32_t on1[4] = { 1, 1, 1, 1 };
     len = reply_with(on1, 4, g21, 2, buf);
-    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
+    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -2);
+    ck_assert_msg(strstr(rep.error, "ascending"), "why: %s", rep.error);
     len = reply_with(on1, 4, g11, 2, buf);
-    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
+    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -2);
     len = reply_with(on1, 4, g12, 2, buf); /* valid: group 2 with no shard */
     ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), 0);
     sc_config_free(rep.config);
     shards[3] = 3;
     len = reply_with(shards, 4, g12, 2, buf);
-    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -1);
+    ck_assert_int_eq(sc_codec_decode_reply(buf, len, &rep), -2);
+    ck_assert_msg(strstr(rep.error, "shard 3 is on gid 3"), "why: %s", rep.error);
     static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
     ck_assert_int_eq(sc_codec_decode_reply(junk, sizeof junk, &rep), -1);
 }
