@@ -1,8 +1,8 @@
-#include "shardkv/keyshard.h"
+#include "shardctrl/keyshard.h"
 
 #include <string.h>
 
-uint16_t shardkv_crc16(const uint8_t *data, size_t len)
+uint16_t sc_crc16(const uint8_t *data, size_t len)
 {
     uint16_t crc = 0;
     for (size_t i = 0; i < len; i++) {
@@ -13,7 +13,7 @@ uint16_t shardkv_crc16(const uint8_t *data, size_t len)
     return crc;
 }
 
-void shardkv_hash_part(const uint8_t *key, size_t klen, const uint8_t **part, size_t *plen)
+void sc_hash_part(const uint8_t *key, size_t klen, const uint8_t **part, size_t *plen)
 {
     *part = key;
     *plen = klen;
@@ -28,10 +28,10 @@ void shardkv_hash_part(const uint8_t *key, size_t klen, const uint8_t **part, si
     *plen = (size_t)(close - (key + from));
 }
 
-uint32_t shardkv_key_shard(const uint8_t *key, size_t klen, uint32_t n_shards)
+uint32_t sc_key_shard(const uint8_t *key, size_t klen, uint32_t n_shards)
 {
     const uint8_t *part;
     size_t plen;
-    shardkv_hash_part(key, klen, &part, &plen);
-    return n_shards ? shardkv_crc16(part, plen) % n_shards : 0;
+    sc_hash_part(key, klen, &part, &plen);
+    return n_shards ? sc_crc16(part, plen) % n_shards : 0;
 }
