@@ -113,17 +113,33 @@ static int node_start(struct cluster *c, struct cnode *nd, char *err, size_t err
     return -1;
 }
 
-static uint64_t pick_seed(const struct cluster_opts *o)
+/* The clusters of one process that take no seed of their own share a base: the first one's
+ * seed (CLUSTER_SEED, else drawn), and the k-th one made after it gets base + k. So a test
+ * holding several clusters (a controller and its groups) replays all of them from the one
+ * seed it prints first, as long as it makes them in the same order. (Check runs each test in a
+ * process of its own, so the count starts again with every test.) */
+static uint64_t seq_base;
+static uint64_t seq_next;
+
+static uint64_t pick_seed(const struct cluster_opts *o, uint64_t *base)
 {
-    if (o->seed)
+    if (o->seed) {
+        *base = o->seed;
         return o->seed;
-    const char *env = getenv("CLUSTER_SEED");
-    uint64_t s;
-    if (env && *env && parse_u64(env, &s) == 0 && s != 0)
-        return s;
-    struct rng r;
-    rng_seed(&r, clock_wall_ns() ^ ((uint64_t)getpid() << 32));
-    return rng_next(&r) % 1000000000u + 1;
+    }
+    if (!seq_base) {
+        const char *env = getenv("CLUSTER_SEED");
+        uint64_t s;
+        if (env && *env && parse_u64(env, &s) == 0 && s != 0) {
+            seq_base = s;
+        } else {
+            struct rng r;
+            rng_seed(&r, clock_wall_ns() ^ ((uint64_t)getpid() << 32));
+            seq_base = rng_next(&r) % 1000000000u + 1;
+        }
+    }
+    *base = seq_base;
+    return seq_base + seq_next++;
 }
 
 static int cluster_setup(struct cluster *c, char *err, size_t errlen)
@@ -143,8 +159,8 @@ static int cluster_setup(struct cluster *c, char *err, size_t errlen)
         return -1;
     }
     printf("cluster %s: seed %llu (replay with CLUSTER_SEED=%llu), %u nodes of %s in %s\n",
-           c->name, (unsigned long long)c->seed, (unsigned long long)c->seed, c->n, c->daemon,
-           c->dir);
+           c->name, (unsigned long long)c->seed, (unsigned long long)c->replay_seed, c->n,
+           c->daemon, c->dir);
     fflush(stdout);
 
     /* Ports come from their own generator: replaying a seed must not replay a port clash. */
@@ -204,7 +220,7 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
     }
     struct cluster *c = xcalloc(1, sizeof *c);
     c->n = o->n;
-    c->seed = pick_seed(o);
+    c->seed = pick_seed(o, &c->replay_seed);
     rng_seed(&c->rng, c->seed ^ 0x5eedc1u);
     c->name = xstrdup(o->name ? o->name : "cluster");
     c->status_method = xstrdup(o->status_method ? o->status_method : "node.Status");
@@ -251,6 +267,8 @@ void cluster_free(struct cluster *c)
         struct cnode *nd = &c->nodes[i];
         if (nd->pid > 0)
             cluster_proc_end(nd->pid, SIGKILL, 5000, NULL);
+        if (nd->port)
+            cluster_port_release(nd->port);
         rpc_sync_free(nd->sync);
         free(nd->dir);
         free(nd->data_dir);
@@ -292,6 +310,13 @@ const char *cluster_node_log(const struct cluster *c, unsigned i) { return clust
 const char *cluster_client_addr(const struct cluster *c, unsigned i)
 {
     return cluster_proxy_link_addr(c->proxy, cluster_node(c, i)->client_link);
+}
+
+size_t cluster_client_addrs(const struct cluster *c, const char *out[CLUSTER_MAX_NODES])
+{
+    for (unsigned i = 1; i <= c->n; i++)
+        out[i - 1] = cluster_client_addr(c, i);
+    return c->n;
 }
 
 /* ---- processes ------------------------------------------------------------------------------ */
@@ -497,6 +522,12 @@ void cluster_set_client_faults(struct cluster *c, unsigned i, const struct clust
     for (unsigned k = 1; k <= c->n; k++)
         if (i == 0 || k == i)
             cluster_proxy_set_faults(c->proxy, c->nodes[k].client_link, f);
+}
+
+void cluster_set_faults(struct cluster *c, const struct cluster_faults *f)
+{
+    cluster_set_peer_faults(c, f);
+    cluster_set_client_faults(c, 0, f);
 }
 
 struct cluster_proxy *cluster_proxy(struct cluster *c) { return c->proxy; }

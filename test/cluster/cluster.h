@@ -10,7 +10,13 @@
  * A struct cluster_proxy runs its own thread; its setters may be called from any thread.
  *
  * Node ids are 1..n (they are the daemons' --id); an id out of range is a bug in the test and
- * aborts. A node set is a bit mask: bit i = node i. */
+ * aborts. A node set is a bit mask: bit i = node i.
+ *
+ * Several clusters in one test (a shard controller and its replica groups): each is a
+ * struct cluster of its own (own proxies, directory and watcher); the daemons of one are given
+ * another's cluster_client_addrs (so that traffic goes through the other's client proxies too);
+ * ports never clash across them, even with a node down; one CLUSTER_SEED replays all (see
+ * cluster_opts.seed). */
 #ifndef TEST_CLUSTER_CLUSTER_H
 #define TEST_CLUSTER_CLUSTER_H
 
@@ -110,7 +116,10 @@ struct cluster_opts {
     const char *ini;          /* text appended to every node's INI file (or NULL), e.g.
                                  "[raft]\nmax_raft_state = 4KiB\n" (the file sets
                                  max_raft_state = 0, no snapshots, before it) */
-    uint64_t seed;            /* 0: env CLUSTER_SEED, else drawn from the clock; printed */
+    uint64_t seed;            /* 0: env CLUSTER_SEED, else drawn from the clock, for the
+                                 first cluster of the process; the k-th one after it that also
+                                 has 0 gets that seed + k, so one CLUSTER_SEED replays every
+                                 cluster of a test made in the same order; printed */
     const char *name;         /* a label for messages and the temp directory ("cluster") */
     const char *status_method;/* the method answering a Node__Status to an empty request
                                  ("node.Status", which every Raft daemon answers); a node
@@ -150,6 +159,9 @@ unsigned cluster_size(const struct cluster *c);
  * lives; any thread. */
 const char *cluster_node_addr(const struct cluster *c, unsigned i);
 const char *cluster_client_addr(const struct cluster *c, unsigned i);
+/* Every node's client address, out[0..n-1] = nodes 1..n (e.g. the server list a client or
+ * another cluster's daemons are given). Returns n. */
+size_t cluster_client_addrs(const struct cluster *c, const char *out[CLUSTER_MAX_NODES]);
 /* Node i's directory (holding data/, node.ini and log) and its log file. */
 const char *cluster_node_dir(const struct cluster *c, unsigned i);
 const char *cluster_node_log(const struct cluster *c, unsigned i);
@@ -200,6 +212,10 @@ void cluster_heal(struct cluster *c);
 void cluster_set_peer_faults(struct cluster *c, const struct cluster_faults *f);
 /* Sets the faults of the client proxy in front of node i (0: every node; NULL: none). */
 void cluster_set_client_faults(struct cluster *c, unsigned i, const struct cluster_faults *f);
+/* Sets the faults of every link of c, peer links and client proxies (NULL: none). A test with
+ * several clusters (a controller and shard groups reaching each other through their client
+ * proxies) calls it on each to make the whole network unreliable, or reliable again. */
+void cluster_set_faults(struct cluster *c, const struct cluster_faults *f);
 /* The proxy and link indexes, for cluster_proxy_stats and finer control. */
 struct cluster_proxy *cluster_proxy(struct cluster *c);
 int cluster_peer_link(const struct cluster *c, unsigned from, unsigned to);

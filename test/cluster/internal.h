@@ -24,6 +24,7 @@ struct cnode {
 struct cluster {
     unsigned n;
     uint64_t seed;
+    uint64_t replay_seed; /* the CLUSTER_SEED that makes this seed again (see pick_seed) */
     struct rng rng;
     char *name, *daemon, *status_method, *ini_extra;
     uint64_t start_timeout_ms;
@@ -50,6 +51,9 @@ bool cluster_node_reap(struct cluster *c, struct cnode *nd);
  * range when there is room (so no outgoing connection takes it while its node is down and a
  * restart finds it free), avoiding the `n_taken` ports in taken. Returns 0, or -1. */
 int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint16_t *port);
+/* cluster_port_pick also avoids, and reserves, every port it picked before in this process (for
+ * any cluster) until it is released here (cluster_free). */
+void cluster_port_release(uint16_t port);
 
 /* Waits until 127.0.0.1:port accepts a TCP connection, while pid runs, at most timeout_ms.
  * Returns 0, 1 when pid exited first (its wait status in *status), or -1 on timeout. */

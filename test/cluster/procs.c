@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,40 @@ static bool port_taken(uint16_t port, const uint16_t *taken, size_t n)
     return false;
 }
 
+/* Every daemon port picked in this process and not yet released, whatever cluster it is for:
+ * a test holding several clusters (a controller and its groups) must not hand a node of one
+ * the port of a node of another that is down at that moment (port_free cannot see it). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint16_t *reg_ports;
+static size_t reg_n, reg_cap;
+
+/* Reserves port unless it is already reserved: true when it was free to take. */
+static bool port_reserve(uint16_t port)
+{
+    pthread_mutex_lock(&reg_mu);
+    bool ok = !port_taken(port, reg_ports, reg_n);
+    if (ok) {
+        if (reg_n == reg_cap) {
+            reg_cap = reg_cap ? reg_cap * 2 : 32;
+            reg_ports = xrealloc(reg_ports, reg_cap * sizeof *reg_ports);
+        }
+        reg_ports[reg_n++] = port;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return ok;
+}
+
+void cluster_port_release(uint16_t port)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < reg_n; i++)
+        if (reg_ports[i] == port) {
+            reg_ports[i] = reg_ports[--reg_n];
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint16_t *port)
 {
     enum { LOWEST = 10000 };
@@ -192,7 +227,7 @@ int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint
     if (lo >= LOWEST + 1000) {
         for (int attempt = 0; attempt < 200; attempt++) {
             uint16_t p = (uint16_t)(LOWEST + rng_below(r, lo - LOWEST));
-            if (!port_taken(p, taken, n_taken) && port_free(p)) {
+            if (!port_taken(p, taken, n_taken) && port_free(p) && port_reserve(p)) {
                 *port = p;
                 return 0;
             }
@@ -208,7 +243,8 @@ int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint
         int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
                  getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 ? 0 : -1;
         close(fd);
-        if (rc == 0 && !port_taken(ntohs(sa.sin_port), taken, n_taken)) {
+        if (rc == 0 && !port_taken(ntohs(sa.sin_port), taken, n_taken) &&
+            port_reserve(ntohs(sa.sin_port))) {
             *port = ntohs(sa.sin_port);
             return 0;
         }
