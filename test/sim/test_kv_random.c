@@ -134,13 +134,13 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     if (!kvl_failed(t))
         kvl_check_linearizable(t, sum, sizeof sum);
     bool ok = !kvl_failed(t);
-    struct simkv_stats st;
-    simkv_stats(t->k, &st);
+    struct simsvc_stats st;
+    simsvc_stats(simkv_svc(t->k), &st);
     fig.seeds++;
     fig.ops += t->hist.len;
     fig.sim_ms += sim_now(s);
     fig.reads += st.reads;
-    fig.logged_gets += st.logged_gets;
+    fig.logged_gets += st.logged_reads;
     fig.lagging += lag > 0;
     for (unsigned i = 0; i < n; i++)
         fig.snapshots += sim_snapshots_installed_on(s, i);
