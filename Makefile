@@ -101,7 +101,9 @@ LINK_NODE := $(call lib_a,node) $(call lib_a,replica) $(call lib_a,storage) $(ca
 	$(LINK_RPC)
 LINK_SESSION := $(call lib_a,session) $(call lib_a,base)
 LINK_KV := $(call lib_a,kv) $(call lib_a,session) $(LINK_NODE)
-LINK_CLERK := $(call lib_a,clerk) $(LINK_RPC)
+LINK_SHARDCTRL := $(call lib_a,shardctrl) $(call lib_a,session) $(call lib_a,base)
+LINK_SHARDCTRLD := $(call lib_a,shardctrl) $(call lib_a,session) $(LINK_NODE)
+LINK_CLERK := $(call lib_a,clerk) $(call lib_a,shardctrl) $(call lib_a,session) $(LINK_RPC)
 LINK_LINCHECK := $(OUT)/lib/liblincheck.a
 
 # ---- programs ----------------------------------------------------------------------------------

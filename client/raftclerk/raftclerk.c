@@ -78,8 +78,7 @@ void raftclerk_propose(struct clerk_engine *e, const uint8_t *data, size_t len,
 /* ---- blocking ------------------------------------------------------------------------------- */
 
 struct raftclerk_sync {
-    struct event_base *base;
-    struct clerk_net *net;
+    struct clerk_loop loop;
     struct clerk_engine *e;
 };
 
@@ -102,14 +101,11 @@ struct raftclerk_sync *raftclerk_sync_new(const char *const *servers, size_t n,
                                           const struct clerk_opts *o, char *err, size_t errlen)
 {
     struct raftclerk_sync *s = xcalloc(1, sizeof *s);
-    s->base = event_base_new();
-    s->net = clerk_net_new(s->base, servers, n, err, errlen);
-    if (!s->net) {
-        event_base_free(s->base);
+    if (clerk_loop_open(&s->loop, servers, n, err, errlen)) {
         free(s);
         return NULL;
     }
-    s->e = raftclerk_new(s->net, o);
+    s->e = raftclerk_new(s->loop.net, o);
     return s;
 }
 
@@ -118,8 +114,7 @@ void raftclerk_sync_free(struct raftclerk_sync *s)
     if (!s)
         return;
     clerk_engine_free(s->e);
-    clerk_net_free(s->net);
-    event_base_free(s->base);
+    clerk_loop_close(&s->loop);
     free(s);
 }
 
@@ -128,8 +123,7 @@ enum clerk_result raftclerk_sync_propose(struct raftclerk_sync *s, const uint8_t
 {
     struct outcome o = { 0 };
     raftclerk_propose(s->e, data, len, on_done, &o);
-    while (!o.done)
-        event_base_loop(s->base, EVLOOP_ONCE);
+    clerk_loop_wait(&s->loop, &o.done);
     *reply = o.reply;
     return o.r == CLERK_OK && !o.reply ? CLERK_TIMEOUT : o.r;
 }

@@ -109,11 +109,7 @@ struct clerk *clerk_new_on(const struct clerk_transport *t, const struct clerk_o
     else
         clerk_opts_default(&opts);
     opts.seed = clerk_seed(&opts, (uintptr_t)c);
-    struct rng rng;
-    rng_seed(&rng, opts.seed ^ 0x6b76636c65726bull); /* the id's stream, apart from the engine's */
-    do {
-        c->id = rng_next(&rng);
-    } while (c->id == 0);
+    c->id = clerk_client_id_from(opts.seed);
     c->e = clerk_engine_new(t, &kv_layer, &opts);
     return c;
 }
@@ -143,8 +139,7 @@ void clerk_too_large(const struct clerk *c, uint64_t *size, uint64_t *limit)
 /* ---- blocking API -------------------------------------------------------------------------- */
 
 struct clerk_sync {
-    struct event_base *base;
-    struct clerk_net *net;
+    struct clerk_loop loop;
     struct clerk *clerk;
 };
 
@@ -171,14 +166,11 @@ struct clerk_sync *clerk_sync_new(const char *const *servers, size_t n, const st
                                   char *err, size_t errlen)
 {
     struct clerk_sync *s = xcalloc(1, sizeof *s);
-    s->base = event_base_new();
-    s->net = clerk_net_new(s->base, servers, n, err, errlen);
-    if (!s->net) {
-        event_base_free(s->base);
+    if (clerk_loop_open(&s->loop, servers, n, err, errlen)) {
         free(s);
         return NULL;
     }
-    s->clerk = clerk_new(s->net, o);
+    s->clerk = clerk_new(s->loop.net, o);
     return s;
 }
 
@@ -187,16 +179,14 @@ void clerk_sync_free(struct clerk_sync *s)
     if (!s)
         return;
     clerk_free(s->clerk);
-    clerk_net_free(s->net);
-    event_base_free(s->base);
+    clerk_loop_close(&s->loop);
     free(s);
 }
 
 static enum clerk_result wait_result(struct clerk_sync *s, struct sync_result *res, uint8_t **value,
                                      size_t *len)
 {
-    while (!res->done)
-        event_base_loop(s->base, EVLOOP_ONCE);
+    clerk_loop_wait(&s->loop, &res->done);
     if (value) {
         *value = res->value;
         *len = res->len;

@@ -49,6 +49,17 @@ const char *clerk_result_name(enum clerk_result r)
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 
+uint64_t clerk_client_id_from(uint64_t seed)
+{
+    struct rng rng;
+    rng_seed(&rng, seed ^ 0x6b76636c65726bull);
+    uint64_t id;
+    do {
+        id = rng_next(&rng);
+    } while (id == 0);
+    return id;
+}
+
 void clerk_opts_default(struct clerk_opts *o)
 {
     o->deadline_ms = 0;

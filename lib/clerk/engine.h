@@ -148,5 +148,8 @@ void clerk_engine_too_large(const struct clerk_engine *e, uint64_t *size, uint64
 
 /* A seed: o->seed, or (0) one from the wall clock mixed with salt. */
 uint64_t clerk_seed(const struct clerk_opts *o, uint64_t salt);
+/* A layer's client id (never 0) from its engine's seed, on a stream apart from the engine's
+ * jitter. */
+uint64_t clerk_client_id_from(uint64_t seed);
 
 #endif

@@ -121,3 +121,32 @@ struct clerk_transport clerk_net_transport(struct clerk_net *net)
 {
     return (struct clerk_transport){ &net_ops, net };
 }
+
+/* ---- a private loop -------------------------------------------------------------------------- */
+
+int clerk_loop_open(struct clerk_loop *l, const char *const *servers, size_t n, char *err,
+                    size_t errlen)
+{
+    l->base = event_base_new();
+    l->net = clerk_net_new(l->base, servers, n, err, errlen);
+    if (!l->net) {
+        event_base_free(l->base);
+        l->base = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void clerk_loop_close(struct clerk_loop *l)
+{
+    clerk_net_free(l->net);
+    event_base_free(l->base);
+    l->net = NULL;
+    l->base = NULL;
+}
+
+void clerk_loop_wait(struct clerk_loop *l, const bool *done)
+{
+    while (!*done)
+        event_base_loop(l->base, EVLOOP_ONCE);
+}

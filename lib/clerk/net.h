@@ -3,6 +3,7 @@
 #ifndef CLERK_NET_H
 #define CLERK_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "clerk/engine.h"
@@ -21,5 +22,20 @@ struct event_base *clerk_net_base(const struct clerk_net *net);
 /* The engine's transport over net (valid while net lives): rpc_client calls, libevent
  * timers, the monotonic clock. */
 struct clerk_transport clerk_net_transport(struct clerk_net *net);
+
+/* ---- a private loop, for the blocking APIs (kvcli's, raftcli's, the controller's) ---- */
+
+/* An event base of its own and connections to servers: one per thread. */
+struct clerk_loop {
+    struct event_base *base;
+    struct clerk_net *net;
+};
+/* Returns 0, or -1 with err (an address is malformed; nothing to close). */
+int clerk_loop_open(struct clerk_loop *l, const char *const *servers, size_t n, char *err,
+                    size_t errlen);
+/* Free the clerks on it first. */
+void clerk_loop_close(struct clerk_loop *l);
+/* Runs the loop until *done is true. */
+void clerk_loop_wait(struct clerk_loop *l, const bool *done);
 
 #endif

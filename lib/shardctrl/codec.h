@@ -60,10 +60,4 @@ struct sc_reply {
  * list not ascending, shards on a gid it does not list, ...). */
 int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out);
 
-/* A standalone config (from sc_codec_decode_reply, or sc_config_copy): frees it. NULL is
- * allowed. */
-void sc_config_free(struct sc_config *c);
-/* A standalone deep copy of c. */
-struct sc_config *sc_config_copy(const struct sc_config *c);
-
 #endif

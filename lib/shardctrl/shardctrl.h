@@ -99,6 +99,11 @@ void shardctrl_apply(struct shardctrl *sc, const struct sc_cmd *cmd, struct sc_r
 /* The group gid of config c, or NULL. */
 const struct sc_group *sc_config_group(const struct sc_config *c, uint32_t gid);
 
+/* A standalone deep copy of c (its groups its own), for a clerk to keep what a callback lent. */
+struct sc_config *sc_config_copy(const struct sc_config *c);
+/* Frees a standalone config (sc_config_copy's, sc_codec_decode_reply's). NULL is allowed. */
+void sc_config_free(struct sc_config *c);
+
 /* The session table (replies are encoded by sc_reply_encode below), for snapshots. */
 const struct session_table *shardctrl_sessions(const struct shardctrl *sc);
 struct session_table *shardctrl_sessions_mut(struct shardctrl *sc);

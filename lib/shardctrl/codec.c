@@ -1,0 +1,316 @@
+/* shardctrl.Command / Reply / Config / Snapshot <-> lib/shardctrl's calls. */
+#include "shardctrl/codec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "session/session.h"
+#include "shardctrl.pb-c.h"
+#include "shardctrl/internal.h"
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+int sc_codec_decode_cmd(const uint8_t *buf, size_t len, struct sc_codec_cmd *out)
+{
+    Shardctrl__Command *pb = shardctrl__command__unpack(NULL, len, buf);
+    if (!pb)
+        return -1;
+    if (pb->op > SHARDCTRL__OP_TYPE__MOVE) {
+        shardctrl__command__free_unpacked(pb, NULL);
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    out->pb = pb;
+    out->groups = xcalloc(pb->n_groups ? pb->n_groups : 1, sizeof *out->groups);
+    for (size_t i = 0; i < pb->n_groups; i++)
+        out->groups[i] = (struct sc_join_group){ pb->groups[i]->gid,
+                                                 (const char *const *)pb->groups[i]->servers,
+                                                 pb->groups[i]->n_servers };
+    out->cmd = (struct sc_cmd){
+        .op = (enum sc_op)pb->op,
+        .groups = out->groups,
+        .n_groups = pb->n_groups,
+        .gids = pb->gids,
+        .n_gids = pb->n_gids,
+        .shard = pb->shard,
+        .gid = pb->gid,
+        .num = pb->num,
+        .client_id = pb->client_id,
+        .seq = pb->seq,
+        .n_shards = pb->n_shards,
+    };
+    return 0;
+}
+
+void sc_codec_cmd_release(struct sc_codec_cmd *c)
+{
+    shardctrl__command__free_unpacked(c->pb, NULL);
+    free(c->groups);
+    c->pb = NULL;
+    c->groups = NULL;
+}
+
+void sc_codec_encode_cmd(const struct sc_cmd *cmd, uint8_t **out, size_t *out_len)
+{
+    Shardctrl__Command pb = SHARDCTRL__COMMAND__INIT;
+    pb.op = (Shardctrl__OpType)cmd->op;
+    Shardctrl__Group *groups = xcalloc(cmd->n_groups ? cmd->n_groups : 1, sizeof *groups);
+    Shardctrl__Group **gp = xcalloc(cmd->n_groups ? cmd->n_groups : 1, sizeof *gp);
+    for (size_t i = 0; i < cmd->n_groups; i++) {
+        shardctrl__group__init(&groups[i]);
+        groups[i].gid = cmd->groups[i].gid;
+        groups[i].n_servers = cmd->groups[i].n_servers;
+        groups[i].servers = (char **)cmd->groups[i].servers;
+        gp[i] = &groups[i];
+    }
+    pb.n_groups = cmd->n_groups;
+    pb.groups = gp;
+    pb.n_gids = cmd->n_gids;
+    pb.gids = (uint32_t *)cmd->gids;
+    pb.shard = cmd->shard;
+    pb.gid = cmd->gid;
+    pb.num = cmd->num;
+    pb.client_id = cmd->client_id;
+    pb.seq = cmd->seq;
+    pb.n_shards = cmd->n_shards;
+    *out_len = shardctrl__command__get_packed_size(&pb);
+    *out = xmalloc(*out_len ? *out_len : 1);
+    shardctrl__command__pack(&pb, *out);
+    free(gp);
+    free(groups);
+}
+
+/* ---- configs ------------------------------------------------------------------------------- */
+
+/* A view of c as a shardctrl.Config: pb points into c and into storage (freed by
+ * config_pb_release), valid while c is. */
+struct config_pb {
+    Shardctrl__Config pb;
+    Shardctrl__Group *groups, **gp;
+};
+
+static void config_pb(const struct sc_config *c, struct config_pb *v)
+{
+    shardctrl__config__init(&v->pb);
+    v->pb.num = c->num;
+    v->pb.n_shards = c->n_shards;
+    v->pb.shards = c->shards;
+    v->groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof *v->groups);
+    v->gp = xcalloc(c->n_groups ? c->n_groups : 1, sizeof *v->gp);
+    for (size_t i = 0; i < c->n_groups; i++) {
+        shardctrl__group__init(&v->groups[i]);
+        v->groups[i].gid = c->groups[i]->gid;
+        v->groups[i].n_servers = c->groups[i]->n_servers;
+        v->groups[i].servers = c->groups[i]->servers;
+        v->gp[i] = &v->groups[i];
+    }
+    v->pb.n_groups = c->n_groups;
+    v->pb.groups = v->gp;
+}
+
+static void config_pb_release(struct config_pb *v)
+{
+    free(v->groups);
+    free(v->gp);
+}
+
+/* pb's groups as join groups (pointing into pb), into *out (malloc'd). */
+static struct sc_join_group *pb_groups(const Shardctrl__Config *pb)
+{
+    struct sc_join_group *g = xcalloc(pb->n_groups ? pb->n_groups : 1, sizeof *g);
+    for (size_t i = 0; i < pb->n_groups; i++)
+        g[i] = (struct sc_join_group){ pb->groups[i]->gid,
+                                       (const char *const *)pb->groups[i]->servers,
+                                       pb->groups[i]->n_servers };
+    return g;
+}
+
+/* A standalone config from pb, or NULL when its shape is not valid. */
+static struct sc_config *config_from_pb(const Shardctrl__Config *pb, char *err, size_t errlen)
+{
+    if (pb->n_shards < 1 || pb->n_shards > SC_MAX_SHARDS) {
+        snprintf(err, errlen, "a config of %zu shards", pb->n_shards);
+        return NULL;
+    }
+    uint32_t *gids = xmalloc((pb->n_groups ? pb->n_groups : 1) * sizeof *gids);
+    size_t *ns = xmalloc((pb->n_groups ? pb->n_groups : 1) * sizeof *ns);
+    for (size_t i = 0; i < pb->n_groups; i++) {
+        gids[i] = pb->groups[i]->gid;
+        ns[i] = pb->groups[i]->n_servers;
+    }
+    int rc = sc_config_check(pb->shards, (uint32_t)pb->n_shards, gids, ns, pb->n_groups, err,
+                             errlen);
+    free(gids);
+    free(ns);
+    if (rc)
+        return NULL;
+    struct sc_config *c = sc_config_alloc(pb->num, (uint32_t)pb->n_shards, pb->n_groups);
+    memcpy(c->shards, pb->shards, pb->n_shards * sizeof *c->shards);
+    for (size_t i = 0; i < pb->n_groups; i++)
+        c->groups[i] = sc_group_new(pb->groups[i]->gid,
+                                    (const char *const *)pb->groups[i]->servers,
+                                    pb->groups[i]->n_servers);
+    return c;
+}
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+void sc_codec_encode_result(const struct sc_result *res, uint8_t **out, size_t *out_len)
+{
+    Shardctrl__Reply r = SHARDCTRL__REPLY__INIT;
+    r.err = (Shardctrl__Err)res->err;
+    r.error = (char *)res->error;
+    r.num = res->num;
+    struct config_pb v = { 0 };
+    if (res->config) {
+        config_pb(res->config, &v);
+        r.config = &v.pb;
+    }
+    *out_len = shardctrl__reply__get_packed_size(&r);
+    *out = xmalloc(*out_len ? *out_len : 1);
+    shardctrl__reply__pack(&r, *out);
+    if (res->config)
+        config_pb_release(&v);
+}
+
+void sc_codec_apply(struct shardctrl *sc, const uint8_t *cmd, size_t len, uint8_t **reply,
+                    size_t *reply_len)
+{
+    struct sc_codec_cmd c;
+    struct sc_result res;
+    if (sc_codec_decode_cmd(cmd, len, &c)) {
+        memset(&res, 0, sizeof res);
+        res.err = SC_BAD_REQUEST;
+        snprintf(res.error, sizeof res.error, "not a shardctrl.Command");
+    } else {
+        shardctrl_apply(sc, &c.cmd, &res);
+        sc_codec_cmd_release(&c);
+    }
+    sc_codec_encode_result(&res, reply, reply_len);
+}
+
+void sc_codec_query(const struct shardctrl *sc, int64_t num, uint8_t **reply, size_t *reply_len)
+{
+    struct sc_result res = { .err = SC_OK, .config = shardctrl_query(sc, num) };
+    res.num = res.config->num;
+    sc_codec_encode_result(&res, reply, reply_len);
+}
+
+int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    Shardctrl__Reply *r = shardctrl__reply__unpack(NULL, len, buf);
+    if (!r)
+        return -1;
+    out->err = r->err;
+    snprintf(out->error, sizeof out->error, "%s", r->error);
+    out->num = r->num;
+    out->leader_id = r->leader_id;
+    snprintf(out->leader_addr, sizeof out->leader_addr, "%s", r->leader_addr);
+    int rc = 0;
+    if (r->config) {
+        char why[200];
+        out->config = config_from_pb(r->config, why, sizeof why);
+        if (!out->config)
+            rc = -1;
+    }
+    shardctrl__reply__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* ---- snapshots ----------------------------------------------------------------------------- */
+
+struct session_list {
+    Shardctrl__Session *s, **sp;
+    size_t n;
+};
+
+static void add_session(uint32_t part, const struct session_entry *e, void *arg)
+{
+    (void)part; /* the controller keeps every session in partition 0 */
+    struct session_list *l = arg;
+    shardctrl__session__init(&l->s[l->n]);
+    l->s[l->n].client_id = e->client_id;
+    l->s[l->n].seq = e->seq;
+    l->s[l->n].reply.data = (uint8_t *)e->reply;
+    l->s[l->n].reply.len = e->reply_len;
+    l->sp[l->n] = &l->s[l->n];
+    l->n++;
+}
+
+void sc_codec_snapshot(const struct shardctrl *sc, uint8_t **data, size_t *len)
+{
+    Shardctrl__Snapshot snap = SHARDCTRL__SNAPSHOT__INIT;
+    snap.n_shards = shardctrl_n_shards(sc);
+    snap.fixed = shardctrl_fixed(sc);
+    size_t n = (size_t)shardctrl_latest(sc) + 1;
+    struct config_pb *v = xcalloc(n, sizeof *v);
+    Shardctrl__Config **cp = xcalloc(n, sizeof *cp);
+    for (size_t i = 0; i < n; i++) {
+        config_pb(shardctrl_query(sc, (int64_t)i), &v[i]);
+        cp[i] = &v[i].pb;
+    }
+    snap.n_configs = n;
+    snap.configs = cp;
+    size_t ns = session_count(shardctrl_sessions(sc));
+    struct session_list l = { xcalloc(ns ? ns : 1, sizeof *l.s), xcalloc(ns ? ns : 1, sizeof *l.sp),
+                              0 };
+    session_each(shardctrl_sessions(sc), add_session, &l);
+    snap.n_sessions = l.n;
+    snap.sessions = l.sp;
+    *len = shardctrl__snapshot__get_packed_size(&snap);
+    *data = xmalloc(*len ? *len : 1);
+    shardctrl__snapshot__pack(&snap, *data);
+    for (size_t i = 0; i < n; i++)
+        config_pb_release(&v[i]);
+    free(v);
+    free(cp);
+    free(l.s);
+    free(l.sp);
+}
+
+/* Rebuilds into sc (already reset) from snap; -1 on the first config that does not fit. */
+static int restore_into(struct shardctrl *sc, const Shardctrl__Snapshot *snap)
+{
+    char why[200];
+    for (size_t i = 0; i < snap->n_configs; i++) {
+        const Shardctrl__Config *c = snap->configs[i];
+        struct sc_join_group *g = pb_groups(c);
+        int rc = c->n_shards > SC_MAX_SHARDS
+                     ? -1
+                     : shardctrl_restore_config(sc, c->num, c->shards, (uint32_t)c->n_shards, g,
+                                                c->n_groups, why, sizeof why);
+        free(g);
+        if (rc)
+            return -1;
+    }
+    struct session_entry *e = xcalloc(snap->n_sessions ? snap->n_sessions : 1, sizeof *e);
+    for (size_t i = 0; i < snap->n_sessions; i++)
+        e[i] = (struct session_entry){ snap->sessions[i]->client_id, snap->sessions[i]->seq,
+                                       snap->sessions[i]->reply.data,
+                                       snap->sessions[i]->reply.len };
+    session_import(shardctrl_sessions_mut(sc), 0, e, snap->n_sessions);
+    free(e);
+    return 0;
+}
+
+int sc_codec_restore(struct shardctrl *sc, const uint8_t *data, size_t len)
+{
+    Shardctrl__Snapshot *snap = shardctrl__snapshot__unpack(NULL, len, data);
+    if (!snap)
+        return -1;
+    int rc = -1;
+    if (snap->n_shards >= 1 && snap->n_shards <= SC_MAX_SHARDS && snap->n_configs >= 1 &&
+        (snap->fixed || snap->n_configs == 1) /* no write applied: config 0 alone */) {
+        struct shardctrl *fresh = shardctrl_new(snap->n_shards);
+        shardctrl_reset(fresh, snap->n_shards, snap->fixed);
+        rc = restore_into(fresh, snap);
+        if (!rc)
+            sc_swap(sc, fresh);
+        shardctrl_free(fresh);
+    }
+    shardctrl__snapshot__free_unpacked(snap, NULL);
+    return rc;
+}

@@ -1,0 +1,31 @@
+/* lib/shardctrl's own helpers for configs and groups (config.c), shared by the state machine
+ * and the codec. Not for users of the library. */
+#ifndef SHARDCTRL_INTERNAL_H
+#define SHARDCTRL_INTERNAL_H
+
+#include "shardctrl/shardctrl.h"
+
+/* A new group (refs 1) with copies of the servers. */
+struct sc_group *sc_group_new(uint32_t gid, const char *const *servers, size_t n);
+/* Drops one reference; frees the group at the last. */
+void sc_group_unref(struct sc_group *g);
+/* Whether g has exactly these servers, in this order. */
+bool sc_group_equal(const struct sc_group *g, const char *const *servers, size_t n);
+/* The bytes a group costs (accounting). */
+size_t sc_group_bytes(const struct sc_group *g);
+
+/* A config with n_shards shards (zeroed) and room for n_groups group pointers (set by the
+ * caller, each holding a reference). */
+struct sc_config *sc_config_alloc(uint64_t num, uint32_t n_shards, size_t n_groups);
+
+/* Checks a config's shape: gids ascending, distinct, none 0; each server list non-empty; every
+ * shard on a listed gid when there are groups, on 0 when there are none.
+ * Returns 0, or -1 with a message. */
+int sc_config_check(const uint32_t *shards, uint32_t n_shards, const uint32_t *gids,
+                    const size_t *n_servers, size_t n_groups, char *err, size_t errlen);
+
+/* Exchanges the whole states of a and b (a restore builds aside, then swaps, so a snapshot that
+ * does not fit leaves the state as it was). */
+void sc_swap(struct shardctrl *a, struct shardctrl *b);
+
+#endif
