@@ -57,11 +57,17 @@ static uint64_t state_digest(const struct shardctrl *sc)
     uint8_t *data;
     size_t len;
     sc_codec_snapshot(sc, &data, &len);
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t k = 0; k < len; k++) {
-        h ^= data[k];
-        h *= 0x100000001b3ull;
+    /* eight bytes a step (a byte-wise FNV here was a fifth of the mode's time) */
+    uint64_t h = 0xcbf29ce484222325ull ^ len;
+    size_t k = 0;
+    for (; k + 8 <= len; k += 8) {
+        uint64_t w;
+        memcpy(&w, data + k, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
     }
+    for (; k < len; k++)
+        h = (h ^ data[k]) * 0x100000001b3ull;
     free(data);
     return h | 1; /* never 0: 0 means "not seen" */
 }

@@ -335,6 +335,7 @@ static bool run_seed(uint64_t seed, int bugs, bool verbose, struct seed_run *out
                (unsigned long long)hs.ops, (unsigned long long)hs.writes,
                (unsigned long long)hs.refused, (unsigned long long)latest, sim_now(s) / 1000.0,
                ok ? "ok" : sim_failure(s));
+    fflush(stdout);
     if (!ok && verbose) {
         sim_dump(s);
         fprintf(stderr, "operations ([call..return] on the history's logical clock):\n");
