@@ -103,6 +103,8 @@ LINK_SESSION := $(call lib_a,session) $(call lib_a,base)
 LINK_KV := $(call lib_a,kv) $(call lib_a,session) $(LINK_NODE)
 LINK_SHARDCTRL := $(call lib_a,shardctrl) $(call lib_a,session) $(call lib_a,base)
 LINK_SHARDCTRLD := $(call lib_a,shardctrl) $(call lib_a,session) $(LINK_NODE)
+LINK_SHARDKVD := $(call lib_a,shardkv) $(call lib_a,clerk) $(call lib_a,kv) $(call lib_a,shardctrl) \
+	$(call lib_a,session) $(LINK_NODE)
 LINK_CLERK := $(call lib_a,clerk) $(call lib_a,shardctrl) $(call lib_a,session) $(LINK_RPC)
 LINK_LINCHECK := $(OUT)/lib/liblincheck.a
 

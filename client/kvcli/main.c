@@ -1,6 +1,8 @@
-/* kvcli: the command-line client of a kvd cluster.
+/* kvcli: the command-line client of a kvd cluster, and the shard controller's admin tool.
  *   kvcli [--servers HOST:PORT,...] [--timeout D] get KEY | put KEY VALUE | append KEY VALUE | status
- * Servers come from --servers, else $KV_SERVERS, else the local cluster `make run` starts. */
+ *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
+ * Servers come from --servers, else $KV_SERVERS, else the local cluster `make run` starts;
+ * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,30 +14,44 @@
 #include "clerk/clerk.h"
 #include "kv.pb-c.h"
 #include "rpc/rpc.h"
+#include "shard.h"
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
 
 struct opts {
     char *servers;
+    char *ctrlers;
     uint64_t timeout_ms;
+    bool json;
 };
 
 static const struct config_option options[] = {
     { "", "servers", "servers", CONFIG_STRING, offsetof(struct opts, servers), NULL, 0, 0,
       "kvd nodes, comma-separated (default: $KV_SERVERS, else " LOCAL_CLUSTER ")" },
+    { "", "ctrlers", "ctrlers", CONFIG_STRING, offsetof(struct opts, ctrlers), NULL, 0, 0,
+      "shardctrld nodes for the shard commands, comma-separated (default: $KV_CTRLERS)" },
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       86400000, "give up when no leader answers within this long (a unit is required: 500ms, 10s)" },
+    { "", "json", "json", CONFIG_BOOL, offsetof(struct opts, json), "false", 0, 0,
+      "shard config: print the config as one line of JSON" },
 };
 
 static const struct config_spec spec = {
-    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status",
+    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " SHARD_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); status prints one row per node. Any one member's address is enough "
     "(a follower relays to the leader). Exit status: 0 success; 1 failure, with the reason on "
     "standard error: \"key not found\" (get of a key never written), \"value too large: N bytes, "
     "limit M\", \"not written: no space left on the data volume of X\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
     "(within about a second when no server can be reached), \"no leader answered within T\"; "
-    "for status: no node reports a leader; 2 usage error.",
+    "for status: no node reports a leader; 2 usage error. "
+    "The shard commands talk to a shard controller (shardctrld, --ctrlers): join adds replica "
+    "groups (GID=HOST:PORT,... each, in one call), leave removes groups, move puts one shard on "
+    "a group; each prints the number of the config it made (\"config N\"). config prints config "
+    "NUM (default the latest): each gid's shards as ranges (0-4,7) and its servers in order; "
+    "with --json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
+    "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
+    "range) exits 1 with the controller's message.",
     options, ARRAY_LEN(options),
 };
 
@@ -144,7 +160,7 @@ static int report(struct clerk_sync *c, enum clerk_result r, const char *key, si
 static int usage(void)
 {
     fprintf(stderr, "kvcli: usage: kvcli [OPTION]... get KEY | put KEY VALUE | append KEY VALUE | "
-                    "status (see --help)\n");
+                    "status | shard ... (see --help)\n");
     return 2;
 }
 
@@ -160,7 +176,10 @@ int main(int argc, char **argv)
     int nargs = argc - first;
     const char *cmd = nargs > 0 ? argv[first] : "";
     int rc;
-    if (n == 0) {
+    if (strcmp(cmd, "shard") == 0) {
+        rc = shard_main(argv + first + 1, nargs - 1,
+                        o.ctrlers ? o.ctrlers : getenv("KV_CTRLERS"), o.timeout_ms, o.json);
+    } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;
     } else if (strcmp(cmd, "status") == 0 && nargs == 1) {

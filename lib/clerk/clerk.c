@@ -44,6 +44,13 @@ static bool classify(void *ctx, const uint8_t *payload, size_t len, struct clerk
         snprintf(out->error, sizeof out->error, "not written: no space left on the data volume "
                  "of %s", r->leader_addr[0] ? r->leader_addr : out->server);
         return true;
+    case KV__ERR__WRONG_GROUP:
+        /* The group's answer for the shard (every member agrees once it applies): at once. */
+        out->verdict = CLERK_DONE;
+        out->result = CLERK_WRONG_GROUP;
+        snprintf(out->error, sizeof out->error, "%s does not serve this key's shard now",
+                 out->server);
+        return true;
     default:
         out->verdict = CLERK_DONE;
         out->result = r->err == KV__ERR__NO_KEY ? CLERK_NO_KEY : CLERK_OK;

@@ -30,12 +30,17 @@ static bool classify(void *ctx, const uint8_t *payload, size_t len, struct clerk
 {
     (void)ctx;
     struct sc_reply *r = xmalloc(sizeof *r);
-    if (sc_codec_decode_reply(payload, len, r)) {
-        sc_config_free(r->config);
+    int rc = sc_codec_decode_reply(payload, len, r);
+    if (rc == -1) { /* not a shardctrl.Reply: not a server of ours */
         free(r);
         return false;
     }
     out->keep = r;
+    if (rc == -2) { /* a broken replica: another may answer well */
+        out->verdict = CLERK_RETRY;
+        snprintf(out->why, sizeof out->why, "answered %s", r->error);
+        return true;
+    }
     switch (r->err) {
     case 3: /* TIMEOUT */
     case 4: /* SHUTTING_DOWN */

@@ -39,6 +39,8 @@ enum clerk_result {
     CLERK_NO_SPACE,    /* a write refused, not done: no space on the leader's data volume */
     CLERK_REFUSED,     /* the service refused the request, the same on every replica (a bad
                           argument: an unknown gid, a shard out of range): the error says why */
+    CLERK_WRONG_GROUP, /* a shard group does not serve the key's shard now: not done (the shard
+                          clerk refreshes its configuration and asks the owner) */
 };
 
 const char *clerk_result_name(enum clerk_result r);

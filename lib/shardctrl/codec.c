@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/u64map.h"
 #include "base/util.h"
 #include "session/session.h"
 #include "shardctrl.pb-c.h"
@@ -116,17 +117,6 @@ static void config_pb_release(struct config_pb *v)
     free(v->gp);
 }
 
-/* pb's groups as join groups (pointing into pb), into *out (malloc'd). */
-static struct sc_join_group *pb_groups(const Shardctrl__Config *pb)
-{
-    struct sc_join_group *g = xcalloc(pb->n_groups ? pb->n_groups : 1, sizeof *g);
-    for (size_t i = 0; i < pb->n_groups; i++)
-        g[i] = (struct sc_join_group){ pb->groups[i]->gid,
-                                       (const char *const *)pb->groups[i]->servers,
-                                       pb->groups[i]->n_servers };
-    return g;
-}
-
 /* A standalone config from pb, or NULL when its shape is not valid. */
 static struct sc_config *config_from_pb(const Shardctrl__Config *pb, char *err, size_t errlen)
 {
@@ -211,10 +201,12 @@ int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out)
     snprintf(out->leader_addr, sizeof out->leader_addr, "%s", r->leader_addr);
     int rc = 0;
     if (r->config) {
-        char why[200];
+        char why[160];
         out->config = config_from_pb(r->config, why, sizeof why);
-        if (!out->config)
-            rc = -1;
+        if (!out->config) {
+            snprintf(out->error, sizeof out->error, "an invalid configuration: %s", why);
+            rc = -2;
+        }
     }
     shardctrl__reply__free_unpacked(r, NULL);
     return rc;
@@ -240,20 +232,59 @@ static void add_session(uint32_t part, const struct session_entry *e, void *arg)
     l->n++;
 }
 
+/* The snapshot's group table: each group object once, in order of first use, and each
+ * config's groups as indexes into it (a group shared by many configs is stored once). */
+struct group_table {
+    struct u64map index; /* group pointer -> its index + 1 */
+    Shardctrl__Group *groups, **gp;
+    size_t n, cap;
+};
+
+static uint32_t table_index(struct group_table *t, const struct sc_group *g)
+{
+    uintptr_t i = (uintptr_t)u64map_get(&t->index, (uintptr_t)g);
+    if (i)
+        return (uint32_t)(i - 1);
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 64;
+        t->groups = xrealloc(t->groups, t->cap * sizeof *t->groups);
+    }
+    shardctrl__group__init(&t->groups[t->n]);
+    t->groups[t->n].gid = g->gid;
+    t->groups[t->n].n_servers = g->n_servers;
+    t->groups[t->n].servers = (char **)g->servers;
+    u64map_put(&t->index, (uintptr_t)g, (void *)(uintptr_t)(t->n + 1));
+    return (uint32_t)t->n++;
+}
+
 void sc_codec_snapshot(const struct shardctrl *sc, uint8_t **data, size_t *len)
 {
     Shardctrl__Snapshot snap = SHARDCTRL__SNAPSHOT__INIT;
     snap.n_shards = shardctrl_n_shards(sc);
     snap.fixed = shardctrl_fixed(sc);
     size_t n = (size_t)shardctrl_latest(sc) + 1;
-    struct config_pb *v = xcalloc(n, sizeof *v);
-    Shardctrl__Config **cp = xcalloc(n, sizeof *cp);
+    Shardctrl__StoredConfig *v = xcalloc(n, sizeof *v);
+    Shardctrl__StoredConfig **cp = xcalloc(n, sizeof *cp);
+    struct group_table t = { 0 };
     for (size_t i = 0; i < n; i++) {
-        config_pb(shardctrl_query(sc, (int64_t)i), &v[i]);
-        cp[i] = &v[i].pb;
+        const struct sc_config *c = shardctrl_query(sc, (int64_t)i);
+        shardctrl__stored_config__init(&v[i]);
+        v[i].num = c->num;
+        v[i].n_shards = c->n_shards;
+        v[i].shards = c->shards;
+        v[i].n_groups = c->n_groups;
+        v[i].groups = xcalloc(c->n_groups ? c->n_groups : 1, sizeof *v[i].groups);
+        for (size_t g = 0; g < c->n_groups; g++)
+            v[i].groups[g] = table_index(&t, c->groups[g]);
+        cp[i] = &v[i];
     }
     snap.n_configs = n;
     snap.configs = cp;
+    t.gp = xcalloc(t.n ? t.n : 1, sizeof *t.gp);
+    for (size_t i = 0; i < t.n; i++)
+        t.gp[i] = &t.groups[i];
+    snap.n_groups = t.n;
+    snap.groups = t.gp;
     size_t ns = session_count(shardctrl_sessions(sc));
     struct session_list l = { xcalloc(ns ? ns : 1, sizeof *l.s), xcalloc(ns ? ns : 1, sizeof *l.sp),
                               0 };
@@ -264,28 +295,50 @@ void sc_codec_snapshot(const struct shardctrl *sc, uint8_t **data, size_t *len)
     *data = xmalloc(*len ? *len : 1);
     shardctrl__snapshot__pack(&snap, *data);
     for (size_t i = 0; i < n; i++)
-        config_pb_release(&v[i]);
+        free(v[i].groups);
     free(v);
     free(cp);
+    free(t.groups);
+    free(t.gp);
+    u64map_free(&t.index);
     free(l.s);
     free(l.sp);
 }
 
-/* Rebuilds into sc (already reset) from snap; -1 on the first config that does not fit. */
+/* Rebuilds into sc (already reset) from snap; -1 on the first group or config that does not
+ * fit. */
 static int restore_into(struct shardctrl *sc, const Shardctrl__Snapshot *snap)
 {
     char why[200];
-    for (size_t i = 0; i < snap->n_configs; i++) {
-        const Shardctrl__Config *c = snap->configs[i];
-        struct sc_join_group *g = pb_groups(c);
-        int rc = c->n_shards > SC_MAX_SHARDS
-                     ? -1
-                     : shardctrl_restore_config(sc, c->num, c->shards, (uint32_t)c->n_shards, g,
-                                                c->n_groups, why, sizeof why);
-        free(g);
-        if (rc)
-            return -1;
+    int rc = 0;
+    struct sc_group **groups = xcalloc(snap->n_groups ? snap->n_groups : 1, sizeof *groups);
+    for (size_t i = 0; i < snap->n_groups; i++) {
+        groups[i] = sc_group_new(snap->groups[i]->gid,
+                                 (const char *const *)snap->groups[i]->servers,
+                                 snap->groups[i]->n_servers);
+        shardctrl_account_group(sc, groups[i]);
     }
+    struct sc_group **cg = NULL;
+    for (size_t i = 0; i < snap->n_configs && !rc; i++) {
+        const Shardctrl__StoredConfig *c = snap->configs[i];
+        cg = xrealloc(cg, (c->n_groups ? c->n_groups : 1) * sizeof *cg);
+        for (size_t g = 0; g < c->n_groups && !rc; g++) {
+            if (c->groups[g] >= snap->n_groups)
+                rc = -1;
+            else
+                cg[g] = groups[c->groups[g]];
+        }
+        if (!rc && (c->n_shards > SC_MAX_SHARDS ||
+                    shardctrl_restore_config(sc, c->num, c->shards, (uint32_t)c->n_shards, cg,
+                                             c->n_groups, why, sizeof why)))
+            rc = -1;
+    }
+    free(cg);
+    for (size_t i = 0; i < snap->n_groups; i++)
+        sc_group_unref(groups[i]); /* the configs hold their own references */
+    free(groups);
+    if (rc)
+        return -1;
     struct session_entry *e = xcalloc(snap->n_sessions ? snap->n_sessions : 1, sizeof *e);
     for (size_t i = 0; i < snap->n_sessions; i++)
         e[i] = (struct session_entry){ snap->sessions[i]->client_id, snap->sessions[i]->seq,

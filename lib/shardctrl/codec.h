@@ -56,8 +56,9 @@ struct sc_reply {
     uint32_t leader_id;
     char leader_addr[128];
 };
-/* Returns 0, or -1 when the bytes are not a shardctrl.Reply or its config is not valid (a gid
- * list not ascending, shards on a gid it does not list, ...). */
+/* Returns 0; -1 when the bytes are not a shardctrl.Reply; -2 when its config is not valid (a
+ * gid list not ascending, a shard on a gid it does not list, ...: error says what, config is
+ * NULL). */
 int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out);
 
 #endif

@@ -26,16 +26,6 @@ void sc_group_unref(struct sc_group *g)
     free(g);
 }
 
-bool sc_group_equal(const struct sc_group *g, const char *const *servers, size_t n)
-{
-    if (g->n_servers != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(g->servers[i], servers[i]))
-            return false;
-    return true;
-}
-
 size_t sc_group_bytes(const struct sc_group *g)
 {
     size_t b = sizeof *g + g->n_servers * sizeof g->servers[0];

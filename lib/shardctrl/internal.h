@@ -9,8 +9,6 @@
 struct sc_group *sc_group_new(uint32_t gid, const char *const *servers, size_t n);
 /* Drops one reference; frees the group at the last. */
 void sc_group_unref(struct sc_group *g);
-/* Whether g has exactly these servers, in this order. */
-bool sc_group_equal(const struct sc_group *g, const char *const *servers, size_t n);
 /* The bytes a group costs (accounting). */
 size_t sc_group_bytes(const struct sc_group *g);
 
@@ -23,6 +21,20 @@ struct sc_config *sc_config_alloc(uint64_t num, uint32_t n_shards, size_t n_grou
  * Returns 0, or -1 with a message. */
 int sc_config_check(const uint32_t *shards, uint32_t n_shards, const uint32_t *gids,
                     const size_t *n_servers, size_t n_groups, char *err, size_t errlen);
+
+/* ---- restores: the codec rebuilds a controller from a snapshot with these ---- */
+
+/* Empties the controller for a restore: no configs at all, no sessions, n_shards set and fixed
+ * as given. Then append every config from 0 in order with shardctrl_restore_config. */
+void shardctrl_reset(struct shardctrl *sc, uint32_t n_shards, bool fixed);
+/* Appends the next config (its num must be latest + 1, or 0 first): shards (n_shards gids) are
+ * copied, groups (by gid ascending) get a reference each (the caller keeps its own). Returns 0,
+ * or -1 with a message when it does not fit (wrong number, order or shard count). */
+int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t *shards,
+                             uint32_t n_shards, struct sc_group *const *groups, size_t n_groups,
+                             char *err, size_t errlen);
+/* Counts a group into the configs' bytes (a restore: once per group, however many configs). */
+void shardctrl_account_group(struct shardctrl *sc, const struct sc_group *g);
 
 /* Exchanges the whole states of a and b (a restore builds aside, then swaps, so a snapshot that
  * does not fit leaves the state as it was). */

@@ -227,42 +227,41 @@ static enum sc_err move(struct shardctrl *sc, const struct sc_cmd *cmd, struct s
     return SC_OK;
 }
 
-/* The shard count rule: the first write fixes it (adopting its proposer's count while only
- * config 0 exists); a later write proposed with another count is refused. */
-static enum sc_err check_shard_count(struct shardctrl *sc, const struct sc_cmd *cmd,
-                                     struct sc_result *res)
-{
-    uint32_t want = cmd->n_shards;
-    if (want && (want > SC_MAX_SHARDS))
-        return refuse(res, "the write was proposed with %u shards (at most %u)", want,
-                      SC_MAX_SHARDS);
-    if (!sc->fixed) {
-        sc->fixed = true;
-        if (want && want != sc->n_shards) /* no write was applied: config 0 only */
-            start_history(sc, want);
-        return SC_OK;
-    }
-    if (want && want != sc->n_shards)
-        return refuse(res, "this controller has %u shards; the write was proposed by a server "
-                      "started with --shards %u", sc->n_shards, want);
-    return SC_OK;
-}
-
+/* The shard count rule: the first accepted write fixes it, adopting the count its proposer
+ * carried (while the count is not fixed, only config 0 exists, so adopting remakes config 0);
+ * a later write proposed with another count is refused. A refused write changes nothing, the
+ * count included. */
 static enum sc_err write(struct shardctrl *sc, const struct sc_cmd *cmd, struct sc_result *res)
 {
-    enum sc_err err = check_shard_count(sc, cmd, res);
-    if (err != SC_OK)
-        return err;
+    uint32_t want = cmd->n_shards, had = sc->n_shards;
+    if (want > SC_MAX_SHARDS)
+        return refuse(res, "the write was proposed with %u shards (at most %u)", want,
+                      SC_MAX_SHARDS);
+    if (sc->fixed && want && want != had)
+        return refuse(res, "this controller has %u shards; the write was proposed by a server "
+                      "started with --shards %u", had, want);
+    if (!sc->fixed && want && want != had)
+        start_history(sc, want);
+    enum sc_err err;
     switch (cmd->op) {
     case SC_OP_JOIN:
-        return join(sc, cmd, res);
+        err = join(sc, cmd, res);
+        break;
     case SC_OP_LEAVE:
-        return leave(sc, cmd, res);
+        err = leave(sc, cmd, res);
+        break;
     case SC_OP_MOVE:
-        return move(sc, cmd, res);
+        err = move(sc, cmd, res);
+        break;
     default:
-        return refuse(res, "unknown operation %d", (int)cmd->op);
+        err = refuse(res, "unknown operation %d", (int)cmd->op);
+        break;
     }
+    if (err == SC_OK)
+        sc->fixed = true;
+    else if (!sc->fixed && sc->n_shards != had)
+        start_history(sc, had);
+    return err;
 }
 
 void shardctrl_apply(struct shardctrl *sc, const struct sc_cmd *cmd, struct sc_result *res)
@@ -333,8 +332,8 @@ void shardctrl_reset(struct shardctrl *sc, uint32_t n_shards, bool fixed)
 }
 
 int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t *shards,
-                             uint32_t n_shards, const struct sc_join_group *groups,
-                             size_t n_groups, char *err, size_t errlen)
+                             uint32_t n_shards, struct sc_group *const *groups, size_t n_groups,
+                             char *err, size_t errlen)
 {
     if (num != sc->n_configs) {
         snprintf(err, errlen, "config %llu where config %zu was expected",
@@ -349,30 +348,27 @@ int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t 
     uint32_t *gids = xmalloc((n_groups ? n_groups : 1) * sizeof *gids);
     size_t *ns = xmalloc((n_groups ? n_groups : 1) * sizeof *ns);
     for (size_t i = 0; i < n_groups; i++) {
-        gids[i] = groups[i].gid;
-        ns[i] = groups[i].n_servers;
+        gids[i] = groups[i]->gid;
+        ns[i] = groups[i]->n_servers;
     }
     int rc = sc_config_check(shards, n_shards, gids, ns, n_groups, err, errlen);
     free(gids);
     free(ns);
     if (rc)
         return -1;
-    const struct sc_config *prev = sc->n_configs ? latest(sc) : NULL;
     struct sc_config *c = sc_config_alloc(num, n_shards, n_groups);
     memcpy(c->shards, shards, n_shards * sizeof *shards);
     for (size_t i = 0; i < n_groups; i++) {
-        struct sc_group *same = prev ? (struct sc_group *)sc_config_group(prev, groups[i].gid)
-                                     : NULL;
-        if (same && sc_group_equal(same, groups[i].servers, groups[i].n_servers)) {
-            same->refs++;
-            c->groups[i] = same;
-        } else {
-            c->groups[i] = sc_group_new(groups[i].gid, groups[i].servers, groups[i].n_servers);
-            sc->bytes += sc_group_bytes(c->groups[i]);
-        }
+        groups[i]->refs++;
+        c->groups[i] = groups[i];
     }
     push_config(sc, c);
     return 0;
+}
+
+void shardctrl_account_group(struct shardctrl *sc, const struct sc_group *g)
+{
+    sc->bytes += sc_group_bytes(g);
 }
 
 void sc_swap(struct shardctrl *a, struct shardctrl *b)

@@ -80,13 +80,15 @@ struct sc_result {
 };
 
 /* A controller with n_shards shards (1..SC_MAX_SHARDS) and config 0 only. n_shards is the
- * count until the first write applies: from then on the count is the one that write carried
- * (or the snapshot's), so replicas started with different --shards still agree. */
+ * count until the first write is accepted: from then on the count is the one that write carried
+ * (or the snapshot's), so replicas started with different --shards still agree; a later write
+ * carrying another count is refused. */
 struct shardctrl *shardctrl_new(uint32_t n_shards);
 void shardctrl_free(struct shardctrl *sc);
 
 uint32_t shardctrl_n_shards(const struct shardctrl *sc);
-/* Whether the shard count is fixed by an applied write or a snapshot. */
+/* Whether the shard count is fixed (by an accepted write, or a snapshot of a controller that had
+ * one). */
 bool shardctrl_fixed(const struct shardctrl *sc);
 uint64_t shardctrl_latest(const struct shardctrl *sc);
 
@@ -107,18 +109,6 @@ void sc_config_free(struct sc_config *c);
 /* The session table (replies are encoded by sc_reply_encode below), for snapshots. */
 const struct session_table *shardctrl_sessions(const struct shardctrl *sc);
 struct session_table *shardctrl_sessions_mut(struct shardctrl *sc);
-
-/* ---- snapshots: the codec rebuilds a controller from these ---- */
-
-/* Empties the controller for a restore: no configs at all, no sessions, n_shards set and fixed
- * as given. Then append every config from 0 in order with shardctrl_restore_config. */
-void shardctrl_reset(struct shardctrl *sc, uint32_t n_shards, bool fixed);
-/* Appends the next config (its num must be latest + 1, or 0 first): shards (n_shards gids) and
- * groups (by gid ascending) are copied, a group equal to the previous config's is shared.
- * Returns 0, or -1 with a message when it does not fit (wrong number, order or shard count). */
-int shardctrl_restore_config(struct shardctrl *sc, uint64_t num, const uint32_t *shards,
-                             uint32_t n_shards, const struct sc_join_group *groups,
-                             size_t n_groups, char *err, size_t errlen);
 
 /* A write's stored reply (what session_record keeps): err, num and the error text. */
 size_t sc_reply_encode(const struct sc_result *res, uint8_t *buf, size_t cap);

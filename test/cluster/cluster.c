@@ -211,11 +211,14 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
     c->ini_extra = o->ini ? xstrdup(o->ini) : NULL;
     c->start_timeout_ms = o->start_timeout_ms ? o->start_timeout_ms : 15000;
     c->watcher = -1;
-    if (o->daemon) {
-        c->daemon = xstrdup(o->daemon);
+    /* A path is used as it is; a bare name is a program of $BIN (the build's bin/ by
+     * default), so a suite names its daemon without knowing where the build put it. */
+    const char *prog = o->daemon ? o->daemon : "raftd";
+    if (strchr(prog, '/')) {
+        c->daemon = xstrdup(prog);
     } else {
         const char *bin = getenv("BIN");
-        c->daemon = xasprintf("%s/raftd", bin && *bin ? bin : "bin");
+        c->daemon = xasprintf("%s/%s", bin && *bin ? bin : "bin", prog);
     }
     size_t n_args = 0;
     while (o->args && o->args[n_args])

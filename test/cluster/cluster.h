@@ -103,7 +103,8 @@ void cluster_print_tail(const char *path, int lines, const char *prefix);
 
 struct cluster_opts {
     unsigned n;               /* number of nodes, 1..CLUSTER_MAX_NODES (3) */
-    const char *daemon;       /* program to run (NULL: "$BIN/raftd", BIN defaulting to "bin") */
+    const char *daemon;       /* program to run: a path (with a '/'), or a bare name run from $BIN
+                                 (BIN defaulting to "bin"), e.g. "kvd"; NULL: "raftd" */
     const char *const *args;  /* extra flags for every node, NULL-terminated (or NULL); they
                                  follow --config FILE, so they override the file */
     const char *ini;          /* text appended to every node's INI file (or NULL), e.g.
@@ -229,9 +230,10 @@ void cluster_statuses_free(Node__Status *st[CLUSTER_MAX_NODES + 1]);
 void cluster_print_statuses(struct cluster *c, uint32_t set);
 
 /* Polls the running nodes of set until exactly one of them is leader of the highest term any
- * of them reports, at most timeout_ms. Returns the leader's id (and its term in *term, if not
- * NULL), 0 on timeout (the last statuses are printed), or -1 when two nodes claim leadership
- * of the same term (a safety violation; printed). */
+ * of them reports, at most timeout_ms (0: one poll, no wait, as the lab's Leader()). Returns
+ * the leader's id (and its term in *term, if not NULL), 0 on timeout (the last statuses are
+ * printed), or -1 when two nodes claim leadership of the same term (a safety violation;
+ * printed). */
 int cluster_wait_leader(struct cluster *c, uint32_t set, uint64_t timeout_ms, uint64_t *term);
 
 /* Polls until every node of set answers with applied_index == commit_index >= min_index, all

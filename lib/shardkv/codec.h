@@ -1,0 +1,59 @@
+/* lib/shardkv's wire side (proto/shardkv.proto): shardkv.Command bytes <-> struct skv_cmd, the
+ * bytes-in / bytes-out apply of a node's state machine adapter (shardkvd, the simulator), Gets
+ * and Pulls answered from the state, the group's snapshot. */
+#ifndef SHARDKV_CODEC_H
+#define SHARDKV_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shardkv/shardkv.h"
+
+/* A decoded command: cmd points into pb and the arrays kept here (skv_codec_cmd_release). */
+struct skv_codec_cmd {
+    struct skv_cmd cmd;
+    void *pb;
+    struct sc_config *config;
+    struct skv_pair *pairs;
+    struct session_entry *sessions;
+};
+/* Returns 0, or -1 (nothing to release) when the bytes are not a valid shardkv.Command. */
+int skv_codec_decode_cmd(const uint8_t *buf, size_t len, struct skv_codec_cmd *out);
+void skv_codec_cmd_release(struct skv_codec_cmd *c);
+/* Encodes cmd as a shardkv.Command into *out (malloc'd). */
+void skv_codec_encode_cmd(const struct skv_cmd *cmd, uint8_t **out, size_t *out_len);
+
+/* A client's kv.Command bytes as an OP entry (the log entry shardkvd proposes). */
+void skv_codec_op_entry(const uint8_t *kv_cmd, size_t len, uint8_t **out, size_t *out_len);
+
+/* Applies one encoded shardkv.Command. The result: for an OP, the encoded kv.Reply (Err
+ * WRONG_GROUP when the shard is not served here); for the others an empty result. A command
+ * that does not decode changes nothing. */
+void skv_codec_apply(struct shardkv *s, const uint8_t *cmd, size_t len, uint8_t **result,
+                     size_t *result_len);
+
+/* A Get confirmed by ReadIndex, as an encoded kv.Reply. */
+void skv_codec_get(const struct shardkv *s, const uint8_t *key, size_t klen, uint8_t **reply,
+                   size_t *reply_len);
+
+/* The holder's answer to an encoded shardkv.PullRequest: an encoded shardkv.PullReply (OK with a
+ * chunk of at most max_bytes of pairs, or NOT_READY). Returns -1 when req is not a
+ * PullRequest. */
+int skv_codec_pull(struct shardkv *s, const uint8_t *req, size_t len, size_t max_bytes,
+                   uint8_t **reply, size_t *reply_len);
+
+/* A PULL action's request bytes. */
+void skv_codec_pull_request(const struct skv_action *a, uint32_t my_gid, size_t max_bytes,
+                            uint8_t **out, size_t *out_len);
+/* The INSTALL entry for a PULL action from the holder's OK PullReply bytes. Returns 0, or -1
+ * when reply is not an OK PullReply. */
+int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, size_t len,
+                            uint8_t **out, size_t *out_len);
+
+/* The whole state as an encoded shardkv.Snapshot; restore replaces it. The same state gives the
+ * same bytes on every replica. restore returns 0, or -1 (state unchanged) when the bytes are not
+ * a valid snapshot of a group with this gid. */
+void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len);
+int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len);
+
+#endif
