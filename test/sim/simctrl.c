@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "shardctrl.pb-c.h"
 #include "shardctrl/codec.h"
+#include "../../daemons/shardctrld/machine.h"
 
 struct simctrl {
     struct simsvc *svc;
@@ -25,9 +26,10 @@ struct node {
     struct simctrl *c;
     size_t i;
     struct shardctrl *sc;
+    struct node_sm inner; /* shardctrld's adapter (daemons/shardctrld/machine.h) on sc */
 };
 
-/* ---- the adapter (shardctrld's: the codec's bytes-in / bytes-out calls) -------------------- */
+/* ---- around shardctrld's adapter: the planted bug and the state comparison ---------------- */
 
 /* The planted SIMCTRL_BUG_NO_DEDUP: the write re-encoded without its session. */
 static void apply_without_session(struct shardctrl *sc, const uint8_t *cmd, size_t len,
@@ -105,24 +107,23 @@ static void check_state(struct node *nd, uint64_t index, const char *how)
 static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
 {
     struct node *nd = ctx;
-    if (e->type == RAFT_ENTRY_NORMAL) {
-        if (nd->c->bugs & SIMCTRL_BUG_NO_DEDUP)
-            apply_without_session(nd->sc, e->data, e->len, result, result_len);
-        else
-            sc_codec_apply(nd->sc, e->data, e->len, result, result_len);
-    }
+    if (e->type == RAFT_ENTRY_NORMAL && (nd->c->bugs & SIMCTRL_BUG_NO_DEDUP))
+        apply_without_session(nd->sc, e->data, e->len, result, result_len);
+    else
+        nd->inner.apply(nd->inner.ctx, e, result, result_len);
     check_state(nd, e->index, "after applying");
 }
 
 static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
 {
-    sc_codec_snapshot(((struct node *)ctx)->sc, data, len);
+    struct node *nd = ctx;
+    nd->inner.snapshot(nd->inner.ctx, data, len);
 }
 
 static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
     struct node *nd = ctx;
-    int rc = sc_codec_restore(nd->sc, data, len);
+    int rc = nd->inner.restore(nd->inner.ctx, index, data, len);
     if (rc == 0)
         check_state(nd, index, "after restoring a snapshot at");
     return rc;
@@ -134,7 +135,8 @@ static struct node_sm create(void *arg, size_t i)
 {
     struct simctrl *c = arg;
     struct node *nd = xcalloc(1, sizeof *nd);
-    *nd = (struct node){ c, i, shardctrl_new(c->n_shards) };
+    *nd = (struct node){ c, i, shardctrl_new(c->n_shards), { 0 } };
+    nd->inner = shardctrl_state_machine(&nd->sc);
     return (struct node_sm){ nd, sm_apply, sm_snapshot, sm_restore };
 }
 

@@ -1,6 +1,6 @@
-/* shardctrld on the simulated nodes: lib/shardctrl as every node's state machine (through the
- * codec, as shardctrld's adapter: sc_codec_apply / sc_codec_snapshot / sc_codec_restore), made
- * fresh at every start, on the generic simulated service (simsvc.h): a shardctrl.Op Query is a
+/* shardctrld on the simulated nodes: lib/shardctrl as every node's state machine
+ * (through shardctrld's own adapter, daemons/shardctrld/machine.h: the codec's apply,
+ * snapshot, restore), made fresh at every start, on the generic simulated service (simsvc.h): a shardctrl.Op Query is a
  * read (ReadIndex, answered by sc_codec_query, or through the log), Join / Leave / Move are
  * writes; errors are shardctrl.Replys (WRONG_LEADER with the hint, NO_SPACE).
  *
