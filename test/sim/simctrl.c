@@ -178,6 +178,18 @@ static void read_free(void *arg, void *read)
     free(read);
 }
 
+/* As shardctrld: a write carries the servers' shard count into the log. */
+static void write_cmd(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len)
+{
+    struct simctrl *c = arg;
+    struct sc_codec_cmd d;
+    if (sc_codec_decode_cmd(req, len, &d) != 0)
+        return; /* classify let it through: it decodes */
+    d.cmd.n_shards = c->n_shards;
+    sc_codec_encode_cmd(&d.cmd, cmd, cmd_len);
+    sc_codec_cmd_release(&d);
+}
+
 static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
                   uint8_t **reply, size_t *len)
 {
@@ -191,7 +203,8 @@ static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char
     shardctrl__reply__pack(&r, *reply);
 }
 
-static const struct simsvc_ops ctrl_ops = { create, destroy, classify, answer, read_free, error };
+static const struct simsvc_ops ctrl_ops = { create,    destroy,   classify, answer,
+                                            read_free, write_cmd, error };
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 

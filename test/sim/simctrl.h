@@ -1,8 +1,9 @@
 /* shardctrld on the simulated nodes: lib/shardctrl as every node's state machine
  * (through shardctrld's own adapter, daemons/shardctrld/machine.h: the codec's apply,
- * snapshot, restore), made fresh at every start, on the generic simulated service (simsvc.h): a shardctrl.Op Query is a
- * read (ReadIndex, answered by sc_codec_query, or through the log), Join / Leave / Move are
- * writes; errors are shardctrl.Replys (WRONG_LEADER with the hint, NO_SPACE).
+ * snapshot, restore), made fresh at every start, on the generic simulated service (simsvc.h):
+ * a shardctrl.Op Query is a read (ReadIndex, answered by sc_codec_query, or through the log),
+ * Join / Leave / Move are writes, proposed with the servers' shard count (as shardctrld stamps
+ * its --shards on each); errors are shardctrl.Replys (WRONG_LEADER with the hint, NO_SPACE).
  *
  * It also checks that the replicas agree on the whole state, not only on the log: after every
  * entry a node applies (and after every snapshot it restores), the digest of its

@@ -71,7 +71,8 @@ static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char
     kv__reply__pack(&r, *reply);
 }
 
-static const struct simsvc_ops kv_ops = { create, destroy, classify, answer, read_free, error };
+static const struct simsvc_ops kv_ops = { create, destroy, classify, answer, read_free, NULL,
+                                          error };
 
 struct simkv *simkv_new(int kv_bugs)
 {

@@ -139,8 +139,14 @@ static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *
     } else {
         v->st.writes++;
     }
+    uint8_t *cmd = NULL;
+    size_t cmd_len = len;
+    if (kind == SIMSVC_WRITE && v->ops->write_cmd)
+        v->ops->write_cmd(v->arg, req, len, &cmd, &cmd_len);
     uint64_t index, term;
-    enum node_result res = sim_propose(v->sim, node, req, len, on_applied, op, &index, &term);
+    enum node_result res = sim_propose(v->sim, node, cmd ? cmd : req, cmd_len, on_applied, op,
+                                       &index, &term);
+    free(cmd);
     if (res != NODE_OK) {
         v->st.wrong_leader++;
         reply_error(op, res == NODE_NO_SPACE ? SIMSVC_NO_SPACE : SIMSVC_WRONG_LEADER);

@@ -43,6 +43,8 @@ struct simsvc_ops {
     /* The reply (malloc'd) to a confirmed read, from the state machine ctx. */
     void (*answer)(void *arg, void *ctx, void *read, uint8_t **reply, size_t *len);
     void (*read_free)(void *arg, void *read); /* may be NULL */
+    /* The command a write proposes (malloc'd), when it is not the request itself (may be NULL). */
+    void (*write_cmd)(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len);
     /* An error reply (malloc'd) with the leader hint (leader_id 0: none known). */
     void (*error)(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
                   uint8_t **reply, size_t *len);
