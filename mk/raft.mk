@@ -10,12 +10,13 @@ SIM_OBJS := $(call obj,$(SIM_SRCS))
 SIM_TESTS := $(patsubst test/sim/test_%.c,$(OUT)/test/sim_%,$(wildcard test/sim/test_*.c))
 ALL_OBJS += $(SIM_OBJS) $(call obj,$(wildcard test/sim/test_*.c))
 
-# The kv parts (simkv, simclerk, kvlab) run kvd's state machine adapter on lib/kv, lib/clerk's
-# command encoding, and check histories with lincheck: every sim test links them (a static
-# library adds only what a test uses).
-SIM_KV_OBJS := $(call obj,daemons/kvd/machine.c test/kv/labcheck.c)
+# The service parts (simkv, simctrl, simclerk, kvlab) run kvd's state machine adapter on lib/kv,
+# lib/shardctrl through its codec, lib/clerk's kv and controller clerks, and check histories with
+# lincheck: every sim test links them (a static library adds only what a test uses).
+SIM_KV_OBJS := $(call obj,daemons/kvd/machine.c daemons/shardctrld/machine.c test/kv/labcheck.c)
 $(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(SIM_KV_OBJS) \
-		$(LINK_LINCHECK) $(call lib_a,clerk) $(call lib_a,kv) $(call lib_a,session) $(call lib_a,rpc) \
+		$(LINK_LINCHECK) $(call lib_a,clerk) $(call lib_a,shardctrl) $(call lib_a,kv) \
+		$(call lib_a,session) $(call lib_a,rpc) \
 		$(call lib_a,proto) $(LINK_REPLICA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)

@@ -85,14 +85,7 @@ void sc_codec_encode_cmd(const struct sc_cmd *cmd, uint8_t **out, size_t *out_le
 
 /* ---- configs ------------------------------------------------------------------------------- */
 
-/* A view of c as a shardctrl.Config: pb points into c and into storage (freed by
- * config_pb_release), valid while c is. */
-struct config_pb {
-    Shardctrl__Config pb;
-    Shardctrl__Group *groups, **gp;
-};
-
-static void config_pb(const struct sc_config *c, struct config_pb *v)
+void sc_config_pb_init(const struct sc_config *c, struct sc_config_pb *v)
 {
     shardctrl__config__init(&v->pb);
     v->pb.num = c->num;
@@ -111,14 +104,13 @@ static void config_pb(const struct sc_config *c, struct config_pb *v)
     v->pb.groups = v->gp;
 }
 
-static void config_pb_release(struct config_pb *v)
+void sc_config_pb_release(struct sc_config_pb *v)
 {
     free(v->groups);
     free(v->gp);
 }
 
-/* A standalone config from pb, or NULL when its shape is not valid. */
-static struct sc_config *config_from_pb(const Shardctrl__Config *pb, char *err, size_t errlen)
+struct sc_config *sc_config_from_pb(const Shardctrl__Config *pb, char *err, size_t errlen)
 {
     if (pb->n_shards < 1 || pb->n_shards > SC_MAX_SHARDS) {
         snprintf(err, errlen, "a config of %zu shards", pb->n_shards);
@@ -153,16 +145,16 @@ void sc_codec_encode_result(const struct sc_result *res, uint8_t **out, size_t *
     r.err = (Shardctrl__Err)res->err;
     r.error = (char *)res->error;
     r.num = res->num;
-    struct config_pb v = { 0 };
+    struct sc_config_pb v = { 0 };
     if (res->config) {
-        config_pb(res->config, &v);
+        sc_config_pb_init(res->config, &v);
         r.config = &v.pb;
     }
     *out_len = shardctrl__reply__get_packed_size(&r);
     *out = xmalloc(*out_len ? *out_len : 1);
     shardctrl__reply__pack(&r, *out);
     if (res->config)
-        config_pb_release(&v);
+        sc_config_pb_release(&v);
 }
 
 void sc_codec_apply(struct shardctrl *sc, const uint8_t *cmd, size_t len, uint8_t **reply,
@@ -202,7 +194,7 @@ int sc_codec_decode_reply(const uint8_t *buf, size_t len, struct sc_reply *out)
     int rc = 0;
     if (r->config) {
         char why[160];
-        out->config = config_from_pb(r->config, why, sizeof why);
+        out->config = sc_config_from_pb(r->config, why, sizeof why);
         if (!out->config) {
             snprintf(out->error, sizeof out->error, "an invalid configuration: %s", why);
             rc = -2;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shardctrl.pb-c.h"
 #include "shardctrl/shardctrl.h"
 
 /* A decoded command: cmd points into pb (the unpacked message) and the arrays kept here, which
@@ -44,6 +45,20 @@ void sc_codec_snapshot(const struct shardctrl *sc, uint8_t **data, size_t *len);
 /* Replaces the state with an encoded shardctrl.Snapshot. Returns 0, or -1 (state unchanged)
  * when it does not decode or does not hold a valid history. */
 int sc_codec_restore(struct shardctrl *sc, const uint8_t *data, size_t len);
+
+/* ---- configs inside other messages (shardkv's log entries and snapshots) ---- */
+
+/* A view of c as a shardctrl.Config: v->pb points into c and into v's own arrays (freed by
+ * sc_config_pb_release), valid while c is. */
+struct sc_config_pb {
+    Shardctrl__Config pb;
+    Shardctrl__Group *groups, **gp;
+};
+void sc_config_pb_init(const struct sc_config *c, struct sc_config_pb *v);
+void sc_config_pb_release(struct sc_config_pb *v);
+/* A standalone config (sc_config_free) from pb, or NULL with a message when its shape is not
+ * valid (shardctrl.h's rules: gids ascending, every shard on a listed gid, ...). */
+struct sc_config *sc_config_from_pb(const Shardctrl__Config *pb, char *err, size_t errlen);
 
 /* ---- for clerks ---- */
 

@@ -5,16 +5,9 @@
 
 #include "shardctrl/shardctrl.h"
 
-/* A new group (refs 1) with copies of the servers. */
-struct sc_group *sc_group_new(uint32_t gid, const char *const *servers, size_t n);
-/* Drops one reference; frees the group at the last. */
-void sc_group_unref(struct sc_group *g);
 /* The bytes a group costs (accounting). */
 size_t sc_group_bytes(const struct sc_group *g);
 
-/* A config with n_shards shards (zeroed) and room for n_groups group pointers (set by the
- * caller, each holding a reference). */
-struct sc_config *sc_config_alloc(uint64_t num, uint32_t n_shards, size_t n_groups);
 
 /* Checks a config's shape: gids ascending, distinct, none 0; each server list non-empty; every
  * shard on a listed gid when there are groups, on 0 when there are none.

@@ -101,6 +101,14 @@ void shardctrl_apply(struct shardctrl *sc, const struct sc_cmd *cmd, struct sc_r
 /* The group gid of config c, or NULL. */
 const struct sc_group *sc_config_group(const struct sc_config *c, uint32_t gid);
 
+/* A new group (refs 1) with copies of the servers; sc_group_unref drops one reference and frees
+ * the group at the last (a holder of a group pointer takes a reference with g->refs++). */
+struct sc_group *sc_group_new(uint32_t gid, const char *const *servers, size_t n);
+void sc_group_unref(struct sc_group *g);
+/* A config with n_shards shards (all on gid 0) and room for n_groups group pointers (set by the
+ * caller, each holding a reference); free with sc_config_free. */
+struct sc_config *sc_config_alloc(uint64_t num, uint32_t n_shards, size_t n_groups);
+
 /* A standalone deep copy of c (its groups its own), for a clerk to keep what a callback lent. */
 struct sc_config *sc_config_copy(const struct sc_config *c);
 /* Frees a standalone config (sc_config_copy's, sc_codec_decode_reply's). NULL is allowed. */

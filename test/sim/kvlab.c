@@ -25,14 +25,14 @@ struct kvl *kvl_new(const struct kvl_opts *o)
     t->op_deadline_ms = OP_DEADLINE_MS;
     lin_history_init(&t->hist);
     t->k = simkv_new(o->kv_bugs);
-    struct sim_opts so = { .n = o->nservers, .seed = o->seed, .machine = simkv_machine(),
-                           .machine_arg = t->k,
+    struct sim_opts so = { .n = o->nservers, .seed = o->seed, .machine = simsvc_machine(),
+                           .machine_arg = simkv_svc(t->k),
                            .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate : 0,
                            .replica_bug = o->replica_bug, .apply_lag_ms = o->apply_lag_ms,
                            .noop_on_elect = o->noop_on_elect };
     t->s = sim_new(&so);
     t->net = simnet_new(t->s);
-    simkv_attach(t->k, t->s, t->net);
+    simsvc_attach(simkv_svc(t->k), t->s, t->net);
     kvl_set_unreliable(t, o->unreliable);
     return t;
 }

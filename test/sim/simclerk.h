@@ -1,9 +1,9 @@
 /* Simulated kv clerks: lib/clerk's kv clerk on its engine (lib/clerk/engine.h), the very code
- * kvcli and kvbench run, through a clerk_transport over a simnet endpoint: calls on the
+ * kvcli and kvbench run, through the simulator's clerk transport (simtransport.h): calls on the
  * endpoint (a lost call is RPC_TIMEOUT at the attempt's end), the simulator's timers and
  * clock. So the simulated runs prove the clerk's rules too: the client id and numbered writes,
  * the leader cache and hints, backoff, per-attempt timeouts, deadlines, one operation at a
- * time. Leader hints name servers by simkv_addr. */
+ * time. Leader hints name servers by simsvc_addr. */
 #ifndef SIM_SIMCLERK_H
 #define SIM_SIMCLERK_H
 

@@ -1,6 +1,5 @@
 #include "simkv.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/util.h"
@@ -9,160 +8,88 @@
 #include "../../daemons/kvd/machine.h"
 
 struct simkv {
-    struct sim *sim;
-    struct simnet *net;
+    struct simsvc *svc;
     int bugs;
-    struct kv *kv[SIM_MAX_NODES];
-    struct simkv_stats st;
 };
 
-/* One request being served. */
-struct op {
-    struct simkv *k;
-    size_t node;
-    struct simnet_req *rq;
-    Kv__Command *get; /* a Get served by ReadIndex */
-};
-
-const char *simkv_addr(size_t server)
+static struct node_sm create(void *arg, size_t node)
 {
-    static const char *const addrs[SIM_MAX_NODES] = { "s1", "s2", "s3", "s4", "s5",
-                                                      "s6", "s7", "s8", "s9" };
-    return server < SIM_MAX_NODES ? addrs[server] : "";
+    (void)node;
+    struct simkv *k = arg;
+    struct kv *kv = kv_new();
+    kv_set_planted_bug(kv, k->bugs);
+    return kvd_state_machine(kv);
 }
 
-/* ---- the state machine factory -------------------------------------------------------------- */
-
-static struct node_sm machine_create(void *arg, size_t node)
+static void destroy(void *arg, size_t node, void *ctx)
 {
-    struct simkv *k = arg;
-    k->kv[node] = kv_new();
-    kv_set_planted_bug(k->kv[node], k->bugs);
-    return kvd_state_machine(k->kv[node]);
-}
-
-static void machine_destroy(void *arg, size_t node, void *ctx)
-{
-    struct simkv *k = arg;
+    (void)arg;
+    (void)node;
     kv_free(ctx);
-    k->kv[node] = NULL;
 }
 
-const struct sim_machine *simkv_machine(void)
+static enum simsvc_kind classify(void *arg, const uint8_t *req, size_t len, void **read)
 {
-    static const struct sim_machine m = { machine_create, machine_destroy };
-    return &m;
-}
-
-/* ---- the service (daemons/kvd/service.c's rules) -------------------------------------------- */
-
-static void reply_error(struct op *op, Kv__Err err)
-{
-    Kv__Reply r = KV__REPLY__INIT;
-    r.err = err;
-    const struct raft *rf = sim_raft(op->k->sim, op->node);
-    uint32_t leader = rf ? raft_soft_state(rf).leader : 0;
-    r.leader_id = leader;
-    r.leader_addr = (char *)(leader ? simkv_addr(leader - 1) : "");
-    uint8_t buf[128];
-    size_t len = kv__reply__pack(&r, buf);
-    simnet_reply(op->rq, buf, len);
-}
-
-static void op_free(struct op *op)
-{
-    if (op->get)
-        kv__command__free_unpacked(op->get, NULL);
-    free(op);
-}
-
-static void on_applied(enum node_result res, uint64_t index, uint64_t term, const uint8_t *result,
-                       size_t len, void *arg)
-{
-    (void)index;
-    (void)term;
-    struct op *op = arg;
-    if (res == NODE_OK)
-        simnet_reply(op->rq, result, len); /* the state machine's encoded kv.Reply */
-    else if (res != NODE_SHUTDOWN)       /* a crashing node answers nothing */
-        reply_error(op, KV__ERR__WRONG_LEADER);
-    op_free(op);
-}
-
-static void on_read(enum node_result res, uint64_t index, void *arg)
-{
-    (void)index;
-    struct op *op = arg;
-    if (res == NODE_OK) {
-        uint8_t *reply;
-        size_t len;
-        kv_codec_get(op->k->kv[op->node], op->get->key.data, op->get->key.len, &reply, &len);
-        simnet_reply(op->rq, reply, len);
-        free(reply);
-    } else if (res != NODE_SHUTDOWN) {
-        reply_error(op, KV__ERR__WRONG_LEADER);
-    }
-    op_free(op);
-}
-
-static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *req, size_t len)
-{
-    struct simkv *k = arg;
+    (void)arg;
     Kv__Command *c = kv__command__unpack(NULL, len, req);
     if (!c || c->op > KV__OP_TYPE__APPEND) {
         if (c)
             kv__command__free_unpacked(c, NULL);
-        return;
+        return SIMSVC_DROP;
     }
-    struct op *op = xcalloc(1, sizeof *op);
-    *op = (struct op){ .k = k, .node = node, .rq = rq };
     if (c->op == KV__OP_TYPE__GET) {
-        op->get = c;
-        enum node_result res = sim_read_async(k->sim, node, on_read, op);
-        if (res == NODE_OK) {
-            k->st.reads++;
-            return;
-        }
-        kv__command__free_unpacked(op->get, NULL);
-        op->get = NULL;
-        if (res != NODE_NOT_READY) {
-            k->st.wrong_leader++;
-            reply_error(op, KV__ERR__WRONG_LEADER);
-            op_free(op);
-            return;
-        }
-        k->st.logged_gets++; /* a new leader not ready for ReadIndex: the Get goes in the log */
-    } else {
-        kv__command__free_unpacked(c, NULL);
-        k->st.writes++;
+        *read = c;
+        return SIMSVC_READ;
     }
-    uint64_t index, term;
-    enum node_result res = sim_propose(k->sim, node, req, len, on_applied, op, &index, &term);
-    if (res != NODE_OK) {
-        k->st.wrong_leader++;
-        reply_error(op, res == NODE_NO_SPACE ? KV__ERR__NO_SPACE : KV__ERR__WRONG_LEADER);
-        op_free(op);
-    }
+    kv__command__free_unpacked(c, NULL);
+    return SIMSVC_WRITE;
 }
 
-/* ---- life cycle ----------------------------------------------------------------------------- */
+static void answer(void *arg, void *ctx, void *read, uint8_t **reply, size_t *len)
+{
+    (void)arg;
+    Kv__Command *get = read;
+    kv_codec_get(ctx, get->key.data, get->key.len, reply, len);
+}
+
+static void read_free(void *arg, void *read)
+{
+    (void)arg;
+    kv__command__free_unpacked(read, NULL);
+}
+
+static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
+                  uint8_t **reply, size_t *len)
+{
+    (void)arg;
+    Kv__Reply r = KV__REPLY__INIT;
+    r.err = err == SIMSVC_NO_SPACE ? KV__ERR__NO_SPACE : KV__ERR__WRONG_LEADER;
+    r.leader_id = leader_id;
+    r.leader_addr = (char *)leader_addr;
+    *len = kv__reply__get_packed_size(&r);
+    *reply = xmalloc(*len ? *len : 1);
+    kv__reply__pack(&r, *reply);
+}
+
+static const struct simsvc_ops kv_ops = { create, destroy, classify, answer, read_free, NULL,
+                                          error };
 
 struct simkv *simkv_new(int kv_bugs)
 {
     struct simkv *k = xcalloc(1, sizeof *k);
     k->bugs = kv_bugs;
+    k->svc = simsvc_new(&kv_ops, k);
     return k;
 }
 
-void simkv_attach(struct simkv *k, struct sim *s, struct simnet *net)
+struct simsvc *simkv_svc(struct simkv *k) { return k->svc; }
+
+void simkv_free(struct simkv *k)
 {
-    k->sim = s;
-    k->net = net;
-    simnet_serve(net, serve, k);
+    if (!k)
+        return;
+    simsvc_free(k->svc);
+    free(k);
 }
 
-void simkv_free(struct simkv *k) { free(k); }
-
-struct kv *simkv_kv(struct simkv *k, size_t i) { return k->kv[i]; }
-
-void simkv_stats(const struct simkv *k, struct simkv_stats *st) { *st = k->st; }
+struct kv *simkv_kv(struct simkv *k, size_t i) { return simsvc_ctx(k->svc, i); }

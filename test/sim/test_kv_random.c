@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "base/util.h"
+#include "faults.h"
 #include "kvlab.h"
 
 #define STEPS 60
@@ -34,15 +35,6 @@ struct seed_run {
     uint64_t digest, ops, end_ms;
     char failure[512];
 };
-
-static void set_faults(struct kvl *t, bool unreliable, bool dups, bool reorder)
-{
-    kvl_set_unreliable(t, unreliable);
-    sim_set_duplicates(t->s, dups);
-    simnet_set_duplicates(t->net, dups);
-    sim_set_long_reordering(t->s, reorder);
-    simnet_set_long_reordering(t->net, reorder);
-}
 
 /* Runs one seed; returns true when every check held (out, when not NULL, gets its figures). */
 static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool verbose,
@@ -63,60 +55,18 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     struct sim *s = t->s;
     struct kvl_pool_params pp = { .nclients = nclients, .randomkeys = true, .nkeys = nkeys };
     struct kvl_pool *pool = kvl_pool_start(t, &pp);
+    struct simnet_ep *eps[8];
+    for (int c = 0; c < nclients; c++)
+        eps[c] = simclerk_ep(kvl_pool_clerk(pool, c)->ck);
+    struct sim_faults_stats fst = { 0 };
     for (int step = 0; step < STEPS && !kvl_failed(t); step++) {
-        uint64_t a = sim_rand(s, 100);
-        if (a < 20) {
-            int group[SIM_MAX_NODES];
-            int groups = 2 + (int)sim_rand(s, 2);
-            for (unsigned i = 0; i < n; i++)
-                group[i] = (int)sim_rand(s, (uint64_t)groups);
-            sim_partition(s, group);
-            fig.partitions++;
-        } else if (a < 32) {
-            for (unsigned i = 0; i < n; i++)
-                sim_connect(s, i);
-        } else if (a < 47) {
-            sim_crash(s, sim_rand(s, n));
-            fig.crashes++;
-        } else if (a < 67) {
-            size_t i = sim_rand(s, n);
-            if (!sim_is_alive(s, i))
-                sim_restart(s, i);
-        } else if (a < 77) {
-            kvl_set_unreliable(t, sim_rand(s, 2));
-        } else if (a < 85) {
-            bool on = sim_rand(s, 2);
-            sim_set_duplicates(s, on);
-            simnet_set_duplicates(t->net, on);
-        } else if (a < 90) {
-            bool on = sim_rand(s, 3) == 0;
-            sim_set_long_reordering(s, on);
-            simnet_set_long_reordering(t->net, on);
-        } else if (a < 94) {
-            /* a clerk loses or regains its links to some servers (the lab's ConnectClient) */
-            struct kvl_ck *ck = kvl_pool_clerk(pool, (int)sim_rand(s, (uint64_t)nclients));
-            kvl_ck_connect(ck, sim_rand(s, 3) == 0 ? UINT32_MAX : (uint32_t)sim_rand(s, 1u << n));
-        } else {
-            /* cut the leader off long enough for the others to elect a new one */
-            for (unsigned i = 0; i < n; i++) {
-                uint64_t term;
-                if (sim_get_state(s, i, &term)) {
-                    sim_disconnect(s, i);
-                    break;
-                }
-            }
-        }
+        sim_faults_step(s, t->net, eps, (size_t)nclients, &fst);
         kvl_run_for(t, 30 + sim_rand(s, 300));
     }
+    fig.partitions += fst.partitions;
+    fig.crashes += fst.crashes;
     /* heal: every node up and connected, the network reliable; the clerks must finish */
-    set_faults(t, false, false, false);
-    for (int c = 0; c < nclients; c++)
-        kvl_ck_connect(kvl_pool_clerk(pool, c), UINT32_MAX);
-    for (unsigned i = 0; i < n; i++) {
-        if (!sim_is_alive(s, i))
-            sim_restart(s, i);
-        sim_connect(s, i);
-    }
+    sim_faults_heal(s, t->net, eps, (size_t)nclients);
     kvl_pool_wait(pool);
     kvl_pool_free(pool);
     struct kvl_ck *ck = kvl_ck_new(t);
@@ -134,13 +84,13 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     if (!kvl_failed(t))
         kvl_check_linearizable(t, sum, sizeof sum);
     bool ok = !kvl_failed(t);
-    struct simkv_stats st;
-    simkv_stats(t->k, &st);
+    struct simsvc_stats st;
+    simsvc_stats(simkv_svc(t->k), &st);
     fig.seeds++;
     fig.ops += t->hist.len;
     fig.sim_ms += sim_now(s);
     fig.reads += st.reads;
-    fig.logged_gets += st.logged_gets;
+    fig.logged_gets += st.logged_reads;
     fig.lagging += lag > 0;
     for (unsigned i = 0; i < n; i++)
         fig.snapshots += sim_snapshots_installed_on(s, i);

@@ -1,0 +1,480 @@
+/* A shard group's state machine: per-shard data and hand-over states (the rules are in
+ * shardkv.h). */
+#include "shardkv/shardkv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "shardctrl/keyshard.h"
+
+/* A frozen (LEAVING) shard's keys in order, built at its first pull and kept until it changes:
+ * chunks are cut from it by position, so pulling a shard costs one sort, not one per chunk. */
+struct pull_index {
+    struct skv_pair *pairs;
+    size_t n, cap;
+    struct session_entry *sessions;
+    size_t n_sessions;
+};
+
+struct shard {
+    enum skv_state state;
+    struct kv *kv;                 /* the data kept here (NULL: none) */
+    uint32_t holder;               /* see shardkv.h: the group with the data */
+    struct sc_group *holder_group; /* a reference (NULL when holder is 0) */
+    uint64_t left_at;
+    bool started;                  /* PULLING */
+    uint8_t *after;                /* PULLING: the last key installed */
+    size_t after_len;
+    struct pull_index *index;      /* LEAVING, once pulled */
+};
+
+struct shardkv {
+    uint32_t gid;
+    struct sc_config *config;
+    struct shard *shards; /* config->n_shards of them (none before the first config) */
+    int bugs;
+};
+
+const char *skv_state_name(enum skv_state s)
+{
+    static const char *const names[] = { "not owned", "serving", "pulling", "leaving", "gc" };
+    return (unsigned)s < ARRAY_LEN(names) ? names[s] : "?";
+}
+
+/* ---- shards ---------------------------------------------------------------------------------- */
+
+static void index_free(struct shard *sh)
+{
+    if (!sh->index)
+        return;
+    free(sh->index->pairs);
+    free(sh->index->sessions);
+    free(sh->index);
+    sh->index = NULL;
+}
+
+static void set_holder(struct shard *sh, uint32_t gid, const struct sc_group *g)
+{
+    if (sh->holder_group)
+        sc_group_unref(sh->holder_group);
+    sh->holder = gid;
+    sh->holder_group = (struct sc_group *)g;
+    if (g)
+        sh->holder_group->refs++;
+}
+
+static void clear_cursor(struct shard *sh)
+{
+    free(sh->after);
+    sh->after = NULL;
+    sh->after_len = 0;
+    sh->started = false;
+}
+
+static void drop_data(struct shard *sh)
+{
+    index_free(sh);
+    kv_free(sh->kv);
+    sh->kv = NULL;
+}
+
+static void shard_free(struct shard *sh)
+{
+    drop_data(sh);
+    clear_cursor(sh);
+    set_holder(sh, 0, NULL);
+}
+
+static void free_shards(struct shardkv *s)
+{
+    if (!s->shards)
+        return;
+    for (uint32_t i = 0; i < s->config->n_shards; i++)
+        shard_free(&s->shards[i]);
+    free(s->shards);
+    s->shards = NULL;
+}
+
+/* ---- the machine ------------------------------------------------------------------------------ */
+
+struct shardkv *shardkv_new(uint32_t gid)
+{
+    struct shardkv *s = xcalloc(1, sizeof *s);
+    s->gid = gid;
+    s->config = sc_config_alloc(0, 0, 0);
+    return s;
+}
+
+void shardkv_free(struct shardkv *s)
+{
+    if (!s)
+        return;
+    free_shards(s);
+    sc_config_free(s->config);
+    free(s);
+}
+
+uint32_t shardkv_gid(const struct shardkv *s) { return s->gid; }
+const struct sc_config *shardkv_config(const struct shardkv *s) { return s->config; }
+uint32_t shardkv_n_shards(const struct shardkv *s) { return s->config->n_shards; }
+void shardkv_set_planted_bug(struct shardkv *s, int bugs) { s->bugs = bugs; }
+
+uint32_t shardkv_shard_of(const struct shardkv *s, const uint8_t *key, size_t klen)
+{
+    return s->config->n_shards ? sc_key_shard(key, klen, s->config->n_shards) : 0;
+}
+
+void shardkv_shard_info(const struct shardkv *s, uint32_t shard, struct skv_shard_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (shard >= s->config->n_shards)
+        return;
+    const struct shard *sh = &s->shards[shard];
+    out->state = sh->state;
+    out->holder = sh->holder;
+    out->holder_group = sh->holder_group;
+    out->left_at = sh->left_at;
+    out->started = sh->started;
+    out->after = sh->after;
+    out->after_len = sh->after_len;
+    if (sh->kv) {
+        struct kv_stats st;
+        kv_stats(sh->kv, &st);
+        out->keys = st.keys;
+        out->bytes = st.bytes;
+    }
+}
+
+const struct kv *shardkv_shard_kv(const struct shardkv *s, uint32_t shard)
+{
+    return shard < s->config->n_shards ? s->shards[shard].kv : NULL;
+}
+
+/* A LEAVING shard is parked when the current config gives it to nobody: it does not hold the
+ * group back (no one can pull it yet). */
+static bool parked(const struct shardkv *s, uint32_t i)
+{
+    return s->config->shards[i] == 0;
+}
+
+bool shardkv_settled(const struct shardkv *s)
+{
+    for (uint32_t i = 0; i < s->config->n_shards; i++) {
+        enum skv_state st = s->shards[i].state;
+        if (st == SKV_PULLING || st == SKV_GC || (st == SKV_LEAVING && !parked(s, i)))
+            return false;
+    }
+    return true;
+}
+
+static bool serves(const struct shardkv *s, uint32_t shard)
+{
+    enum skv_state st = s->shards[shard].state;
+    return st == SKV_SERVING || st == SKV_GC ||
+           ((s->bugs & SKV_BUG_SERVE_PULLING) && st == SKV_PULLING);
+}
+
+/* One shard's move from the current config to next (whose number is num). */
+static void next_shard(struct shardkv *s, uint32_t i, const struct sc_config *next)
+{
+    struct shard *sh = &s->shards[i];
+    uint32_t owner = next->shards[i], me = s->gid;
+    uint64_t num = next->num;
+    if (owner == 0) { /* nobody's: the holder keeps it, parked, from this config on */
+        if (sh->holder && !sh->left_at)
+            sh->left_at = num;
+        if (sh->holder == me)
+            sh->state = SKV_LEAVING;
+        return;
+    }
+    const struct sc_group *g = sc_config_group(next, owner);
+    if (owner == sh->holder) { /* the holder owns it (again) */
+        sh->left_at = 0;
+        if (owner == me) {
+            index_free(sh);
+            sh->state = SKV_SERVING;
+        }
+        return;
+    }
+    /* A hand-over: from the holder, in the config it left it. */
+    uint64_t left_at = sh->left_at ? sh->left_at : num;
+    if (sh->holder == me) {
+        sh->state = SKV_LEAVING; /* the holder (this group) keeps it until DELETE */
+        sh->left_at = left_at;
+    } else if (owner == me && sh->holder == 0) {
+        sh->state = SKV_SERVING; /* never held by anyone: it starts empty */
+        sh->kv = kv_new();
+        set_holder(sh, me, g);
+        sh->left_at = 0;
+    } else if (owner == me) {
+        sh->state = SKV_PULLING; /* pull from the holder; it stays the holder until GC_DONE */
+        sh->left_at = left_at;
+        clear_cursor(sh);
+        drop_data(sh);
+        sh->kv = kv_new();
+    } else {
+        set_holder(sh, owner, g);
+        sh->left_at = 0;
+    }
+}
+
+static enum skv_err apply_config(struct shardkv *s, const struct sc_config *next)
+{
+    const struct sc_config *cur = s->config;
+    if (next->num != cur->num + 1 || !shardkv_settled(s))
+        return SKV_IGNORED;
+    if (cur->num && next->n_shards != cur->n_shards)
+        return SKV_IGNORED; /* the controller's count is fixed: not a config of ours */
+    if (!next->n_shards)
+        return SKV_IGNORED;
+    if (!cur->num)
+        s->shards = xcalloc(next->n_shards, sizeof *s->shards);
+    for (uint32_t i = 0; i < next->n_shards; i++)
+        next_shard(s, i, next);
+    /* Groups are shared by reference: the shards' holder groups point into configs that may be
+     * freed, but each holds its own reference. */
+    sc_config_free(s->config);
+    s->config = sc_config_copy(next);
+    return SKV_OK;
+}
+
+static bool same_key(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    return alen == blen && (!alen || !memcmp(a, b, alen));
+}
+
+static enum skv_err apply_install(struct shardkv *s, const struct skv_cmd *c)
+{
+    if (c->shard >= s->config->n_shards)
+        return SKV_IGNORED;
+    struct shard *sh = &s->shards[c->shard];
+    bool in_config = c->num == s->config->num || (s->bugs & SKV_BUG_OLD_INSTALL);
+    if (!in_config || sh->state != SKV_PULLING || sh->left_at != c->left_at)
+        return SKV_IGNORED;
+    /* At its cursor only: a chunk installed once is never installed twice. */
+    if (c->first ? sh->started : !sh->started || !same_key(c->after, c->after_len, sh->after,
+                                                            sh->after_len))
+        return SKV_IGNORED;
+    const struct skv_chunk *ch = &c->chunk;
+    for (size_t i = 0; i < ch->n_pairs; i++)
+        kv_load_pair(sh->kv, ch->pairs[i].key, ch->pairs[i].klen, ch->pairs[i].val,
+                     ch->pairs[i].vlen);
+    sh->started = true;
+    if (ch->n_pairs) {
+        const struct skv_pair *last = &ch->pairs[ch->n_pairs - 1];
+        free(sh->after);
+        sh->after = xmalloc(last->klen ? last->klen : 1);
+        memcpy(sh->after, last->key, last->klen);
+        sh->after_len = last->klen;
+    }
+    if (ch->done) {
+        if (!(s->bugs & SKV_BUG_DROP_SESSIONS))
+            session_import(kv_sessions_mut(sh->kv), 0, ch->sessions, ch->n_sessions);
+        clear_cursor(sh);
+        sh->state = SKV_GC;
+    }
+    return SKV_OK;
+}
+
+static enum skv_err apply_delete(struct shardkv *s, const struct skv_cmd *c)
+{
+    if (c->shard >= s->config->n_shards)
+        return SKV_IGNORED;
+    struct shard *sh = &s->shards[c->shard];
+    if (sh->state != SKV_LEAVING || sh->left_at != c->left_at)
+        return SKV_IGNORED;
+    drop_data(sh);
+    sh->state = SKV_NOT_OWNED;
+    uint32_t owner = s->config->shards[c->shard]; /* the new owner has it now */
+    set_holder(sh, owner, owner ? sc_config_group(s->config, owner) : NULL);
+    sh->left_at = 0;
+    return SKV_OK;
+}
+
+static enum skv_err apply_gc_done(struct shardkv *s, const struct skv_cmd *c)
+{
+    if (c->shard >= s->config->n_shards)
+        return SKV_IGNORED;
+    struct shard *sh = &s->shards[c->shard];
+    if (c->num != s->config->num || sh->state != SKV_GC || sh->left_at != c->left_at)
+        return SKV_IGNORED;
+    sh->state = SKV_SERVING;
+    set_holder(sh, s->gid, sc_config_group(s->config, s->gid));
+    sh->left_at = 0;
+    return SKV_OK;
+}
+
+void shardkv_apply(struct shardkv *s, const struct skv_cmd *cmd, struct skv_result *res)
+{
+    memset(res, 0, sizeof *res);
+    switch (cmd->type) {
+    case SKV_OP: {
+        uint32_t shard = shardkv_shard_of(s, cmd->op.key, cmd->op.klen);
+        if (!s->config->num || !serves(s, shard)) {
+            res->err = SKV_WRONG_GROUP;
+            return;
+        }
+        kv_apply(s->shards[shard].kv, &cmd->op, &res->kv);
+        return;
+    }
+    case SKV_CONFIG:
+        res->err = cmd->config ? apply_config(s, cmd->config) : SKV_IGNORED;
+        return;
+    case SKV_INSTALL:
+        res->err = apply_install(s, cmd);
+        return;
+    case SKV_DELETE:
+        res->err = apply_delete(s, cmd);
+        return;
+    case SKV_GC_DONE:
+        res->err = apply_gc_done(s, cmd);
+        return;
+    }
+    res->err = SKV_IGNORED;
+}
+
+void shardkv_get(const struct shardkv *s, const uint8_t *key, size_t klen, struct skv_result *res)
+{
+    memset(res, 0, sizeof *res);
+    uint32_t shard = shardkv_shard_of(s, key, klen);
+    if (!s->config->num || !serves(s, shard)) {
+        res->err = SKV_WRONG_GROUP;
+        return;
+    }
+    kv_get(s->shards[shard].kv, key, klen, &res->kv);
+}
+
+/* ---- what comes next -------------------------------------------------------------------------- */
+
+size_t shardkv_actions(const struct shardkv *s, struct skv_action *out, size_t cap)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->config->n_shards; i++) {
+        const struct shard *sh = &s->shards[i];
+        if (sh->state != SKV_PULLING && sh->state != SKV_GC)
+            continue;
+        if (n < cap)
+            out[n] = (struct skv_action){
+                .type = sh->state == SKV_PULLING ? SKV_ACT_PULL : SKV_ACT_DELETE,
+                .shard = i,
+                .holder = sh->holder,
+                .holder_group = sh->holder_group,
+                .left_at = sh->left_at,
+                .num = s->config->num,
+                .first = sh->state == SKV_PULLING && !sh->started,
+                .after = sh->after,
+                .after_len = sh->after_len,
+            };
+        n++;
+    }
+    return n;
+}
+
+static void add_pair(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg)
+{
+    struct pull_index *ix = arg;
+    if (ix->n == ix->cap) {
+        ix->cap = ix->cap ? 2 * ix->cap : 64;
+        ix->pairs = xrealloc(ix->pairs, ix->cap * sizeof *ix->pairs);
+    }
+    ix->pairs[ix->n++] = (struct skv_pair){ key, val, klen, vlen };
+}
+
+/* Bytewise order, a prefix first (kv_each_pair's). */
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, MIN(alen, blen));
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+int shardkv_pull(struct shardkv *s, uint32_t shard, uint64_t left_at, bool first,
+                 const uint8_t *after, size_t after_len, size_t max_bytes, struct skv_chunk *out)
+{
+    memset(out, 0, sizeof *out);
+    if (shard >= s->config->n_shards)
+        return -1;
+    struct shard *sh = &s->shards[shard];
+    if (sh->state != SKV_LEAVING || sh->left_at != left_at || !sh->kv)
+        return -1;
+    if (!sh->index) {
+        struct pull_index *ix = xcalloc(1, sizeof *ix);
+        kv_each_pair(sh->kv, add_pair, ix);
+        ix->n_sessions = session_export(kv_sessions(sh->kv), 0, &ix->sessions);
+        sh->index = ix;
+    }
+    const struct pull_index *ix = sh->index;
+    size_t lo = 0, hi = ix->n; /* the first key after the cursor */
+    if (!first)
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (key_cmp(ix->pairs[mid].key, ix->pairs[mid].klen, after, after_len) <= 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    size_t end = lo, bytes = 0;
+    while (end < ix->n && (end == lo || bytes + ix->pairs[end].klen + ix->pairs[end].vlen <=
+                                            max_bytes)) {
+        bytes += ix->pairs[end].klen + ix->pairs[end].vlen;
+        end++;
+    }
+    out->pairs = ix->pairs + lo;
+    out->n_pairs = end - lo;
+    out->done = end == ix->n;
+    if (out->done) {
+        out->sessions = ix->sessions;
+        out->n_sessions = ix->n_sessions;
+    }
+    return 0;
+}
+
+/* ---- restores ---------------------------------------------------------------------------------- */
+
+void shardkv_restore_begin(struct shardkv *s, const struct sc_config *config)
+{
+    free_shards(s);
+    sc_config_free(s->config);
+    s->config = sc_config_copy(config);
+    if (config->n_shards)
+        s->shards = xcalloc(config->n_shards, sizeof *s->shards);
+}
+
+struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_state state,
+                                 uint32_t holder, const char *const *holder_servers,
+                                 size_t n_holder_servers, uint64_t left_at, bool started,
+                                 const uint8_t *after, size_t after_len)
+{
+    struct shard *sh = &s->shards[shard];
+    shard_free(sh);
+    sh->state = state;
+    sh->left_at = left_at;
+    if (holder) {
+        struct sc_group *g = sc_group_new(holder, holder_servers, n_holder_servers);
+        set_holder(sh, holder, g);
+        sc_group_unref(g);
+    }
+    sh->started = started;
+    if (after_len) {
+        sh->after = xmalloc(after_len);
+        memcpy(sh->after, after, after_len);
+        sh->after_len = after_len;
+    }
+    if (state != SKV_NOT_OWNED)
+        sh->kv = kv_new();
+    return sh->kv;
+}
+
+void shardkv_stats(const struct shardkv *s, struct skv_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    for (uint32_t i = 0; i < s->config->n_shards; i++) {
+        if (!s->shards[i].kv)
+            continue;
+        struct kv_stats k;
+        kv_stats(s->shards[i].kv, &k);
+        st->keys += k.keys;
+        st->bytes += k.bytes;
+        st->sessions += k.clients;
+    }
+}

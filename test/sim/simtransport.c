@@ -1,0 +1,119 @@
+/* The clerk engine's transport over simnet (simtransport.h). */
+#include "simtransport.h"
+
+#include <stdlib.h>
+
+#include "base/util.h"
+#include "simsvc.h"
+
+struct simtransport {
+    struct simnet *net;
+    struct simnet_ep *ep;
+    size_t n;
+    /* The engine's call in flight: one at a time. */
+    clerk_reply_fn cb;
+    void *cb_arg;
+};
+
+static size_t t_n(void *ctx) { return ((struct simtransport *)ctx)->n; }
+static const char *t_addr(void *ctx, size_t i)
+{
+    (void)ctx;
+    return simsvc_addr(i);
+}
+
+static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, void *arg)
+{
+    struct simtransport *tp = arg;
+    clerk_reply_fn cb = tp->cb;
+    void *cb_arg = tp->cb_arg;
+    if (st == SIMNET_OK)
+        cb(RPC_OK, NULL, reply, len, cb_arg);
+    else
+        cb(RPC_TIMEOUT, "no reply within the attempt's time", NULL, 0, cb_arg);
+}
+
+static uint64_t t_call(void *ctx, size_t server, const char *method, const uint8_t *req,
+                       size_t len, uint64_t timeout_ms, clerk_reply_fn cb, void *arg)
+{
+    (void)method; /* every simulated server serves one service's method */
+    struct simtransport *tp = ctx;
+    tp->cb = cb;
+    tp->cb_arg = arg;
+    return simnet_call(tp->ep, server, req, len, timeout_ms, on_reply, tp);
+}
+
+static void t_cancel(void *ctx, size_t server, uint64_t handle)
+{
+    (void)server;
+    simnet_cancel(((struct simtransport *)ctx)->ep, handle);
+}
+
+struct timer {
+    struct simnet *net;
+    void (*fn)(void *);
+    void *arg;
+    uint64_t id; /* armed (0: not) */
+};
+
+static void on_timer(void *arg)
+{
+    struct timer *t = arg;
+    t->id = 0;
+    t->fn(t->arg);
+}
+
+static void *t_timer_new(void *ctx, void (*fn)(void *), void *arg)
+{
+    struct timer *t = xmalloc(sizeof *t);
+    *t = (struct timer){ ((struct simtransport *)ctx)->net, fn, arg, 0 };
+    return t;
+}
+
+static void t_timer_start(void *ctx, void *timer, uint64_t ms)
+{
+    (void)ctx;
+    struct timer *t = timer;
+    if (t->id)
+        simnet_timer_cancel(t->net, t->id);
+    t->id = simnet_timer(t->net, ms, on_timer, t);
+}
+
+static void t_timer_free(void *ctx, void *timer)
+{
+    (void)ctx;
+    struct timer *t = timer;
+    if (t->id)
+        simnet_timer_cancel(t->net, t->id);
+    free(t);
+}
+
+static uint64_t t_now(void *ctx) { return simnet_now(((struct simtransport *)ctx)->net); }
+
+static const struct clerk_transport_ops sim_ops = {
+    t_n, t_addr, t_call, t_cancel, t_timer_new, t_timer_start, t_timer_free, t_now,
+};
+
+struct simtransport *simtransport_new(struct simnet *net, size_t n)
+{
+    struct simtransport *t = xcalloc(1, sizeof *t);
+    t->net = net;
+    t->ep = simnet_ep_new(net);
+    t->n = n;
+    return t;
+}
+
+void simtransport_free(struct simtransport *t)
+{
+    if (!t)
+        return;
+    simnet_ep_free(t->ep);
+    free(t);
+}
+
+struct clerk_transport simtransport_get(struct simtransport *t)
+{
+    return (struct clerk_transport){ &sim_ops, t };
+}
+
+struct simnet_ep *simtransport_ep(struct simtransport *t) { return t->ep; }
