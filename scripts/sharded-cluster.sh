@@ -4,7 +4,7 @@
 #   scripts/sharded-cluster.sh start DIR [BASEPORT [SECONDS]]  start, join, wait until served
 #   scripts/sharded-cluster.sh wait DIR [SECONDS]              wait until every shard is served
 #   scripts/sharded-cluster.sh stop DIR                        stop every node (data kept)
-# The controller's nodes listen on BASEPORT+1..3 (default 7300: 7301-7303), group 100's on
+# The controller's nodes listen on BASEPORT+1..3 (default 7500: 7501-7503), group 100's on
 # BASEPORT+11..13, 101's on +21..23, 102's on +31..33. Each part lives in DIR/ctrl, DIR/g100,
 # DIR/g101, DIR/g102 (data-i, node-i.log, servers: see local-cluster.sh); DIR/ctrlers lists the
 # controller's addresses (for --ctrlers / KV_CTRLERS). start joins the groups the latest config
@@ -40,7 +40,7 @@ stop_all() {
 
 case $action in
 start)
-  base=${3:-7300} limit=${4:-60}
+  base=${3:-7500} limit=${4:-60}
   mkdir -p "$dir"
   trap 'stop_all' ERR
   lc start "$dir/ctrl" 3 "$base" shardctrld --log-level warn --max-raft-state 1MiB
