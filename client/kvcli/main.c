@@ -2,7 +2,8 @@
  *   kvcli [--servers HOST:PORT,...] [--timeout D] get KEY | put KEY VALUE | append KEY VALUE | status
  *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
  * Servers come from --servers, else $KV_SERVERS, else the local cluster `make run` starts;
- * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). */
+ * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). With
+ * controllers and no --servers, get/put/append go to a sharded cluster (the shard clerk). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,11 @@ static const struct config_spec spec = {
     "NUM (default the latest): each gid's shards as ranges (0-4,7) and its servers in order; "
     "with --json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
     "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
-    "range) exits 1 with the controller's message.",
+    "range) exits 1 with the controller's message. With controllers given (--ctrlers or "
+    "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
+    "groups) through the shard clerk. shard status prints every group member's role, config "
+    "number and shard states, and exits 1 until every shard is served; shard key KEY prints "
+    "the key's shard and group.",
     options, ARRAY_LEN(options),
 };
 
