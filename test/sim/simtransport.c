@@ -2,6 +2,7 @@
 #include "simtransport.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "simsvc.h"
@@ -10,6 +11,8 @@ struct simtransport {
     struct simnet *net;
     struct simnet_ep *ep;
     size_t n;
+    size_t *servers; /* index -> the net's server */
+    bool framed;
     /* The engine's call in flight: one at a time. */
     clerk_reply_fn cb;
     void *cb_arg;
@@ -18,8 +21,8 @@ struct simtransport {
 static size_t t_n(void *ctx) { return ((struct simtransport *)ctx)->n; }
 static const char *t_addr(void *ctx, size_t i)
 {
-    (void)ctx;
-    return simsvc_addr(i);
+    struct simtransport *tp = ctx;
+    return i < tp->n ? simsvc_addr(tp->servers[i]) : "";
 }
 
 static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, void *arg)
@@ -36,11 +39,19 @@ static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, vo
 static uint64_t t_call(void *ctx, size_t server, const char *method, const uint8_t *req,
                        size_t len, uint64_t timeout_ms, clerk_reply_fn cb, void *arg)
 {
-    (void)method; /* every simulated server serves one service's method */
     struct simtransport *tp = ctx;
     tp->cb = cb;
     tp->cb_arg = arg;
-    return simnet_call(tp->ep, server, req, len, timeout_ms, on_reply, tp);
+    if (!tp->framed) /* the server serves one service's method */
+        return simnet_call(tp->ep, tp->servers[server], req, len, timeout_ms, on_reply, tp);
+    size_t m = strlen(method) + 1;
+    uint8_t *buf = xmalloc(m + len);
+    memcpy(buf, method, m);
+    if (len)
+        memcpy(buf + m, req, len);
+    uint64_t id = simnet_call(tp->ep, tp->servers[server], buf, m + len, timeout_ms, on_reply, tp);
+    free(buf);
+    return id;
 }
 
 static void t_cancel(void *ctx, size_t server, uint64_t handle)
@@ -96,11 +107,35 @@ static const struct clerk_transport_ops sim_ops = {
 
 struct simtransport *simtransport_new(struct simnet *net, size_t n)
 {
+    size_t servers[SIM_MAX_NODES];
+    for (size_t i = 0; i < n && i < SIM_MAX_NODES; i++)
+        servers[i] = i;
+    return simtransport_new_servers(net, servers, n, false);
+}
+
+struct simtransport *simtransport_new_servers(struct simnet *net, const size_t *servers, size_t n,
+                                              bool framed)
+{
     struct simtransport *t = xcalloc(1, sizeof *t);
     t->net = net;
     t->ep = simnet_ep_new(net);
     t->n = n;
+    t->servers = xmalloc((n ? n : 1) * sizeof *t->servers);
+    memcpy(t->servers, servers, n * sizeof *servers);
+    t->framed = framed;
     return t;
+}
+
+int simtransport_unframe(const uint8_t *req, size_t len, const char **method,
+                         const uint8_t **payload, size_t *plen)
+{
+    const uint8_t *nul = memchr(req, 0, len);
+    if (!nul)
+        return -1;
+    *method = (const char *)req;
+    *payload = nul + 1;
+    *plen = len - (size_t)(nul + 1 - req);
+    return 0;
 }
 
 void simtransport_free(struct simtransport *t)
@@ -108,6 +143,7 @@ void simtransport_free(struct simtransport *t)
     if (!t)
         return;
     simnet_ep_free(t->ep);
+    free(t->servers);
     free(t);
 }
 

@@ -6,7 +6,9 @@
 #ifndef SIM_SIMTRANSPORT_H
 #define SIM_SIMTRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "clerk/engine.h"
 #include "simnet.h"
@@ -15,6 +17,14 @@ struct simtransport;
 
 /* A transport to the n servers of net, on its own endpoint (linked to every server). */
 struct simtransport *simtransport_new(struct simnet *net, size_t n);
+/* A transport to the given servers of net (servers[i]: the net's server of the transport's
+ * server i). framed: each request carries its method, as "<method>\0<payload>", for servers
+ * that serve several methods (a shard group: simtransport_unframe). */
+struct simtransport *simtransport_new_servers(struct simnet *net, const size_t *servers, size_t n,
+                                              bool framed);
+/* A framed request's method and payload (pointing into req); -1 when it is not framed. */
+int simtransport_unframe(const uint8_t *req, size_t len, const char **method,
+                         const uint8_t **payload, size_t *plen);
 /* Free after the clerk that uses it (which cancels its call and timers). */
 void simtransport_free(struct simtransport *t);
 /* The transport to give a clerk (valid while t lives). */
