@@ -91,62 +91,80 @@ void kv_codec_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t 
 
 /* ---- snapshots ---------------------------------------------------------------------------- */
 
-struct snap_build {
-    Kv__Pair *pairs;
-    Kv__Pair **pair_ptrs;
-    size_t n_pairs;
-    Kv__Session *sessions;
-    Kv__Session **session_ptrs;
-    size_t n_sessions;
-};
-
 static void add_pair(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, void *arg)
 {
-    struct snap_build *b = arg;
-    Kv__Pair *p = &b->pairs[b->n_pairs];
+    struct kv_codec_view *v = arg;
+    Kv__Pair *p = &v->pairs[v->n_pairs];
     kv__pair__init(p);
     p->key.data = (uint8_t *)key;
     p->key.len = klen;
     p->value.data = (uint8_t *)val;
     p->value.len = vlen;
-    b->pair_ptrs[b->n_pairs++] = p;
+    v->pair_ptrs[v->n_pairs++] = p;
 }
 
 static void add_session(uint32_t part, const struct session_entry *e, void *arg)
 {
-    struct snap_build *b = arg;
-    Kv__Session *s = &b->sessions[b->n_sessions];
+    struct kv_codec_view *v = arg;
+    Kv__Session *s = &v->sessions[v->n_sessions];
     kv__session__init(s);
     s->client_id = e->client_id;
     s->seq = e->seq;
     s->prev.data = (uint8_t *)e->reply;
     s->prev.len = e->reply_len;
     s->partition = part; /* 0 (kvd) is not written: such a snapshot is the old format's bytes */
-    b->session_ptrs[b->n_sessions++] = s;
+    v->session_ptrs[v->n_sessions++] = s;
+}
+
+void kv_codec_view_init(const struct kv *kv, struct kv_codec_view *v)
+{
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    *v = (struct kv_codec_view){ .pairs = xcalloc(st.keys + 1, sizeof(Kv__Pair)),
+                                 .pair_ptrs = xcalloc(st.keys + 1, sizeof(Kv__Pair *)),
+                                 .sessions = xcalloc(st.clients + 1, sizeof(Kv__Session)),
+                                 .session_ptrs = xcalloc(st.clients + 1, sizeof(Kv__Session *)) };
+    kv_each_pair(kv, add_pair, v);
+    session_each(kv_sessions(kv), add_session, v);
+}
+
+void kv_codec_view_release(struct kv_codec_view *v)
+{
+    free(v->pairs);
+    free(v->pair_ptrs);
+    free(v->sessions);
+    free(v->session_ptrs);
+}
+
+int kv_codec_load(struct kv *kv, Kv__Pair *const *pairs, size_t n_pairs,
+                  Kv__Session *const *sessions, size_t n_sessions)
+{
+    for (size_t i = 0; i < n_sessions; i++)
+        if (sessions[i]->partition >= SESSION_MAX_PARTITIONS)
+            return -1;
+    for (size_t i = 0; i < n_pairs; i++)
+        kv_load_pair(kv, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
+                     pairs[i]->value.len);
+    struct session_table *t = kv_sessions_mut(kv);
+    for (size_t i = 0; i < n_sessions; i++)
+        session_record(t, sessions[i]->partition, sessions[i]->client_id, sessions[i]->seq,
+                       sessions[i]->prev.data, sessions[i]->prev.len);
+    return 0;
 }
 
 void kv_codec_snapshot(const struct kv *kv, uint8_t **data, size_t *len)
 {
-    struct kv_stats st;
-    kv_stats(kv, &st);
-    struct snap_build b = { .pairs = xcalloc(st.keys + 1, sizeof(Kv__Pair)),
-                            .pair_ptrs = xcalloc(st.keys + 1, sizeof(Kv__Pair *)),
-                            .sessions = xcalloc(st.clients + 1, sizeof(Kv__Session)),
-                            .session_ptrs = xcalloc(st.clients + 1, sizeof(Kv__Session *)) };
-    kv_each_pair(kv, add_pair, &b);
-    session_each(kv_sessions(kv), add_session, &b);
+    struct kv_codec_view v;
+    kv_codec_view_init(kv, &v);
     Kv__Snapshot snap = KV__SNAPSHOT__INIT;
-    snap.pairs = b.pair_ptrs;
-    snap.n_pairs = b.n_pairs;
-    snap.sessions = b.session_ptrs;
-    snap.n_sessions = b.n_sessions;
+    snap.pairs = v.pair_ptrs;
+    snap.n_pairs = v.n_pairs;
+    snap.sessions = v.session_ptrs;
+    snap.n_sessions = v.n_sessions;
     *len = kv__snapshot__get_packed_size(&snap);
     *data = xmalloc(*len ? *len : 1);
     kv__snapshot__pack(&snap, *data);
-    free(b.pairs);
-    free(b.pair_ptrs);
-    free(b.sessions);
-    free(b.session_ptrs);
+    kv_codec_view_release(&v);
 }
 
 int kv_codec_restore(struct kv *kv, const uint8_t *data, size_t len)
@@ -161,14 +179,7 @@ int kv_codec_restore(struct kv *kv, const uint8_t *data, size_t len)
         }
     }
     kv_clear(kv);
-    for (size_t i = 0; i < snap->n_pairs; i++)
-        kv_load_pair(kv, snap->pairs[i]->key.data, snap->pairs[i]->key.len,
-                     snap->pairs[i]->value.data, snap->pairs[i]->value.len);
-    struct session_table *t = kv_sessions_mut(kv);
-    for (size_t i = 0; i < snap->n_sessions; i++) {
-        const Kv__Session *s = snap->sessions[i];
-        session_record(t, s->partition, s->client_id, s->seq, s->prev.data, s->prev.len);
-    }
+    kv_codec_load(kv, snap->pairs, snap->n_pairs, snap->sessions, snap->n_sessions);
     kv__snapshot__free_unpacked(snap, NULL);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv.pb-c.h"
 #include "kv/kv.h"
 
 /* A decoded command: cmd's key and value point into pb (the unpacked message), which
@@ -46,5 +47,22 @@ void kv_codec_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
  * partition restore with every session in partition 0. Returns 0, or -1 (state unchanged) if
  * it does not decode. */
 int kv_codec_restore(struct kv *kv, const uint8_t *data, size_t len);
+
+/* ---- a kv's pairs and sessions inside other messages (shardkv's chunks and snapshots) ---- */
+
+/* kv's pairs (by key) and sessions (by partition, client id) as kv.Pair / kv.Session messages
+ * pointing into kv: valid until kv changes; kv_codec_view_release frees the arrays. */
+struct kv_codec_view {
+    Kv__Pair *pairs, **pair_ptrs;
+    size_t n_pairs;
+    Kv__Session *sessions, **session_ptrs;
+    size_t n_sessions;
+};
+void kv_codec_view_init(const struct kv *kv, struct kv_codec_view *v);
+void kv_codec_view_release(struct kv_codec_view *v);
+/* Adds pairs (kv_load_pair) and sessions (recorded as given) to kv. Returns 0, or -1 (nothing
+ * added) when a session names a partition out of range. */
+int kv_codec_load(struct kv *kv, Kv__Pair *const *pairs, size_t n_pairs,
+                  Kv__Session *const *sessions, size_t n_sessions);
 
 #endif

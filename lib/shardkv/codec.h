@@ -10,9 +10,11 @@
 #include "shardkv/shardkv.h"
 
 /* A decoded command: cmd points into pb and the arrays kept here (skv_codec_cmd_release). */
+struct kv_codec_cmd;
 struct skv_codec_cmd {
     struct skv_cmd cmd;
     void *pb;
+    struct kv_codec_cmd *op;
     struct sc_config *config;
     struct skv_pair *pairs;
     struct session_entry *sessions;
