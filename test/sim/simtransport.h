@@ -1,8 +1,8 @@
 /* The clerk engine's transport (lib/clerk/engine.h) over a simnet endpoint: calls on the
  * endpoint (a lost call is RPC_TIMEOUT at the attempt's end), the simulator's one-shot timers
  * and clock. Any lib/clerk layer runs on it unchanged: the kv clerk (simclerk.h), the
- * controller clerk (ctrl_clerk_new_on). Servers are named by simsvc_addr. One call in flight
- * at a time (the engine runs one attempt at a time). */
+ * controller clerk (ctrl_clerk_new_on). Servers are named by simsvc_addr. Several engines may
+ * share one (each has one call in flight at a time). */
 #ifndef SIM_SIMTRANSPORT_H
 #define SIM_SIMTRANSPORT_H
 
