@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "clerk/clerk.h"
+#include "clerk/shard.h"
 #include "kv.pb-c.h"
 #include "rpc/rpc.h"
 #include "shard.h"
@@ -130,10 +131,44 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
     return with_leader > 0 ? 0 : 1;
 }
 
-/* Prints why an operation failed; returns the exit status. */
-static int report(struct clerk_sync *c, enum clerk_result r, const char *key, size_t vlen)
+/* Where get/put/append go: a kvd cluster (the kv clerk) or a sharded cluster (the shard clerk,
+ * with controllers given and no --servers). */
+struct kv_backend {
+    struct clerk_sync *kv;
+    struct shard_sync *sharded;
+};
+
+static enum clerk_result be_get(struct kv_backend *b, const char *key, uint8_t **v, size_t *len)
 {
-    struct clerk *k = clerk_sync_clerk(c);
+    return b->kv ? clerk_sync_get(b->kv, key, v, len) : shard_sync_get(b->sharded, key, v, len);
+}
+
+static enum clerk_result be_write(struct kv_backend *b, bool put, const char *key,
+                                  const uint8_t *val, size_t vlen)
+{
+    if (b->kv)
+        return put ? clerk_sync_put(b->kv, key, val, vlen) : clerk_sync_append(b->kv, key, val, vlen);
+    return put ? shard_sync_put(b->sharded, key, val, vlen)
+               : shard_sync_append(b->sharded, key, val, vlen);
+}
+
+static const char *be_error(struct kv_backend *b)
+{
+    return b->kv ? clerk_error(clerk_sync_clerk(b->kv))
+                 : shard_clerk_error(shard_sync_clerk(b->sharded));
+}
+
+static void be_too_large(struct kv_backend *b, uint64_t *size, uint64_t *limit)
+{
+    if (b->kv)
+        clerk_too_large(clerk_sync_clerk(b->kv), size, limit);
+    else
+        shard_clerk_too_large(shard_sync_clerk(b->sharded), size, limit);
+}
+
+/* Prints why an operation failed; returns the exit status. */
+static int report(struct kv_backend *b, enum clerk_result r, const char *key, size_t vlen)
+{
     switch (r) {
     case CLERK_OK:
         return 0;
@@ -142,17 +177,17 @@ static int report(struct clerk_sync *c, enum clerk_result r, const char *key, si
         return 1;
     case CLERK_TOO_LARGE: {
         uint64_t size, limit;
-        clerk_too_large(k, &size, &limit);
+        be_too_large(b, &size, &limit);
         if (limit)
             fprintf(stderr, "kvcli: value too large: %zu bytes, limit %llu (for the whole request, "
                             "%llu bytes here)\n",
                     vlen, (unsigned long long)limit, (unsigned long long)size);
         else
-            fprintf(stderr, "kvcli: value too large: %zu bytes (%s)\n", vlen, clerk_error(k));
+            fprintf(stderr, "kvcli: value too large: %zu bytes (%s)\n", vlen, be_error(b));
         return 1;
     }
     default:
-        fprintf(stderr, "kvcli: %s\n", clerk_error(k));
+        fprintf(stderr, "kvcli: %s\n", be_error(b));
         return 1;
     }
 }
@@ -175,10 +210,10 @@ int main(int argc, char **argv)
     size_t n = split_list(list, &servers);
     int nargs = argc - first;
     const char *cmd = nargs > 0 ? argv[first] : "";
+    const char *ctrlers = o.ctrlers ? o.ctrlers : getenv("KV_CTRLERS");
     int rc;
     if (strcmp(cmd, "shard") == 0) {
-        rc = shard_main(argv + first + 1, nargs - 1,
-                        o.ctrlers ? o.ctrlers : getenv("KV_CTRLERS"), o.timeout_ms, o.json);
+        rc = shard_main(argv + first + 1, nargs - 1, ctrlers, o.timeout_ms, o.json);
     } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;
@@ -192,8 +227,16 @@ int main(int argc, char **argv)
         co.attempt_ms = MIN(o.timeout_ms, 1000);
         co.fail_fast_ms = MIN(o.timeout_ms, 1000);
         char err[256];
-        struct clerk_sync *c = clerk_sync_new((const char *const *)servers, n, &co, err, sizeof err);
-        if (!c) {
+        struct kv_backend b = { NULL, NULL };
+        if (ctrlers && ctrlers[0] && !o.servers) { /* a sharded cluster */
+            char **cs;
+            size_t nc = split_list(ctrlers, &cs);
+            b.sharded = shard_sync_new((const char *const *)cs, nc, &co, err, sizeof err);
+            strv_free(cs, nc);
+        } else {
+            b.kv = clerk_sync_new((const char *const *)servers, n, &co, err, sizeof err);
+        }
+        if (!b.kv && !b.sharded) {
             fprintf(stderr, "kvcli: %s\n", err);
             rc = 2;
         } else {
@@ -203,7 +246,7 @@ int main(int argc, char **argv)
             if (cmd[0] == 'g') {
                 uint8_t *value;
                 size_t len;
-                r = clerk_sync_get(c, key, &value, &len);
+                r = be_get(&b, key, &value, &len);
                 if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
@@ -215,11 +258,12 @@ int main(int argc, char **argv)
                 const char *arg = argv[first + 2];
                 vlen = strlen(arg);
                 uint8_t *val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
-                r = cmd[0] == 'p' ? clerk_sync_put(c, key, val, vlen) : clerk_sync_append(c, key, val, vlen);
+                r = be_write(&b, cmd[0] == 'p', key, val, vlen);
                 free(val);
             }
-            rc = report(c, r, key, vlen);
-            clerk_sync_free(c);
+            rc = report(&b, r, key, vlen);
+            clerk_sync_free(b.kv);
+            shard_sync_free(b.sharded);
         }
     } else {
         rc = usage();
