@@ -518,6 +518,8 @@ void kvl_pool_wait(struct kvl_pool *g)
 int kvl_pool_written(const struct kvl_pool *g, int i) { return g->cl[i].j; }
 struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i) { return g->cl[i].k; }
 
+const char *kvl_pool_value(const struct kvl_pool *g, int i) { return g->cl[i].last; }
+
 void kvl_pool_free(struct kvl_pool *g)
 {
     if (!g)

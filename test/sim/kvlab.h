@@ -150,6 +150,8 @@ void kvl_pool_wait(struct kvl_pool *g);
 struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i);
 /* How many of its own elements (appends, puts) client i wrote. */
 int kvl_pool_written(const struct kvl_pool *g, int i);
+/* Without randomkeys: the value client i's key must hold (what it put and appended). */
+const char *kvl_pool_value(const struct kvl_pool *g, int i);
 void kvl_pool_free(struct kvl_pool *g);
 
 /* The lab's GenericTest (kvt_params' fields, 5 s client phases, 3 iterations). */
