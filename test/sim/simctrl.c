@@ -164,7 +164,7 @@ static void error(void *arg, enum simsvc_err err, void *read, uint32_t leader_id
 }
 
 static const struct simsvc_ops ctrl_ops = { create,    destroy,   classify, answer,
-                                            read_free, write_cmd, error };
+                                            read_free, write_cmd, error,   NULL,     NULL };
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 

@@ -73,7 +73,7 @@ static void error(void *arg, enum simsvc_err err, void *read, uint32_t leader_id
 }
 
 static const struct simsvc_ops kv_ops = { create, destroy, classify, answer, read_free, NULL,
-                                          error };
+                                          error,  NULL,    NULL };
 
 struct simkv *simkv_new(int kv_bugs)
 {

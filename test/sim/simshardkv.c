@@ -33,6 +33,7 @@ struct node {
     struct simtransport *ctrl;
     struct skv_driver *drv;
     uint64_t kick; /* a pending kick timer (0: none) */
+    uint64_t nudged_term;
 };
 
 /* A request as classify saw it. */
@@ -212,7 +213,7 @@ static enum simsvc_kind classify(void *arg, const uint8_t *req, size_t len, void
         Kv__Command *c = kv__command__unpack(NULL, plen, p);
         if (c && c->op == KV__OP_TYPE__GET) {
             r->get = c;
-            kind = SIMSVC_LEADER_READ;
+            kind = SIMSVC_READ; /* through the log while the leader is not ready, as shardkvd */
         } else if (c && c->op <= KV__OP_TYPE__APPEND) {
             kv__command__free_unpacked(c, NULL);
             kind = SIMSVC_WRITE;
@@ -324,8 +325,44 @@ static void error(void *arg, enum simsvc_err err, void *read, uint32_t leader_id
     shardkv__delete_reply__pack(&m, *reply);
 }
 
-static const struct simsvc_ops skv_ops = { create,    destroy,   classify, answer,
-                                           read_free, write_cmd, error };
+/* A Get through the log: its OP entry. */
+static void read_cmd(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len)
+{
+    (void)arg;
+    const char *method;
+    const uint8_t *p;
+    size_t plen;
+    if (simtransport_unframe(req, len, &method, &p, &plen) == 0)
+        skv_codec_op_entry(p, plen, cmd, cmd_len);
+}
+
+/* A Pull on a leader not ready for ReadIndex: NOT_READY, and (as shardkvd: an idle holder
+ * would never commit an entry of its term) once a term an entry every replica ignores, a
+ * CONFIG of the current number. */
+static void not_ready(void *arg, size_t node, void *read, uint8_t **reply, size_t *len)
+{
+    (void)read;
+    struct simshardkv *k = arg;
+    struct node *nd = k->nodes[node];
+    uint64_t term;
+    sim_get_state(k->sim, node, &term);
+    if (nd && nd->nudged_term != term) {
+        nd->nudged_term = term;
+        struct skv_cmd cmd = { .type = SKV_CONFIG, .config = shardkv_config(nd->skv) };
+        uint8_t *entry;
+        size_t elen;
+        skv_codec_encode_cmd(&cmd, &entry, &elen);
+        d_propose(nd, entry, elen);
+    }
+    Shardkv__PullReply m = SHARDKV__PULL_REPLY__INIT;
+    m.err = SHARDKV__ERR__NOT_READY;
+    *len = shardkv__pull_reply__get_packed_size(&m);
+    *reply = xmalloc(*len ? *len : 1);
+    shardkv__pull_reply__pack(&m, *reply);
+}
+
+static const struct simsvc_ops skv_ops = { create,    destroy,   classify, answer,   read_free,
+                                           write_cmd, error,     read_cmd, not_ready };
 
 /* ---- transports ------------------------------------------------------------------------------ */
 

@@ -4,8 +4,10 @@
  * group g is the cluster of nodes first + g * size ..). A group's servers serve, on framed
  * requests (simtransport_new_servers):
  *   "shardkv.Op"     a kv.Command: Put/Append proposed as skv_codec_op_entry, Get by ReadIndex
- *                    then skv_codec_get (WRONG_GROUP when the shard is not served here);
- *   "shardkv.Pull"   by ReadIndex on the leader, then skv_codec_pull;
+ *                    then skv_codec_get (WRONG_GROUP when the shard is not served here), or
+ *                    through the log as an OP entry while the leader is not ready;
+ *   "shardkv.Pull"   by ReadIndex on the leader, then skv_codec_pull (NOT_READY while it is not
+ *                    ready, and an ignored CONFIG proposed once a term, as shardkvd);
  *   "shardkv.Delete" a DELETE entry proposed, answered once applied.
  * Errors are the method's reply (kv.Reply, PullReply, DeleteReply) with the leader hint. Each
  * node runs lib/shardkv's driver (skv_driver_new) on the simulated node and simtransports: it

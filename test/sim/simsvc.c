@@ -128,6 +128,15 @@ static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *
             v->st.reads++;
             return;
         }
+        if (res == NODE_NOT_READY && kind == SIMSVC_LEADER_READ && v->ops->not_ready) {
+            uint8_t *buf;
+            size_t blen;
+            v->ops->not_ready(v->arg, node, op->read, &buf, &blen);
+            simnet_reply(op->rq, buf, blen);
+            free(buf);
+            op_free(op);
+            return;
+        }
         if (res != NODE_NOT_READY || kind == SIMSVC_LEADER_READ) {
             v->st.wrong_leader++;
             reply_error(op, SIMSVC_WRONG_LEADER);
@@ -142,6 +151,8 @@ static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *
     size_t cmd_len = len;
     if (kind == SIMSVC_WRITE && v->ops->write_cmd)
         v->ops->write_cmd(v->arg, req, len, &cmd, &cmd_len);
+    else if (kind == SIMSVC_READ && v->ops->read_cmd)
+        v->ops->read_cmd(v->arg, req, len, &cmd, &cmd_len);
     uint64_t index, term;
     enum node_result res = sim_propose(v->sim, node, cmd ? cmd : req, cmd_len, on_applied, op,
                                        &index, &term);

@@ -30,7 +30,7 @@ enum simsvc_kind {
     SIMSVC_DROP,  /* not this service's request */
     SIMSVC_WRITE, /* through the log */
     SIMSVC_READ,  /* by ReadIndex (through the log when the leader is not ready) */
-    SIMSVC_LEADER_READ, /* by ReadIndex only (a leader not ready answers WRONG_LEADER) */
+    SIMSVC_LEADER_READ, /* by ReadIndex only (a leader not ready answers ops.not_ready) */
 };
 
 enum simsvc_err { SIMSVC_WRONG_LEADER, SIMSVC_NO_SPACE };
@@ -51,6 +51,12 @@ struct simsvc_ops {
      * (leader_id 0: none known). */
     void (*error)(void *arg, enum simsvc_err err, void *read, uint32_t leader_id,
                   const char *leader_addr, uint8_t **reply, size_t *len);
+    /* The command a read through the log proposes (malloc'd), when it is not the request
+     * itself (may be NULL). */
+    void (*read_cmd)(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len);
+    /* The reply (malloc'd) to a SIMSVC_LEADER_READ on node, a leader not ready for ReadIndex
+     * (NULL: WRONG_LEADER). It may propose on node (an entry of its term, to become ready). */
+    void (*not_ready)(void *arg, size_t node, void *read, uint8_t **reply, size_t *len);
 };
 
 struct simsvc;

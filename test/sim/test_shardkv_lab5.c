@@ -82,6 +82,31 @@ static void check_append_all(struct lab *l, int vlen)
     }
 }
 
+/* Each group server's role, config and shard states (on a failure). */
+static void dump_groups(struct skvl *c)
+{
+    for (size_t g = 0; g < SKVL_GROUPS; g++) {
+        for (size_t i = 0; i < SKVL_PER_GROUP; i++) {
+            size_t n = skvl_node(g, i);
+            struct shardkv *s = simshardkv_skv(c->k, n);
+            uint64_t term;
+            bool lead = sim_get_state(c->s, n, &term);
+            fprintf(stderr, "group %u server %zu (n%zu): %s", simshardkv_gid(c->k, g), i, n,
+                    !s ? "down" : lead ? "leader" : "follower");
+            if (s) {
+                fprintf(stderr, ", term %llu, config %llu:", (unsigned long long)term,
+                        (unsigned long long)shardkv_config(s)->num);
+                for (uint32_t k = 0; k < shardkv_n_shards(s); k++) {
+                    struct skv_shard_info si;
+                    shardkv_shard_info(s, k, &si);
+                    fprintf(stderr, " %u:%s", k, skv_state_name(si.state));
+                }
+            }
+            fprintf(stderr, "\n");
+        }
+    }
+}
+
 /* Checks the history, prints the lab's line, frees everything. */
 static void lab_end(struct lab *l, const char *name)
 {
@@ -91,8 +116,10 @@ static void lab_end(struct lab *l, const char *name)
     struct simshardkv_stats st;
     simshardkv_stats(l->c->k, &st);
     bool failed = kvl_failed(l->t);
-    if (failed)
+    if (failed) {
         sim_dump(l->c->s);
+        dump_groups(l->c);
+    }
     else
         printf("sim %s (seed %llu): %zu ops, %llu configs, %llu installs, %llu gc, %llu states "
                "compared, %llu ms ... passed\n", name, (unsigned long long)l->c->o.seed,
