@@ -204,6 +204,15 @@ void skvl_leave(struct skvl *c, const size_t *gs, size_t n)
     ctl_wait(c, &op, "leave");
 }
 
+void skvl_move(struct skvl *c, uint32_t shard, size_t g)
+{
+    if (sim_failed(c->s))
+        return;
+    struct ctl_op op = { .s = c->s };
+    ctrl_clerk_move(c->ctl, shard, simshardkv_gid(c->k, g), ctl_done, &op);
+    ctl_wait(c, &op, "move");
+}
+
 void skvl_join1(struct skvl *c, size_t g) { skvl_join(c, &g, 1); }
 void skvl_leave1(struct skvl *c, size_t g) { skvl_leave(c, &g, 1); }
 

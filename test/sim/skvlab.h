@@ -49,6 +49,8 @@ size_t skvl_node(size_t g, size_t i);
 void skvl_join(struct skvl *c, const size_t *groups, size_t n);
 void skvl_leave(struct skvl *c, const size_t *groups, size_t n);
 void skvl_join1(struct skvl *c, size_t g);
+/* Moves shard to group g (which must have joined). */
+void skvl_move(struct skvl *c, uint32_t shard, size_t g);
 void skvl_leave1(struct skvl *c, size_t g);
 
 void skvl_shutdown_server(struct skvl *c, size_t g, size_t i);
