@@ -145,10 +145,30 @@ static void check_state(struct node *nd, uint64_t index, const char *how)
     free(data);
 }
 
+/* An INSTALL naming another config than the current one that every other guard (PULLING, the
+ * same hand-over) would let through: what SKV_BUG_OLD_INSTALL needs to have any effect. */
+static void count_stale_install(struct node *nd, const uint8_t *data, size_t len)
+{
+    if (entry_is_op(data, len))
+        return;
+    struct skv_codec_cmd d;
+    if (skv_codec_decode_cmd(data, len, &d) != 0)
+        return;
+    if (d.cmd.type == SKV_INSTALL && d.cmd.num != shardkv_config(nd->skv)->num &&
+        d.cmd.shard < shardkv_n_shards(nd->skv)) {
+        struct skv_shard_info si;
+        shardkv_shard_info(nd->skv, d.cmd.shard, &si);
+        if (si.state == SKV_PULLING && si.left_at == d.cmd.left_at)
+            nd->k->st.stale_installs++;
+    }
+    skv_codec_cmd_release(&d);
+}
+
 static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
 {
     struct node *nd = ctx;
     if (e->type == RAFT_ENTRY_NORMAL) {
+        count_stale_install(nd, e->data, e->len);
         skv_codec_apply(nd->skv, e->data, e->len, result, result_len);
         if (!entry_is_op(e->data, e->len))
             kick_soon(nd);

@@ -63,6 +63,9 @@ void simshardkv_transport_free(struct clerk_transport *t);
 
 struct simshardkv_stats {
     uint64_t configs_proposed, installs_proposed, gc_proposed, pulls_served, deletes;
+    /* INSTALLs applied while naming another config than the current one, that the state's
+     * other guards (the shard PULLING, the same hand-over) would let through */
+    uint64_t stale_installs;
 };
 /* The drivers' figures so far (of drivers freed too). */
 void simshardkv_stats(const struct simshardkv *k, struct simshardkv_stats *st);
