@@ -34,13 +34,27 @@ static void kv_free_clerk(void *arg, void *ck)
 
 static struct simnet_ep *kv_ep(void *ck) { return simclerk_ep(ck); }
 
+/* The simclerk calls with the clerk as void * (calling through a cast function pointer would
+ * be undefined behaviour). */
+static void ck_get(void *ck, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg)
+{
+    simclerk_get(ck, key, klen, done, arg);
+}
+
+static void ck_put(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                   clerk_done_fn done, void *arg)
+{
+    simclerk_put(ck, key, klen, val, vlen, done, arg);
+}
+
+static void ck_append(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                      bool want_prev, clerk_done_fn done, void *arg)
+{
+    simclerk_append(ck, key, klen, val, vlen, want_prev, done, arg);
+}
+
 static const struct kvl_client_ops kv_clients = {
-    kv_new_clerk, kv_free_clerk, kv_ep,
-    (void (*)(void *, const uint8_t *, size_t, clerk_done_fn, void *))simclerk_get,
-    (void (*)(void *, const uint8_t *, size_t, const uint8_t *, size_t, clerk_done_fn,
-              void *))simclerk_put,
-    (void (*)(void *, const uint8_t *, size_t, const uint8_t *, size_t, bool, clerk_done_fn,
-              void *))simclerk_append,
+    kv_new_clerk, kv_free_clerk, kv_ep, ck_get, ck_put, ck_append,
 };
 
 static void ck_issue(struct kvl_ck *k, enum lin_kind kind, const char *key, const char *val,
