@@ -44,7 +44,20 @@ struct skt {
     int next_cli;
     /* every clerk operation that ended well (under hist_mu): count, time, the slowest */
     uint64_t ops, ops_ms, slowest_ms, over_1s;
+    struct shard_clerk_stats cks; /* summed over the clerks freed */
 };
+
+/* Adds a clerk's counters to t's (under hist_mu: clerks are freed on either thread). */
+static void add_clerk_stats(struct skt *t, const struct shard_clerk *ck)
+{
+    struct shard_clerk_stats st;
+    shard_clerk_stats(ck, &st);
+    pthread_mutex_lock(&t->hist_mu);
+    t->cks.queries += st.queries;
+    t->cks.wrong_group += st.wrong_group;
+    t->cks.no_answer += st.no_answer;
+    pthread_mutex_unlock(&t->hist_mu);
+}
 
 struct skt_ck {
     struct skt *t;
@@ -175,6 +188,10 @@ void skt_free(struct skt *t)
     printf("  clerk operations: %llu, %.0f ms on average, the slowest %.1f s, %llu over 1 s\n",
            (unsigned long long)t->ops, t->ops ? (double)t->ops_ms / (double)t->ops : 0.0,
            t->slowest_ms / 1e3, (unsigned long long)t->over_1s);
+    printf("  shard clerks: %llu config queries, %llu WRONG_GROUP answers, %llu rounds a group "
+           "answered nothing\n",
+           (unsigned long long)t->cks.queries, (unsigned long long)t->cks.wrong_group,
+           (unsigned long long)t->cks.no_answer);
     printf("  ... Passed -- %s %.1f s\n", t->name, took / 1e3);
     fflush(stdout);
     for (int gi = 0; gi < SKT_NGROUPS; gi++)
@@ -456,6 +473,7 @@ void skt_ck_free(struct skt_ck *k)
 {
     if (!k)
         return;
+    add_clerk_stats(k->t, k->ck);
     shard_clerk_free(k->ck);
     free(k);
 }
@@ -501,7 +519,13 @@ void skt_append(struct skt_ck *k, const char *key, const char *val)
 void skt_check(struct skt_ck *k, const char *key, const char *want)
 {
     char *v = skt_get(k, key);
-    SKT_EXPECT(k->t, strcmp(v, want) == 0, "Get(%s): expected:\n%s\nreceived:\n%s", key, want, v);
+    size_t d = 0; /* where they first differ: a lost or doubled Append shows there */
+    while (want[d] && want[d] == v[d])
+        d++;
+    SKT_EXPECT(k->t, strcmp(v, want) == 0,
+               "Get(%s): expected (%zu bytes):\n%s\nreceived (%zu bytes, first difference at byte "
+               "%zu):\n%s",
+               key, strlen(want), want, strlen(v), d, v);
     free(v);
 }
 
@@ -725,6 +749,7 @@ uint64_t skt_workers_stop(struct skt_workers *w)
         if (k->fail[0] && !fail[0])
             snprintf(fail, sizeof fail, "%s", k->fail);
         event_free(k->timer);
+        add_clerk_stats(t, k->op.ck);
         shard_clerk_free(k->op.ck);
         op_clear(&k->op);
     }
