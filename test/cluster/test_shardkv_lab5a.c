@@ -97,8 +97,6 @@ START_TEST(StaticShards5A)
            "%s)\n",
            ndone, N, (unsigned long long)cfg->num, owners);
     sc_config_free(cfg);
-    for (int i = 0; i < N; i++)
-        skt_ck_free(cks[i]);
 
     /* bring the crashed shard/group back to life */
     skt_start_group(t, 1);
@@ -159,10 +157,8 @@ START_TEST(Rejection5A)
            "gid 100 owns in the real config %llu (%s)\n",
            ndone, N, (unsigned long long)cfg->num, owners);
     sc_config_free(cfg);
-    for (int i = 0; i < N; i++) {
-        skt_ck_free(cks[i]);
+    for (int i = 0; i < N; i++)
         free(va[i]);
-    }
     skt_ck_free(ck);
     skt_free(t);
 }

@@ -572,18 +572,15 @@ void skt_gets_until_quiet(struct skt *t, struct skt_ck **clerks, const char *con
         got[k] = ops[k].out;
         ops[k].out = NULL;
     }
-    /* An op still pending belongs to its clerk until the clerk is freed (its callback is then
-     * dropped): it must outlive this call. */
+    /* A Get still pending belongs to its clerk until the clerk is freed (which drops it
+     * without its callback, as the lab leaves its hung goroutines): the clerks go first. */
+    for (size_t k = 0; k < n; k++) {
+        skt_ck_free(clerks[k]);
+        clerks[k] = NULL;
+    }
     for (size_t k = 0; k < n; k++)
-        if (ops[k].done)
-            op_clear(&ops[k]);
-    bool pending = false;
-    for (size_t k = 0; k < n; k++)
-        pending |= !ops[k].done;
-    if (!pending)
-        free(ops);
-    /* else: leaked on purpose until the process ends (the clerks' callbacks may still name
-     * these ops until they are freed; the lab leaves its hung goroutines alike) */
+        op_clear(&ops[k]);
+    free(ops);
 }
 
 void skt_key(int i, char *buf, size_t len) { snprintf(buf, len, "%d", i); }

@@ -93,7 +93,7 @@ void skt_check(struct skt_ck *k, const char *key, const char *want);
 /* One Get per clerk (key keys[k] on clerks[k]), all at once, on the test thread's loop; waits
  * until quiet_ms pass without a new result (the lab's 2 s timeout, restarted by every result).
  * got[k] is the value (malloc'd) or NULL when that Get did not return; a failed Get (not OK or
- * NO_KEY) fails the test. The clerks' pending Gets are dropped when they are freed. */
+ * NO_KEY) fails the test. Frees the clerks (dropping the Gets still pending). */
 void skt_gets_until_quiet(struct skt *t, struct skt_ck **clerks, const char *const *keys,
                           size_t n, uint64_t quiet_ms, char **got);
 
