@@ -324,8 +324,7 @@ START_TEST(Unreliable2_5B)
     kv_init(&v, t, 10, 5, false);
     struct skt_workers *w = skt_workers_start(t, 10, SKT_APPEND, 5, 0, v.va);
     unreliable_schedule(t);
-    /* the lab sets done, then makes the network reliable, then waits for the workers:
-     * skt_workers_stop sets done and waits, so the switch comes right before it */
+    skt_workers_done(w);
     skt_set_unreliable(t, false);
     skt_workers_stop(w);
     kv_check_all(&v);
@@ -342,6 +341,7 @@ START_TEST(Unreliable3_5B)
     kv_init(&v, t, 10, 5, false); /* recorded: client 0's Puts */
     struct skt_workers *w = skt_workers_start(t, 10, SKT_MIX, 5, 0, v.va);
     unreliable_schedule(t);
+    skt_workers_done(w);
     skt_set_unreliable(t, false);
     skt_workers_stop(w);
     skt_check_linearizable(t);

@@ -733,10 +733,12 @@ struct skt_workers *skt_workers_start(struct skt *t, int n, enum skt_work work, 
     return w;
 }
 
+void skt_workers_done(struct skt_workers *w) { atomic_store(&w->done, true); }
+
 uint64_t skt_workers_stop(struct skt_workers *w)
 {
     struct skt *t = w->t;
-    atomic_store(&w->done, true);
+    skt_workers_done(w);
     pthread_join(w->th, NULL);
     uint64_t ops = 0;
     char fail[1024] = "";

@@ -112,8 +112,10 @@ struct skt_workers;
 /* va[0..n-1]: the keys' expected values (taken over and updated by APPEND workers). */
 struct skt_workers *skt_workers_start(struct skt *t, int n, enum skt_work work, size_t value_len,
                                       uint64_t sleep_ms, char **va);
-/* Sets done (each worker ends after its current operation) and waits for them; va holds the
- * values again. Fails the test on a worker's failure. Returns the operations done. */
+/* Sets done: each worker ends after its current operation (the lab's atomic done flag). */
+void skt_workers_done(struct skt_workers *w);
+/* Sets done (when not yet) and waits for the workers; va holds the values again. Fails the
+ * test on a worker's failure. Returns the operations done. */
 uint64_t skt_workers_stop(struct skt_workers *w);
 
 /* Checks the recorded history with lincheck (1 s limit, as the lab's Porcupine): illegal
