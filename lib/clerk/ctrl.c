@@ -9,18 +9,34 @@
 #include "base/util.h"
 #include "shardctrl/codec.h"
 
+struct ctrl_op;
+
 struct ctrl_clerk {
     struct clerk_engine *e;
     uint64_t id, seq;
-    char error[256]; /* the controller's refusal, when the last failure was one */
+    char error[256];      /* the controller's refusal, when the last failure was one */
+    struct ctrl_op *ops;  /* queued or in flight (freed with the clerk when the engine drops
+                             them) */
 };
 
-/* An operation in flight: the caller's callback, and the clerk (to keep a refusal's text). */
+/* An operation: the caller's callback, and the clerk (to keep a refusal's text). */
 struct ctrl_op {
     struct ctrl_clerk *c;
     ctrl_done_fn done;
     void *arg;
+    struct ctrl_op *prev, *next;
 };
+
+static void op_free(struct ctrl_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        op->c->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    free(op);
+}
 
 /* ---- shardctrl.Reply, classified -------------------------------------------------------------
  * The decoded reply is the "value" the engine hands to the operation's callback (it lives until
@@ -96,7 +112,7 @@ static void on_done(enum clerk_result r, const uint8_t *value, size_t len, void 
     if (r == CLERK_REFUSED && rep)
         snprintf(op->c->error, sizeof op->c->error, "%s", rep->error);
     op->done(r, rep ? rep->num : 0, rep ? rep->config : NULL, op->arg);
-    free(op);
+    op_free(op);
 }
 
 static void submit(struct ctrl_clerk *c, struct sc_cmd *cmd, ctrl_done_fn done, void *arg)
@@ -109,7 +125,10 @@ static void submit(struct ctrl_clerk *c, struct sc_cmd *cmd, ctrl_done_fn done, 
     size_t len;
     sc_codec_encode_cmd(cmd, &req, &len);
     struct ctrl_op *op = xmalloc(sizeof *op);
-    *op = (struct ctrl_op){ c, done, arg };
+    *op = (struct ctrl_op){ c, done, arg, NULL, c->ops };
+    if (c->ops)
+        c->ops->prev = op;
+    c->ops = op;
     clerk_engine_submit(c->e, req, len, on_done, op);
 }
 
@@ -160,13 +179,13 @@ struct ctrl_clerk *ctrl_clerk_new(struct clerk_net *net, const struct clerk_opts
     return ctrl_clerk_new_on(&t, o);
 }
 
-/* Pending operations' ctrl_op records are the engine's args: dropped with it (a leak only of
- * operations abandoned at shutdown). */
 void ctrl_clerk_free(struct ctrl_clerk *c)
 {
     if (!c)
         return;
-    clerk_engine_free(c->e);
+    clerk_engine_free(c->e); /* drops the pending operations without their callbacks */
+    while (c->ops)
+        op_free(c->ops);
     free(c);
 }
 
