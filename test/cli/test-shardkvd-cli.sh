@@ -111,6 +111,6 @@ check "each key is served by exactly one group, and group 2 serves some (moved d
 check "group 2's shards hold keys (shardkv.Status bytes > 0)" bash -c \
   "'$BIN/skvprobe' --servers $g2 status | grep ' leader ' | grep -qv ' bytes=0 '"
 check "the write after the kill moved with its shard" test "$(probe --servers "$g1,$g2" get after-kill)" = yes
-check "group 1's log names the moves" grep -q "SERVING -> LEAVING" g1/node-1.log
-check "group 2's log names the pulls" grep -qE "NOT_OWNED -> PULLING .*from group 1" g2/node-1.log
+check "group 1's log names the moves" grep -q "group 1: shards 5-9: serving -> leaving" g1/node-1.log
+check "group 2's log names the pulls" grep -q "group 2: shards 5-9: not owned -> pulling from group 1" g2/node-1.log
 check_result
