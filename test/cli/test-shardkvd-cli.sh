@@ -113,4 +113,16 @@ check "group 2's shards hold keys (shardkv.Status bytes > 0)" bash -c \
 check "the write after the kill moved with its shard" test "$(probe --servers "$g1,$g2" get after-kill)" = yes
 check "group 1's log names the moves" grep -q "group 1: shards 5-9: serving -> leaving" g1/node-1.log
 check "group 2's log names the pulls" grep -q "group 2: shards 5-9: not owned -> pulling from group 1" g2/node-1.log
+# A clean stop frees the driver after the node (lib/node/daemon.c's order): no crash, and under
+# SANITIZE=1 no sanitizer report (leaks included).
+lc stop g1
+lc stop g2
+stopped_clean() {
+  local f
+  for f in g1/node-*.log g2/node-*.log; do
+    grep -q "shardkvd: stopped" "$f" || { echo "    $f: no clean stop"; return 1; }
+    ! grep -q "Sanitizer" "$f" || { echo "    $f: $(grep -m1 Sanitizer "$f")"; return 1; }
+  done
+}
+check "every shardkvd stops cleanly on SIGTERM" stopped_clean
 check_result
