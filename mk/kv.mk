@@ -7,7 +7,8 @@ $(eval $(call LIBRARY,clerk))
 $(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(LINK_CLERK)))
 
 # The README's run command: a local 3-node kvd cluster in the background (data and logs under
-# run/kv, client ports 7101-7103, which kvcli uses by default); `make stop` stops it.
+# run/kv, client ports 7101-7103, which kvcli uses by default); `make stop` stops it (and the
+# sharded cluster of `make run-sharded`: mk/sharded-run.mk adds its stop-sharded to stop).
 .PHONY: run stop
 run: $(BIN)/kvd $(BIN)/kvcli
 	@BIN=$(BIN) scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB

@@ -15,7 +15,7 @@ ALL_OBJS += $(SIM_OBJS) $(call obj,$(wildcard test/sim/test_*.c))
 # lincheck: every sim test links them (a static library adds only what a test uses).
 SIM_KV_OBJS := $(call obj,daemons/kvd/machine.c daemons/shardctrld/machine.c test/kv/labcheck.c)
 $(OUT)/test/sim_%: $(call obj,test/sim/test_%.c) $(SIM_OBJS) $(UNIT_MAIN) $(SIM_KV_OBJS) \
-		$(LINK_LINCHECK) $(call lib_a,clerk) $(call lib_a,shardctrl) $(call lib_a,kv) \
+		$(LINK_LINCHECK) $(call lib_a,shardkv) $(call lib_a,clerk) $(call lib_a,shardctrl) $(call lib_a,kv) \
 		$(call lib_a,session) $(call lib_a,rpc) \
 		$(call lib_a,proto) $(LINK_REPLICA)
 	@mkdir -p $(@D)

@@ -2,7 +2,8 @@
  *   kvcli [--servers HOST:PORT,...] [--timeout D] get KEY | put KEY VALUE | append KEY VALUE | status
  *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
  * Servers come from --servers, else $KV_SERVERS, else the local cluster `make run` starts;
- * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). */
+ * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). With
+ * controllers and no --servers, get/put/append go to a sharded cluster (the shard clerk). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "clerk/clerk.h"
+#include "clerk/shard.h"
 #include "kv.pb-c.h"
 #include "rpc/rpc.h"
 #include "shard.h"
@@ -51,7 +53,11 @@ static const struct config_spec spec = {
     "NUM (default the latest): each gid's shards as ranges (0-4,7) and its servers in order; "
     "with --json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
     "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
-    "range) exits 1 with the controller's message.",
+    "range) exits 1 with the controller's message. With controllers given (--ctrlers or "
+    "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
+    "groups) through the shard clerk. shard status prints every group member's role, config "
+    "number and shard states, and exits 1 until every shard is served; shard key KEY prints "
+    "the key's shard and group.",
     options, ARRAY_LEN(options),
 };
 
@@ -130,10 +136,44 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
     return with_leader > 0 ? 0 : 1;
 }
 
-/* Prints why an operation failed; returns the exit status. */
-static int report(struct clerk_sync *c, enum clerk_result r, const char *key, size_t vlen)
+/* Where get/put/append go: a kvd cluster (the kv clerk) or a sharded cluster (the shard clerk,
+ * with controllers given and no --servers). */
+struct kv_backend {
+    struct clerk_sync *kv;
+    struct shard_sync *sharded;
+};
+
+static enum clerk_result be_get(struct kv_backend *b, const char *key, uint8_t **v, size_t *len)
 {
-    struct clerk *k = clerk_sync_clerk(c);
+    return b->kv ? clerk_sync_get(b->kv, key, v, len) : shard_sync_get(b->sharded, key, v, len);
+}
+
+static enum clerk_result be_write(struct kv_backend *b, bool put, const char *key,
+                                  const uint8_t *val, size_t vlen)
+{
+    if (b->kv)
+        return put ? clerk_sync_put(b->kv, key, val, vlen) : clerk_sync_append(b->kv, key, val, vlen);
+    return put ? shard_sync_put(b->sharded, key, val, vlen)
+               : shard_sync_append(b->sharded, key, val, vlen);
+}
+
+static const char *be_error(struct kv_backend *b)
+{
+    return b->kv ? clerk_error(clerk_sync_clerk(b->kv))
+                 : shard_clerk_error(shard_sync_clerk(b->sharded));
+}
+
+static void be_too_large(struct kv_backend *b, uint64_t *size, uint64_t *limit)
+{
+    if (b->kv)
+        clerk_too_large(clerk_sync_clerk(b->kv), size, limit);
+    else
+        shard_clerk_too_large(shard_sync_clerk(b->sharded), size, limit);
+}
+
+/* Prints why an operation failed; returns the exit status. */
+static int report(struct kv_backend *b, enum clerk_result r, const char *key, size_t vlen)
+{
     switch (r) {
     case CLERK_OK:
         return 0;
@@ -142,17 +182,17 @@ static int report(struct clerk_sync *c, enum clerk_result r, const char *key, si
         return 1;
     case CLERK_TOO_LARGE: {
         uint64_t size, limit;
-        clerk_too_large(k, &size, &limit);
+        be_too_large(b, &size, &limit);
         if (limit)
             fprintf(stderr, "kvcli: value too large: %zu bytes, limit %llu (for the whole request, "
                             "%llu bytes here)\n",
                     vlen, (unsigned long long)limit, (unsigned long long)size);
         else
-            fprintf(stderr, "kvcli: value too large: %zu bytes (%s)\n", vlen, clerk_error(k));
+            fprintf(stderr, "kvcli: value too large: %zu bytes (%s)\n", vlen, be_error(b));
         return 1;
     }
     default:
-        fprintf(stderr, "kvcli: %s\n", clerk_error(k));
+        fprintf(stderr, "kvcli: %s\n", be_error(b));
         return 1;
     }
 }
@@ -175,10 +215,10 @@ int main(int argc, char **argv)
     size_t n = split_list(list, &servers);
     int nargs = argc - first;
     const char *cmd = nargs > 0 ? argv[first] : "";
+    const char *ctrlers = o.ctrlers ? o.ctrlers : getenv("KV_CTRLERS");
     int rc;
     if (strcmp(cmd, "shard") == 0) {
-        rc = shard_main(argv + first + 1, nargs - 1,
-                        o.ctrlers ? o.ctrlers : getenv("KV_CTRLERS"), o.timeout_ms, o.json);
+        rc = shard_main(argv + first + 1, nargs - 1, ctrlers, o.timeout_ms, o.json);
     } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;
@@ -192,8 +232,16 @@ int main(int argc, char **argv)
         co.attempt_ms = MIN(o.timeout_ms, 1000);
         co.fail_fast_ms = MIN(o.timeout_ms, 1000);
         char err[256];
-        struct clerk_sync *c = clerk_sync_new((const char *const *)servers, n, &co, err, sizeof err);
-        if (!c) {
+        struct kv_backend b = { NULL, NULL };
+        if (ctrlers && ctrlers[0] && !o.servers) { /* a sharded cluster */
+            char **cs;
+            size_t nc = split_list(ctrlers, &cs);
+            b.sharded = shard_sync_new((const char *const *)cs, nc, &co, err, sizeof err);
+            strv_free(cs, nc);
+        } else {
+            b.kv = clerk_sync_new((const char *const *)servers, n, &co, err, sizeof err);
+        }
+        if (!b.kv && !b.sharded) {
             fprintf(stderr, "kvcli: %s\n", err);
             rc = 2;
         } else {
@@ -203,7 +251,7 @@ int main(int argc, char **argv)
             if (cmd[0] == 'g') {
                 uint8_t *value;
                 size_t len;
-                r = clerk_sync_get(c, key, &value, &len);
+                r = be_get(&b, key, &value, &len);
                 if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
@@ -215,11 +263,12 @@ int main(int argc, char **argv)
                 const char *arg = argv[first + 2];
                 vlen = strlen(arg);
                 uint8_t *val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
-                r = cmd[0] == 'p' ? clerk_sync_put(c, key, val, vlen) : clerk_sync_append(c, key, val, vlen);
+                r = be_write(&b, cmd[0] == 'p', key, val, vlen);
                 free(val);
             }
-            rc = report(c, r, key, vlen);
-            clerk_sync_free(c);
+            rc = report(&b, r, key, vlen);
+            clerk_sync_free(b.kv);
+            shard_sync_free(b.sharded);
         }
     } else {
         rc = usage();

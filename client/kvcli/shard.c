@@ -9,6 +9,7 @@
 #include "base/util.h"
 #include "clerk/ctrl.h"
 #include "shard.h"
+#include "shard_status.h"
 #include "shardctrl/codec.h"
 #include "shardctrl/shardctrl.h"
 
@@ -20,6 +21,8 @@ static const struct {
     { "leave", "shard leave GID..." },
     { "move", "shard move SHARD GID" },
     { "config", "shard config [--json] [NUM]" },
+    { "status", "shard status [--json]" },
+    { "key", "shard key KEY" },
     { "", SHARD_SYNOPSIS },
 };
 
@@ -50,27 +53,19 @@ static int parse_u32(const char *s, uint32_t *out)
  * how many there are. */
 static char *shard_ranges(const struct sc_config *c, uint32_t gid, uint32_t *count)
 {
+    uint32_t *v = xcalloc(c->n_shards, sizeof *v);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < c->n_shards; i++)
+        if (c->shards[i] == gid)
+            v[k++] = i;
     char *s = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&s, &len);
     if (!f)
         abort(); /* out of memory, as xmalloc */
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < c->n_shards; i++) {
-        if (c->shards[i] != gid)
-            continue;
-        uint32_t j = i;
-        while (j + 1 < c->n_shards && c->shards[j + 1] == gid)
-            j++;
-        fprintf(f, "%s%u", k ? "," : "", i);
-        if (j > i)
-            fprintf(f, "-%u", j);
-        k += j - i + 1;
-        i = j;
-    }
-    if (k == 0)
-        fputs("-", f);
+    print_ranges(f, v, k);
     fclose(f);
+    free(v);
     *count = k;
     return s;
 }
@@ -122,7 +117,7 @@ static void print_table(const struct sc_config *c)
     free(counts);
 }
 
-static void json_string(const char *s)
+void json_string(const char *s)
 {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -166,6 +161,7 @@ struct request {
     size_t n;                     /* groups or gids */
     uint32_t shard, gid;          /* move */
     int64_t num;                  /* config: -1 latest */
+    const char *key;              /* key */
     bool json;
 };
 
@@ -268,6 +264,18 @@ static int parse_request(char **args, int n, bool json, struct request *q)
                 return usage(q->sub, why);
             }
         }
+    } else if (strcmp(q->sub, "status") == 0) {
+        for (int i = 0; i < n; i++) {
+            if (strcmp(args[i], "--json") != 0) {
+                snprintf(why, sizeof why, "shard status: unexpected '%s'", args[i]);
+                return usage(q->sub, why);
+            }
+            q->json = true;
+        }
+    } else if (strcmp(q->sub, "key") == 0) {
+        if (n != 1)
+            return usage(q->sub, "shard key: takes one KEY");
+        q->key = args[0];
     } else {
         return usage(q->sub, n < 0 ? "shard: no subcommand" : NULL);
     }
@@ -283,21 +291,27 @@ static int failed(struct ctrl_sync *s, enum clerk_result r)
     return 1;
 }
 
-static int run(struct ctrl_sync *s, const struct request *q)
+static int run(struct ctrl_sync *s, const struct request *q, uint64_t timeout_ms)
 {
     enum clerk_result r;
     uint64_t num = 0;
-    if (strcmp(q->sub, "config") == 0) {
+    bool status = strcmp(q->sub, "status") == 0, key = strcmp(q->sub, "key") == 0;
+    if (strcmp(q->sub, "config") == 0 || status || key) {
         struct sc_config *c = NULL;
-        r = ctrl_sync_query(s, q->num, &c);
+        r = ctrl_sync_query(s, status || key ? -1 : q->num, &c);
         if (r != CLERK_OK)
             return failed(s, r);
-        if (q->json)
+        int rc = 0;
+        if (status)
+            rc = shard_status(c, timeout_ms, q->json);
+        else if (key)
+            shard_key(c, q->key);
+        else if (q->json)
             print_json(c);
         else
             print_table(c);
         sc_config_free(c);
-        return 0;
+        return rc;
     }
     if (strcmp(q->sub, "join") == 0)
         r = ctrl_sync_join(s, q->groups, q->n, &num);
@@ -333,7 +347,7 @@ int shard_main(char **args, int n, const char *ctrlers, uint64_t timeout_ms, boo
             fprintf(stderr, "kvcli: %s\n", err);
             rc = 2;
         } else {
-            rc = run(s, &q);
+            rc = run(s, &q, timeout_ms);
             ctrl_sync_free(s);
         }
     }

@@ -8,7 +8,7 @@
 
 #define SHARD_SYNOPSIS                                                                           \
     "shard join GID=HOST:PORT[,HOST:PORT]... [GID=...]... | shard leave GID... | "               \
-    "shard move SHARD GID | shard config [--json] [NUM]"
+    "shard move SHARD GID | shard config [--json] [NUM] | shard status [--json] | shard key KEY"
 
 /* Runs `kvcli shard ARGS...` (args[0] is the subcommand, n may be 0) against the controllers
  * in ctrlers (comma-separated host:port; NULL or empty: none given, a usage error). json: print

@@ -4,6 +4,7 @@
 
 #include <event2/event.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/clock.h"
 #include "base/util.h"
@@ -149,4 +150,29 @@ void clerk_loop_wait(struct clerk_loop *l, const bool *done)
 {
     while (!*done)
         event_base_loop(l->base, EVLOOP_ONCE);
+}
+
+void clerk_outcome_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
+{
+    struct clerk_outcome *o = arg;
+    o->done = true;
+    o->r = r;
+    o->len = len;
+    o->value = xmalloc(len + 1);
+    if (len)
+        memcpy(o->value, value, len);
+    o->value[len] = '\0';
+}
+
+enum clerk_result clerk_outcome_wait(struct clerk_loop *l, struct clerk_outcome *o,
+                                     uint8_t **value, size_t *len)
+{
+    clerk_loop_wait(l, &o->done);
+    if (value) {
+        *value = o->value;
+        *len = o->len;
+    } else {
+        free(o->value);
+    }
+    return o->r;
 }

@@ -38,4 +38,18 @@ void clerk_loop_close(struct clerk_loop *l);
 /* Runs the loop until *done is true. */
 void clerk_loop_wait(struct clerk_loop *l, const bool *done);
 
+/* An operation's outcome, for the blocking APIs over clerks whose callbacks are clerk_done_fn
+ * shaped (kv, shard): clerk_outcome_done fills it (arg: the outcome), clerk_outcome_wait runs l
+ * until it is done, hands over the value (malloc'd, NUL-terminated) or frees it (value NULL),
+ * and returns the result. */
+struct clerk_outcome {
+    bool done;
+    enum clerk_result r;
+    uint8_t *value;
+    size_t len;
+};
+void clerk_outcome_done(enum clerk_result r, const uint8_t *value, size_t len, void *arg);
+enum clerk_result clerk_outcome_wait(struct clerk_loop *l, struct clerk_outcome *o,
+                                     uint8_t **value, size_t *len);
+
 #endif

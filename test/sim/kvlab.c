@@ -16,6 +16,61 @@
 /* Every clerk outcome but OK and NO_KEY is a failed operation. */
 static bool clerk_failed(enum clerk_result r) { return r != CLERK_OK && r != CLERK_NO_KEY; }
 
+/* ---- the clients: the kv clerk, or the ops kvl_new_on gave --------------------------------- */
+
+static void *kv_new_clerk(void *arg, struct kvl *t, uint64_t seed)
+{
+    (void)arg;
+    struct simclerk_opts o = { .deadline_ms = t->op_deadline_ms, .attempt_ms = ATTEMPT_MS,
+                               .seed = seed };
+    return simclerk_new(t->net, t->o.nservers, &o);
+}
+
+static void kv_free_clerk(void *arg, void *ck)
+{
+    (void)arg;
+    simclerk_free(ck);
+}
+
+static struct simnet_ep *kv_ep(void *ck) { return simclerk_ep(ck); }
+
+/* The simclerk calls with the clerk as void * (calling through a cast function pointer would
+ * be undefined behaviour). */
+static void ck_get(void *ck, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg)
+{
+    simclerk_get(ck, key, klen, done, arg);
+}
+
+static void ck_put(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                   clerk_done_fn done, void *arg)
+{
+    simclerk_put(ck, key, klen, val, vlen, done, arg);
+}
+
+static void ck_append(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                      bool want_prev, clerk_done_fn done, void *arg)
+{
+    simclerk_append(ck, key, klen, val, vlen, want_prev, done, arg);
+}
+
+static const struct kvl_client_ops kv_clients = {
+    kv_new_clerk, kv_free_clerk, kv_ep, ck_get, ck_put, ck_append,
+};
+
+static void ck_issue(struct kvl_ck *k, enum lin_kind kind, const char *key, const char *val,
+                     clerk_done_fn done, void *arg)
+{
+    const struct kvl_client_ops *ops = k->t->clients;
+    const uint8_t *kb = (const uint8_t *)key;
+    size_t vlen = val ? strlen(val) : 0;
+    if (kind == LIN_GET)
+        ops->get(k->ck, kb, strlen(key), done, arg);
+    else if (kind == LIN_PUT)
+        ops->put(k->ck, kb, strlen(key), (const uint8_t *)val, vlen, done, arg);
+    else
+        ops->append(k->ck, kb, strlen(key), (const uint8_t *)val, vlen, false, done, arg);
+}
+
 /* ---- the config ------------------------------------------------------------------------------ */
 
 struct kvl *kvl_new(const struct kvl_opts *o)
@@ -32,8 +87,25 @@ struct kvl *kvl_new(const struct kvl_opts *o)
                            .noop_on_elect = o->noop_on_elect };
     t->s = sim_new(&so);
     t->net = simnet_new(t->s);
+    t->clients = &kv_clients;
     simsvc_attach(simkv_svc(t->k), t->s, t->net);
     kvl_set_unreliable(t, o->unreliable);
+    return t;
+}
+
+struct kvl *kvl_new_on(const struct kvl_opts *o, struct sim *s, struct simnet *net,
+                       const struct kvl_client_ops *clients, void *clients_arg)
+{
+    struct kvl *t = xcalloc(1, sizeof *t);
+    t->o = *o;
+    t->o.nservers = (unsigned)sim_n(s);
+    t->op_deadline_ms = OP_DEADLINE_MS;
+    lin_history_init(&t->hist);
+    t->s = s;
+    t->net = net;
+    t->borrowed = true;
+    t->clients = clients;
+    t->clients_arg = clients_arg;
     return t;
 }
 
@@ -41,9 +113,11 @@ void kvl_free(struct kvl *t)
 {
     if (!t)
         return;
-    sim_free(t->s);
-    simnet_free(t->net);
-    simkv_free(t->k);
+    if (!t->borrowed) {
+        sim_free(t->s);
+        simnet_free(t->net);
+        simkv_free(t->k);
+    }
     lin_history_free(&t->hist);
     free(t);
 }
@@ -86,20 +160,28 @@ struct kvl_ck *kvl_ck_new_on(struct kvl *t, uint32_t set)
     struct kvl_ck *k = xcalloc(1, sizeof *k);
     k->t = t;
     k->cli = t->next_cli++;
-    struct simclerk_opts o = { .deadline_ms = t->op_deadline_ms, .attempt_ms = ATTEMPT_MS,
-                               .seed = (sim_rand(t->s, UINT64_MAX) << 1) | 1 };
-    k->ck = simclerk_new(t->net, t->o.nservers, &o);
-    kvl_ck_connect(k, set);
+    k->ck = t->clients->new_clerk(t->clients_arg, t, (sim_rand(t->s, UINT64_MAX) << 1) | 1);
+    if (set != UINT32_MAX)
+        kvl_ck_connect(k, set);
     return k;
 }
 
-void kvl_ck_connect(struct kvl_ck *k, uint32_t set) { simnet_ep_connect(simclerk_ep(k->ck), set); }
+void kvl_ck_connect(struct kvl_ck *k, uint32_t set)
+{
+    if (k->t->clients->ep)
+        simnet_ep_connect(k->t->clients->ep(k->ck), set);
+}
+
+struct simnet_ep *kvl_ck_ep(struct kvl_ck *k)
+{
+    return k->t->clients->ep ? k->t->clients->ep(k->ck) : NULL;
+}
 
 void kvl_ck_free(struct kvl_ck *k)
 {
     if (!k)
         return;
-    simclerk_free(k->ck);
+    k->t->clients->free_clerk(k->t->clients_arg, k->ck);
     free(k);
 }
 
@@ -145,13 +227,7 @@ static struct kvl_op *start_op(struct kvl_ck *k, enum lin_kind kind, const char 
     size_t vlen = val ? strlen(val) : 0;
     lin_history_call(&t->hist, k->cli, kind, key, strlen(key), val ? val : "", vlen, kvl_ts(t),
                      &op->idx);
-    const uint8_t *kb = (const uint8_t *)key;
-    if (kind == LIN_GET)
-        simclerk_get(k->ck, kb, strlen(key), op_done, op);
-    else if (kind == LIN_PUT)
-        simclerk_put(k->ck, kb, strlen(key), (const uint8_t *)val, vlen, op_done, op);
-    else
-        simclerk_append(k->ck, kb, strlen(key), (const uint8_t *)val, vlen, false, op_done, op);
+    ck_issue(k, kind, key, val, op_done, op);
     return op;
 }
 
@@ -394,14 +470,7 @@ static void gclient_issue(struct gclient *c, enum lin_kind kind, const char *val
     size_t vlen = val ? strlen(val) : 0;
     lin_history_call(&t->hist, c->k->cli, kind, c->key, strlen(c->key), val ? val : "", vlen,
                      kvl_ts(t), &c->idx);
-    const uint8_t *kb = (const uint8_t *)c->key;
-    if (kind == LIN_GET)
-        simclerk_get(c->k->ck, kb, strlen(c->key), gclient_done, c);
-    else if (kind == LIN_PUT)
-        simclerk_put(c->k->ck, kb, strlen(c->key), (const uint8_t *)val, vlen, gclient_done, c);
-    else
-        simclerk_append(c->k->ck, kb, strlen(c->key), (const uint8_t *)val, vlen, false,
-                        gclient_done, c);
+    ck_issue(c->k, kind, c->key, val, gclient_done, c);
 }
 
 static void gclient_next(struct gclient *c)
@@ -462,6 +531,8 @@ void kvl_pool_wait(struct kvl_pool *g)
 
 int kvl_pool_written(const struct kvl_pool *g, int i) { return g->cl[i].j; }
 struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i) { return g->cl[i].k; }
+
+const char *kvl_pool_value(const struct kvl_pool *g, int i) { return g->cl[i].last; }
 
 void kvl_pool_free(struct kvl_pool *g)
 {
@@ -597,8 +668,7 @@ static void onekey_next(struct onekey *o)
     snprintf(o->nv, sizeof o->nv, "x %d %d y", o->me, o->n);
     lin_history_call(&o->t->hist, o->k->cli, LIN_APPEND, "k", 1, o->nv, strlen(o->nv),
                      kvl_ts(o->t), &o->idx);
-    simclerk_append(o->k->ck, (const uint8_t *)"k", 1, (const uint8_t *)o->nv, strlen(o->nv),
-                    false, onekey_done, o);
+    ck_issue(o->k, LIN_APPEND, "k", o->nv, onekey_done, o);
 }
 
 void kvl_concurrent_one_key(struct kvl *t, int nclients, int upto)

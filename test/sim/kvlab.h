@@ -38,8 +38,26 @@ struct kvl_opts {
     bool quiet;         /* no per-iteration lines */
 };
 
+struct kvl;
+
+/* The clients of the recorded operations: the kv clerk (simclerk) by default; another service's
+ * (the shard clerk) through kvl_new_on. ep may be NULL (kvl_ck_connect then does nothing). */
+struct kvl_client_ops {
+    void *(*new_clerk)(void *arg, struct kvl *t, uint64_t seed);
+    void (*free_clerk)(void *arg, void *ck);
+    struct simnet_ep *(*ep)(void *ck);
+    void (*get)(void *ck, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg);
+    void (*put)(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                clerk_done_fn done, void *arg);
+    void (*append)(void *ck, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                   bool want_prev, clerk_done_fn done, void *arg);
+};
+
 struct kvl {
     struct kvl_opts o;
+    const struct kvl_client_ops *clients;
+    void *clients_arg;
+    bool borrowed; /* kvl_new_on: the sim and net are the caller's */
     struct sim *s;
     struct simnet *net;
     struct simkv *k;
@@ -52,13 +70,18 @@ struct kvl {
 
 struct kvl_ck {
     struct kvl *t;
-    struct simclerk *ck;
+    void *ck; /* the client ops' clerk (a struct simclerk by default) */
     int cli;
 };
 
 /* Starts a config (sim, net, servers); prints nothing. */
 struct kvl *kvl_new(const struct kvl_opts *o);
 void kvl_free(struct kvl *t);
+/* The same on another service's sim and net (its clients through clients, with clients_arg;
+ * o's nservers, unreliable, maxraftstate and bugs are ignored: the caller made the sim).
+ * kvl_free frees neither the sim nor the net. */
+struct kvl *kvl_new_on(const struct kvl_opts *o, struct sim *s, struct simnet *net,
+                       const struct kvl_client_ops *clients, void *clients_arg);
 void kvl_set_unreliable(struct kvl *t, bool unreliable);
 bool kvl_failed(const struct kvl *t);
 /* Records a failure (printf-style) in the sim, unless one is there already. */
@@ -71,6 +94,7 @@ int64_t kvl_ts(struct kvl *t);
 struct kvl_ck *kvl_ck_new(struct kvl *t);
 struct kvl_ck *kvl_ck_new_on(struct kvl *t, uint32_t set);
 void kvl_ck_connect(struct kvl_ck *k, uint32_t set);
+struct simnet_ep *kvl_ck_ep(struct kvl_ck *k); /* NULL: the clients have none */
 void kvl_ck_free(struct kvl_ck *k);
 
 /* Blocking operations, recorded in the history; one that does not complete within the
@@ -126,6 +150,8 @@ void kvl_pool_wait(struct kvl_pool *g);
 struct kvl_ck *kvl_pool_clerk(struct kvl_pool *g, int i);
 /* How many of its own elements (appends, puts) client i wrote. */
 int kvl_pool_written(const struct kvl_pool *g, int i);
+/* Without randomkeys: the value client i's key must hold (what it put and appended). */
+const char *kvl_pool_value(const struct kvl_pool *g, int i);
 void kvl_pool_free(struct kvl_pool *g);
 
 /* The lab's GenericTest (kvt_params' fields, 5 s client phases, 3 iterations). */

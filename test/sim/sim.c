@@ -57,7 +57,7 @@ struct sim {
     bool unreliable, long_reordering, duplicates;
     struct event *heap;
     size_t heap_len, heap_cap;
-    uint64_t max_index;
+    uint64_t max_index[SIM_MAX_NODES]; /* per cluster */
     uint64_t next_read_id, reads_confirmed;
     uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
     char *failure;
@@ -68,6 +68,20 @@ struct sim {
     void *observer_arg;
     char tmpdir[64];
 };
+
+/* The cluster of node i, and its first node and size. */
+static size_t cluster_of(const struct sim *s, size_t i) { return i / s->o.cluster_size; }
+static size_t cluster_first(const struct sim *s, size_t i)
+{
+    return cluster_of(s, i) * s->o.cluster_size;
+}
+
+static void saw_index(struct sim *s, size_t i, uint64_t index)
+{
+    uint64_t *m = &s->max_index[cluster_of(s, i)];
+    if (index > *m)
+        *m = index;
+}
 
 /* ---- trace and failures ------------------------------------------------------------------- */
 
@@ -276,7 +290,7 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term
                  (unsigned long long)nd->last_applied + 1, (unsigned long long)index);
         return;
     }
-    for (size_t j = 0; j < s->o.n; j++) {
+    for (size_t j = cluster_first(s, i); j < cluster_first(s, i) + s->o.cluster_size; j++) {
         const struct applied_log *l = &s->nodes[j].log;
         if (alog_has(l, index) && (l->len[index] != len || memcmp(l->cmd[index], cmd, len) != 0)) {
             sim_fail(s, "commit index=%llu server=%zu applied a different command than server=%zu",
@@ -290,8 +304,7 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term
     }
     alog_set(&nd->log, index, cmd, len, term);
     nd->last_applied = index;
-    if (index > s->max_index)
-        s->max_index = index;
+    saw_index(s, i, index);
 }
 
 /* Snapshot format (the lab's xlog): for every index 1..last, a 4-byte length and the command. */
@@ -343,7 +356,7 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
             sim_fail(s, "server %zu: truncated snapshot", i);
             return;
         }
-        for (size_t j = 0; j < s->o.n; j++) {
+        for (size_t j = cluster_first(s, i); j < cluster_first(s, i) + s->o.cluster_size; j++) {
             const struct applied_log *o = &s->nodes[j].log;
             if (alog_has(o, k) && (o->len[k] != l || memcmp(o->cmd[k], p, l) != 0))
                 sim_fail(s, "snapshot index=%llu server=%zu differs from server=%zu",
@@ -353,20 +366,19 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
         p += l;
     }
     s->nodes[i].last_applied = last;
-    if (last > s->max_index)
-        s->max_index = last;
+    saw_index(s, i, last);
 }
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
-/* The highest index known committed anywhere: applied by some node now or earlier, or a live
- * node's commit index. */
-static uint64_t committed_floor(const struct sim *s)
+/* The highest index known committed anywhere in node i's cluster: applied by some node now or
+ * earlier, or a live node's commit index. */
+static uint64_t committed_floor(const struct sim *s, size_t i)
 {
-    uint64_t floor = s->max_index;
-    for (size_t i = 0; i < s->o.n; i++)
-        if (s->nodes[i].rep)
-            floor = MAX(floor, raft_hard_state(replica_raft(s->nodes[i].rep)).commit);
+    uint64_t floor = s->max_index[cluster_of(s, i)];
+    for (size_t j = cluster_first(s, i); j < cluster_first(s, i) + s->o.cluster_size; j++)
+        if (s->nodes[j].rep)
+            floor = MAX(floor, raft_hard_state(replica_raft(s->nodes[j].rep)).commit);
     return floor;
 }
 
@@ -406,7 +418,7 @@ enum node_result sim_read_async(struct sim *s, size_t i, node_read_fn done, void
     if (!nd->rep)
         return NODE_NOT_LEADER;
     struct sim_read *rd = xmalloc(sizeof *rd);
-    *rd = (struct sim_read){ s, i, ++s->next_read_id, committed_floor(s), done, arg };
+    *rd = (struct sim_read){ s, i, ++s->next_read_id, committed_floor(s, i), done, arg };
     enum node_result res = replica_read(nd->rep, on_read, rd);
     if (res != NODE_OK) {
         free(rd);
@@ -462,8 +474,7 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
         return 0;
     }
     nd->last_applied = index;
-    if (index > s->max_index)
-        s->max_index = index;
+    saw_index(s, nd->i, index);
     return nd->machine.restore(nd->machine.ctx, index, data, len);
 }
 
@@ -522,8 +533,8 @@ static void start_node(struct sim *s, size_t i)
     struct replica_config c;
     replica_config_default(&c);
     c.raft.id = s->ids[i];
-    c.raft.peers = s->ids;
-    c.raft.n_peers = s->o.n;
+    c.raft.peers = s->ids + cluster_first(s, i);
+    c.raft.n_peers = s->o.cluster_size;
     c.raft.seed = s->o.seed * 1000003u + nd->incarnation;
     c.raft.planted_bug = s->o.planted_bug;
     c.raft.noop_on_elect = s->o.noop_on_elect;
@@ -559,6 +570,8 @@ struct sim *sim_new(const struct sim_opts *o)
 {
     struct sim *s = xcalloc(1, sizeof *s);
     s->o = *o;
+    if (!s->o.cluster_size || s->o.cluster_size > o->n || o->n % s->o.cluster_size)
+        s->o.cluster_size = o->n;
     /* The replicas log their recoveries and installs at INFO: too much for thousands of runs. */
     log_setup(LOG_WARN, NULL, NULL);
     rng_seed(&s->rng, o->seed);
@@ -798,7 +811,7 @@ size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_
     size_t count = 0;
     const uint8_t *c = NULL;
     size_t l = 0;
-    for (size_t i = 0; i < s->o.n; i++) {
+    for (size_t i = 0; i < s->o.cluster_size; i++) {
         const struct applied_log *al = &s->nodes[i].log;
         if (!alog_has(al, index))
             continue;
@@ -815,11 +828,11 @@ size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_
     return count;
 }
 
-uint64_t sim_max_index(const struct sim *s) { return s->max_index; }
+uint64_t sim_max_index(const struct sim *s) { return s->max_index[0]; }
 
 uint64_t sim_applied_term(const struct sim *s, uint64_t index)
 {
-    for (size_t i = 0; i < s->o.n; i++) {
+    for (size_t i = 0; i < s->o.cluster_size; i++) {
         const struct applied_log *al = &s->nodes[i].log;
         if (index < al->cap && al->term[index])
             return al->term[index];

@@ -14,7 +14,10 @@
  * dropped with probability 10% (requests and replies alike). Long reordering: with probability
  * 2/3 a reply is delayed 200 + rand(1 + rand(2000)) ms. Duplicates: a message is delivered
  * twice with probability 5%. A crash deletes the node: messages to or from it that are still
- * in flight are never delivered; a restart reloads the persisted state. */
+ * in flight are never delivered; a restart reloads the persisted state.
+ *
+ * Several clusters (opts.cluster_size) share the clock and the network: a shard controller
+ * and its groups. sim_max_index and sim_n_committed look at cluster 0. */
 #ifndef SIM_SIM_H
 #define SIM_SIM_H
 
@@ -25,7 +28,7 @@
 #include "raft/raft.h"
 #include "replica/replica.h"
 
-#define SIM_MAX_NODES 9
+#define SIM_MAX_NODES 12
 #define SIM_TICK_MS 10
 #define SIM_SNAPSHOT_INTERVAL 10
 
@@ -54,6 +57,10 @@ struct sim_opts {
      * time, 1..apply_lag_ms apart, one committed entry each, so its state machine lags
      * behind its commit index (what a ReadIndex read must wait out). */
     uint64_t apply_lag_ms;
+    /* Several Raft clusters in one simulation (one clock, one network): nodes i / cluster_size
+     * form cluster i / cluster_size, whose peers are each other only (0: one cluster of n).
+     * The applier's checks (same command at an index, reads not stale) hold per cluster. */
+    size_t cluster_size;
 };
 
 struct sim;

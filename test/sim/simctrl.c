@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "shardctrl.pb-c.h"
 #include "shardctrl/codec.h"
+#include "statecheck.h"
 #include "../../daemons/shardctrld/machine.h"
 
 struct simctrl {
@@ -13,12 +14,7 @@ struct simctrl {
     struct sim *sim;
     uint32_t n_shards;
     int bugs;
-    /* Per index (index - 1): the digest of the state right after it (0: no node there yet),
-     * and whether a second node compared against it. */
-    uint64_t *digest;
-    bool *compared;
-    size_t cap;
-    uint64_t states_compared;
+    struct statecheck *check;
 };
 
 /* A node's state machine ctx. */
@@ -54,54 +50,17 @@ static void apply_without_session(struct shardctrl *sc, const uint8_t *cmd, size
     free(buf);
 }
 
-static uint64_t state_digest(const struct shardctrl *sc)
-{
-    uint8_t *data;
-    size_t len;
-    sc_codec_snapshot(sc, &data, &len);
-    /* eight bytes a step (a byte-wise FNV here was a fifth of the mode's time) */
-    uint64_t h = 0xcbf29ce484222325ull ^ len;
-    size_t k = 0;
-    for (; k + 8 <= len; k += 8) {
-        uint64_t w;
-        memcpy(&w, data + k, 8);
-        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-        h ^= h >> 29;
-    }
-    for (; k < len; k++)
-        h = (h ^ data[k]) * 0x100000001b3ull;
-    free(data);
-    return h | 1; /* never 0: 0 means "not seen" */
-}
-
 /* The state after index must be the same on every node. */
 static void check_state(struct node *nd, uint64_t index, const char *how)
 {
     struct simctrl *c = nd->c;
     if (!index || !c->sim || sim_failed(c->sim))
         return;
-    if (index > c->cap) {
-        size_t cap = c->cap ? c->cap : 256;
-        while (cap < index)
-            cap *= 2;
-        c->digest = xrealloc(c->digest, cap * sizeof *c->digest);
-        c->compared = xrealloc(c->compared, cap * sizeof *c->compared);
-        memset(c->digest + c->cap, 0, (cap - c->cap) * sizeof *c->digest);
-        memset(c->compared + c->cap, 0, (cap - c->cap) * sizeof *c->compared);
-        c->cap = cap;
-    }
-    uint64_t d = state_digest(nd->sc);
-    if (!c->digest[index - 1]) {
-        c->digest[index - 1] = d;
-    } else if (c->digest[index - 1] != d) {
-        sim_fail(c->sim, "server %zu %s index %llu: its state (sc_codec_snapshot digest %016llx) "
-                 "differs from another server's there (%016llx)", nd->i, how,
-                 (unsigned long long)index, (unsigned long long)d,
-                 (unsigned long long)c->digest[index - 1]);
-    } else if (!c->compared[index - 1]) {
-        c->compared[index - 1] = true;
-        c->states_compared++;
-    }
+    uint8_t *data;
+    size_t len;
+    sc_codec_snapshot(nd->sc, &data, &len);
+    statecheck_record(c->check, c->sim, nd->i, index, data, len, how);
+    free(data);
 }
 
 static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, size_t *result_len)
@@ -190,10 +149,11 @@ static void write_cmd(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, 
     sc_codec_cmd_release(&d);
 }
 
-static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
-                  uint8_t **reply, size_t *len)
+static void error(void *arg, enum simsvc_err err, void *read, uint32_t leader_id,
+                  const char *leader_addr, uint8_t **reply, size_t *len)
 {
     (void)arg;
+    (void)read;
     Shardctrl__Reply r = SHARDCTRL__REPLY__INIT;
     r.err = err == SIMSVC_NO_SPACE ? SHARDCTRL__ERR__NO_SPACE : SHARDCTRL__ERR__WRONG_LEADER;
     r.leader_id = leader_id;
@@ -204,7 +164,7 @@ static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char
 }
 
 static const struct simsvc_ops ctrl_ops = { create,    destroy,   classify, answer,
-                                            read_free, write_cmd, error };
+                                            read_free, write_cmd, error,   NULL,     NULL };
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
@@ -214,6 +174,7 @@ struct simctrl *simctrl_new(uint32_t n_shards, int bugs)
     c->n_shards = n_shards;
     c->bugs = bugs;
     c->svc = simsvc_new(&ctrl_ops, c);
+    c->check = statecheck_new();
     simsvc_set_stale_reads(c->svc, bugs & SIMCTRL_BUG_STALE_QUERY);
     return c;
 }
@@ -222,8 +183,13 @@ struct simsvc *simctrl_svc(struct simctrl *c) { return c->svc; }
 
 void simctrl_attach(struct simctrl *c, struct sim *s, struct simnet *net)
 {
+    simctrl_attach_on(c, s, net, UINT32_MAX);
+}
+
+void simctrl_attach_on(struct simctrl *c, struct sim *s, struct simnet *net, uint32_t servers)
+{
     c->sim = s;
-    simsvc_attach(c->svc, s, net);
+    simsvc_attach_on(c->svc, s, net, servers);
 }
 
 void simctrl_free(struct simctrl *c)
@@ -231,8 +197,7 @@ void simctrl_free(struct simctrl *c)
     if (!c)
         return;
     simsvc_free(c->svc);
-    free(c->digest);
-    free(c->compared);
+    statecheck_free(c->check);
     free(c);
 }
 
@@ -242,4 +207,7 @@ struct shardctrl *simctrl_sc(struct simctrl *c, size_t i)
     return nd ? nd->sc : NULL;
 }
 
-uint64_t simctrl_states_compared(const struct simctrl *c) { return c->states_compared; }
+uint64_t simctrl_states_compared(const struct simctrl *c)
+{
+    return statecheck_compared(c->check);
+}

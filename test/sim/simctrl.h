@@ -5,10 +5,8 @@
  * Join / Leave / Move are writes, proposed with the servers' shard count (as shardctrld stamps
  * its --shards on each); errors are shardctrl.Replys (WRONG_LEADER with the hint, NO_SPACE).
  *
- * It also checks that the replicas agree on the whole state, not only on the log: after every
- * entry a node applies (and after every snapshot it restores), the digest of its
- * sc_codec_snapshot bytes at that index must equal the one every other node had there; the
- * first difference fails the run (sim_fail). */
+ * It also checks that the replicas agree on the whole state (statecheck.h, on the
+ * sc_codec_snapshot bytes). */
 #ifndef SIM_SIMCTRL_H
 #define SIM_SIMCTRL_H
 
@@ -36,6 +34,8 @@ struct simctrl *simctrl_new(uint32_t n_shards, int bugs);
 struct simsvc *simctrl_svc(struct simctrl *c);
 /* Serves shardctrl.Op on every node of s through net (and checks the states). */
 void simctrl_attach(struct simctrl *c, struct sim *s, struct simnet *net);
+/* ... on the nodes in servers only (bit i: node i; the controller cluster of a sharded sim). */
+void simctrl_attach_on(struct simctrl *c, struct sim *s, struct simnet *net, uint32_t servers);
 /* Free after sim_free. */
 void simctrl_free(struct simctrl *c);
 

@@ -58,10 +58,11 @@ static void read_free(void *arg, void *read)
     kv__command__free_unpacked(read, NULL);
 }
 
-static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
-                  uint8_t **reply, size_t *len)
+static void error(void *arg, enum simsvc_err err, void *read, uint32_t leader_id,
+                  const char *leader_addr, uint8_t **reply, size_t *len)
 {
     (void)arg;
+    (void)read;
     Kv__Reply r = KV__REPLY__INIT;
     r.err = err == SIMSVC_NO_SPACE ? KV__ERR__NO_SPACE : KV__ERR__WRONG_LEADER;
     r.leader_id = leader_id;
@@ -72,7 +73,7 @@ static void error(void *arg, enum simsvc_err err, uint32_t leader_id, const char
 }
 
 static const struct simsvc_ops kv_ops = { create, destroy, classify, answer, read_free, NULL,
-                                          error };
+                                          error,  NULL,    NULL };
 
 struct simkv *simkv_new(int kv_bugs)
 {

@@ -36,8 +36,8 @@ struct simnet_ep {
 
 struct simnet {
     struct sim *sim;
-    simnet_serve_fn serve;
-    void *serve_arg;
+    simnet_serve_fn serve[SIM_MAX_NODES]; /* per server */
+    void *serve_arg[SIM_MAX_NODES];
     bool unreliable, long_reordering, duplicates;
     struct simnet_req **calls; /* id - 1 -> call */
     size_t n_calls, cap_calls;
@@ -78,8 +78,17 @@ struct sim *simnet_sim(const struct simnet *net) { return net->sim; }
 
 void simnet_serve(struct simnet *net, simnet_serve_fn fn, void *arg)
 {
-    net->serve = fn;
-    net->serve_arg = arg;
+    simnet_serve_on(net, UINT32_MAX, fn, arg);
+}
+
+void simnet_serve_on(struct simnet *net, uint32_t servers, simnet_serve_fn fn, void *arg)
+{
+    for (size_t i = 0; i < SIM_MAX_NODES; i++) {
+        if ((servers >> i) & 1) {
+            net->serve[i] = fn;
+            net->serve_arg[i] = arg;
+        }
+    }
 }
 
 void simnet_set_unreliable(struct simnet *net, bool on) { net->unreliable = on; }
@@ -171,7 +180,8 @@ static void deliver_request(struct sim *s, void *arg, bool run)
         return;
     struct simnet *net = c->net;
     rq->incarnation = sim_incarnation(s, c->server);
-    net->serve(net->serve_arg, c->server, rq, c->req, c->len);
+    if (net->serve[c->server])
+        net->serve[c->server](net->serve_arg[c->server], c->server, rq, c->req, c->len);
 }
 
 static void keep(struct simnet *net, struct simnet_req *c)

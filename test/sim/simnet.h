@@ -47,6 +47,9 @@ struct sim *simnet_sim(const struct simnet *net);
 
 /* Sets the handler of every server's requests. */
 void simnet_serve(struct simnet *net, simnet_serve_fn fn, void *arg);
+/* ... of the servers in set (bit i: server i): several services on one net (a server with no
+ * handler drops what it gets). */
+void simnet_serve_on(struct simnet *net, uint32_t servers, simnet_serve_fn fn, void *arg);
 
 void simnet_set_unreliable(struct simnet *net, bool on);
 void simnet_set_long_reordering(struct simnet *net, bool on);

@@ -25,8 +25,8 @@ struct op {
 
 const char *simsvc_addr(size_t server)
 {
-    static const char *const addrs[SIM_MAX_NODES] = { "s1", "s2", "s3", "s4", "s5",
-                                                      "s6", "s7", "s8", "s9" };
+    static const char *const addrs[SIM_MAX_NODES] = { "s1", "s2", "s3",  "s4",  "s5",  "s6",
+                                                      "s7", "s8", "s9", "s10", "s11", "s12" };
     return server < SIM_MAX_NODES ? addrs[server] : "";
 }
 
@@ -61,7 +61,8 @@ static void reply_error(struct op *op, enum simsvc_err err)
     uint32_t leader = rf ? raft_soft_state(rf).leader : 0;
     uint8_t *buf;
     size_t len;
-    op->v->ops->error(op->v->arg, err, leader, leader ? simsvc_addr(leader - 1) : "", &buf, &len);
+    op->v->ops->error(op->v->arg, err, op->read, leader, leader ? simsvc_addr(leader - 1) : "",
+                      &buf, &len);
     simnet_reply(op->rq, buf, len);
     free(buf);
 }
@@ -115,21 +116,28 @@ static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *
         return;
     struct op *op = xcalloc(1, sizeof *op);
     *op = (struct op){ .v = v, .node = node, .rq = rq, .read = read };
-    if (kind == SIMSVC_READ && v->stale_reads && v->ctx[node]) {
+    bool is_read = kind == SIMSVC_READ || kind == SIMSVC_LEADER_READ;
+    if (is_read && v->stale_reads && v->ctx[node]) {
         answer_read(op); /* the planted bug: no ReadIndex, whatever this node is */
         op_free(op);
         return;
     }
-    if (kind == SIMSVC_READ) {
+    if (is_read) {
         enum node_result res = sim_read_async(v->sim, node, on_read, op);
         if (res == NODE_OK) {
             v->st.reads++;
             return;
         }
-        if (op->read && v->ops->read_free)
-            v->ops->read_free(v->arg, op->read);
-        op->read = NULL;
-        if (res != NODE_NOT_READY) {
+        if (res == NODE_NOT_READY && kind == SIMSVC_LEADER_READ && v->ops->not_ready) {
+            uint8_t *buf;
+            size_t blen;
+            v->ops->not_ready(v->arg, node, op->read, &buf, &blen);
+            simnet_reply(op->rq, buf, blen);
+            free(buf);
+            op_free(op);
+            return;
+        }
+        if (res != NODE_NOT_READY || kind == SIMSVC_LEADER_READ) {
             v->st.wrong_leader++;
             reply_error(op, SIMSVC_WRONG_LEADER);
             op_free(op);
@@ -143,6 +151,8 @@ static void serve(void *arg, size_t node, struct simnet_req *rq, const uint8_t *
     size_t cmd_len = len;
     if (kind == SIMSVC_WRITE && v->ops->write_cmd)
         v->ops->write_cmd(v->arg, req, len, &cmd, &cmd_len);
+    else if (kind == SIMSVC_READ && v->ops->read_cmd)
+        v->ops->read_cmd(v->arg, req, len, &cmd, &cmd_len);
     uint64_t index, term;
     enum node_result res = sim_propose(v->sim, node, cmd ? cmd : req, cmd_len, on_applied, op,
                                        &index, &term);
@@ -166,9 +176,14 @@ struct simsvc *simsvc_new(const struct simsvc_ops *ops, void *arg)
 
 void simsvc_attach(struct simsvc *v, struct sim *s, struct simnet *net)
 {
+    simsvc_attach_on(v, s, net, UINT32_MAX);
+}
+
+void simsvc_attach_on(struct simsvc *v, struct sim *s, struct simnet *net, uint32_t servers)
+{
     v->sim = s;
     v->net = net;
-    simnet_serve(net, serve, v);
+    simnet_serve_on(net, servers, serve, v);
 }
 
 void simsvc_free(struct simsvc *v) { free(v); }

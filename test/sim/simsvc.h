@@ -30,6 +30,7 @@ enum simsvc_kind {
     SIMSVC_DROP,  /* not this service's request */
     SIMSVC_WRITE, /* through the log */
     SIMSVC_READ,  /* by ReadIndex (through the log when the leader is not ready) */
+    SIMSVC_LEADER_READ, /* by ReadIndex only (a leader not ready answers ops.not_ready) */
 };
 
 enum simsvc_err { SIMSVC_WRONG_LEADER, SIMSVC_NO_SPACE };
@@ -38,16 +39,24 @@ struct simsvc_ops {
     /* Node's state machine, made at every start; destroy gets its ctx back. */
     struct node_sm (*create)(void *arg, size_t node);
     void (*destroy)(void *arg, size_t node, void *ctx);
-    /* What req is; a read may keep what it decoded in *read (given to answer, then read_free). */
+    /* What req is; it may keep what it decoded in *read (given to answer and error, then
+     * read_free). */
     enum simsvc_kind (*classify)(void *arg, const uint8_t *req, size_t len, void **read);
     /* The reply (malloc'd) to a confirmed read, from the state machine ctx. */
     void (*answer)(void *arg, void *ctx, void *read, uint8_t **reply, size_t *len);
     void (*read_free)(void *arg, void *read); /* may be NULL */
     /* The command a write proposes (malloc'd), when it is not the request itself (may be NULL). */
     void (*write_cmd)(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len);
-    /* An error reply (malloc'd) with the leader hint (leader_id 0: none known). */
-    void (*error)(void *arg, enum simsvc_err err, uint32_t leader_id, const char *leader_addr,
-                  uint8_t **reply, size_t *len);
+    /* An error reply (malloc'd) to the request classify kept read of, with the leader hint
+     * (leader_id 0: none known). */
+    void (*error)(void *arg, enum simsvc_err err, void *read, uint32_t leader_id,
+                  const char *leader_addr, uint8_t **reply, size_t *len);
+    /* The command a read through the log proposes (malloc'd), when it is not the request
+     * itself (may be NULL). */
+    void (*read_cmd)(void *arg, const uint8_t *req, size_t len, uint8_t **cmd, size_t *cmd_len);
+    /* The reply (malloc'd) to a SIMSVC_LEADER_READ on node, a leader not ready for ReadIndex
+     * (NULL: WRONG_LEADER). It may propose on node (an entry of its term, to become ready). */
+    void (*not_ready)(void *arg, size_t node, void *read, uint8_t **reply, size_t *len);
 };
 
 struct simsvc;
@@ -61,6 +70,8 @@ struct simsvc *simsvc_new(const struct simsvc_ops *ops, void *arg);
 const struct sim_machine *simsvc_machine(void);
 /* Serves the requests of every node of s on net. */
 void simsvc_attach(struct simsvc *v, struct sim *s, struct simnet *net);
+/* ... of the nodes in servers (bit i: node i): one service per cluster of s. */
+void simsvc_attach_on(struct simsvc *v, struct sim *s, struct simnet *net, uint32_t servers);
 /* Free after sim_free (which destroys the machines). */
 void simsvc_free(struct simsvc *v);
 

@@ -2,6 +2,7 @@
 #include "simtransport.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "simsvc.h"
@@ -10,23 +11,45 @@ struct simtransport {
     struct simnet *net;
     struct simnet_ep *ep;
     size_t n;
-    /* The engine's call in flight: one at a time. */
+    size_t *servers; /* index -> the net's server */
+    bool framed;
+    /* The calls in flight (several engines may share the transport: a shard group's driver
+     * pulls and deletes on one). */
+    struct call **calls;
+    size_t n_calls;
+};
+
+struct call {
+    struct simtransport *tp;
+    uint64_t id;
     clerk_reply_fn cb;
     void *cb_arg;
 };
 
+static void call_forget(struct simtransport *tp, struct call *c)
+{
+    for (size_t i = 0; i < tp->n_calls; i++) {
+        if (tp->calls[i] == c) {
+            tp->calls[i] = tp->calls[--tp->n_calls];
+            break;
+        }
+    }
+    free(c);
+}
+
 static size_t t_n(void *ctx) { return ((struct simtransport *)ctx)->n; }
 static const char *t_addr(void *ctx, size_t i)
 {
-    (void)ctx;
-    return simsvc_addr(i);
+    struct simtransport *tp = ctx;
+    return i < tp->n ? simsvc_addr(tp->servers[i]) : "";
 }
 
 static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, void *arg)
 {
-    struct simtransport *tp = arg;
-    clerk_reply_fn cb = tp->cb;
-    void *cb_arg = tp->cb_arg;
+    struct call *c = arg;
+    clerk_reply_fn cb = c->cb;
+    void *cb_arg = c->cb_arg;
+    call_forget(c->tp, c);
     if (st == SIMNET_OK)
         cb(RPC_OK, NULL, reply, len, cb_arg);
     else
@@ -36,17 +59,36 @@ static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, vo
 static uint64_t t_call(void *ctx, size_t server, const char *method, const uint8_t *req,
                        size_t len, uint64_t timeout_ms, clerk_reply_fn cb, void *arg)
 {
-    (void)method; /* every simulated server serves one service's method */
     struct simtransport *tp = ctx;
-    tp->cb = cb;
-    tp->cb_arg = arg;
-    return simnet_call(tp->ep, server, req, len, timeout_ms, on_reply, tp);
+    struct call *c = xmalloc(sizeof *c);
+    *c = (struct call){ tp, 0, cb, arg };
+    tp->calls = xrealloc(tp->calls, (tp->n_calls + 1) * sizeof *tp->calls);
+    tp->calls[tp->n_calls++] = c;
+    if (!tp->framed) { /* the server serves one service's method */
+        c->id = simnet_call(tp->ep, tp->servers[server], req, len, timeout_ms, on_reply, c);
+        return c->id;
+    }
+    size_t m = strlen(method) + 1;
+    uint8_t *buf = xmalloc(m + len);
+    memcpy(buf, method, m);
+    if (len)
+        memcpy(buf + m, req, len);
+    c->id = simnet_call(tp->ep, tp->servers[server], buf, m + len, timeout_ms, on_reply, c);
+    free(buf);
+    return c->id;
 }
 
 static void t_cancel(void *ctx, size_t server, uint64_t handle)
 {
     (void)server;
-    simnet_cancel(((struct simtransport *)ctx)->ep, handle);
+    struct simtransport *tp = ctx;
+    simnet_cancel(tp->ep, handle);
+    for (size_t i = 0; i < tp->n_calls; i++) {
+        if (tp->calls[i]->id == handle) {
+            call_forget(tp, tp->calls[i]);
+            break;
+        }
+    }
 }
 
 struct timer {
@@ -96,11 +138,35 @@ static const struct clerk_transport_ops sim_ops = {
 
 struct simtransport *simtransport_new(struct simnet *net, size_t n)
 {
+    size_t servers[SIM_MAX_NODES];
+    for (size_t i = 0; i < n && i < SIM_MAX_NODES; i++)
+        servers[i] = i;
+    return simtransport_new_servers(net, servers, n, false);
+}
+
+struct simtransport *simtransport_new_servers(struct simnet *net, const size_t *servers, size_t n,
+                                              bool framed)
+{
     struct simtransport *t = xcalloc(1, sizeof *t);
     t->net = net;
     t->ep = simnet_ep_new(net);
     t->n = n;
+    t->servers = xmalloc((n ? n : 1) * sizeof *t->servers);
+    memcpy(t->servers, servers, n * sizeof *servers);
+    t->framed = framed;
     return t;
+}
+
+int simtransport_unframe(const uint8_t *req, size_t len, const char **method,
+                         const uint8_t **payload, size_t *plen)
+{
+    const uint8_t *nul = memchr(req, 0, len);
+    if (!nul)
+        return -1;
+    *method = (const char *)req;
+    *payload = nul + 1;
+    *plen = len - (size_t)(nul + 1 - req);
+    return 0;
 }
 
 void simtransport_free(struct simtransport *t)
@@ -108,6 +174,10 @@ void simtransport_free(struct simtransport *t)
     if (!t)
         return;
     simnet_ep_free(t->ep);
+    for (size_t i = 0; i < t->n_calls; i++)
+        free(t->calls[i]);
+    free(t->calls);
+    free(t->servers);
     free(t);
 }
 

@@ -57,7 +57,7 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     struct kvl_pool *pool = kvl_pool_start(t, &pp);
     struct simnet_ep *eps[8];
     for (int c = 0; c < nclients; c++)
-        eps[c] = simclerk_ep(kvl_pool_clerk(pool, c)->ck);
+        eps[c] = kvl_ck_ep(kvl_pool_clerk(pool, c));
     struct sim_faults_stats fst = { 0 };
     for (int step = 0; step < STEPS && !kvl_failed(t); step++) {
         sim_faults_step(s, t->net, eps, (size_t)nclients, &fst);

@@ -1,0 +1,20 @@
+# The README's sharded run command: a local 3-node shardctrld and three groups of 3 shardkvd
+# (gids 100, 101, 102) in the background, data and logs under run/sharded, controller ports
+# 7501-7503 and group ports 7511-7533 (apart from `make run`'s 7101-7103), the groups joined;
+# it returns once every shard is served. `make stop` (mk/kv.mk) stops it too: stop-sharded is
+# one of its prerequisites.
+.PHONY: run-sharded stop-sharded
+run-sharded: $(BIN)/shardctrld $(BIN)/shardkvd $(BIN)/kvcli
+	@BIN=$(BIN) scripts/sharded-cluster.sh start run/sharded 7500 60
+	@KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli shard status
+	@echo "sharded cluster running (logs: run/sharded/*/node-*.log); try: KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli put a 1; stop it with: make stop"
+
+# kvcli on that cluster (test/cli/test-kvcli-sharded.sh, over scripts/sharded-cluster.sh in a temp
+# dir; it needs bin/shardkvd, which `all` builds).
+TEST_PROGRAMS += test/cli/test-kvcli-sharded.sh
+
+stop: stop-sharded
+stop-sharded:
+	@if compgen -G 'run/sharded/*/node-*.pid' >/dev/null; then \
+		BIN=$(BIN) scripts/sharded-cluster.sh stop run/sharded && \
+		echo "sharded cluster stopped (data kept in run/sharded)"; fi
