@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "kv.pb-c.h"
 #include "kv/codec.h"
+#include "kv/reply.h"
 #include "node/reply.h"
 #include "node/status_pb.h"
 #include "rpc/rpc.h"
@@ -19,19 +20,6 @@ struct kvd_service {
     struct node_reply op; /* "kv.Op" through the log */
     struct u64map writes; /* write_key(client, seq) -> struct op_ctx: writes in the log, pending */
 };
-
-/* kv.Op's error reply: kv.Reply's Err with the leader hint. */
-static void reply_error(struct rpc_call *call, const struct node_failure *f, void *arg)
-{
-    (void)arg;
-    Kv__Reply r = KV__REPLY__INIT;
-    r.err = f->kind == NODE_FAIL_NO_SPACE ? KV__ERR__NO_SPACE
-            : f->kind == NODE_FAIL_SHUTDOWN ? KV__ERR__SHUTTING_DOWN
-                                            : KV__ERR__WRONG_LEADER;
-    r.leader_id = f->leader_id;
-    r.leader_addr = (char *)f->leader_addr;
-    rpc_call_reply_msg(call, &r.base);
-}
 
 struct op_ctx {
     struct kvd_service *s;
@@ -175,7 +163,7 @@ void *kvd_service_start(const struct node_service_env *env, char *err, size_t er
     (void)errlen;
     struct kvd_service *s = xmalloc(sizeof *s);
     *s = (struct kvd_service){ .node = env->node, .kv = kv };
-    s->op = (struct node_reply){ env->node, "kv.Op", reply_error, s };
+    s->op = (struct node_reply){ env->node, "kv.Op", kv_reply_fail, s };
     rpc_server_handle(env->srv, "kv.Op", handle_op, s);
     rpc_server_handle(env->srv, "kv.Status", handle_status, s);
     return s;
