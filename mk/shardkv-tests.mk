@@ -14,9 +14,3 @@ $(SHARDKV_LAB_TESTS): $(OUT)/test/cluster_%: $(call obj,test/cluster/test_%.c) $
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$+) $(SYSLIBS) $(CHECKLIBS)
 
-# Until the shard clerk and shardkvd are on this branch, the suites cannot build: they stay out
-# of the build and of make test.
-ifneq ($(words $(wildcard lib/clerk/shard.h daemons/shardkvd)),2)
-PROGRAMS := $(filter-out $(SHARDKV_LAB_TESTS),$(PROGRAMS))
-TEST_PROGRAMS := $(filter-out $(SHARDKV_LAB_TESTS),$(TEST_PROGRAMS))
-endif
