@@ -107,6 +107,7 @@ START_TEST(Snapshot5B)
     kv_check_all(&v);
     skt_sleep(1000);
     skt_checklogs(t);
+    skt_expect_snapshots(t); /* beyond the lab (skvtest.h) */
     for (int gi = 0; gi < 3; gi++)
         skt_shutdown_group(t, gi);
     for (int gi = 0; gi < 3; gi++)

@@ -348,6 +348,28 @@ void skt_checklogs(struct skt *t)
     fflush(stdout);
 }
 
+void skt_expect_snapshots(struct skt *t)
+{
+    unsigned n = 0;
+    for (int gi = 0; gi < SKT_NGROUPS; gi++)
+        for (unsigned i = 1; i <= SKT_NSERVERS; i++) {
+            Node__Status *st = cluster_status(t->g[gi], i, 2000);
+            if (!st)
+                continue; /* down: its store was checked by checklogs */
+            bool has = st->snapshot_index > 0;
+            uint64_t taken = st->snapshots_taken, inst = st->snapshots_installed;
+            node__status__free_unpacked(st, NULL);
+            SKT_EXPECT(t, has,
+                       "server %u of gid %u has no snapshot with max_raft_state %d (taken %llu, "
+                       "installed %llu)",
+                       i - 1, SKT_GID(gi), t->maxraftstate, (unsigned long long)taken,
+                       (unsigned long long)inst);
+            n++;
+        }
+    printf("  every one of the %u running servers has a snapshot\n", n);
+    fflush(stdout);
+}
+
 /* ---- the shard clerk (lib/clerk/shard.h) -------------------------------------------------- */
 
 static struct shard_clerk *sclerk_new(struct skt *t, struct event_base *base, struct cluster *ctl)
