@@ -2,5 +2,11 @@
 # Makefile), and its test: flags, then a controller, two groups, a leader killed and a hand-over
 # (test/cli/test-shardkvd-cli.sh, with the probe client test/shardkv/skvprobe.c).
 $(eval $(call PROGRAM,shardkvd,$(wildcard daemons/shardkvd/*.c),$(LINK_SHARDKVD)))
-$(eval $(call PROGRAM,skvprobe,test/shardkv/skvprobe.c,$(LINK_CLERK)))
+# The probe is a test tool: built beside the test binaries, not into bin/.
+SKVPROBE := $(OUT)/test/skvprobe
+$(SKVPROBE): $(call obj,test/shardkv/skvprobe.c) $(LINK_CLERK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+PROGRAMS += $(SKVPROBE)
+ALL_OBJS += $(call obj,test/shardkv/skvprobe.c)
 TEST_PROGRAMS += test/cli/test-shardkvd-cli.sh

@@ -6,8 +6,9 @@
 # the shards move to it (pulled, then deleted at group 1), shardkv.Status shows each group's
 # shards, and every key is readable from exactly the group that owns it now. The client is
 # test/shardkv/skvprobe (asks each server given until one answers for the key).
-#   BIN=bin test/cli/test-shardkvd-cli.sh
+#   BIN=bin MODE=release test/cli/test-shardkvd-cli.sh
 set -uo pipefail
+SKVPROBE=${SKVPROBE:-$PWD/build/${MODE:-release}/test/skvprobe} # the probe client (mk/shardkvd.mk)
 . "$(dirname "$0")/../support/cluster-suite.sh" test-shardkvd-cli
 CHECK_TIMEOUT=10s
 
@@ -48,12 +49,12 @@ until_ok() {
   echo "    not within ${s} s: $*"
   return 1
 }
-probe() { "$BIN/skvprobe" --timeout 20s "$@"; }
+probe() { "$SKVPROBE" --timeout 20s "$@"; }
 # settled GROUP_SERVERS NUM NSHARDS: the group's leader is at config NUM with NSHARDS shards,
 # every one SERVING.
 settled() {
   local line
-  line=$("$BIN/skvprobe" --servers "$1" status | grep ' leader ') || return 1
+  line=$("$SKVPROBE" --servers "$1" status | grep ' leader ') || return 1
   echo "$line" | grep -q " config=$2 " || return 1
   [ "$(echo "$line" | sed 's/.*shards=//' | tr ',' '\n' | grep -c ':SERVING$')" = "$3" ] &&
     ! echo "$line" | grep -qE ':(PULLING|GC|LEAVING)'
@@ -64,9 +65,9 @@ ctrlers=$(cat ctl/servers)
 skv_flags="--ctrlers $ctrlers --poll 50ms --chunk-bytes 1KiB --log-level info"
 lc start g1 3 $((base + 10)) shardkvd --gid 1 $skv_flags
 g1=$(cat g1/servers)
-check "group 1 elects a leader (shardkv.Status)" until_ok 15 bash -c "'$BIN/skvprobe' --servers $g1 status | grep -q ' leader gid=1 config=0 '"
+check "group 1 elects a leader (shardkv.Status)" until_ok 15 bash -c "'$SKVPROBE' --servers $g1 status | grep -q ' leader gid=1 config=0 '"
 check "before any config every key is WRONG_GROUP (no answer)" \
-  expect 1 "no server answered" "$BIN/skvprobe" --servers "$g1" --timeout 1s get k0
+  expect 1 "no server answered" "$SKVPROBE" --servers "$g1" --timeout 1s get k0
 check "kvcli shard join 1=<group 1>" "$BIN/kvcli" --ctrlers "$ctrlers" --timeout 10s shard join 1="$g1"
 check "group 1 reaches config 1 and serves all 10 shards" until_ok 15 settled "$g1" 1 10
 # Values of 200 bytes: 40 keys make several 1 KiB chunks per moved shard.
@@ -79,9 +80,9 @@ gets_ok() { # SERVERS: every key has its value
   done
 }
 check "40 gets (ReadIndex) return them" gets_ok "$g1"
-check "a key never written: exit 3 (NO_KEY)" expect 3 "" "$BIN/skvprobe" --servers "$g1" get nokey
+check "a key never written: exit 3 (NO_KEY)" expect 3 "" "$SKVPROBE" --servers "$g1" get nokey
 
-leader=$("$BIN/skvprobe" --servers "$g1" status | awk '$2 == "leader" { print $1 }')
+leader=$("$SKVPROBE" --servers "$g1" status | awk '$2 == "leader" { print $1 }')
 lid=$(( ${leader##*:} - base - 10 ))
 check "the leader is one of group 1's nodes ($leader)" test -f "g1/node-$lid.pid"
 kill -9 "$(cat "g1/node-$lid.pid")"
@@ -89,27 +90,27 @@ check "after kill -9 of the leader, every key is still readable" gets_ok "$g1"
 check "... and writable" probe --servers "$g1" put after-kill yes
 check "the killed node restarts from its store" lc restart g1 "$lid"
 check "... and catches up (config 1, 10 shards)" until_ok 15 bash -c \
-  "'$BIN/skvprobe' --servers ${leader} status | grep -q ' config=1 .*shards=0:SERVING'"
+  "'$SKVPROBE' --servers ${leader} status | grep -q ' config=1 .*shards=0:SERVING'"
 
 lc start g2 3 $((base + 20)) shardkvd --gid 2 $skv_flags
 g2=$(cat g2/servers)
 check "kvcli shard join 2=<group 2>" "$BIN/kvcli" --ctrlers "$ctrlers" --timeout 10s shard join 2="$g2"
 check "group 2 reaches config 2 and serves 5 shards (pulled)" until_ok 30 settled "$g2" 2 5
 check "group 1 reaches config 2 and serves 5 shards (the others deleted)" until_ok 30 settled "$g1" 2 5
-echo "    group 1: $("$BIN/skvprobe" --servers "$g1" status | grep ' leader ')"
-echo "    group 2: $("$BIN/skvprobe" --servers "$g2" status | grep ' leader ')"
+echo "    group 1: $("$SKVPROBE" --servers "$g1" status | grep ' leader ')"
+echo "    group 2: $("$SKVPROBE" --servers "$g2" status | grep ' leader ')"
 check "every key is readable through whichever group owns it" gets_ok "$g1,$g2"
 # owners: how many of the 40 keys each group answers (each key exactly one group).
 n1=0 n2=0
 for i in $(seq 0 39); do
-  "$BIN/skvprobe" --servers "$g1" --timeout 1s get "k$i" >/dev/null 2>&1 && n1=$((n1 + 1))
-  "$BIN/skvprobe" --servers "$g2" --timeout 1s get "k$i" >/dev/null 2>&1 && n2=$((n2 + 1))
+  "$SKVPROBE" --servers "$g1" --timeout 1s get "k$i" >/dev/null 2>&1 && n1=$((n1 + 1))
+  "$SKVPROBE" --servers "$g2" --timeout 1s get "k$i" >/dev/null 2>&1 && n2=$((n2 + 1))
 done
 echo "    keys served: group 1 $n1, group 2 $n2"
 check "each key is served by exactly one group, and group 2 serves some (moved data)" \
   test $((n1 + n2)) = 40 -a "$n2" -gt 0 -a "$n1" -gt 0
 check "group 2's shards hold keys (shardkv.Status bytes > 0)" bash -c \
-  "'$BIN/skvprobe' --servers $g2 status | grep ' leader ' | grep -qv ' bytes=0 '"
+  "'$SKVPROBE' --servers $g2 status | grep ' leader ' | grep -qv ' bytes=0 '"
 check "the write after the kill moved with its shard" test "$(probe --servers "$g1,$g2" get after-kill)" = yes
 check "group 1's log names the moves" grep -q "group 1: shards 5-9: serving -> leaving" g1/node-1.log
 check "group 2's log names the pulls" grep -q "group 2: shards 5-9: not owned -> pulling from group 1" g2/node-1.log
