@@ -74,8 +74,10 @@ int skv_codec_decode_cmd(const uint8_t *buf, size_t len, struct skv_codec_cmd *o
         c->first = in->first;
         c->after = in->after.data;
         c->after_len = in->after.len;
-        c->chunk = (struct skv_chunk){ out->pairs, in->n_pairs, in->done, out->sessions,
-                                       in->n_sessions };
+        c->in_sessions = in->in_sessions;
+        c->after_client = in->after_client;
+        c->chunk = (struct skv_chunk){ out->pairs, in->n_pairs, in->pairs_end, out->sessions,
+                                       in->n_sessions, in->done };
         break;
     }
     case SHARDKV__COMMAND_TYPE__DELETE:
@@ -183,6 +185,9 @@ void skv_codec_encode_cmd(const struct skv_cmd *cmd, uint8_t **out, size_t *out_
         in.n_pairs = cmd->chunk.n_pairs;
         in.pairs = ch.pp;
         in.done = cmd->chunk.done;
+        in.pairs_end = cmd->chunk.pairs_end;
+        in.in_sessions = cmd->in_sessions;
+        in.after_client = cmd->after_client;
         in.n_sessions = cmd->chunk.n_sessions;
         in.sessions = ch.sp;
         pb.install = &in;
@@ -258,14 +263,15 @@ int skv_codec_pull(struct shardkv *s, const uint8_t *req, size_t len, size_t max
     struct skv_chunk ch;
     Shardkv__PullReply r = SHARDKV__PULL_REPLY__INIT;
     struct chunk_pb v = { 0 };
-    if (shardkv_pull(s, rq->shard, rq->left_at, rq->first, rq->after.data, rq->after.len, budget,
-                     &ch)) {
+    if (shardkv_pull(s, rq->shard, rq->left_at, rq->first, rq->after.data, rq->after.len,
+                     rq->in_sessions, rq->after_client, budget, &ch)) {
         r.err = SHARDKV__ERR__NOT_READY;
     } else {
         chunk_pb(&ch, &v);
         r.n_pairs = ch.n_pairs;
         r.pairs = v.pp;
         r.done = ch.done;
+        r.pairs_end = ch.pairs_end;
         r.n_sessions = ch.n_sessions;
         r.sessions = v.sp;
     }
@@ -288,6 +294,8 @@ void skv_codec_pull_request(const struct skv_action *a, uint32_t my_gid, size_t 
     rq.after = (ProtobufCBinaryData){ a->after_len, (uint8_t *)a->after };
     rq.max_bytes = max_bytes;
     rq.gid = my_gid;
+    rq.in_sessions = a->in_sessions;
+    rq.after_client = a->after_client;
     *out_len = shardkv__pull_request__get_packed_size(&rq);
     *out = xmalloc(*out_len ? *out_len : 1);
     shardkv__pull_request__pack(&rq, *out);
@@ -314,6 +322,9 @@ int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, si
     in.n_pairs = r->n_pairs;
     in.pairs = r->pairs;
     in.done = r->done;
+    in.pairs_end = r->pairs_end;
+    in.in_sessions = a->in_sessions;
+    in.after_client = a->after_client;
     in.n_sessions = r->n_sessions;
     in.sessions = r->sessions;
     pb.install = &in;
@@ -351,6 +362,8 @@ void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len)
         }
         sh[i].left_at = info.left_at;
         sh[i].started = info.started;
+        sh[i].in_sessions = info.in_sessions;
+        sh[i].after_client = info.after_client;
         sh[i].after = (ProtobufCBinaryData){ info.after_len, (uint8_t *)info.after };
         const struct kv *kv = shardkv_shard_kv(s, i);
         if (kv) {
@@ -403,7 +416,7 @@ int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len)
             struct kv *kv = shardkv_restore_shard(
                 s, (uint32_t)i, (enum skv_state)x->state, x->owner_gid,
                 (const char *const *)x->owner_servers, x->n_owner_servers, x->left_at, x->started,
-                x->after.data, x->after.len);
+                x->after.data, x->after.len, x->in_sessions, x->after_client);
             if (kv)
                 kv_codec_load(kv, x->pairs, x->n_pairs, x->sessions, x->n_sessions);
         }

@@ -28,6 +28,8 @@ struct inflight {
     bool first;
     uint8_t *after;
     size_t after_len;
+    bool in_sessions;
+    uint64_t after_client;
 };
 
 struct skv_driver {
@@ -191,15 +193,17 @@ static bool same_action(const struct inflight *f, const struct skv_action *a)
 {
     return f->type == a->type && f->left_at == a->left_at && f->num == a->num &&
            f->first == a->first && f->after_len == a->after_len &&
-           (!a->after_len || !memcmp(f->after, a->after, a->after_len));
+           (!a->after_len || !memcmp(f->after, a->after, a->after_len)) &&
+           f->in_sessions == a->in_sessions && f->after_client == a->after_client;
 }
 
 static void mark(struct skv_driver *d, const struct skv_action *a)
 {
     struct inflight *f = inflight(d, a->shard);
     free(f->after);
-    *f = (struct inflight){ true, a->type, a->left_at, a->num, now_ms(d), a->first, NULL,
-                            a->after_len };
+    *f = (struct inflight){ true,      a->type,        a->left_at,     a->num,
+                            now_ms(d), a->first,       NULL,           a->after_len,
+                            a->in_sessions, a->after_client };
     if (a->after_len) {
         f->after = xmalloc(a->after_len);
         memcpy(f->after, a->after, a->after_len);

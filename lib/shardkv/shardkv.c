@@ -23,9 +23,11 @@ struct shard {
     uint32_t holder;               /* see shardkv.h: the group with the data */
     struct sc_group *holder_group; /* a reference (NULL when holder is 0) */
     uint64_t left_at;
-    bool started;                  /* PULLING */
-    uint8_t *after;                /* PULLING: the last key installed */
+    bool started;                  /* PULLING: the cursor (shardkv.h, skv_cmd) */
+    uint8_t *after;                /* the last key installed */
     size_t after_len;
+    bool in_sessions;              /* the keys are in: sessions now */
+    uint64_t after_client;         /* the last session installed */
     struct pull_index *index;      /* LEAVING, once pulled */
 };
 
@@ -70,6 +72,8 @@ static void clear_cursor(struct shard *sh)
     sh->after = NULL;
     sh->after_len = 0;
     sh->started = false;
+    sh->in_sessions = false;
+    sh->after_client = 0;
 }
 
 static void drop_data(struct shard *sh)
@@ -138,6 +142,8 @@ void shardkv_shard_info(const struct shardkv *s, uint32_t shard, struct skv_shar
     out->started = sh->started;
     out->after = sh->after;
     out->after_len = sh->after_len;
+    out->in_sessions = sh->in_sessions;
+    out->after_client = sh->after_client;
     if (sh->kv) {
         struct kv_stats st;
         kv_stats(sh->kv, &st);
@@ -253,13 +259,21 @@ static enum skv_err apply_install(struct shardkv *s, const struct skv_cmd *c)
     if (!in_config || sh->state != SKV_PULLING || sh->left_at != c->left_at)
         return SKV_IGNORED;
     /* At its cursor only: a chunk installed once is never installed twice. */
-    if (c->first ? sh->started : !sh->started || !same_key(c->after, c->after_len, sh->after,
-                                                            sh->after_len))
+    bool at_cursor = c->first ? !sh->started
+                              : sh->started && c->in_sessions == sh->in_sessions &&
+                                    (c->in_sessions ? c->after_client == sh->after_client
+                                                    : same_key(c->after, c->after_len, sh->after,
+                                                               sh->after_len));
+    if (!at_cursor)
         return SKV_IGNORED;
     const struct skv_chunk *ch = &c->chunk;
+    if (sh->in_sessions && ch->n_pairs)
+        return SKV_IGNORED; /* keys after the keys were done: not a chunk of this pull */
     for (size_t i = 0; i < ch->n_pairs; i++)
         kv_load_pair(sh->kv, ch->pairs[i].key, ch->pairs[i].klen, ch->pairs[i].val,
                      ch->pairs[i].vlen);
+    if (!(s->bugs & SKV_BUG_DROP_SESSIONS))
+        session_import(kv_sessions_mut(sh->kv), 0, ch->sessions, ch->n_sessions);
     sh->started = true;
     if (ch->n_pairs) {
         const struct skv_pair *last = &ch->pairs[ch->n_pairs - 1];
@@ -268,9 +282,11 @@ static enum skv_err apply_install(struct shardkv *s, const struct skv_cmd *c)
         memcpy(sh->after, last->key, last->klen);
         sh->after_len = last->klen;
     }
+    if (ch->pairs_end)
+        sh->in_sessions = true;
+    if (ch->n_sessions)
+        sh->after_client = ch->sessions[ch->n_sessions - 1].client_id;
     if (ch->done) {
-        if (!(s->bugs & SKV_BUG_DROP_SESSIONS))
-            session_import(kv_sessions_mut(sh->kv), 0, ch->sessions, ch->n_sessions);
         clear_cursor(sh);
         sh->state = SKV_GC;
     }
@@ -365,6 +381,8 @@ size_t shardkv_actions(const struct shardkv *s, struct skv_action *out, size_t c
                 .first = sh->state == SKV_PULLING && !sh->started,
                 .after = sh->after,
                 .after_len = sh->after_len,
+                .in_sessions = sh->in_sessions,
+                .after_client = sh->after_client,
             };
         n++;
     }
@@ -388,8 +406,36 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* The first pair whose key is after the cursor / session whose client id is (binary search). */
+static size_t first_key_after(const struct pull_index *ix, const uint8_t *after, size_t len)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(ix->pairs[mid].key, ix->pairs[mid].klen, after, len) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t first_session_after(const struct pull_index *ix, uint64_t client)
+{
+    size_t lo = 0, hi = ix->n_sessions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ix->sessions[mid].client_id <= client)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int shardkv_pull(struct shardkv *s, uint32_t shard, uint64_t left_at, bool first,
-                 const uint8_t *after, size_t after_len, size_t max_bytes, struct skv_chunk *out)
+                 const uint8_t *after, size_t after_len, bool in_sessions, uint64_t after_client,
+                 size_t max_bytes, struct skv_chunk *out)
 {
     memset(out, 0, sizeof *out);
     if (shard >= s->config->n_shards)
@@ -404,28 +450,34 @@ int shardkv_pull(struct shardkv *s, uint32_t shard, uint64_t left_at, bool first
         sh->index = ix;
     }
     const struct pull_index *ix = sh->index;
-    size_t lo = 0, hi = ix->n; /* the first key after the cursor */
-    if (!first)
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (key_cmp(ix->pairs[mid].key, ix->pairs[mid].klen, after, after_len) <= 0)
-                lo = mid + 1;
-            else
-                hi = mid;
+    size_t bytes = 0;
+    if (!in_sessions) {
+        size_t lo = first ? 0 : first_key_after(ix, after, after_len);
+        size_t end = lo;
+        while (end < ix->n && (end == lo || bytes + ix->pairs[end].klen + ix->pairs[end].vlen <=
+                                                max_bytes)) {
+            bytes += ix->pairs[end].klen + ix->pairs[end].vlen;
+            end++;
         }
-    size_t end = lo, bytes = 0;
-    while (end < ix->n && (end == lo || bytes + ix->pairs[end].klen + ix->pairs[end].vlen <=
-                                            max_bytes)) {
-        bytes += ix->pairs[end].klen + ix->pairs[end].vlen;
+        out->pairs = ix->pairs + lo;
+        out->n_pairs = end - lo;
+        out->pairs_end = end == ix->n;
+        if (!out->pairs_end)
+            return 0;
+    }
+    /* The sessions after the cursor, in the budget that is left (at least one when the chunk
+     * has nothing else). */
+    size_t lo = in_sessions ? first_session_after(ix, after_client) : 0;
+    size_t end = lo;
+    while (end < ix->n_sessions &&
+           ((end == lo && !out->n_pairs) ||
+            bytes + ix->sessions[end].reply_len + SESSION_ENTRY_OVERHEAD <= max_bytes)) {
+        bytes += ix->sessions[end].reply_len + SESSION_ENTRY_OVERHEAD;
         end++;
     }
-    out->pairs = ix->pairs + lo;
-    out->n_pairs = end - lo;
-    out->done = end == ix->n;
-    if (out->done) {
-        out->sessions = ix->sessions;
-        out->n_sessions = ix->n_sessions;
-    }
+    out->sessions = ix->sessions + lo;
+    out->n_sessions = end - lo;
+    out->done = end == ix->n_sessions;
     return 0;
 }
 
@@ -443,7 +495,8 @@ void shardkv_restore_begin(struct shardkv *s, const struct sc_config *config)
 struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_state state,
                                  uint32_t holder, const char *const *holder_servers,
                                  size_t n_holder_servers, uint64_t left_at, bool started,
-                                 const uint8_t *after, size_t after_len)
+                                 const uint8_t *after, size_t after_len, bool in_sessions,
+                                 uint64_t after_client)
 {
     struct shard *sh = &s->shards[shard];
     shard_free(sh);
@@ -460,6 +513,8 @@ struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_sta
         memcpy(sh->after, after, after_len);
         sh->after_len = after_len;
     }
+    sh->in_sessions = in_sessions;
+    sh->after_client = after_client;
     if (state != SKV_NOT_OWNED)
         sh->kv = kv_new();
     return sh->kv;

@@ -57,6 +57,8 @@ struct skv_shard_info {
     bool started;                       /* PULLING: some chunk installed */
     const uint8_t *after;               /* PULLING: the last key installed */
     size_t after_len;
+    bool in_sessions;                   /* PULLING: the keys are in; sessions come now */
+    uint64_t after_client;              /* PULLING: the last session installed (client id) */
 };
 
 /* ---- commands ---- */
@@ -68,13 +70,15 @@ struct skv_pair {
     size_t klen, vlen;
 };
 
-/* A chunk of a shard, as the holder sends it and the puller installs it. */
+/* A chunk of a shard, as the holder sends it and the puller installs it: keys in order, then,
+ * once they are all sent (pairs_end), the sessions by client id, each part cut to the budget. */
 struct skv_chunk {
     const struct skv_pair *pairs;
     size_t n_pairs;
-    bool done;                            /* the last: sessions follow */
-    const struct session_entry *sessions; /* with done */
+    bool pairs_end;                       /* no key after these: sessions from now on */
+    const struct session_entry *sessions; /* only once the keys are done */
     size_t n_sessions;
+    bool done;                            /* the last chunk */
 };
 
 struct skv_cmd {
@@ -88,6 +92,8 @@ struct skv_cmd {
     bool first;                       /* INSTALL: the first chunk */
     const uint8_t *after;             /* INSTALL: the chunk follows this key */
     size_t after_len;
+    bool in_sessions;                 /* INSTALL: ... or, the keys done, this client's session */
+    uint64_t after_client;
     struct skv_chunk chunk;           /* INSTALL */
 };
 
@@ -138,23 +144,26 @@ struct skv_action {
     const struct sc_group *holder_group;
     uint64_t left_at;
     uint64_t num;        /* the current config */
-    bool first;          /* PULL */
-    const uint8_t *after; /* PULL */
+    bool first;          /* PULL: the cursor (see skv_cmd) */
+    const uint8_t *after;
     size_t after_len;
+    bool in_sessions;
+    uint64_t after_client;
 };
 
 /* The actions now due, into out (up to cap); returns how many are due in all. */
 size_t shardkv_actions(const struct shardkv *s, struct skv_action *out, size_t cap);
 
-/* The holder's side of a PULL: the next chunk of shard for hand-over left_at, keys after the
- * cursor (first: from the start) in key order, up to max_bytes of keys and values (at least one
- * pair when any is left), the sessions with the last. Returns 0, or -1 when the shard is not
- * frozen here for that hand-over (not yet, or not any more: NOT_READY). The chunk points into
- * the state (and into a sorted index kept for the frozen shard): valid until the next
- * shardkv_apply. */
+/* The holder's side of a PULL: the next chunk of shard for hand-over left_at from the cursor
+ * (first: from the start; else the keys after `after`, or, in_sessions, the sessions after
+ * client after_client): keys in key order, then sessions by client id, up to max_bytes of keys,
+ * values and session replies (at least one item when any is left). Returns 0, or -1 when the
+ * shard is not frozen here for that hand-over (not yet, or not any more: NOT_READY). The chunk
+ * points into the state (and into a sorted index kept for the frozen shard): valid until the
+ * next shardkv_apply. */
 int shardkv_pull(struct shardkv *s, uint32_t shard, uint64_t left_at, bool first,
-                 const uint8_t *after, size_t after_len, size_t max_bytes,
-                 struct skv_chunk *out);
+                 const uint8_t *after, size_t after_len, bool in_sessions, uint64_t after_client,
+                 size_t max_bytes, struct skv_chunk *out);
 
 /* ---- snapshots (the codec's) ---- */
 
@@ -166,7 +175,8 @@ void shardkv_restore_begin(struct shardkv *s, const struct sc_config *config);
 struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_state state,
                                  uint32_t holder, const char *const *holder_servers,
                                  size_t n_holder_servers, uint64_t left_at, bool started,
-                                 const uint8_t *after, size_t after_len);
+                                 const uint8_t *after, size_t after_len, bool in_sessions,
+                                 uint64_t after_client);
 
 /* Planted bugs, for the simulator's tests (off in every shardkv_new):
  * SKV_BUG_SERVE_PULLING: a PULLING shard is served (before its data is installed);

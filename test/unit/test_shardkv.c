@@ -125,14 +125,15 @@ static int carry(struct world *w, struct shardkv *s, int *installs_seen)
     return (int)n;
 }
 
-/* Every group moves to the controller's latest config, carrying hand-overs, until quiet. */
-static void settle(struct world *w)
+/* Every group moves to the controller's latest config, carrying hand-overs, until quiet;
+ * *installs (may be NULL) counts the INSTALL entries applied. */
+static void settle_counting(struct world *w, int *installs)
 {
     for (int round = 0; round < 10000; round++) {
         int work = 0;
         for (int i = 0; i < MAXG; i++) {
             struct shardkv *s = w->g[i];
-            work += carry(w, s, NULL);
+            work += carry(w, s, installs);
             uint64_t num = shardkv_config(s)->num;
             if (shardkv_settled(s) && num < shardctrl_latest(w->ctrl)) {
                 struct skv_cmd c = { .type = SKV_CONFIG,
@@ -147,6 +148,8 @@ static void settle(struct world *w)
     }
     ck_abort_msg("the groups did not settle");
 }
+
+static void settle(struct world *w) { settle_counting(w, NULL); }
 
 /* A client op through the codec: returns the kv.Reply's err and (for Gets) the value. */
 static int op(struct shardkv *s, int type, const char *key, const char *val, uint64_t client,
@@ -287,6 +290,34 @@ START_TEST(test_sessions_move_with_the_shard)
     ck_assert_int_eq(op(o, KV_OP_APPEND, "k", "b", 9, 2, NULL, 0), 0);
     ck_assert_int_eq(op(o, KV_OP_GET, "k", NULL, 0, 0, got, sizeof got), 0);
     ck_assert_str_eq(got, "ab");
+    world_free(&w);
+}
+END_TEST
+
+/* Sessions move in chunks too (here one per chunk: their replies are bigger than the budget),
+ * after the keys; every client's last write is still answered, not redone, at the new owner. */
+START_TEST(test_sessions_move_in_chunks)
+{
+    struct world w;
+    world_init(&w, 8);
+    ctrl_join(&w, 100);
+    settle(&w);
+    const char *key = "{s}k"; /* one shard for all */
+    enum { CLIENTS = 40 };
+    for (uint64_t c = 1; c <= CLIENTS; c++)
+        ck_assert_int_eq(op(owner_of(&w, key), KV_OP_APPEND, key, "x", c, 1, NULL, 0), 0);
+    ctrl_join(&w, 101);
+    ctrl_leave(&w, 100);
+    int installs = 0;
+    settle_counting(&w, &installs);
+    ck_assert_msg(installs >= CLIENTS, "%d chunks for one key and %d sessions", installs, CLIENTS);
+    struct shardkv *o = owner_of(&w, key);
+    ck_assert_ptr_eq(o, w.g[1]);
+    for (uint64_t c = 1; c <= CLIENTS; c++) /* every client's retry */
+        ck_assert_int_eq(op(o, KV_OP_APPEND, key, "x", c, 1, NULL, 0), 0);
+    char got[64];
+    ck_assert_int_eq(op(o, KV_OP_GET, key, NULL, 0, 0, got, sizeof got), 0);
+    ck_assert_uint_eq(strlen(got), CLIENTS);
     world_free(&w);
 }
 END_TEST
@@ -510,6 +541,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_migration_whole_shards);
     tcase_add_test(tc, test_migration_in_small_chunks);
     tcase_add_test(tc, test_sessions_move_with_the_shard);
+    tcase_add_test(tc, test_sessions_move_in_chunks);
     tcase_add_test(tc, test_entries_are_tagged_and_idempotent);
     tcase_add_test(tc, test_parked_shards_come_back);
     tcase_add_test(tc, test_snapshot_mid_pull);
