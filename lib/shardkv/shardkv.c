@@ -255,8 +255,9 @@ static enum skv_err apply_install(struct shardkv *s, const struct skv_cmd *c)
     if (c->shard >= s->config->n_shards)
         return SKV_IGNORED;
     struct shard *sh = &s->shards[c->shard];
-    bool in_config = c->num == s->config->num || (s->bugs & SKV_BUG_OLD_INSTALL);
-    if (!in_config || sh->state != SKV_PULLING || sh->left_at != c->left_at)
+    bool tagged_here = (c->num == s->config->num && c->left_at == sh->left_at) ||
+                       (s->bugs & SKV_BUG_OLD_INSTALL);
+    if (!tagged_here || sh->state != SKV_PULLING)
         return SKV_IGNORED;
     /* At its cursor only: a chunk installed once is never installed twice. */
     bool at_cursor = c->first ? !sh->started

@@ -180,7 +180,8 @@ struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_sta
 
 /* Planted bugs, for the simulator's tests (off in every shardkv_new):
  * SKV_BUG_SERVE_PULLING: a PULLING shard is served (before its data is installed);
- * SKV_BUG_OLD_INSTALL: an INSTALL is applied whatever config it names;
+ * SKV_BUG_OLD_INSTALL: an INSTALL is applied whatever config and hand-over it is tagged with
+ *   (only its cursor is checked);
  * SKV_BUG_DROP_SESSIONS: a shard's sessions are not installed with it. */
 enum skv_bug {
     SKV_BUG_NONE = 0,

@@ -145,8 +145,9 @@ static void check_state(struct node *nd, uint64_t index, const char *how)
     free(data);
 }
 
-/* An INSTALL naming another config than the current one that every other guard (PULLING, the
- * same hand-over) would let through: what SKV_BUG_OLD_INSTALL needs to have any effect. */
+/* An INSTALL tagged with another config or hand-over than the current one that the other
+ * guards (PULLING, the cursor) would let through: what SKV_BUG_OLD_INSTALL needs to have any
+ * effect. */
 static void count_stale_install(struct node *nd, const uint8_t *data, size_t len)
 {
     if (entry_is_op(data, len))
@@ -154,11 +155,19 @@ static void count_stale_install(struct node *nd, const uint8_t *data, size_t len
     struct skv_codec_cmd d;
     if (skv_codec_decode_cmd(data, len, &d) != 0)
         return;
-    if (d.cmd.type == SKV_INSTALL && d.cmd.num != shardkv_config(nd->skv)->num &&
-        d.cmd.shard < shardkv_n_shards(nd->skv)) {
+    const struct skv_cmd *c = &d.cmd;
+    if (c->type == SKV_INSTALL && c->shard < shardkv_n_shards(nd->skv)) {
         struct skv_shard_info si;
-        shardkv_shard_info(nd->skv, d.cmd.shard, &si);
-        if (si.state == SKV_PULLING && si.left_at == d.cmd.left_at)
+        shardkv_shard_info(nd->skv, c->shard, &si);
+        bool other = c->num != shardkv_config(nd->skv)->num || c->left_at != si.left_at;
+        bool at_cursor = c->first ? !si.started
+                                  : si.started && c->in_sessions == si.in_sessions &&
+                                        (c->in_sessions ? c->after_client == si.after_client
+                                                        : c->after_len == si.after_len &&
+                                                              (!c->after_len ||
+                                                               !memcmp(c->after, si.after,
+                                                                       c->after_len)));
+        if (other && si.state == SKV_PULLING && at_cursor)
             nd->k->st.stale_installs++;
     }
     skv_codec_cmd_release(&d);

@@ -179,12 +179,14 @@ static void planted(int bug, const char *what)
 
 START_TEST(planted_serve_pulling_is_caught) { planted(SKV_BUG_SERVE_PULLING, "SERVE_PULLING"); }
 END_TEST
-/* SKV_BUG_OLD_INSTALL drops only the config test of an INSTALL; the hand-over tag (left_at)
- * and the cursor still hold, and a group leaves a config only once no shard is PULLING, so a
- * hand-over is pulled within one config of the puller: an INSTALL of another config never
- * finds its hand-over PULLING. The bug cannot show while that holds: the test asserts either a
- * seed catches it or no INSTALL of another config ever met the other guards (counted by
- * simshardkv at every apply), so it fails the day the condition arises and goes unseen. */
+/* SKV_BUG_OLD_INSTALL drops an INSTALL's tags (its config and hand-over); the cursor still
+ * holds. The driver proposes an INSTALL only from the reply to a pull of the hand-over now in
+ * progress, a group leaves a config only once no shard is PULLING, and a hand-over ends only
+ * once its holder deleted its copy (so no later reply can carry it): an INSTALL of another
+ * config or hand-over never reaches a PULLING shard at its cursor, and the bug cannot show here.
+ * The test asserts either a seed catches it or no such INSTALL ever met the other guards
+ * (counted by simshardkv at every apply), so it fails the day the condition arises and goes
+ * unseen; test/unit/test_shardkv.c catches the bug with such an entry made by hand. */
 START_TEST(planted_old_install_caught_or_masked)
 {
     unsigned long count = seed_count() < BUG_SEEDS ? seed_count() : BUG_SEEDS;
@@ -196,10 +198,11 @@ START_TEST(planted_old_install_caught_or_masked)
         }
     }
     ck_assert_msg(stale_installs == 0, "planted OLD_INSTALL went unnoticed for %lu seeds though "
-                  "%llu INSTALLs of another config met the other guards", count,
+                  "%llu INSTALLs of another config or hand-over met the other guards", count,
                   (unsigned long long)stale_installs);
     printf("sim random shardkv: planted OLD_INSTALL masked in %lu seeds: no INSTALL of another "
-           "config ever found its hand-over PULLING (left_at and the settle rule guard it)\n",
+           "config or hand-over ever reached a PULLING shard at its cursor (the driver and the "
+           "settle rule exclude it; test_shardkv catches the bug with a crafted entry)\n",
            count);
 }
 END_TEST
