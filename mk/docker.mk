@@ -1,7 +1,7 @@
 # Docker: `make image` builds raftkv:latest from the local binaries (no registry needed).
 .PHONY: image
 # (Paths spelled out: the MapReduce fragment that names them is read after this one.)
-IMAGE_INPUTS := $(addprefix $(BIN)/,kvd kvcli raftd raftcli shardctrld mrcoordinator mrworker \
+IMAGE_INPUTS := $(addprefix $(BIN)/,kvd kvcli raftd raftcli shardctrld shardkvd mrcoordinator mrworker \
 	mrsequential) \
 	$(patsubst mrapps/%.c,$(BIN)/mrapps/%.so,$(wildcard mrapps/*.c)) $(OUT)/test/mr-gen-corpus
 image: $(IMAGE_INPUTS)

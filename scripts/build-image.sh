@@ -9,7 +9,7 @@ set -euo pipefail
 image=${1:-raftkv:latest}
 bin=${BIN:-bin}
 gen=${GEN_CORPUS:-build/release/test/mr-gen-corpus}
-progs=(kvd kvcli raftd raftcli shardctrld mrcoordinator mrworker mrsequential)
+progs=(kvd kvcli raftd raftcli shardctrld shardkvd mrcoordinator mrworker mrsequential)
 
 command -v docker >/dev/null || { echo "make image: docker is not installed" >&2; exit 1; }
 docker info >/dev/null 2>&1 || { echo "make image: no Docker engine is reachable" >&2; exit 1; }
