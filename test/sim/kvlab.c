@@ -258,7 +258,7 @@ static void run_until_done(struct kvl *t, struct kvl_op *op, uint64_t ms)
         sim_run_for(t->s, end - sim_now(t->s));
 }
 
-bool kvl_wait_op(struct kvl *t, struct kvl_op *op, uint64_t ms)
+bool kvl_wait_op_value(struct kvl *t, struct kvl_op *op, uint64_t ms, char **value)
 {
     run_until_done(t, op, ms);
     if (!op->done)
@@ -266,8 +266,15 @@ bool kvl_wait_op(struct kvl *t, struct kvl_op *op, uint64_t ms)
     if (clerk_failed(op->r))
         kvl_fail(t, "%s on key %s failed: %s", lin_kind_name(op->kind), op->key,
                  clerk_result_name(op->r));
+    if (value)
+        *value = xstrdup(op->out);
     op_free(op);
     return true;
+}
+
+bool kvl_wait_op(struct kvl *t, struct kvl_op *op, uint64_t ms)
+{
+    return kvl_wait_op_value(t, op, ms, NULL);
 }
 
 void kvl_run_for(struct kvl *t, uint64_t ms)

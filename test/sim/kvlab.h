@@ -112,6 +112,8 @@ struct kvl_op *kvl_start_get(struct kvl_ck *k, const char *key);
 struct kvl_op *kvl_start_put(struct kvl_ck *k, const char *key, const char *val);
 /* Runs the simulation up to ms; true when op completed (then it is freed). */
 bool kvl_wait_op(struct kvl *t, struct kvl_op *op, uint64_t ms);
+/* The same, and when it completed, its value (a Get's; malloc'd) in *value. */
+bool kvl_wait_op_value(struct kvl *t, struct kvl_op *op, uint64_t ms, char **value);
 /* Frees an operation that never completed (its clerk must be freed first). */
 void kvl_op_abandon(struct kvl_op *op);
 

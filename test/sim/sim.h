@@ -28,7 +28,7 @@
 #include "raft/raft.h"
 #include "replica/replica.h"
 
-#define SIM_MAX_NODES 12
+#define SIM_MAX_NODES 16
 #define SIM_TICK_MS 10
 #define SIM_SNAPSHOT_INTERVAL 10
 

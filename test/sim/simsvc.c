@@ -25,8 +25,9 @@ struct op {
 
 const char *simsvc_addr(size_t server)
 {
-    static const char *const addrs[SIM_MAX_NODES] = { "s1", "s2", "s3",  "s4",  "s5",  "s6",
-                                                      "s7", "s8", "s9", "s10", "s11", "s12" };
+    static const char *const addrs[SIM_MAX_NODES] = { "s1",  "s2",  "s3",  "s4",  "s5",  "s6",
+                                                      "s7",  "s8",  "s9",  "s10", "s11", "s12",
+                                                      "s13", "s14", "s15", "s16" };
     return server < SIM_MAX_NODES ? addrs[server] : "";
 }
 

@@ -10,30 +10,44 @@
 
 #define N_CTRL 3
 #define N_NODES (N_CTRL + SKVL_GROUPS * SKVL_PER_GROUP)
+#define CTRL2_FIRST N_NODES /* the second controller's nodes: CTRL2_FIRST .. + N_CTRL - 1 */
 #define ATTEMPT_MS 500
 #define CTRL_OP_MS 60000
 
 size_t skvl_node(size_t g, size_t i) { return N_CTRL + g * SKVL_PER_GROUP + i; }
+size_t skvl_ctrl_node(bool second, size_t i) { return (second ? CTRL2_FIRST : 0) + i; }
 
 /* ---- the machines: the controller's on its cluster, the groups' on theirs ------------------- */
 
+static struct simsvc *svc_of(struct skvl *c, size_t node)
+{
+    if (node < N_CTRL)
+        return simctrl_svc(c->ctrl);
+    return node < CTRL2_FIRST ? simshardkv_svc(c->k) : simctrl_svc(c->ctrl2);
+}
+
 static struct node_sm machine_create(void *arg, size_t node)
 {
-    struct skvl *c = arg;
-    struct simsvc *v = node < N_CTRL ? simctrl_svc(c->ctrl) : simshardkv_svc(c->k);
-    return simsvc_machine()->create(v, node);
+    return simsvc_machine()->create(svc_of(arg, node), node);
 }
 
 static void machine_destroy(void *arg, size_t node, void *ctx)
 {
-    struct skvl *c = arg;
-    struct simsvc *v = node < N_CTRL ? simctrl_svc(c->ctrl) : simshardkv_svc(c->k);
-    simsvc_machine()->destroy(v, node, ctx);
+    simsvc_machine()->destroy(svc_of(arg, node), node, ctx);
 }
 
 static const struct sim_machine machines = { machine_create, machine_destroy };
 
 /* ---- the clients: the shard clerk ------------------------------------------------------------ */
+
+/* A transport to the first or the second controller's servers. */
+static struct simtransport *ctrl_transport(struct simnet *net, bool second)
+{
+    size_t servers[N_CTRL];
+    for (size_t i = 0; i < N_CTRL; i++)
+        servers[i] = skvl_ctrl_node(second, i);
+    return simtransport_new_servers(net, servers, N_CTRL, false);
+}
 
 struct sck {
     struct simtransport *ctrl;
@@ -55,9 +69,9 @@ static const struct shard_clerk_groups groups = { g_transport, g_transport_free 
 
 static void *sck_new(void *arg, struct kvl *t, uint64_t seed)
 {
-    (void)arg;
+    struct skvl *c = arg;
     struct sck *k = xcalloc(1, sizeof *k);
-    k->ctrl = simtransport_new(t->net, N_CTRL);
+    k->ctrl = ctrl_transport(t->net, c->clerks_on_ctrl2);
     struct clerk_transport ct = simtransport_get(k->ctrl);
     struct clerk_opts o;
     clerk_opts_default(&o);
@@ -99,33 +113,47 @@ static const struct kvl_client_ops shard_clients = { sck_new, sck_free, NULL,
 
 /* ---- the config ------------------------------------------------------------------------------ */
 
-struct skvl *skvl_new(const struct skvl_opts *o)
+/* The controller clerk of join and leave (the lab's cfg.ctl, or ctl1), on its transport t. */
+static struct ctrl_clerk *ctl_clerk_new(struct skvl *c, struct simtransport *t)
 {
-    struct skvl *c = xcalloc(1, sizeof *c);
-    c->o = *o;
-    c->ctrl = simctrl_new(SKVL_NSHARDS, 0);
-    struct simshardkv_opts ko = { .n_ctrl = N_CTRL, .first = N_CTRL, .group_size = SKVL_PER_GROUP,
-                                  .n_groups = SKVL_GROUPS, .first_gid = 100,
-                                  .bugs = o->skv_bugs, .chunk_bytes = o->chunk_bytes };
-    c->k = simshardkv_new(&ko);
-    struct sim_opts so = { .n = N_NODES, .seed = o->seed, .cluster_size = SKVL_PER_GROUP,
-                           .machine = &machines, .machine_arg = c,
-                           .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate
-                                                                 : 0 };
-    c->s = sim_new(&so);
-    c->net = simnet_new(c->s);
-    simctrl_attach_on(c->ctrl, c->s, c->net, (1u << N_CTRL) - 1);
-    simshardkv_attach(c->k, c->s, c->net);
-    struct kvl_opts lo = { .seed = o->seed, .quiet = true };
-    c->t = kvl_new_on(&lo, c->s, c->net, &shard_clients, NULL);
-    c->ctl_t = simtransport_new(c->net, N_CTRL);
-    struct clerk_transport ct = simtransport_get(c->ctl_t);
+    struct clerk_transport ct = simtransport_get(t);
     struct clerk_opts co;
     clerk_opts_default(&co);
     co.deadline_ms = CTRL_OP_MS;
     co.attempt_ms = ATTEMPT_MS;
     co.seed = (sim_rand(c->s, UINT64_MAX) << 1) | 1;
-    c->ctl = ctrl_clerk_new_on(&ct, &co);
+    return ctrl_clerk_new_on(&ct, &co);
+}
+
+struct skvl *skvl_new(const struct skvl_opts *o)
+{
+    struct skvl *c = xcalloc(1, sizeof *c);
+    c->o = *o;
+    c->ctrl = simctrl_new(SKVL_NSHARDS, 0);
+    if (o->second_ctrl)
+        c->ctrl2 = simctrl_new(SKVL_NSHARDS, 0);
+    struct simshardkv_opts ko = { .n_ctrl = N_CTRL, .first = N_CTRL, .group_size = SKVL_PER_GROUP,
+                                  .n_groups = SKVL_GROUPS, .first_gid = 100,
+                                  .bugs = o->skv_bugs, .chunk_bytes = o->chunk_bytes };
+    c->k = simshardkv_new(&ko);
+    struct sim_opts so = { .n = N_NODES + (o->second_ctrl ? N_CTRL : 0), .seed = o->seed,
+                           .cluster_size = SKVL_PER_GROUP, .machine = &machines, .machine_arg = c,
+                           .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate
+                                                                 : 0 };
+    c->s = sim_new(&so);
+    c->net = simnet_new(c->s);
+    simctrl_attach_on(c->ctrl, c->s, c->net, (1u << N_CTRL) - 1);
+    if (c->ctrl2)
+        simctrl_attach_on(c->ctrl2, c->s, c->net, ((1u << N_CTRL) - 1) << CTRL2_FIRST);
+    simshardkv_attach(c->k, c->s, c->net);
+    struct kvl_opts lo = { .seed = o->seed, .quiet = true };
+    c->t = kvl_new_on(&lo, c->s, c->net, &shard_clients, c);
+    c->ctl_t = ctrl_transport(c->net, false);
+    c->ctl = ctl_clerk_new(c, c->ctl_t);
+    if (c->ctrl2) {
+        c->ctl2_t = ctrl_transport(c->net, true);
+        c->ctl2 = ctl_clerk_new(c, c->ctl2_t);
+    }
     skvl_set_unreliable(c, o->unreliable);
     return c;
 }
@@ -136,11 +164,16 @@ void skvl_free(struct skvl *c)
         return;
     ctrl_clerk_free(c->ctl);
     simtransport_free(c->ctl_t);
+    if (c->ctl2) {
+        ctrl_clerk_free(c->ctl2);
+        simtransport_free(c->ctl2_t);
+    }
     kvl_free(c->t); /* the caller frees its clerks first */
     sim_free(c->s);
     simnet_free(c->net);
     simshardkv_free(c->k);
     simctrl_free(c->ctrl);
+    simctrl_free(c->ctrl2);
     free(c);
 }
 
@@ -179,7 +212,7 @@ static void ctl_wait(struct skvl *c, struct ctl_op *op, const char *what)
                  op->done ? clerk_result_name(op->r) : "no outcome");
 }
 
-void skvl_join(struct skvl *c, const size_t *gs, size_t n)
+static void join_on(struct skvl *c, struct ctrl_clerk *ctl, const size_t *gs, size_t n)
 {
     if (sim_failed(c->s))
         return;
@@ -188,8 +221,30 @@ void skvl_join(struct skvl *c, const size_t *gs, size_t n)
         jg[k] = (struct sc_join_group){ simshardkv_gid(c->k, gs[k]),
                                         simshardkv_servers(c->k, gs[k]), SKVL_PER_GROUP };
     struct ctl_op op = { .s = c->s };
-    ctrl_clerk_join(c->ctl, jg, n, ctl_done, &op);
+    ctrl_clerk_join(ctl, jg, n, ctl_done, &op);
     ctl_wait(c, &op, "join");
+}
+
+void skvl_join(struct skvl *c, const size_t *gs, size_t n) { join_on(c, c->ctl, gs, n); }
+
+void skvl_ctl2_join1(struct skvl *c, size_t g)
+{
+    if (!c->ctl2)
+        kvl_fail(c->t, "no second controller (skvl_opts.second_ctrl)");
+    else
+        join_on(c, c->ctl2, &g, 1);
+}
+
+struct kvl_ck *skvl_ck_new_ctrl2(struct skvl *c)
+{
+    if (!c->ctrl2) {
+        kvl_fail(c->t, "no second controller (skvl_opts.second_ctrl)");
+        return kvl_ck_new(c->t);
+    }
+    c->clerks_on_ctrl2 = true;
+    struct kvl_ck *k = kvl_ck_new(c->t);
+    c->clerks_on_ctrl2 = false;
+    return k;
 }
 
 void skvl_leave(struct skvl *c, const size_t *gs, size_t n)

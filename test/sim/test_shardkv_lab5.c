@@ -39,12 +39,10 @@ static char *rand_str(struct lab *l, int n)
     return s;
 }
 
-static void lab_start(struct lab *l, const char *name, bool unreliable, int maxraftstate, int n)
+static void lab_start_opts(struct lab *l, const char *name, const struct skvl_opts *o, int n)
 {
     memset(l, 0, sizeof *l);
-    struct skvl_opts o = { .seed = seed(), .unreliable = unreliable,
-                           .maxraftstate = maxraftstate, .chunk_bytes = 64 };
-    l->c = skvl_new(&o);
+    l->c = skvl_new(o);
     l->t = l->c->t;
     l->t->o.name = name;
     l->ck = kvl_ck_new(l->t);
@@ -53,6 +51,13 @@ static void lab_start(struct lab *l, const char *name, bool unreliable, int maxr
         snprintf(l->ka[i], sizeof l->ka[i], "%d", i);
         l->va[i] = xstrdup("");
     }
+}
+
+static void lab_start(struct lab *l, const char *name, bool unreliable, int maxraftstate, int n)
+{
+    struct skvl_opts o = { .seed = seed(), .unreliable = unreliable,
+                           .maxraftstate = maxraftstate, .chunk_bytes = 64 };
+    lab_start_opts(l, name, &o, n);
 }
 
 static void put_all(struct lab *l, int vlen)
@@ -136,19 +141,69 @@ static void lab_end(struct lab *l, const char *name)
     free(msg);
 }
 
-/* The gid of key's shard in the controller's latest config (seen on a live node). */
-static uint32_t owner_of(struct lab *l, const char *key)
+/* The gid of key's shard in a controller's latest config (the highest-numbered on its live
+ * nodes: a follower may not have applied the last Join yet; second: the second controller's). */
+static uint32_t owner_in(struct lab *l, bool second, const char *key)
 {
+    const struct sc_config *latest = NULL;
     for (size_t i = 0; i < 3; i++) {
-        struct shardctrl *sc = simctrl_sc(l->c->ctrl, i);
-        if (!sc)
-            continue;
-        const struct sc_config *cf = shardctrl_query(sc, -1);
-        if (!cf || !cf->n_shards)
-            continue;
-        return cf->shards[sc_key_shard((const uint8_t *)key, strlen(key), cf->n_shards)];
+        struct shardctrl *sc = simctrl_sc(second ? l->c->ctrl2 : l->c->ctrl,
+                                          skvl_ctrl_node(second, i));
+        const struct sc_config *cf = sc ? shardctrl_query(sc, -1) : NULL;
+        if (cf && cf->n_shards && (!latest || cf->num > latest->num))
+            latest = cf;
     }
-    return 0;
+    if (!latest)
+        return 0;
+    return latest->shards[sc_key_shard((const uint8_t *)key, strlen(key), latest->n_shards)];
+}
+
+/* ... in the controller the groups follow. */
+static uint32_t owner_of(struct lab *l, const char *key) { return owner_in(l, false, key); }
+
+/* The lab's one Get of key i on each of the 10 fresh clerks cks[i] ("only one call allowed per
+ * client"), waited for with its 2 s quiet period (restarted by every completion, in simulated
+ * time). vals[i]: the value of a completed Get (malloc'd), NULL for one still hanging. Frees
+ * the clerks (and the hung operations). Returns how many completed. */
+static int gets_until_quiet(struct lab *l, struct kvl_ck **cks, char **vals)
+{
+    struct kvl_op *ops[10];
+    for (int i = 0; i < 10; i++) {
+        vals[i] = NULL;
+        ops[i] = kvl_start_get(cks[i], l->ka[i]);
+    }
+    int done = 0, last = -1;
+    bool fin[10] = { false };
+    while (done != last && !kvl_failed(l->t)) {
+        last = done;
+        kvl_run_for(l->t, 2000);
+        for (int i = 0; i < 10; i++)
+            if (!fin[i] && kvl_wait_op_value(l->t, ops[i], 0, &vals[i])) {
+                fin[i] = true;
+                done++;
+            }
+    }
+    for (int i = 0; i < 10; i++) {
+        kvl_ck_free(cks[i]);
+        if (!fin[i])
+            kvl_op_abandon(ops[i]);
+    }
+    return done;
+}
+
+/* Each completed Get's value must be key i's (the lab's check in the waiting loop). */
+static void check_gets(struct lab *l, char **vals)
+{
+    for (int i = 0; i < 10 && !kvl_failed(l->t); i++)
+        if (vals[i] && strcmp(vals[i], l->va[i]) != 0)
+            kvl_fail(l->t, "Get(%s): expected:\n%s\nreceived:\n%s", l->ka[i], l->va[i],
+                     vals[i]);
+}
+
+static void free_vals(char **vals)
+{
+    for (int i = 0; i < 10; i++)
+        free(vals[i]);
 }
 
 START_TEST(static_shards)
@@ -165,32 +220,62 @@ START_TEST(static_shards)
     skvl_shutdown_group(l.c, 1);
     skvl_checklogs(l.c);
     struct kvl_ck *cks[10];
-    struct kvl_op *ops[10];
-    for (int i = 0; i < 10; i++) {
+    char *vals[10];
+    for (int i = 0; i < 10; i++)
         cks[i] = kvl_ck_new(l.t);
-        ops[i] = kvl_start_get(cks[i], l.ka[i]);
-    }
-    int done = 0, last = -1;
-    bool fin[10] = { false };
-    while (done != last && !kvl_failed(l.t)) { /* the lab's 2 s quiet period */
-        last = done;
-        kvl_run_for(l.t, 2000);
-        for (int i = 0; i < 10; i++)
-            if (!fin[i] && kvl_wait_op(l.t, ops[i], 0)) {
-                fin[i] = true;
-                done++;
-            }
-    }
+    int done = gets_until_quiet(&l, cks, vals);
+    check_gets(&l, vals);
+    free_vals(vals);
     if (!kvl_failed(l.t) && done != want)
         kvl_fail(l.t, "expected %d completions with one group down; got %d", want, done);
-    for (int i = 0; i < 10; i++) {
-        kvl_ck_free(cks[i]);
-        if (!fin[i])
-            kvl_op_abandon(ops[i]);
-    }
     skvl_start_group(l.c, 1);
     check_all(&l);
     lab_end(&l, "StaticShards5A");
+}
+END_TEST
+
+/* TestRejection5A: clerks that follow a second controller, whose config puts every shard on
+ * gid 100, send every Get there; gid 100 must answer only the keys of its shards in the config
+ * the groups follow (WRONG_GROUP for the others, which the clerks retry forever). */
+START_TEST(rejection)
+{
+    struct lab l;
+    struct skvl_opts o = { .seed = seed(), .maxraftstate = -1, .chunk_bytes = 64,
+                           .second_ctrl = true };
+    lab_start_opts(&l, "Rejection5A", &o, 10);
+    skvl_join1(l.c, 0);
+    skvl_join1(l.c, 1);
+    put_all(&l, 20);
+    check_all(&l);
+    skvl_ctl2_join1(l.c, 0);
+    bool owned[10]; /* key i's shard on gid 100 in the groups' controller: the lab's "5" */
+    int want = 0;
+    for (int i = 0; i < 10; i++) {
+        owned[i] = owner_of(&l, l.ka[i]) == 100;
+        want += owned[i];
+        if (!kvl_failed(l.t) && owner_in(&l, true, l.ka[i]) != 100)
+            kvl_fail(l.t, "the second controller puts key %s on gid %u, not 100", l.ka[i],
+                     owner_in(&l, true, l.ka[i]));
+    }
+    struct kvl_ck *cks[10];
+    char *vals[10];
+    for (int i = 0; i < 10; i++)
+        cks[i] = skvl_ck_new_ctrl2(l.c);
+    int done = gets_until_quiet(&l, cks, vals);
+    for (int i = 0; i < 10 && !kvl_failed(l.t); i++) {
+        if (vals[i] && !vals[i][0])
+            kvl_fail(l.t, "Get(%s) returned a value, but server should have rejected the request "
+                     "due to wrong shard", l.ka[i]);
+        else if (owned[i] != (vals[i] != NULL))
+            kvl_fail(l.t, "Get(%s) (shard on gid %u) %s", l.ka[i], owner_of(&l, l.ka[i]),
+                     owned[i] ? "hung on its owner"
+                              : "completed on gid 100, which does not own it");
+    }
+    check_gets(&l, vals);
+    free_vals(vals);
+    if (!kvl_failed(l.t) && done != want)
+        kvl_fail(l.t, "expected %d completions; got %d", want, done);
+    lab_end(&l, "Rejection5A");
 }
 END_TEST
 
@@ -445,6 +530,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("lab5");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, static_shards);
+    tcase_add_test(tc, rejection);
     tcase_add_test(tc, join_leave);
     tcase_add_test(tc, snapshot);
     tcase_add_test(tc, miss_change);
