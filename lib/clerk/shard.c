@@ -288,7 +288,8 @@ static void enqueue(struct shard_clerk *c, enum clerk_kv_op kind, const uint8_t 
     struct sop *op = xcalloc(1, sizeof *op);
     op->op = kind;
     op->key = xmalloc(klen ? klen : 1);
-    memcpy(op->key, key, klen);
+    if (klen) /* key may be NULL when empty */
+        memcpy(op->key, key, klen);
     op->klen = klen;
     op->val = xmalloc(vlen ? vlen : 1);
     if (vlen)

@@ -280,7 +280,8 @@ static enum skv_err apply_install(struct shardkv *s, const struct skv_cmd *c)
         const struct skv_pair *last = &ch->pairs[ch->n_pairs - 1];
         free(sh->after);
         sh->after = xmalloc(last->klen ? last->klen : 1);
-        memcpy(sh->after, last->key, last->klen);
+        if (last->klen) /* the empty key may come as NULL */
+            memcpy(sh->after, last->key, last->klen);
         sh->after_len = last->klen;
     }
     if (ch->pairs_end)

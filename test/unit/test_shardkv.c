@@ -102,7 +102,8 @@ static int carry(struct world *w, struct shardkv *s, int *installs_seen)
     for (size_t i = 0; i < n; i++) {
         a[i] = acts[i];
         ck_assert_uint_le(acts[i].after_len, 64);
-        memcpy(afterbuf[i], acts[i].after, acts[i].after_len);
+        if (acts[i].after_len)
+            memcpy(afterbuf[i], acts[i].after, acts[i].after_len);
         a[i].after = afterbuf[i];
     }
     for (size_t i = 0; i < n; i++) {
