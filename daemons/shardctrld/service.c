@@ -41,17 +41,6 @@ static void reply_error(struct rpc_call *call, const struct node_failure *f, voi
     rpc_call_reply_msg(call, &r.base);
 }
 
-/* A write applied: the state machine's encoded shardctrl.Reply. */
-static void on_applied(struct rpc_call *call, enum node_result res, uint64_t index, uint64_t term,
-                       const uint8_t *result, size_t len, void *arg)
-{
-    (void)index;
-    (void)term;
-    (void)arg;
-    if (res == NODE_OK)
-        rpc_call_reply(call, result, len);
-}
-
 struct query {
     struct service *s;
     int64_t num;
@@ -92,7 +81,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
             return;
         }
         free(q);
-        node_reply_propose(&s->op, call, req, len, req, len, on_applied, NULL);
+        node_reply_propose(&s->op, call, req, len, req, len, node_reply_result, NULL);
         return;
     }
     /* A write carries this node's --shards into the log (the shard count rule, shardctrl.h). */
@@ -101,7 +90,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     size_t cmd_len;
     sc_codec_encode_cmd(&c.cmd, &cmd, &cmd_len);
     sc_codec_cmd_release(&c);
-    node_reply_propose(&s->op, call, req, len, cmd, cmd_len, on_applied, NULL);
+    node_reply_propose(&s->op, call, req, len, cmd, cmd_len, node_reply_result, NULL);
     free(cmd);
 }
 

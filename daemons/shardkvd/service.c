@@ -89,17 +89,6 @@ static void delete_fail(struct rpc_call *call, const struct node_failure *f, voi
 
 /* ---- shardkv.Op ------------------------------------------------------------------------------ */
 
-/* A write (or a Get through the log) applied: the state machine's encoded kv.Reply. */
-static void on_applied(struct rpc_call *call, enum node_result res, uint64_t index, uint64_t term,
-                       const uint8_t *result, size_t len, void *arg)
-{
-    (void)index;
-    (void)term;
-    (void)arg;
-    if (res == NODE_OK)
-        rpc_call_reply(call, result, len);
-}
-
 struct get {
     struct service *s;
     Kv__Command *cmd;
@@ -150,7 +139,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     uint8_t *entry;
     size_t entry_len;
     skv_codec_op_entry(req, len, &entry, &entry_len);
-    node_reply_propose(&s->op, call, req, len, entry, entry_len, on_applied, NULL);
+    node_reply_propose(&s->op, call, req, len, entry, entry_len, node_reply_result, NULL);
     free(entry);
 }
 

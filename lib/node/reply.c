@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "base/util.h"
+#include "rpc/rpc.h"
 
 struct pending {
     const struct node_reply *r;
@@ -83,4 +84,14 @@ enum node_result node_reply_read(const struct node_reply *r, struct rpc_call *ca
             refused(r, call, res, req, req_len);
     }
     return res;
+}
+
+void node_reply_result(struct rpc_call *call, enum node_result res, uint64_t index, uint64_t term,
+                       const uint8_t *result, size_t len, void *arg)
+{
+    (void)index;
+    (void)term;
+    (void)arg;
+    if (res == NODE_OK)
+        rpc_call_reply(call, result, len);
 }

@@ -68,4 +68,9 @@ enum node_result node_reply_read(const struct node_reply *r, struct rpc_call *ca
 void node_reply_fail(const struct node_reply *r, struct rpc_call *call, enum node_result res,
                      uint64_t index, uint64_t term);
 
+/* A node_reply_done_fn for the methods whose reply is the state machine's result as it is:
+ * answers call with result on NODE_OK (arg unused). */
+void node_reply_result(struct rpc_call *call, enum node_result res, uint64_t index, uint64_t term,
+                       const uint8_t *result, size_t len, void *arg);
+
 #endif
