@@ -12,3 +12,18 @@ $(BENCH_REBALANCE): $(call obj,test/bench/bench_rebalance.c) $(call lib_a,shardc
 .PHONY: bench-rebalance
 bench-rebalance: $(BENCH_REBALANCE)
 	@$(BENCH_REBALANCE)
+
+# test/bench/bench_ctrl_join.c: one Join end to end on a running shardctrld (make bench-shard's
+# part c; scripts/bench-shard.sh starts the controller).
+BENCH_CTRL_JOIN := $(OUT)/test/bench_ctrl_join
+ALL_OBJS += $(call obj,test/bench/bench_ctrl_join.c)
+$(BENCH_CTRL_JOIN): $(call obj,test/bench/bench_ctrl_join.c) $(LINK_CLERK)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+
+# make bench-shard: the sharded service beside one kvd group, a migration, the controller's Join
+# (scripts/bench-shard.sh, docs/BENCH-SHARD.md; not part of make test).
+.PHONY: bench-shard
+bench-shard: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench $(BIN)/shardctrld $(BIN)/shardkvd \
+		$(BENCH_CTRL_JOIN) $(BENCH_REBALANCE)
+	@BIN=$(BIN) OUT=$(OUT) scripts/bench-shard.sh

@@ -10,7 +10,8 @@
 # controller's addresses (for --ctrlers / KV_CTRLERS). start joins the groups the latest config
 # does not hold yet (a restart over kept data joins nothing) and returns once every shard of the
 # latest config is served by its group's leader (`kvcli shard status` exits 0), within SECONDS
-# (default 60); it stops what it started when that fails.
+# (default 60); it stops what it started when that fails. SHARDKVD_OPTS replaces the groups'
+# node options (default: --log-level warn --max-raft-state 1MiB), e.g. for make bench-shard.
 set -euo pipefail
 bin=${BIN:-bin}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,8 +49,9 @@ start)
   ctrlers=$(cat "$dir/ctrlers")
   for i in "${!gids[@]}"; do
     g=${gids[$i]}
+    # shellcheck disable=SC2086 # SHARDKVD_OPTS is a list of options
     lc start "$dir/g$g" 3 $((base + 10 * (i + 1))) shardkvd --gid "$g" --ctrlers "$ctrlers" \
-      --log-level warn --max-raft-state 1MiB
+      ${SHARDKVD_OPTS:---log-level warn --max-raft-state 1MiB}
   done
   # Join (in one call) the groups the latest config does not hold.
   config=$("$bin/kvcli" --ctrlers "$ctrlers" --timeout 15s shard config --json)

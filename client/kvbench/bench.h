@@ -1,7 +1,7 @@
 /* kvbench's shared vocabulary: the kinds of operation, their outcomes, and the interface every
- * target (kvd through lib/clerk, etcd through its JSON gateway) implements. The driver (main.c)
- * owns the clients and the clock; a target only turns one operation into requests on the wire
- * and reports its outcome. */
+ * target (kvd through lib/clerk, the sharded service through the shard clerk, etcd through its
+ * JSON gateway) implements. The driver (main.c) owns the clients and the clock; a target only
+ * turns one operation into requests on the wire and reports its outcome. */
 #ifndef KVBENCH_BENCH_H
 #define KVBENCH_BENCH_H
 
@@ -54,5 +54,6 @@ struct target_ops {
 
 extern const struct target_ops kvd_target;
 extern const struct target_ops etcd_target;
+extern const struct target_ops shardkv_target;
 
 #endif

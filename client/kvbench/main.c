@@ -1,6 +1,6 @@
 /* kvbench: a closed-loop load generator for key/value stores. N clients each keep one
- * operation in flight against kvd (through lib/clerk, clerks sharing --conns connections) or
- * etcd v3 (through its JSON gateway over HTTP/1.1 keep-alive), with the same workload: a mix of
+ * operation in flight against kvd (through lib/clerk, clerks sharing --conns connections), the
+ * sharded service (shard clerks, shardkv_target.c) or etcd v3 (through its JSON gateway over HTTP/1.1 keep-alive), with the same workload: a mix of
  * put / get / append, uniform over --keys keys of --key-size bytes, values of --value-size
  * bytes. After --warmup it measures for --duration and prints ops/s, writes/s and latency
  * percentiles, as a sentence and as key=value pairs. */
@@ -21,6 +21,7 @@
 
 #define KVD_LOCAL "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
 #define ETCD_LOCAL "127.0.0.1:2379"
+#define CTRL_LOCAL "127.0.0.1:7501,127.0.0.1:7502,127.0.0.1:7503" /* make run-sharded's */
 #define ERROR_BACKOFF_MS 10
 
 struct opts {
@@ -33,14 +34,16 @@ struct opts {
 
 #define O(f) offsetof(struct opts, f)
 static const struct config_option options[] = {
-    { "", "target", "target", CONFIG_STRING, O(target), "kvd", 0, 0, "kvd or etcd" },
+    { "", "target", "target", CONFIG_STRING, O(target), "kvd", 0, 0,
+      "kvd, etcd, or shardkv (the sharded service, through its controller)" },
     { "", "servers", "servers", CONFIG_STRING, O(servers), NULL, 0, 0,
       "host:port,... (kvd: client ports, default $KV_SERVERS else " KVD_LOCAL "; etcd: client "
-      "URLs' host:port, default " ETCD_LOCAL ")" },
+      "URLs' host:port, default " ETCD_LOCAL "; shardkv: the controller's, default $KV_CTRLERS "
+      "else " CTRL_LOCAL ")" },
     { "", "clients", "clients", CONFIG_INT, O(clients), "1", 1, 100000,
       "concurrent clients, one operation in flight each" },
     { "", "conns", "conns", CONFIG_INT, O(conns), "1", 1, 1024,
-      "kvd: connections per server the clients share (etcd: always one per client)" },
+      "kvd, shardkv: connections per server the clients share (etcd: always one per client)" },
     { "", "duration", "duration", CONFIG_DURATION, O(duration_ms), "10s", 100, 86400000,
       "measured time" },
     { "", "warmup", "warmup", CONFIG_DURATION, O(warmup_ms), "1s", 0, 600000,
@@ -67,8 +70,8 @@ static const struct config_option options[] = {
 
 static const struct config_spec spec = {
     "kvbench", "[OPTION]...",
-    "Closed-loop load for kvd or etcd (v3 JSON gateway): --clients clients, one operation in "
-    "flight each, for --duration after --warmup. Prints ops/s, writes/s, p50/p99/p99.9 latency "
+    "Closed-loop load for kvd, the sharded service (shardkv) or etcd (v3 JSON gateway): "
+    "--clients clients, one operation in flight each, for --duration after --warmup. Prints ops/s, writes/s, p50/p99/p99.9 latency "
     "and errors, then the same as key=value pairs. Exit status: 0 when operations completed, 1 "
     "when none did (or setup failed), 2 on a usage error.",
     options, ARRAY_LEN(options),
@@ -257,8 +260,10 @@ int main(int argc, char **argv)
         d.t = &kvd_target;
     } else if (strcmp(o.target, "etcd") == 0) {
         d.t = &etcd_target;
+    } else if (strcmp(o.target, "shardkv") == 0) {
+        d.t = &shardkv_target;
     } else {
-        fprintf(stderr, "kvbench: --target must be kvd or etcd\n");
+        fprintf(stderr, "kvbench: --target must be kvd, etcd or shardkv\n");
         config_free(&spec, &o);
         return 2;
     }
@@ -271,6 +276,7 @@ int main(int argc, char **argv)
     }
     const char *list = o.servers ? o.servers
                        : d.t == &etcd_target ? ETCD_LOCAL
+                       : d.t == &shardkv_target ? (getenv("KV_CTRLERS") ? getenv("KV_CTRLERS") : CTRL_LOCAL)
                        : getenv("KV_SERVERS") ? getenv("KV_SERVERS")
                                               : KVD_LOCAL;
     char **servers;
