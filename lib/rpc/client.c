@@ -44,9 +44,7 @@ struct rpc_client {
     struct event *retry_timer;
     struct rng rng;
     uint64_t last_attempt_ms;
-    /* The name did not resolve: until then calls fail at once (no lookup per call). */
-    uint64_t unresolved_until_ms;
-    char unresolved_why[512];
+    char unresolved_why[512]; /* why calls to a name known not to exist fail at once */
     int depth;               /* callbacks running; rpc_client_free waits for 0 */
     bool free_requested;
 };
@@ -230,12 +228,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if ((what & BEV_EVENT_ERROR) && dns_err) {
         char why[512];
         snprintf(why, sizeof why, "cannot resolve %s: %s", c->addr, evutil_gai_strerror(dns_err));
-        /* The resolver's answer (no such name), not a lookup that timed out: believe it for
-         * the reconnect backoff, so a clerk trying each server does not pay a lookup per call. */
-        if (dns_err == EVUTIL_EAI_NONAME) {
-            c->unresolved_until_ms = clock_mono_ms() + c->backoff_ms;
-            snprintf(c->unresolved_why, sizeof c->unresolved_why, "%s", why);
-        }
+        /* The resolver's answer (no such name), not a lookup that timed out: every client of
+         * the loop believes it for a reconnect period (dns.c). */
+        if (dns_err == EVUTIL_EAI_NONAME)
+            rpc_dns_note_unresolved(c->base, c->host, why, c->o.reconnect_max_ms);
         client_unresolved(c, why);
         return;
     }
@@ -269,8 +265,9 @@ static void client_connect(struct rpc_client *c)
     int sslen;
     char err[512];
     int numeric = rpc_resolve_numeric(c->addr, &ss, &sslen, err, sizeof err);
-    if (numeric < 0 || (numeric == 1 && !c->dns)) {
-        if (numeric == 1)
+    if (numeric < 0 || (numeric == 1 && (!c->dns || rpc_dns_unresolved(c->base, c->host, err,
+                                                                        sizeof err)))) {
+        if (numeric == 1 && !c->dns)
             snprintf(err, sizeof err, "cannot resolve %s: no resolver", c->addr);
         client_unresolved(c, err);
         return;
@@ -339,7 +336,9 @@ static uint64_t call_start(struct rpc_client *c, const char *method, const uint8
                            size_t len, uint64_t timeout_ms, bool forwarded, rpc_reply_fn cb,
                            void *arg)
 {
-    bool unresolved = !c->bev && clock_mono_ms() < c->unresolved_until_ms;
+    bool unresolved = !c->bev && c->dns &&
+                      rpc_dns_unresolved(c->base, c->host, c->unresolved_why,
+                                         sizeof c->unresolved_why);
     if (!c->bev && !unresolved && clock_mono_ms() - c->last_attempt_ms >= c->o.reconnect_min_ms) {
         /* Waiting to reconnect: a call is a reason to try now rather than after the backoff. */
         evtimer_del(c->retry_timer);

@@ -50,6 +50,11 @@ void rpc_bev_tune(struct bufferevent *bev);
  * client then reports names as unresolvable; numeric addresses need none). */
 struct evdns_base *rpc_dns_acquire(struct event_base *base);
 void rpc_dns_release(struct event_base *base);
+/* The negative cache of base's resolver: whether host was reported as no such name within its
+ * time to live (why: the message then), and noting it so. */
+bool rpc_dns_unresolved(struct event_base *base, const char *host, char *why, size_t whylen);
+void rpc_dns_note_unresolved(struct event_base *base, const char *host, const char *why,
+                             uint64_t ttl_ms);
 
 /* "host:port" into *ss when host is a numeric address (no lookup). Returns 0, 1 when host is a
  * name, or -1 with a message in err when addr is not host:port. */
