@@ -40,23 +40,26 @@ static const struct config_option options[] = {
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " SHARD_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
-    "from standard input); status prints one row per node. Any one member's address is enough "
-    "(a follower relays to the leader). Exit status: 0 success; 1 failure, with the reason on "
-    "standard error: \"key not found\" (get of a key never written), \"value too large: N bytes, "
-    "limit M\", \"not written: no space left on the data volume of X\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
-    "(within about a second when no server can be reached), \"no leader answered within T\"; "
-    "for status: no node reports a leader; 2 usage error. "
-    "The shard commands talk to a shard controller (shardctrld, --ctrlers): join adds replica "
-    "groups (GID=HOST:PORT,... each, in one call), leave removes groups, move puts one shard on "
-    "a group; each prints the number of the config it made (\"config N\"). config prints config "
-    "NUM (default the latest): each gid's shards as ranges (0-4,7) and its servers in order; "
-    "with --json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
+    "from standard input); status prints one row per node (of kvd, shardkvd or shardctrld; the "
+    "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
+    "address is enough (a follower relays to the leader). Exit status: 0 success; 1 failure, "
+    "with the reason on standard error: \"key not found\" (get of a key never written), \"value "
+    "too large: N bytes, limit M\", \"not written: no space left on the data volume of X\", "
+    "\"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" (within "
+    "about a second when no server can be reached), \"no leader answered within T\"; for status: "
+    "no node reports a leader; 2 usage error. The shard commands talk to a shard controller "
+    "(shardctrld, --ctrlers): join adds replica groups (GID=HOST:PORT,... each, in one call), "
+    "leave removes groups, move puts one shard on a group; each prints the number of the config "
+    "it made (\"config N\"); join --initial joins only on a controller still at config 0 (else "
+    "it prints \"config N exists: nothing joined\" and exits 0). config prints config NUM "
+    "(default the latest): each gid's shards as ranges (0-4,7) and its servers in order; with "
+    "--json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
     "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
     "range) exits 1 with the controller's message. With controllers given (--ctrlers or "
     "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
     "groups) through the shard clerk. shard status prints every group member's role, config "
-    "number and shard states, and exits 1 until every shard is served; shard key KEY prints "
-    "the key's shard and group.",
+    "number and shard states, and exits 1 until every shard is served; shard key KEY prints the "
+    "key's shard and group.",
     options, ARRAY_LEN(options),
 };
 
