@@ -30,7 +30,8 @@ struct pending {
 
 struct rpc_client {
     struct event_base *base;
-    struct evdns_base *dns;  /* the loop's resolver (dns.c), for names */
+    struct evdns_base *dns;  /* the loop's resolver (dns.c), taken at a name's first lookup */
+    bool dns_held;
     char *addr;
     char host[256];
     uint16_t port;
@@ -265,6 +266,10 @@ static void client_connect(struct rpc_client *c)
     int sslen;
     char err[512];
     int numeric = rpc_resolve_numeric(c->addr, &ss, &sslen, err, sizeof err);
+    if (numeric == 1 && !c->dns_held) { /* (numeric addresses never need one) */
+        c->dns = rpc_dns_acquire(c->base);
+        c->dns_held = true;
+    }
     if (numeric < 0 || (numeric == 1 && (!c->dns || rpc_dns_unresolved(c->base, c->host, err,
                                                                         sizeof err)))) {
         if (numeric == 1 && !c->dns)
@@ -319,7 +324,6 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
     c->addr = xstrdup(addr);
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
-    c->dns = rpc_dns_acquire(base);
     if (opts)
         c->o = *opts;
     else
@@ -478,7 +482,8 @@ static void client_destroy(struct rpc_client *c)
     u64map_free(&c->calls);
     event_free(c->retry_timer);
     evbuffer_free(c->queue);
-    rpc_dns_release(c->base);
+    if (c->dns_held)
+        rpc_dns_release(c->base);
     free(c->addr);
     free(c);
 }
