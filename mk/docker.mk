@@ -17,9 +17,14 @@ PROGRAMS += $(KVLOAD)
 
 # The chaos test on the compose cluster (skipped with a message when no Docker engine answers).
 # `make test` runs it too, so CI runs it wherever an engine is reachable.
-.PHONY: test-docker docker-image-if-engine
+.PHONY: test-docker test-docker-sharded docker-image-if-engine
 test-docker: image $(KVLOAD) $(BIN)/kvcli
 	@BIN=$(BIN) MODE=$(MODE) KVLOAD=$(KVLOAD) test/run-all.sh test/docker/test-docker.sh
+
+# The same on the sharded compose cluster (profile "sharded"), through the shard clerk, with
+# group moves (kvcli shard leave / join) among the faults.
+test-docker-sharded: image $(KVLOAD) $(BIN)/kvcli
+	@BIN=$(BIN) MODE=$(MODE) KVLOAD=$(KVLOAD) test/run-all.sh test/docker/test-docker-sharded.sh
 
 docker-image-if-engine: $(IMAGE_INPUTS)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
@@ -27,4 +32,4 @@ docker-image-if-engine: $(IMAGE_INPUTS)
 	else echo "no Docker engine reachable: the Docker chaos test will be skipped"; fi
 
 test: docker-image-if-engine
-TEST_PROGRAMS += test/docker/test-docker.sh
+TEST_PROGRAMS += test/docker/test-docker.sh test/docker/test-docker-sharded.sh

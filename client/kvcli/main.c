@@ -14,8 +14,7 @@
 #include "base/util.h"
 #include "clerk/clerk.h"
 #include "clerk/shard.h"
-#include "kv.pb-c.h"
-#include "rpc/rpc.h"
+#include "node_status.h"
 #include "shard.h"
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
@@ -41,23 +40,26 @@ static const struct config_option options[] = {
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " SHARD_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
-    "from standard input); status prints one row per node. Any one member's address is enough "
-    "(a follower relays to the leader). Exit status: 0 success; 1 failure, with the reason on "
-    "standard error: \"key not found\" (get of a key never written), \"value too large: N bytes, "
-    "limit M\", \"not written: no space left on the data volume of X\", \"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" "
-    "(within about a second when no server can be reached), \"no leader answered within T\"; "
-    "for status: no node reports a leader; 2 usage error. "
-    "The shard commands talk to a shard controller (shardctrld, --ctrlers): join adds replica "
-    "groups (GID=HOST:PORT,... each, in one call), leave removes groups, move puts one shard on "
-    "a group; each prints the number of the config it made (\"config N\"). config prints config "
-    "NUM (default the latest): each gid's shards as ranges (0-4,7) and its servers in order; "
-    "with --json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
+    "from standard input); status prints one row per node (of kvd, shardkvd or shardctrld; the "
+    "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
+    "address is enough (a follower relays to the leader). Exit status: 0 success; 1 failure, "
+    "with the reason on standard error: \"key not found\" (get of a key never written), \"value "
+    "too large: N bytes, limit M\", \"not written: no space left on the data volume of X\", "
+    "\"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" (within "
+    "about a second when no server can be reached), \"no leader answered within T\"; for status: "
+    "no node reports a leader; 2 usage error. The shard commands talk to a shard controller "
+    "(shardctrld, --ctrlers): join adds replica groups (GID=HOST:PORT,... each, in one call), "
+    "leave removes groups, move puts one shard on a group; each prints the number of the config "
+    "it made (\"config N\"); join --initial joins only on a controller still at config 0 (else "
+    "it prints \"config N exists: nothing joined\" and exits 0). config prints config NUM "
+    "(default the latest): each gid's shards as ranges (0-4,7) and its servers in order; with "
+    "--json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
     "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
     "range) exits 1 with the controller's message. With controllers given (--ctrlers or "
     "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
     "groups) through the shard clerk. shard status prints every group member's role, config "
-    "number and shard states, and exits 1 until every shard is served; shard key KEY prints "
-    "the key's shard and group.",
+    "number and shard states, and exits 1 until every shard is served; shard key KEY prints the "
+    "key's shard and group.",
     options, ARRAY_LEN(options),
 };
 
@@ -75,62 +77,45 @@ static uint8_t *read_stdin(size_t *len)
     return buf;
 }
 
-/* What a server that did not give its status is, in words. */
-static void describe_failure(const char *addr, enum rpc_status st, const char *error, char *out,
-                             size_t len)
-{
-    if (st == RPC_PROTOCOL || st == RPC_UNKNOWN_METHOD || st == RPC_OK)
-        snprintf(out, len, "not a kvd server (%s)",
-                 st == RPC_PROTOCOL ? "it does not speak this protocol"
-                 : st == RPC_UNKNOWN_METHOD ? "it has no method kv.Status"
-                                            : "its reply is not a kv.StatusReply");
-    else if (st == RPC_UNREACHABLE)
-        snprintf(out, len, "unreachable (%s)", error && error[0] ? error : addr);
-    else
-        snprintf(out, len, "unreachable (%s%s%s)", rpc_status_name(st), error && error[0] ? ": " : "",
-                 error ? error : "");
-}
-
 /* One row per node; exit status 1 unless some node reports a leader (a health check for one
- * node, a cluster check for several). */
+ * node, a cluster check for several). The last column is kvd's keys, shardkvd's gid or
+ * shardctrld's latest config number (the header says which when every node is one daemon). */
 static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
 {
     size_t with_leader = 0;
-    printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
-           "leader", "commit", "applied", "last", "snapshot", "keys");
+    struct node_row *rows = xcalloc(n ? n : 1, sizeof *rows);
+    char **why = xcalloc(n ? n : 1, sizeof *why);
+    const char *daemon = NULL;
+    bool mixed = false;
     for (size_t i = 0; i < n; i++) {
-        char err[256];
-        struct rpc_sync *s = rpc_sync_new(servers[i], err, sizeof err);
-        uint8_t *rep = NULL;
-        size_t len = 0;
-        char *error = NULL;
-        Kv__StatusReply *st = NULL;
-        enum rpc_status rs = RPC_UNREACHABLE;
-        if (s)
-            rs = rpc_sync_call(s, "kv.Status", NULL, 0, MIN(timeout_ms, 2000), &rep, &len, &error);
-        if (rs == RPC_OK)
-            st = kv__status_reply__unpack(NULL, len, rep);
-        free(rep);
-        rpc_sync_free(s);
-        if (!st || !st->node) {
-            char what[512];
-            describe_failure(servers[i], rs, s ? error : err, what, sizeof what);
-            printf("%-4s %-22s %s\n", "-", servers[i], what);
-            free(error);
-            if (st)
-                kv__status_reply__free_unpacked(st, NULL);
+        char w[512];
+        if (node_status_fetch(servers[i], timeout_ms, &rows[i], w, sizeof w) != 0) {
+            why[i] = xstrdup(w);
             continue;
         }
-        free(error);
-        const Node__Status *nd = st->node;
-        printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", nd->id, servers[i],
-               nd->role, (unsigned long long)nd->term, nd->leader_id,
-               (unsigned long long)nd->commit_index, (unsigned long long)nd->applied_index,
-               (unsigned long long)nd->last_index, (unsigned long long)nd->snapshot_index,
-               (unsigned long long)st->keys);
-        with_leader += nd->leader_id != 0;
-        kv__status_reply__free_unpacked(st, NULL);
+        mixed |= daemon && strcmp(daemon, rows[i].daemon) != 0;
+        daemon = rows[i].daemon;
     }
+    const char *last = mixed || !daemon || strcmp(daemon, "kvd") == 0 ? "keys"
+                       : strcmp(daemon, "shardkvd") == 0             ? "gid"
+                                                                     : "config";
+    printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
+           "leader", "commit", "applied", "last", "snapshot", last);
+    for (size_t i = 0; i < n; i++) {
+        const struct node_row *r = &rows[i];
+        if (why[i]) {
+            printf("%-4s %-22s %s\n", "-", servers[i], why[i]);
+            free(why[i]);
+            continue;
+        }
+        printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", r->id, servers[i],
+               r->role, (unsigned long long)r->term, r->leader_id, (unsigned long long)r->commit,
+               (unsigned long long)r->applied, (unsigned long long)r->last,
+               (unsigned long long)r->snapshot, (unsigned long long)r->keys);
+        with_leader += r->leader_id != 0;
+    }
+    free(rows);
+    free(why);
     if (with_leader == 0)
         fprintf(stderr, "kvcli: no node reports a leader\n");
     return with_leader > 0 ? 0 : 1;

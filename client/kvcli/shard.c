@@ -17,7 +17,7 @@
 static const struct {
     const char *name, *line;
 } subs[] = {
-    { "join", "shard join GID=HOST:PORT[,HOST:PORT]... [GID=HOST:PORT[,HOST:PORT]...]..." },
+    { "join", "shard join [--initial] GID=HOST:PORT[,HOST:PORT]... [GID=HOST:PORT[,HOST:PORT]...]..." },
     { "leave", "shard leave GID..." },
     { "move", "shard move SHARD GID" },
     { "config", "shard config [--json] [NUM]" },
@@ -161,6 +161,7 @@ struct request {
     size_t n;                     /* groups or gids */
     uint32_t shard, gid;          /* move */
     int64_t num;                  /* config: -1 latest */
+    bool initial;                 /* join --initial: only on a controller still at config 0 */
     const char *key;              /* key */
     bool json;
 };
@@ -221,6 +222,11 @@ static int parse_request(char **args, int n, bool json, struct request *q)
     args++;
     n--;
     if (strcmp(q->sub, "join") == 0) {
+        if (n > 0 && strcmp(args[0], "--initial") == 0) {
+            q->initial = true;
+            args++;
+            n--;
+        }
         if (n < 1)
             return usage(q->sub, "shard join: no group given");
         q->n = (size_t)n;
@@ -312,6 +318,20 @@ static int run(struct ctrl_sync *s, const struct request *q, uint64_t timeout_ms
             print_table(c);
         sc_config_free(c);
         return rc;
+    }
+    if (strcmp(q->sub, "join") == 0 && q->initial) {
+        /* A deployment's first start joins its groups; any later start (over kept data) must
+         * not undo what an administrator changed since (a group that left stays out). */
+        struct sc_config *c = NULL;
+        r = ctrl_sync_query(s, -1, &c);
+        if (r != CLERK_OK)
+            return failed(s, r);
+        num = c->num;
+        sc_config_free(c);
+        if (num != 0) {
+            printf("config %llu exists: nothing joined (--initial)\n", (unsigned long long)num);
+            return 0;
+        }
     }
     if (strcmp(q->sub, "join") == 0)
         r = ctrl_sync_join(s, q->groups, q->n, &num);

@@ -14,6 +14,7 @@
 #include "rpc/rpc.h"
 #include "shardkv.pb-c.h"
 #include "shardkv/codec.h"
+#include "shardkv/shardkv.h"
 
 struct service {
     struct node *node;
@@ -55,6 +56,14 @@ int shardkvd_check(const void *opts, char *err, size_t errlen, void *arg)
     strv_free(v, n);
     if (rc == 0)
         m->skv = shardkv_new((uint32_t)o->gid);
+    /* For tests only: start with one of lib/shardkv's planted bugs (enum skv_bug, a number), to
+     * show that a chaos test catches it (test/docker/test-docker-sharded.sh PLANT=...). */
+    const char *bug = getenv("SHARDKVD_PLANTED_BUG");
+    if (rc == 0 && bug && atoi(bug) > 0) {
+        shardkv_set_planted_bug(m->skv, atoi(bug));
+        LOG_WARN("shardkv", "SHARDKVD_PLANTED_BUG=%d: running with a planted bug (tests only)",
+                 atoi(bug));
+    }
     return rc;
 }
 

@@ -4,6 +4,7 @@
  * A call is "queued" until the connection is established (its frame waits in c->queue, so a
  * connect that fails loses nothing), then "sent" (its frame was handed to the socket). Only
  * sent calls fail with RPC_DISCONNECTED when the connection breaks. */
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdlib.h>
@@ -29,7 +30,11 @@ struct pending {
 
 struct rpc_client {
     struct event_base *base;
+    struct evdns_base *dns;  /* the loop's resolver (dns.c), taken at a name's first lookup */
+    bool dns_held;
     char *addr;
+    char host[256];
+    uint16_t port;
     struct rpc_client_opts o;
     struct bufferevent *bev; /* NULL while waiting to reconnect */
     bool connected;
@@ -40,11 +45,13 @@ struct rpc_client {
     struct event *retry_timer;
     struct rng rng;
     uint64_t last_attempt_ms;
+    char unresolved_why[512]; /* why calls to a name known not to exist fail at once */
     int depth;               /* callbacks running; rpc_client_free waits for 0 */
     bool free_requested;
 };
 
 static void client_connect(struct rpc_client *c);
+static void client_unresolved(struct rpc_client *c, const char *why);
 
 void rpc_client_opts_default(struct rpc_client_opts *o)
 {
@@ -92,6 +99,10 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
         char msg[128];
         rpc_too_large_message(msg, sizeof msg, p->size, p->c->o.limits.max_frame);
         complete(p, RPC_TOO_LARGE, msg, NULL, 0);
+    } else if (p->deferred == RPC_UNREACHABLE) {
+        char why[sizeof p->c->unresolved_why];
+        snprintf(why, sizeof why, "%s", p->c->unresolved_why);
+        complete(p, RPC_UNREACHABLE, why, NULL, 0);
     } else if (p->deferred != RPC_OK)
         complete(p, p->deferred, "output buffer full", NULL, 0);
     else
@@ -214,6 +225,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         LOG_DEBUG("rpc", "connected to %s", c->addr);
         return;
     }
+    int dns_err = bufferevent_socket_get_dns_error(bev);
+    if ((what & BEV_EVENT_ERROR) && dns_err) {
+        char why[512];
+        snprintf(why, sizeof why, "cannot resolve %s: %s", c->addr, evutil_gai_strerror(dns_err));
+        /* The resolver's answer (no such name), not a lookup that timed out: every client of
+         * the loop believes it for a reconnect period (dns.c). */
+        if (dns_err == EVUTIL_EAI_NONAME)
+            rpc_dns_note_unresolved(c->base, c->host, why, c->o.reconnect_max_ms);
+        client_unresolved(c, why);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         client_disconnect(c, what & BEV_EVENT_EOF ? "closed by peer"
                                                   : evutil_socket_error_to_string(
@@ -221,26 +243,58 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                           false);
 }
 
+/* The name did not resolve (or the address is not host:port): nothing was sent, so the waiting
+ * calls can go elsewhere now rather than at their deadline. */
+static void client_unresolved(struct rpc_client *c, const char *why)
+{
+    LOG_DEBUG("rpc", "%s", why);
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
+    schedule_retry(c);
+    evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
+    fail_calls(c, true, RPC_UNREACHABLE, why);
+}
+
+/* A numeric address connects at once; a name is looked up on the loop first (dns.c: a
+ * blocking getaddrinfo could stall every other connection of the loop for seconds). */
 static void client_connect(struct rpc_client *c)
 {
     c->last_attempt_ms = clock_mono_ms();
     struct sockaddr_storage ss;
     int sslen;
-    char err[256];
-    if (rpc_resolve(c->addr, &ss, &sslen, err, sizeof err) != 0) {
-        LOG_DEBUG("rpc", "%s", err);
-        schedule_retry(c);
-        /* Nothing was sent: the waiting calls can go elsewhere now rather than at their
-         * deadline. */
-        evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
-        fail_calls(c, true, RPC_UNREACHABLE, err);
+    char err[512];
+    int numeric = rpc_resolve_numeric(c->addr, &ss, &sslen, err, sizeof err);
+    if (numeric == 1 && !c->dns_held) { /* (numeric addresses never need one) */
+        c->dns = rpc_dns_acquire(c->base);
+        c->dns_held = true;
+    }
+    if (numeric < 0 || (numeric == 1 && (!c->dns || rpc_dns_unresolved(c->base, c->host, err,
+                                                                        sizeof err)))) {
+        if (numeric == 1 && !c->dns)
+            snprintf(err, sizeof err, "cannot resolve %s: no resolver", c->addr);
+        client_unresolved(c, err);
         return;
     }
     c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
     rpc_bev_tune(c->bev);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sslen) != 0) {
+    /* A lookup can end inside this call (a name in /etc/hosts, an immediate failure), its
+     * failure callbacks too: hold off a free from one of them until we are done. */
+    c->depth++;
+    int rc = numeric == 0
+                 ? bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sslen)
+                 : bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC, c->host, c->port);
+    c->depth--;
+    if (c->free_requested) {
+        if (c->depth == 0)
+            client_destroy(c);
+        return;
+    }
+    if (rc != 0 && c->bev) {
+        /* (A lookup that fails at once has already been reported through on_event.) */
         bufferevent_free(c->bev);
         c->bev = NULL;
         schedule_retry(c);
@@ -268,6 +322,8 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
     struct rpc_client *c = xcalloc(1, sizeof *c);
     c->base = base;
     c->addr = xstrdup(addr);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
     if (opts)
         c->o = *opts;
     else
@@ -284,7 +340,10 @@ static uint64_t call_start(struct rpc_client *c, const char *method, const uint8
                            size_t len, uint64_t timeout_ms, bool forwarded, rpc_reply_fn cb,
                            void *arg)
 {
-    if (!c->bev && clock_mono_ms() - c->last_attempt_ms >= c->o.reconnect_min_ms) {
+    bool unresolved = !c->bev && c->dns &&
+                      rpc_dns_unresolved(c->base, c->host, c->unresolved_why,
+                                         sizeof c->unresolved_why);
+    if (!c->bev && !unresolved && clock_mono_ms() - c->last_attempt_ms >= c->o.reconnect_min_ms) {
         /* Waiting to reconnect: a call is a reason to try now rather than after the backoff. */
         evtimer_del(c->retry_timer);
         client_connect(c);
@@ -307,7 +366,9 @@ static uint64_t call_start(struct rpc_client *c, const char *method, const uint8
     struct evbuffer *out = c->connected ? bufferevent_get_output(c->bev) : c->queue;
     size_t size = RPC_FRAME_HEADER + rpc__envelope__get_packed_size(&env);
     p->size = len;
-    if (size - RPC_FRAME_HEADER > c->o.limits.max_frame)
+    if (unresolved)
+        p->deferred = RPC_UNREACHABLE;
+    else if (size - RPC_FRAME_HEADER > c->o.limits.max_frame)
         p->deferred = RPC_TOO_LARGE;
     else if (evbuffer_get_length(out) + size > c->o.limits.out_drop)
         p->deferred = RPC_OVERLOADED;
@@ -421,6 +482,8 @@ static void client_destroy(struct rpc_client *c)
     u64map_free(&c->calls);
     event_free(c->retry_timer);
     evbuffer_free(c->queue);
+    if (c->dns_held)
+        rpc_dns_release(c->base);
     free(c->addr);
     free(c);
 }

@@ -153,8 +153,10 @@ void rpc_socket_tune(evutil_socket_t fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
-int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
-                size_t errlen)
+/* getaddrinfo of "host:port" with flags: 0, 1 when it found nothing (rc in *gai), -1 when addr
+ * is not host:port (message in err). */
+static int lookup(const char *addr, int flags, struct sockaddr_storage *ss, int *sslen, int *gai,
+                  char *err, size_t errlen)
 {
     char host[256];
     uint16_t port;
@@ -165,15 +167,28 @@ int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char 
     char service[8];
     snprintf(service, sizeof service, "%u", port);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_NUMERICSERV };
+                              .ai_flags = AI_NUMERICSERV | flags };
     struct addrinfo *res;
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", addr, gai_strerror(rc));
-        return -1;
-    }
+    if ((*gai = getaddrinfo(host, service, &hints, &res)) != 0)
+        return 1;
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *sslen = (int)res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
+                size_t errlen)
+{
+    int gai = 0, rc = lookup(addr, 0, ss, sslen, &gai, err, errlen);
+    if (rc == 1)
+        snprintf(err, errlen, "cannot resolve %s: %s", addr, gai_strerror(gai));
+    return rc == 0 ? 0 : -1;
+}
+
+int rpc_resolve_numeric(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
+                        size_t errlen)
+{
+    int gai = 0;
+    return lookup(addr, AI_NUMERICHOST, ss, sslen, &gai, err, errlen);
 }

@@ -45,7 +45,23 @@ void rpc_socket_tune(evutil_socket_t fd);
  * copes with that by processing at the loop's lowest priority, see node_new.) */
 void rpc_bev_tune(struct bufferevent *bev);
 
-/* Resolves "host:port" into *ss. Returns 0, or -1 with a message in err. */
+/* The loop's asynchronous resolver (dns.c), shared by its clients: acquire when a client is
+ * made, release when it is freed (the last release frees it). NULL when none could be made (the
+ * client then reports names as unresolvable; numeric addresses need none). */
+struct evdns_base *rpc_dns_acquire(struct event_base *base);
+void rpc_dns_release(struct event_base *base);
+/* The negative cache of base's resolver: whether host was reported as no such name within its
+ * time to live (why: the message then), and noting it so. */
+bool rpc_dns_unresolved(struct event_base *base, const char *host, char *why, size_t whylen);
+void rpc_dns_note_unresolved(struct event_base *base, const char *host, const char *why,
+                             uint64_t ttl_ms);
+
+/* "host:port" into *ss when host is a numeric address (no lookup). Returns 0, 1 when host is a
+ * name, or -1 with a message in err when addr is not host:port. */
+int rpc_resolve_numeric(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
+                        size_t errlen);
+
+/* Resolves "host:port" into *ss (blocking: for listening addresses, at startup). Returns 0, or -1 with a message in err. */
 int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
                 size_t errlen);
 

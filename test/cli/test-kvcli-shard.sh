@@ -30,7 +30,7 @@ EOF
 # Server lists deliberately not sorted: they must come back verbatim.
 g1=127.0.0.1:9013,127.0.0.1:9011,127.0.0.1:9012
 g2=127.0.0.1:9022,127.0.0.1:9021
-check "join of two groups in one call makes config 1" out ctl join 1=$g1 2=$g2 <<<"config 1"
+check "join --initial of two groups in one call, at config 0, makes config 1" out ctl join --initial 1=$g1 2=$g2 <<<"config 1"
 config1=$(cat <<EOF
 config 1: 10 shards, 2 groups
 gid  shards  count  servers
@@ -89,6 +89,13 @@ refused "a gid joined twice" "join: group 2 is already in config 4$" join 2=127.
 refused "a gid given twice in one join" "join: group 5 is given twice$" join 5=127.0.0.1:9051 5=127.0.0.1:9052
 refused "join of gid 0" "join: gid 0 is not a group" join 0=127.0.0.1:9001
 check "... and none of them made a config" test "$(num)" = 4
+check "join --initial past config 0: exit 0, nothing joined" out ctl join --initial 7=127.0.0.1:9071 \
+  <<<"config 4 exists: nothing joined (--initial)"
+check "... and it made no config" test "$(num)" = 4
+# kvcli status on a shardctrld node (the compose file's health check): its role, the latest config.
+first=${KV_CTRLERS%%,*}
+check "kvcli status on one shardctrld node: exit 0, its latest config in the last column" bash -c \
+  "'$BIN/kvcli' --servers $first status | awk 'NR == 1 && \$NF != \"config\" {exit 1} NR == 2 && \$NF != 4 {exit 1} END {exit NR != 2}'"
 
 # ---- usage errors: exit 2 with a usage line, nothing sent ----
 usage() { # NAME ARGS...

@@ -1,5 +1,6 @@
 /* kvload: a client load for chaos tests that records its history. N clerks append unique
- * elements to a few keys and read them back for --duration; every operation goes into a
+ * elements to a few keys and read them back for --duration (kv clerks on --servers, a kvd
+ * cluster; or, with --ctrlers, shard clerks on a sharded cluster); every operation goes into a
  * linearizability history (an operation that timed out is recorded without a return: it may or
  * may not have happened). At the end it reads every key once more, checks that each
  * acknowledged append is there exactly once (unacknowledged ones at most once), writes the
@@ -17,9 +18,10 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "clerk/clerk.h"
+#include "clerk/shard.h"
 
 struct opts {
-    char *servers, *history;
+    char *servers, *ctrlers, *history;
     int64_t clients, keys;
     uint64_t duration_ms, op_timeout_ms, pace_ms;
 };
@@ -27,6 +29,8 @@ struct opts {
 static const struct config_option options[] = {
     { "", "servers", "servers", CONFIG_STRING, offsetof(struct opts, servers), "127.0.0.1:7101", 0,
       0, "kvd nodes, comma-separated" },
+    { "", "ctrlers", "ctrlers", CONFIG_STRING, offsetof(struct opts, ctrlers), NULL, 0, 0,
+      "a sharded cluster's shardctrld nodes, comma-separated (then --servers is not used)" },
     { "", "history", "history", CONFIG_STRING, offsetof(struct opts, history), NULL, 0, 0,
       "write the history here (JSON lines)" },
     { "", "clients", "clients", CONFIG_INT, offsetof(struct opts, clients), "8", 1, 1000,
@@ -41,7 +45,7 @@ static const struct config_option options[] = {
 };
 
 static const struct config_spec spec = {
-    "kvload", "[OPTION]...", "Records a checked history of appends and reads against kvd.",
+    "kvload", "[OPTION]...", "Records a checked history of appends and reads against kvd or a sharded cluster.",
     options, ARRAY_LEN(options),
 };
 
@@ -49,7 +53,8 @@ struct load;
 
 struct worker {
     struct load *l;
-    struct clerk *clerk;
+    struct clerk *clerk;       /* kvd */
+    struct shard_clerk *sc;    /* a sharded cluster */
     struct event *pause;
     int id;
     long n;
@@ -132,7 +137,10 @@ static void next_op(struct worker *w)
     if (w->is_get) {
         lin_history_call(&l->h, w->id, LIN_GET, w->key, strlen(w->key), "", 0, now_ns(l), &w->op_index);
         l->gets++;
-        clerk_get(w->clerk, (const uint8_t *)w->key, strlen(w->key), on_done, w);
+        if (w->sc)
+            shard_clerk_get(w->sc, (const uint8_t *)w->key, strlen(w->key), on_done, w);
+        else
+            clerk_get(w->clerk, (const uint8_t *)w->key, strlen(w->key), on_done, w);
         return;
     }
     snprintf(w->elem, sizeof w->elem, "x%d.%ldy", w->id, w->n++);
@@ -144,8 +152,12 @@ static void next_op(struct worker *w)
     l->elems[l->nelems++] = (struct elem_state){ xstrdup(w->elem), k, false };
     lin_history_call(&l->h, w->id, LIN_APPEND, w->key, strlen(w->key), w->elem, strlen(w->elem),
                      now_ns(l), &w->op_index);
-    clerk_append(w->clerk, (const uint8_t *)w->key, strlen(w->key), (const uint8_t *)w->elem,
-                 strlen(w->elem), false, on_done, w);
+    if (w->sc)
+        shard_clerk_append(w->sc, (const uint8_t *)w->key, strlen(w->key), (const uint8_t *)w->elem,
+                           strlen(w->elem), false, on_done, w);
+    else
+        clerk_append(w->clerk, (const uint8_t *)w->key, strlen(w->key), (const uint8_t *)w->elem,
+                     strlen(w->elem), false, on_done, w);
 }
 
 static size_t count(const char *hay, size_t len, const char *needle)
@@ -166,14 +178,19 @@ int main(int argc, char **argv)
     }
     log_setup(LOG_ERROR, "kvload", NULL);
     srand((unsigned)clock_wall_ns());
+    bool sharded = o.ctrlers && o.ctrlers[0];
     char **servers = NULL;
-    size_t n = split_list(o.servers, &servers);
+    size_t n = split_list(sharded ? o.ctrlers : o.servers, &servers);
     struct load l = { .o = &o, .base = event_base_new(), .t0 = clock_mono_ns(),
                       .run = (unsigned)(clock_wall_ns() % 1000000000u) };
     lin_history_init(&l.h);
     char err[256];
-    struct clerk_net *net = clerk_net_new(l.base, (const char *const *)servers, n, err, sizeof err);
-    if (!net) {
+    /* kvd: one connection per server, shared by the clerks; sharded: each shard clerk has its
+     * own (to the controller and, per group, to its servers). */
+    struct clerk_net *net = sharded ? NULL
+                                    : clerk_net_new(l.base, (const char *const *)servers, n, err,
+                                                    sizeof err);
+    if (!sharded && !net) {
         fprintf(stderr, "kvload: %s\n", err);
         return 2;
     }
@@ -184,22 +201,35 @@ int main(int argc, char **argv)
     l.end_ms = clock_mono_ms() + o.duration_ms;
     l.running = (int)o.clients;
     for (int64_t i = 0; i < o.clients; i++) {
-        ws[i] = (struct worker){ .l = &l, .clerk = clerk_new(net, &co), .id = (int)i + 1 };
+        ws[i] = (struct worker){ .l = &l, .id = (int)i + 1 };
+        if (sharded)
+            ws[i].sc = shard_clerk_new(l.base, (const char *const *)servers, n, &co, err, sizeof err);
+        else
+            ws[i].clerk = clerk_new(net, &co);
+        if (sharded && !ws[i].sc) {
+            fprintf(stderr, "kvload: %s\n", err);
+            return 2;
+        }
         ws[i].pause = evtimer_new(l.base, on_pause, &ws[i]);
         next_op(&ws[i]);
     }
     event_base_dispatch(l.base);
     /* Final reads (no deadline: the cluster has healed when the test asks for them). */
     int lost = 0, duplicated = 0;
-    struct clerk_sync *cs = clerk_sync_new((const char *const *)servers, n, NULL, err, sizeof err);
-    for (int64_t k = 0; k < o.keys && cs; k++) {
+    struct clerk_sync *cs = sharded ? NULL
+                                    : clerk_sync_new((const char *const *)servers, n, NULL, err,
+                                                     sizeof err);
+    struct shard_sync *ss = sharded ? shard_sync_new((const char *const *)servers, n, NULL, err,
+                                                     sizeof err)
+                                    : NULL;
+    for (int64_t k = 0; k < o.keys && (cs || ss); k++) {
         char key[40];
         snprintf(key, sizeof key, "r%u.k%lld", l.run, (long long)k);
         size_t idx;
         lin_history_call(&l.h, 0, LIN_GET, key, strlen(key), "", 0, now_ns(&l), &idx);
         uint8_t *v = NULL;
         size_t vl = 0;
-        enum clerk_result r = clerk_sync_get(cs, key, &v, &vl);
+        enum clerk_result r = ss ? shard_sync_get(ss, key, &v, &vl) : clerk_sync_get(cs, key, &v, &vl);
         lin_history_return(&l.h, idx, (const char *)v, vl, now_ns(&l));
         for (size_t e = 0; e < l.nelems; e++) {
             if (l.elems[e].key != (int)k)
@@ -213,6 +243,7 @@ int main(int argc, char **argv)
         free(v);
     }
     clerk_sync_free(cs);
+    shard_sync_free(ss);
     if (o.history) {
         if (lin_history_write_jsonl(&l.h, o.history, err, sizeof err) != 0)
             fprintf(stderr, "kvload: %s\n", err);
@@ -229,6 +260,7 @@ int main(int argc, char **argv)
     lin_report_free(&rep);
     for (int64_t i = 0; i < o.clients; i++) {
         clerk_free(ws[i].clerk);
+        shard_clerk_free(ws[i].sc);
         event_free(ws[i].pause);
     }
     clerk_net_free(net);

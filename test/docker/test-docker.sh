@@ -14,17 +14,8 @@ KVLOAD=${KVLOAD:-build/${MODE:-release}/test/kvload}
 ROUNDS=${CHAOS_ROUNDS:-4}
 . test/support/check.sh
 
-if ! command -v docker >/dev/null || ! docker info >/dev/null 2>&1 || ! command -v docker-compose >/dev/null; then
-  echo "test-docker: skipped: no Docker engine (or no docker-compose) is reachable"
-  check_result
-  exit 0
-fi
-if ! docker image inspect raftkv:latest >/dev/null 2>&1; then
-  echo "test-docker: the raftkv:latest image is missing (make image)"
-  CHECK_FAILED=1
-  check_result
-  exit 1
-fi
+. test/docker/engine.sh
+require_engine test-docker
 
 project=raftkvchaos$$
 export KV1_PORT=$((21000 + RANDOM % 10000)) KV2_PORT KV3_PORT
