@@ -64,6 +64,7 @@ void skv_driver_opts_default(struct skv_driver_opts *o)
     o->poll_ms = 100;
     o->chunk_bytes = 256 * 1024;
     o->call_ms = 2000;
+    o->attempt_ms = 1000;
     o->seed = 0;
 }
 
@@ -168,7 +169,7 @@ static struct peer *peer_for(struct skv_driver *d, const struct skv_action *a)
     struct clerk_opts o;
     clerk_opts_default(&o);
     o.deadline_ms = d->o.call_ms;
-    o.attempt_ms = MIN(1000, d->o.call_ms);
+    o.attempt_ms = MIN(d->o.attempt_ms, d->o.call_ms);
     o.seed = d->o.seed ? d->o.seed + d->n_peers : 0;
     o.seed = clerk_seed(&o, (uintptr_t)p);
     p->pull = clerk_engine_new(&p->t, &pull_layer, &o);
@@ -381,7 +382,7 @@ struct skv_driver *skv_driver_new(struct shardkv *s, const struct skv_driver_ops
     struct clerk_opts co;
     clerk_opts_default(&co);
     co.deadline_ms = d->o.call_ms;
-    co.attempt_ms = MIN(1000, d->o.call_ms);
+    co.attempt_ms = MIN(d->o.attempt_ms, d->o.call_ms);
     co.seed = d->o.seed;
     d->ctrl = ctrl_clerk_new_on(&d->ctrl_t, &co);
     d->timer = d->ctrl_t.ops->timer_new(d->ctrl_t.ctx, on_timer, d);

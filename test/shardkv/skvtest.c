@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "internal.h"
 #include "shardctrl/keyshard.h"
+#include "shardkv.pb-c.h"
 #include "storage/storage.h"
 
 #define LIN_TIMEOUT_MS 1000 /* the lab's Porcupine limit */
@@ -71,7 +72,8 @@ static struct cluster *start_ctrler(struct skt *t, const char *label)
 }
 
 /* Group gi's nodes: shardkvd --gid, --ctrlers (the primary's client proxies), --poll 100ms
- * (the lab's "roughly every 100 milliseconds"), --max-raft-state when the test sets one. */
+ * (the lab's "roughly every 100 milliseconds"), --max-raft-state when the test sets one,
+ * --peer-attempt 500ms. */
 static void start_group(struct skt *t, int gi)
 {
     const char *addrs[CLUSTER_MAX_NODES];
@@ -84,8 +86,11 @@ static void start_group(struct skt *t, int gi)
     snprintf(gid, sizeof gid, "%u", SKT_GID(gi));
     snprintf(mrs, sizeof mrs, "%d", t->maxraftstate > 0 ? t->maxraftstate : 0);
     snprintf(name, sizeof name, "%s-g%u", t->name, SKT_GID(gi));
+    /* --peer-attempt 500ms: the leader's own calls (config polls, pulls, deletes) wait for one
+     * server's answer as long as the test's clerks do (skvops.c's ATTEMPT_MS): labrpc fails a
+     * dropped call at once, a proxy's dropped frame costs the whole attempt (1 s by default). */
     const char *args[] = { "--gid", gid, "--ctrlers", ctrlers, "--poll", "100ms",
-                           "--max-raft-state", mrs, NULL };
+                           "--max-raft-state", mrs, "--peer-attempt", "500ms", NULL };
     struct cluster_opts o;
     cluster_opts_default(&o);
     o.n = SKT_NSERVERS;
@@ -373,6 +378,72 @@ void skt_expect_snapshots(struct skt *t)
             n++;
         }
     printf("  every one of the %u running servers has a snapshot\n", n);
+    fflush(stdout);
+}
+
+/* Server i's shardkv.Status (asked directly), or NULL. */
+static Shardkv__StatusReply *group_status(struct skt *t, int gi, unsigned i)
+{
+    if (!cluster_node_running(t->g[gi], i))
+        return NULL;
+    Shardkv__StatusRequest req = SHARDKV__STATUS_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    if (cluster_call(cluster_sync(t->g[gi], i), "shardkv.Status", &req.base,
+                     &shardkv__status_reply__descriptor, 1000, &m) != RPC_OK)
+        return NULL;
+    return (Shardkv__StatusReply *)m;
+}
+
+int skt_group_view(struct skt *t, int gi, struct skt_group_view *v)
+{
+    memset(v, 0, sizeof *v);
+    int who = -1;
+    uint64_t term = 0;
+    for (unsigned i = 1; i <= SKT_NSERVERS; i++) {
+        Shardkv__StatusReply *r = group_status(t, gi, i);
+        if (!r)
+            continue;
+        /* the leader of the highest term (a deposed one may not know it yet) */
+        if (r->node && strcmp(r->node->role, "leader") == 0 && (who < 0 || r->node->term > term)) {
+            who = (int)i - 1;
+            term = r->node->term;
+            memset(v, 0, sizeof *v);
+            v->config = r->config_num;
+            for (size_t k = 0; k < r->n_shards; k++)
+                if (r->shards[k]->shard < SKT_NSHARDS) {
+                    v->state[r->shards[k]->shard] = r->shards[k]->state;
+                    v->from[r->shards[k]->shard] = r->shards[k]->from_gid;
+                }
+        }
+        shardkv__status_reply__free_unpacked(r, NULL);
+    }
+    return who;
+}
+
+void skt_print_group(struct skt *t, int gi)
+{
+    for (unsigned i = 1; i <= SKT_NSERVERS; i++) {
+        Shardkv__StatusReply *r = group_status(t, gi, i);
+        if (!r || !r->node) {
+            printf("  gid %u server %u: down or silent\n", SKT_GID(gi), i - 1);
+            if (r)
+                shardkv__status_reply__free_unpacked(r, NULL);
+            continue;
+        }
+        printf("  gid %u server %u: %s term %llu commit %llu applied %llu, config %llu, shards",
+               SKT_GID(gi), i - 1, r->node->role, (unsigned long long)r->node->term,
+               (unsigned long long)r->node->commit_index,
+               (unsigned long long)r->node->applied_index, (unsigned long long)r->config_num);
+        for (size_t k = 0; k < r->n_shards; k++) {
+            const ProtobufCEnumValue *e = protobuf_c_enum_descriptor_get_value(
+                &shardkv__shard_state__descriptor, (int)r->shards[k]->state);
+            printf(" %u:%s", r->shards[k]->shard, e ? e->name : "?");
+            if (r->shards[k]->from_gid)
+                printf("<%u", r->shards[k]->from_gid);
+        }
+        printf("\n");
+        shardkv__status_reply__free_unpacked(r, NULL);
+    }
     fflush(stdout);
 }
 

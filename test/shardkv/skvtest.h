@@ -94,6 +94,19 @@ void skt_expect_snapshots(struct skt *t);
  * each server's two figures. */
 uint64_t skt_stored_bytes(struct skt *t);
 
+/* Group gi's leader as it reports itself in shardkv.Status (asked directly, not through the
+ * proxies; of the highest term when two say so): its config and, per shard, its state (a Shardkv__ShardState: NOT_OWNED for the
+ * shards it does not list) and, when PULLING or GC, the group it comes from. Returns the
+ * leader's server index, or -1 when no running server answers as leader. */
+struct skt_group_view {
+    uint64_t config;
+    int state[SKT_NSHARDS];
+    uint32_t from[SKT_NSHARDS];
+};
+int skt_group_view(struct skt *t, int gi, struct skt_group_view *v);
+/* Prints every server of group gi as its shardkv.Status has it (role, term, config, shards). */
+void skt_print_group(struct skt *t, int gi);
+
 /* ---- clerks ---- */
 /* A shard clerk on the test thread, whose controller is the primary one (NULL) or ctl. */
 struct skt_ck *skt_ck_new(struct skt *t, struct cluster *ctl);
