@@ -177,6 +177,57 @@ static void stuck(struct skt *t, uint64_t num)
     }
 }
 
+/* The lab's "put all 10 keys with value v". */
+static void put_all(struct skt_ck *ck, struct keys *ks, const char *v)
+{
+    for (int i = 0; i < ks->n; i++) {
+        set_va(ks, i, v);
+        skt_put(ck, ks->k[i], ks->va[i]);
+    }
+}
+
+/* The lab's ownership table: owned[s] = whether the latest config puts shard s on gid. */
+static struct sc_config *query_owned(struct skt *t, uint32_t gid, bool owned[SKT_NSHARDS])
+{
+    struct sc_config *c = skt_query(t);
+    SKT_EXPECT(t, c->n_shards == SKT_NSHARDS, "config %llu has %u shards",
+               (unsigned long long)c->num, c->n_shards);
+    for (int s = 0; s < SKT_NSHARDS; s++)
+        owned[s] = c->shards[s] == gid;
+    return c;
+}
+
+/* Both tests' last step, for each key whose shard (in c) is owned: check, Put value+suffix,
+ * check; with gid 101 stuck around it (stuck). Fails when no key is checked; prints how many
+ * were (of what). Then frees c, ks, ck and t. */
+static void last_step_and_free(struct skt *t, struct skt_ck *ck, struct keys *ks,
+                               struct sc_config *c, const bool *owned, const char *suffix,
+                               const char *what)
+{
+    stuck(t, c->num + 1);
+    int checked = 0;
+    for (int i = 0; i < ks->n; i++) {
+        if (!owned[key_shard(c, ks->k[i])])
+            continue;
+        skt_check(ck, ks->k[i], ks->va[i]);
+        char nv[32];
+        snprintf(nv, sizeof nv, "%s%s", ks->va[i], suffix);
+        skt_put(ck, ks->k[i], nv);
+        set_va(ks, i, nv);
+        skt_check(ck, ks->k[i], ks->va[i]);
+        checked++;
+    }
+    SKT_EXPECT(t, checked > 0, "no key is on a shard of the table made from config %llu",
+               (unsigned long long)c->num);
+    stuck(t, c->num + 1);
+    printf("  %d keys of %s (config %llu) read and written at gid 101 with gid 100 gone\n",
+           checked, what, (unsigned long long)c->num);
+    sc_config_free(c);
+    keys_free(ks);
+    skt_ck_free(ck);
+    skt_free(t);
+}
+
 /* Is a group able to continue serving shards that it owns while it is stuck in a config
  * transition it cannot finish (the shards it gained from a group that is gone)? */
 START_TEST(Challenge2Unaffected)
@@ -189,19 +240,12 @@ START_TEST(Challenge2Unaffected)
     /* JOIN 100 */
     skt_join(t, 0);
     /* Do a bunch of puts to keys in all shards */
-    for (int i = 0; i < ks.n; i++) {
-        set_va(&ks, i, "100");
-        skt_put(ck, ks.k[i], ks.va[i]);
-    }
+    put_all(ck, &ks, "100");
     /* JOIN 101 */
     skt_join(t, 1);
     /* QUERY to find shards now owned by 101 */
-    struct sc_config *c = skt_query(t);
     bool owned[SKT_NSHARDS];
-    SKT_EXPECT(t, c->n_shards == SKT_NSHARDS, "config %llu has %u shards",
-               (unsigned long long)c->num, c->n_shards);
-    for (int s = 0; s < SKT_NSHARDS; s++)
-        owned[s] = c->shards[s] == SKT_GID(1);
+    struct sc_config *c = query_owned(t, SKT_GID(1), owned);
     /* Wait for migration to new config to complete, and for clients to next config */
     skt_sleep(1000);
     /* Now, set up this as the only group (the lab indexes owned by key index here, not by the
@@ -217,29 +261,8 @@ START_TEST(Challenge2Unaffected)
     skt_leave(t, 0);
     /* Wait to make sure clients see new config */
     skt_sleep(1000);
-    stuck(t, c->num + 1);
     /* And finally: check that gets/puts for 101-owned keys still complete */
-    int checked = 0;
-    for (int i = 0; i < ks.n; i++) {
-        if (!owned[key_shard(c, ks.k[i])])
-            continue;
-        skt_check(ck, ks.k[i], ks.va[i]);
-        char nv[32];
-        snprintf(nv, sizeof nv, "%s-1", ks.va[i]);
-        skt_put(ck, ks.k[i], nv);
-        set_va(&ks, i, nv);
-        skt_check(ck, ks.k[i], ks.va[i]);
-        checked++;
-    }
-    SKT_EXPECT(t, checked > 0, "no key is on a shard gid 101 owned in config %llu",
-               (unsigned long long)c->num);
-    stuck(t, c->num + 1);
-    printf("  %d keys on gid 101's shards of config %llu read and written with gid 100 gone\n",
-           checked, (unsigned long long)c->num);
-    sc_config_free(c);
-    keys_free(&ks);
-    skt_ck_free(ck);
-    skt_free(t);
+    last_step_and_free(t, ck, &ks, c, owned, "-1", "gid 101's shards");
 }
 END_TEST
 
@@ -260,17 +283,10 @@ START_TEST(Challenge2Partial)
     /* Give the implementation some time to reconfigure */
     skt_sleep(1000);
     /* Do a bunch of puts to keys in all shards */
-    for (int i = 0; i < ks.n; i++) {
-        set_va(&ks, i, "100");
-        skt_put(ck, ks.k[i], ks.va[i]);
-    }
+    put_all(ck, &ks, "100");
     /* QUERY to find shards owned by 102 */
-    struct sc_config *c = skt_query(t);
     bool owned[SKT_NSHARDS];
-    SKT_EXPECT(t, c->n_shards == SKT_NSHARDS, "config %llu has %u shards",
-               (unsigned long long)c->num, c->n_shards);
-    for (int s = 0; s < SKT_NSHARDS; s++)
-        owned[s] = c->shards[s] == SKT_GID(2);
+    struct sc_config *c = query_owned(t, SKT_GID(2), owned);
     /* KILL 100 */
     skt_shutdown_group(t, 0);
     /* LEAVE 100 + 102: 101 can get old shards from 102, but not from 100; 101 should start
@@ -279,30 +295,8 @@ START_TEST(Challenge2Partial)
     skt_leavem(t, gone, 2);
     /* Give the implementation some time to start reconfiguration, and to migrate 102 -> 101 */
     skt_sleep(1000);
-    stuck(t, c->num + 1);
     /* And finally: check that gets/puts for formerly 102-owned keys still complete */
-    int checked = 0;
-    for (int i = 0; i < ks.n; i++) {
-        if (!owned[key_shard(c, ks.k[i])])
-            continue;
-        skt_check(ck, ks.k[i], ks.va[i]);
-        char nv[32];
-        snprintf(nv, sizeof nv, "%s-2", ks.va[i]);
-        skt_put(ck, ks.k[i], nv);
-        set_va(&ks, i, nv);
-        skt_check(ck, ks.k[i], ks.va[i]);
-        checked++;
-    }
-    SKT_EXPECT(t, checked > 0, "no key is on a shard gid 102 owned in config %llu",
-               (unsigned long long)c->num);
-    stuck(t, c->num + 1);
-    printf("  %d keys of gid 102's former shards (config %llu) read and written at gid 101 with "
-           "gid 100 gone\n",
-           checked, (unsigned long long)c->num);
-    sc_config_free(c);
-    keys_free(&ks);
-    skt_ck_free(ck);
-    skt_free(t);
+    last_step_and_free(t, ck, &ks, c, owned, "-2", "gid 102's former shards");
 }
 END_TEST
 
