@@ -18,6 +18,9 @@ static const struct config_option options[] = {
       "the shard controller's servers as HOST:PORT,... (required)" },
     { "shardkv", "poll", "poll", CONFIG_DURATION, F(poll_ms), "100ms", 1, 60000,
       "how often the leader asks the controller for the next config and retries hand-overs" },
+    { "shardkv", "peer_attempt", "peer-attempt", CONFIG_DURATION, F(peer_attempt_ms), "1s", 10,
+      2000, "how long the leader waits for one server's answer (the controller's, another "
+      "group's) before it tries the next: what a lost frame costs a config poll, pull or delete" },
     /* A chunk is at least one pair (up to --max-request-bytes) over this budget, and travels in
      * one frame (64 MiB) as a PullReply and as an INSTALL entry: keep it well below. */
     { "shardkv", "chunk_bytes", "chunk-bytes", CONFIG_SIZE, F(chunk_bytes), "256KiB", 1024,

@@ -535,6 +535,7 @@ void node_status(const struct node *n, struct node_status *st)
     st->snapshots_installed = replica_snapshots_installed(n->rep);
     st->snapshots_taken = replica_snapshots_taken(n->rep);
     st->raft_state_bytes = storage_raft_state_size(n->store);
+    st->snapshot_bytes = storage_snapshot_size(n->store);
 }
 
 uint64_t node_peer_match(const struct node *n, uint32_t peer) { return raft_peer_match(core(n), peer); }

@@ -82,7 +82,7 @@ struct node_status {
     struct raft_soft_state soft;
     const char *leader_addr; /* "" when unknown */
     uint64_t commit, applied, last_index, snapshot_index, snapshot_term;
-    uint64_t snapshots_installed, snapshots_taken, raft_state_bytes;
+    uint64_t snapshots_installed, snapshots_taken, raft_state_bytes, snapshot_bytes;
 };
 void node_status(const struct node *n, struct node_status *st);
 

@@ -23,6 +23,7 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r
     r->snapshots_installed = st.snapshots_installed;
     r->snapshots_taken = st.snapshots_taken;
     r->raft_state_bytes = st.raft_state_bytes;
+    r->snapshot_bytes = st.snapshot_bytes;
     const struct node_peer *peers;
     size_t np = node_peers(n, &peers);
     Node__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);

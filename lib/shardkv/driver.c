@@ -11,12 +11,16 @@
 #include "shardkv.pb-c.h"
 #include "shardkv/codec.h"
 
-/* Another group, as the driver calls it: one engine for pulls and one for deletes on a
+/* Pulls from one holder that may run at once (shard % PULL_LANES picks the engine): one lost
+ * frame, or a pull waiting for its answer, does not hold back the holder's other shards. */
+#define PULL_LANES 4
+
+/* Another group, as the driver calls it: PULL_LANES engines for pulls and one for deletes on a
  * transport to its servers (one operation at a time each). */
 struct peer {
     char *key; /* "gid servers..." */
     struct clerk_transport t;
-    struct clerk_engine *pull, *del;
+    struct clerk_engine *pull[PULL_LANES], *del;
 };
 
 /* What the driver last started for a shard, so that a poll does not start it again while it
@@ -64,6 +68,7 @@ void skv_driver_opts_default(struct skv_driver_opts *o)
     o->poll_ms = 100;
     o->chunk_bytes = 256 * 1024;
     o->call_ms = 2000;
+    o->attempt_ms = 1000;
     o->seed = 0;
 }
 
@@ -168,10 +173,11 @@ static struct peer *peer_for(struct skv_driver *d, const struct skv_action *a)
     struct clerk_opts o;
     clerk_opts_default(&o);
     o.deadline_ms = d->o.call_ms;
-    o.attempt_ms = MIN(1000, d->o.call_ms);
+    o.attempt_ms = MIN(d->o.attempt_ms, d->o.call_ms);
     o.seed = d->o.seed ? d->o.seed + d->n_peers : 0;
     o.seed = clerk_seed(&o, (uintptr_t)p);
-    p->pull = clerk_engine_new(&p->t, &pull_layer, &o);
+    for (int k = 0; k < PULL_LANES; k++)
+        p->pull[k] = clerk_engine_new(&p->t, &pull_layer, &o);
     p->del = clerk_engine_new(&p->t, &delete_layer, &o);
     return p;
 }
@@ -296,7 +302,7 @@ static void start(struct skv_driver *d, const struct skv_action *a)
     size_t len;
     if (a->type == SKV_ACT_PULL) {
         skv_codec_pull_request(a, shardkv_gid(d->s), d->o.chunk_bytes, &req, &len);
-        clerk_engine_submit(p->pull, req, len, on_pull, c);
+        clerk_engine_submit(p->pull[a->shard % PULL_LANES], req, len, on_pull, c);
     } else {
         Shardkv__DeleteRequest rq = SHARDKV__DELETE_REQUEST__INIT;
         rq.shard = a->shard;
@@ -381,7 +387,7 @@ struct skv_driver *skv_driver_new(struct shardkv *s, const struct skv_driver_ops
     struct clerk_opts co;
     clerk_opts_default(&co);
     co.deadline_ms = d->o.call_ms;
-    co.attempt_ms = MIN(1000, d->o.call_ms);
+    co.attempt_ms = MIN(d->o.attempt_ms, d->o.call_ms);
     co.seed = d->o.seed;
     d->ctrl = ctrl_clerk_new_on(&d->ctrl_t, &co);
     d->timer = d->ctrl_t.ops->timer_new(d->ctrl_t.ctx, on_timer, d);
@@ -396,7 +402,8 @@ void skv_driver_free(struct skv_driver *d)
     d->ctrl_t.ops->timer_free(d->ctrl_t.ctx, d->timer);
     ctrl_clerk_free(d->ctrl);
     for (size_t i = 0; i < d->n_peers; i++) {
-        clerk_engine_free(d->peers[i].pull);
+        for (int k = 0; k < PULL_LANES; k++)
+            clerk_engine_free(d->peers[i].pull[k]);
         clerk_engine_free(d->peers[i].del);
         d->ops.transport_free(d->ctx, &d->peers[i].t);
         free(d->peers[i].key);

@@ -34,6 +34,8 @@ struct skv_driver_opts {
     uint64_t poll_ms;      /* how often to act (100) */
     uint64_t chunk_bytes;  /* pulled per chunk (256 KiB) */
     uint64_t call_ms;      /* deadline of one call (2000): then the next poll tries again */
+    uint64_t attempt_ms;   /* one server's answer awaited before the next is tried (1000; at
+                              most call_ms): what a lost frame costs a call */
     uint64_t seed;         /* the engines' jitter (0: from the clock) */
 };
 void skv_driver_opts_default(struct skv_driver_opts *o);

@@ -33,7 +33,8 @@
 struct skt;
 struct skt_ck;
 
-/* Starts the config: prints "Test (<part>): <title> ... (<name>)"; maxraftstate -1: no
+/* Starts the config: prints "Test (<part>): <title> ... (<name>)" ("Test: <title> ..." when
+ * part is NULL, as the lab's challenge tests); maxraftstate -1: no
  * snapshots (the nodes' INI says max_raft_state = 0), else --max-raft-state maxraftstate;
  * unreliable: the lab's network (every link drops 10% of frames each way, delays 0-26 ms,
  * reorders). record: every clerk operation goes into a history for lincheck. */
@@ -58,6 +59,9 @@ void skt_set_unreliable(struct skt *t, bool unreliable);
 /* ---- the controller (the harness's own clerk; no waits, as the lab's) ---- */
 void skt_join(struct skt *t, int gi);
 void skt_leave(struct skt *t, int gi);
+/* The lab's joinm / leavem: one Join (one Leave) of the n groups gis[0..n). */
+void skt_joinm(struct skt *t, const int *gis, size_t n);
+void skt_leavem(struct skt *t, const int *gis, size_t n);
 /* A second, independent controller (3 more shardctrld nodes), freed with t. */
 struct cluster *skt_new_ctrler(struct skt *t);
 /* Join of group gi sent to the controller ctl (the lab's ctljoin). */
@@ -83,6 +87,25 @@ void skt_checklogs(struct skt *t);
  * (Snapshot5B without snapshots: 6,000-8,300 B against 8,000 B, so the lab's check catches that
  * only sometimes) still fails when none are taken. */
 void skt_expect_snapshots(struct skt *t);
+/* Challenge1Delete's figure: the sum over every server of every group of its persisted Raft
+ * state (storage_raft_state_size: the hard state plus every log entry still kept, keys, headers
+ * and data) and its stored snapshot's bytes; a running node's from node.Status
+ * (raft_state_bytes + snapshot_bytes), a down one's from its store, as skt_checklogs. Prints
+ * each server's two figures. */
+uint64_t skt_stored_bytes(struct skt *t);
+
+/* Group gi's leader as it reports itself in shardkv.Status (asked directly, not through the
+ * proxies; of the highest term when two say so): its config and, per shard, its state (a Shardkv__ShardState: NOT_OWNED for the
+ * shards it does not list) and, when PULLING or GC, the group it comes from. Returns the
+ * leader's server index, or -1 when no running server answers as leader. */
+struct skt_group_view {
+    uint64_t config;
+    int state[SKT_NSHARDS];
+    uint32_t from[SKT_NSHARDS];
+};
+int skt_group_view(struct skt *t, int gi, struct skt_group_view *v);
+/* Prints every server of group gi as its shardkv.Status has it (role, term, config, shards). */
+void skt_print_group(struct skt *t, int gi);
 
 /* ---- clerks ---- */
 /* A shard clerk on the test thread, whose controller is the primary one (NULL) or ctl. */
