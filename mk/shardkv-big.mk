@@ -19,5 +19,6 @@ test-long-big-shard: $(BIGMOVE)
 	@BIN=$(BIN) timeout --signal=KILL 1800 $(BIGMOVE) --keys 100000
 test-long: test-long-big-shard
 
+# BIGMOVE_FLAGS: more flags, e.g. "-- --pull-window 1" (shardkvd's, after --).
 bench-shard-move: $(BIGMOVE)
-	@BIN=$(BIN) $(BIGMOVE) --bench --keys 26215
+	@BIN=$(BIN) $(BIGMOVE) --bench --keys 26215 $(BIGMOVE_FLAGS)

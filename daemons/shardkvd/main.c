@@ -24,7 +24,7 @@ static const struct config_option options[] = {
       32LL << 20, "keys and values per chunk of a shard handed over (pulled and logged)" },
     /* The next chunk is pulled while the last ones go through the log: their fsyncs are shared
      * (docs/SHARDS.md, "Large shards"); the window bounds what the log holds unapplied. */
-    { "shardkv", "pull_window", "pull-window", CONFIG_INT, F(pull_window), "16", 1, 1024,
+    { "shardkv", "pull_window", "pull-window", CONFIG_INT, F(pull_window), "4", 1, 1024,
       "chunks of a shard handed over proposed ahead of the last one applied (1: one at a time)" },
 };
 

@@ -83,7 +83,7 @@ void skv_driver_opts_default(struct skv_driver_opts *o)
     o->chunk_bytes = 256 * 1024;
     o->call_ms = 2000;
     o->seed = 0;
-    o->pull_window = 16;
+    o->pull_window = 4;
 }
 
 static uint64_t now_ms(const struct skv_driver *d) { return d->ctrl_t.ops->now_ms(d->ctrl_t.ctx); }

@@ -35,7 +35,7 @@ struct skv_driver_opts {
     uint64_t chunk_bytes;  /* pulled per chunk (256 KiB) */
     uint64_t call_ms;      /* deadline of one call (2000): then the next poll tries again */
     uint64_t seed;         /* the engines' jitter (0: from the clock) */
-    uint64_t pull_window;  /* a shard's INSTALLs proposed ahead of its applied cursor (16; 1:
+    uint64_t pull_window;  /* a shard's INSTALLs proposed ahead of its applied cursor (4; 1:
                               each chunk is pulled once the one before is applied) */
 };
 void skv_driver_opts_default(struct skv_driver_opts *o);

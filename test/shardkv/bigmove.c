@@ -35,7 +35,7 @@
  *   pages for it (so 2 x data; it was 3 x with the snapshot first encoded into a buffer of
  *   its own); plus per key (lib/kv's entry, the snapshot's pb views: KEY_OVERHEAD bytes)
  *   and a fixed part: a ready's applied entries (16 MiB), the pull window's INSTALLs
- *   (16 x 256 KiB), Raft's appends in flight to the followers, a few decoded chunks (RECV_MIB);
+ *   (4 x 256 KiB), Raft's appends in flight to the followers, a few decoded chunks (RECV_MIB);
  * - the sender's heap growth: the sorted pull index (a skv_pair per key, in KEY_OVERHEAD) and a
  *   chunk's reply in its encodings (SEND_MIB); the frozen shard is not copied, and the sender
  *   takes no snapshot during the move (its log grows by the light load only);
@@ -194,11 +194,16 @@ int main(int argc, char **argv)
         bl_light_stop(lb);
         goto out;
     }
-    /* The move's time limit: 10 MB/s at worst, and at least a minute. */
-    uint64_t limit_ms = MAX(60000, data_bytes / 10000);
+    /* The move's time limit: 2 MB/s at worst (a loaded 2-core machine), and at least a minute. */
+    uint64_t limit_ms = MAX(60000, data_bytes / 2000), shown_ms = move0;
     while (clock_mono_ms() - move0 < limit_ms) {
         sample_anon(&b, anon_peak);
         struct bn_status st;
+        if (clock_mono_ms() - shown_ms >= 10000 && leader_state(&b, 1, shard, &st)) {
+            shown_ms = clock_mono_ms();
+            printf("  %.0f s: gid %u has %llu of the %llu keys\n", (shown_ms - move0) / 1e3,
+                   BN_GID(1), (unsigned long long)st.keys, (unsigned long long)keys);
+        }
         if (!move1 && leader_state(&b, 1, shard, &st) && (st.state == 1 || st.state == 4))
             move1 = clock_mono_ms();
         if (move1 && leader_state(&b, 0, shard, &st) && st.state == 0) {
