@@ -18,5 +18,5 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
 
 struct node_sm kvd_state_machine(struct kv *kv)
 {
-    return (struct node_sm){ kv, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = kv, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
 }

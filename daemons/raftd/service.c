@@ -63,7 +63,7 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
 
 struct node_sm raftd_state_machine(struct raftd_state *st)
 {
-    return (struct node_sm){ st, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = st, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
 }
 
 /* ---- the client service ------------------------------------------------------------------ */

@@ -24,5 +24,5 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
 
 struct node_sm shardctrl_state_machine(struct shardctrl **sc)
 {
-    return (struct node_sm){ sc, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = sc, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
 }

@@ -128,6 +128,30 @@ static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
     skv_codec_snapshot(m->skv, data, len);
 }
 
+/* The snapshot packed straight into the store's space (LMDB's reserved pages): the encoded
+ * state is not also held in a buffer of ours (docs/SHARDS.md, "Large shards"). */
+static size_t sm_snapshot_size(void *ctx)
+{
+    struct shardkvd_machine *m = ctx;
+    size_t len;
+    m->snap = skv_codec_snapshot_begin(m->skv, &len);
+    return len;
+}
+
+static void sm_snapshot_fill(void *ctx, uint8_t *buf, size_t len)
+{
+    (void)len;
+    struct shardkvd_machine *m = ctx;
+    skv_codec_snapshot_pack(m->snap, buf);
+}
+
+static void sm_snapshot_done(void *ctx)
+{
+    struct shardkvd_machine *m = ctx;
+    skv_codec_snapshot_end(m->snap);
+    m->snap = NULL;
+}
+
 static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
     (void)index;
@@ -140,7 +164,9 @@ static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len
 
 struct node_sm shardkvd_state_machine(struct shardkvd_machine *m)
 {
-    return (struct node_sm){ m, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = m, .apply = sm_apply, .snapshot = sm_snapshot,
+                             .restore = sm_restore, .snapshot_size = sm_snapshot_size,
+                             .snapshot_fill = sm_snapshot_fill, .snapshot_done = sm_snapshot_done };
 }
 
 void shardkvd_machine_release(struct shardkvd_machine *m)

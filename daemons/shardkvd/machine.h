@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "replica/replica.h"
+#include "shardkv/codec.h"
 #include "shardkv/shardkv.h"
 
 struct shardkvd_machine {
@@ -21,6 +22,7 @@ struct shardkvd_machine {
     uint64_t logged_num;
     uint8_t *logged_states;
     uint32_t logged_n;
+    struct skv_snapshot_view *snap; /* a snapshot being written into the store */
 };
 
 struct node_sm shardkvd_state_machine(struct shardkvd_machine *m);

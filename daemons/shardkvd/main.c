@@ -25,6 +25,10 @@ static const struct config_option options[] = {
      * one frame (64 MiB) as a PullReply and as an INSTALL entry: keep it well below. */
     { "shardkv", "chunk_bytes", "chunk-bytes", CONFIG_SIZE, F(chunk_bytes), "256KiB", 1024,
       32LL << 20, "keys and values per chunk of a shard handed over (pulled and logged)" },
+    /* The next chunk is pulled while the last ones go through the log: their fsyncs are shared
+     * (docs/SHARDS.md, "Large shards"); the window bounds what the log holds unapplied. */
+    { "shardkv", "pull_window", "pull-window", CONFIG_INT, F(pull_window), "4", 1, 1024,
+      "chunks of a shard handed over proposed ahead of the last one applied (1: one at a time)" },
 };
 
 int main(int argc, char **argv)

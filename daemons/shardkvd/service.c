@@ -317,6 +317,7 @@ void *shardkvd_service_start(const struct node_service_env *env, char *err, size
     dopts.poll_ms = o->poll_ms;
     dopts.chunk_bytes = o->chunk_bytes;
     dopts.attempt_ms = o->peer_attempt_ms;
+    dopts.pull_window = o->pull_window;
     char **ctrlers;
     size_t n = split_list(o->ctrlers, &ctrlers);
     struct driver_io *io = driver_io_new(env->base, env->node, (uint32_t)env->node_opts->id,

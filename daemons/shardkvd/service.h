@@ -17,7 +17,7 @@
 struct shardkvd_opts {
     int64_t gid;
     char *ctrlers;
-    uint64_t poll_ms, chunk_bytes, peer_attempt_ms;
+    uint64_t poll_ms, chunk_bytes, peer_attempt_ms, pull_window;
 };
 
 /* node_service.check (arg: the struct shardkvd_machine): checks --gid and --ctrlers and creates

@@ -45,6 +45,7 @@ struct replica {
     struct raft_ready held;
     bool compact_blocked; /* the last snapshot found no room (tried again after compact_after) */
     uint64_t compact_after_ms;
+    uint64_t snapshot_len; /* the last snapshot's size (taken, installed or loaded) */
     char error[1024];
 };
 
@@ -276,7 +277,14 @@ static bool snapshot_due(struct replica *rep, uint64_t applied)
     if (rep->cfg.snapshot_every && applied - snap >= rep->cfg.snapshot_every)
         return true;
     return rep->cfg.max_raft_state &&
-           rep->store->ops->raft_state_size(rep->store) >= rep->cfg.max_raft_state;
+           rep->store->ops->raft_state_size(rep->store) >= replica_log_limit(&rep->cfg,
+                                                                             rep->snapshot_len);
+}
+
+uint64_t replica_log_limit(const struct replica_config *c, uint64_t snapshot_len)
+{
+    uint64_t m = c->max_raft_state;
+    return MAX(m, MIN(snapshot_len, 4 * m));
 }
 
 /* Takes a snapshot when the policy says so. The store first, then the core: a snapshot that
@@ -289,12 +297,20 @@ static int maybe_snapshot(struct replica *rep)
         return 0;
     if (rep->compact_blocked && rep->io.now_ms(rep->io.ctx) < rep->compact_after_ms)
         return 0;
-    uint8_t *data;
     size_t len;
-    rep->sm.snapshot(rep->sm.ctx, &data, &len);
     char err[512];
-    int rc = rep->store->ops->compact(rep->store, index, term, data, len, err, sizeof err);
-    free(data);
+    int rc;
+    if (rep->sm.snapshot_size && rep->store->ops->compact_fill) {
+        len = rep->sm.snapshot_size(rep->sm.ctx);
+        rc = rep->store->ops->compact_fill(rep->store, index, term, len, rep->sm.snapshot_fill,
+                                           rep->sm.ctx, err, sizeof err);
+        rep->sm.snapshot_done(rep->sm.ctx);
+    } else {
+        uint8_t *data;
+        rep->sm.snapshot(rep->sm.ctx, &data, &len);
+        rc = rep->store->ops->compact(rep->store, index, term, data, len, err, sizeof err);
+        free(data);
+    }
     if (rc == STORAGE_NO_SPACE) {
         rep->compact_blocked = true;
         rep->compact_after_ms = rep->io.now_ms(rep->io.ctx) + COMPACT_RETRY_MS;
@@ -306,6 +322,7 @@ static int maybe_snapshot(struct replica *rep)
     if (raft_compact(rep->r, index, &term) != RAFT_OK) /* index <= applied <= stable */
         return fatal(rep, "compacting the log", "the core refused a snapshot already stored");
     rep->compact_blocked = false;
+    rep->snapshot_len = len;
     rep->snapshots_taken++;
     LOG_DEBUG("replica", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
     return 0;
@@ -339,6 +356,7 @@ static int after_save(struct replica *rep, struct raft_ready *rd)
                             rd->snapshot_len) != 0)
             return fatal(rep, "restoring a received snapshot", "invalid snapshot data");
         rep->snapshots_installed++;
+        rep->snapshot_len = rd->snapshot_len;
         LOG_INFO("node", "installed snapshot at index %llu from the leader",
                  (unsigned long long)rd->snapshot.index);
     }
@@ -500,6 +518,7 @@ struct replica *replica_new(const struct replica_config *c, struct store *store,
             return NULL;
         }
         free(data);
+        rep->snapshot_len = len;
     }
     struct raft_config rc = c->raft;
     rc.storage = store->ops->reader(store);

@@ -301,8 +301,29 @@ void skv_codec_pull_request(const struct skv_action *a, uint32_t my_gid, size_t 
     shardkv__pull_request__pack(&rq, *out);
 }
 
+/* The cursor after a chunk, as apply_install moves it (lib/shardkv/shardkv.c). */
+static void next_cursor(const struct skv_action *a, const Shardkv__PullReply *r,
+                        struct skv_cursor *next)
+{
+    const uint8_t *after = a->after;
+    size_t after_len = a->after_len;
+    if (r->n_pairs) {
+        after = r->pairs[r->n_pairs - 1]->key.data;
+        after_len = r->pairs[r->n_pairs - 1]->key.len;
+    }
+    next->first = false;
+    next->after = after_len ? xmalloc(after_len) : NULL;
+    if (after_len)
+        memcpy(next->after, after, after_len);
+    next->after_len = after_len;
+    next->in_sessions = a->in_sessions || r->pairs_end;
+    next->after_client = r->n_sessions ? r->sessions[r->n_sessions - 1]->client_id
+                                       : a->after_client;
+    next->done = r->done;
+}
+
 int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, size_t len,
-                            uint8_t **out, size_t *out_len)
+                            uint8_t **out, size_t *out_len, struct skv_cursor *next)
 {
     Shardkv__PullReply *r = shardkv__pull_reply__unpack(NULL, len, reply);
     if (!r)
@@ -329,65 +350,100 @@ int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, si
     in.sessions = r->sessions;
     pb.install = &in;
     pack_command(&pb, out, out_len);
+    if (next)
+        next_cursor(a, r, next);
     shardkv__pull_reply__free_unpacked(r, NULL);
     return 0;
 }
 
 /* ---- snapshots ----------------------------------------------------------------------------------- */
 
-void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len)
+/* A snapshot's protobuf view of the state: messages pointing into it, no copy of the data (a
+ * pb view per pair and session). */
+struct skv_snapshot_view {
+    const struct shardkv *s;
+    Shardkv__Snapshot snap;
+    struct sc_config_pb cv;
+    Shardkv__ShardSnapshot *sh, **sp;
+    struct kv_codec_view *views;
+    size_t len;
+};
+
+struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size_t *len)
 {
+    struct skv_snapshot_view *v = xcalloc(1, sizeof *v);
     const struct sc_config *cfg = shardkv_config(s);
     uint32_t n = cfg->n_shards;
-    Shardkv__Snapshot snap = SHARDKV__SNAPSHOT__INIT;
-    snap.gid = shardkv_gid(s);
-    struct sc_config_pb cv = { 0 };
+    v->s = s;
+    shardkv__snapshot__init(&v->snap);
+    v->snap.gid = shardkv_gid(s);
     if (cfg->num) { /* before the first config there is none to store */
-        sc_config_pb_init(cfg, &cv);
-        snap.config = &cv.pb;
+        sc_config_pb_init(cfg, &v->cv);
+        v->snap.config = &v->cv.pb;
     }
-    Shardkv__ShardSnapshot *sh = xcalloc(n + 1, sizeof *sh);
-    Shardkv__ShardSnapshot **sp = xcalloc(n + 1, sizeof *sp);
-    struct kv_codec_view *views = xcalloc(n + 1, sizeof *views);
+    v->sh = xcalloc(n + 1, sizeof *v->sh);
+    v->sp = xcalloc(n + 1, sizeof *v->sp);
+    v->views = xcalloc(n + 1, sizeof *v->views);
     for (uint32_t i = 0; i < n; i++) {
+        Shardkv__ShardSnapshot *sh = &v->sh[i];
         struct skv_shard_info info;
         shardkv_shard_info(s, i, &info);
-        shardkv__shard_snapshot__init(&sh[i]);
-        sh[i].shard = i;
-        sh[i].state = (Shardkv__ShardState)info.state;
-        sh[i].owner_gid = info.holder;
+        shardkv__shard_snapshot__init(sh);
+        sh->shard = i;
+        sh->state = (Shardkv__ShardState)info.state;
+        sh->owner_gid = info.holder;
         if (info.holder_group) {
-            sh[i].n_owner_servers = info.holder_group->n_servers;
-            sh[i].owner_servers = (char **)info.holder_group->servers;
+            sh->n_owner_servers = info.holder_group->n_servers;
+            sh->owner_servers = (char **)info.holder_group->servers;
         }
-        sh[i].left_at = info.left_at;
-        sh[i].started = info.started;
-        sh[i].in_sessions = info.in_sessions;
-        sh[i].after_client = info.after_client;
-        sh[i].after = (ProtobufCBinaryData){ info.after_len, (uint8_t *)info.after };
+        sh->left_at = info.left_at;
+        sh->started = info.started;
+        sh->in_sessions = info.in_sessions;
+        sh->after_client = info.after_client;
+        sh->after = (ProtobufCBinaryData){ info.after_len, (uint8_t *)info.after };
         const struct kv *kv = shardkv_shard_kv(s, i);
         if (kv) {
-            kv_codec_view_init(kv, &views[i]);
-            sh[i].n_pairs = views[i].n_pairs;
-            sh[i].pairs = views[i].pair_ptrs;
-            sh[i].n_sessions = views[i].n_sessions;
-            sh[i].sessions = views[i].session_ptrs;
+            kv_codec_view_init(kv, &v->views[i]);
+            sh->n_pairs = v->views[i].n_pairs;
+            sh->pairs = v->views[i].pair_ptrs;
+            sh->n_sessions = v->views[i].n_sessions;
+            sh->sessions = v->views[i].session_ptrs;
         }
-        sp[i] = &sh[i];
+        v->sp[i] = sh;
     }
-    snap.n_shards = n;
-    snap.shards = sp;
-    *len = shardkv__snapshot__get_packed_size(&snap);
-    *data = xmalloc(*len ? *len : 1);
-    shardkv__snapshot__pack(&snap, *data);
+    v->snap.n_shards = n;
+    v->snap.shards = v->sp;
+    *len = v->len = shardkv__snapshot__get_packed_size(&v->snap);
+    return v;
+}
+
+void skv_codec_snapshot_pack(const struct skv_snapshot_view *v, uint8_t *buf)
+{
+    shardkv__snapshot__pack(&v->snap, buf);
+}
+
+void skv_codec_snapshot_end(struct skv_snapshot_view *v)
+{
+    if (!v)
+        return;
+    uint32_t n = shardkv_config(v->s)->n_shards;
     for (uint32_t i = 0; i < n; i++)
-        if (shardkv_shard_kv(s, i))
-            kv_codec_view_release(&views[i]);
-    free(views);
-    free(sh);
-    free(sp);
-    if (cfg->num)
-        sc_config_pb_release(&cv);
+        if (shardkv_shard_kv(v->s, i))
+            kv_codec_view_release(&v->views[i]);
+    free(v->views);
+    free(v->sh);
+    free(v->sp);
+    if (v->snap.config)
+        sc_config_pb_release(&v->cv);
+    free(v);
+}
+
+void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len)
+{
+    struct skv_snapshot_view *v = skv_codec_snapshot_begin(s, len);
+    *data = xmalloc(*len ? *len : 1);
+    skv_codec_snapshot_pack(v, *data);
+    skv_codec_snapshot_end(v);
 }
 
 int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len)

@@ -47,15 +47,33 @@ int skv_codec_pull(struct shardkv *s, const uint8_t *req, size_t len, size_t max
 /* A PULL action's request bytes. */
 void skv_codec_pull_request(const struct skv_action *a, uint32_t my_gid, size_t max_bytes,
                             uint8_t **out, size_t *out_len);
-/* The INSTALL entry for a PULL action from the holder's OK PullReply bytes. Returns 0, or -1
- * when reply is not an OK PullReply. */
+/* Where a hand-over's cursor stands once a chunk is installed (what the next pull asks for):
+ * shardkv_apply's rule, computed ahead by a driver that pulls the next chunk before this one is
+ * applied. after is malloc'd (NULL when after_len is 0). */
+struct skv_cursor {
+    bool first;
+    uint8_t *after;
+    size_t after_len;
+    bool in_sessions;
+    uint64_t after_client;
+    bool done; /* the chunk was the last */
+};
+/* The INSTALL entry for a PULL action from the holder's OK PullReply bytes, and (next, may be
+ * NULL) the cursor after it. Returns 0, or -1 when reply is not an OK PullReply. */
 int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, size_t len,
-                            uint8_t **out, size_t *out_len);
+                            uint8_t **out, size_t *out_len, struct skv_cursor *next);
 
 /* The whole state as an encoded shardkv.Snapshot; restore replaces it. The same state gives the
  * same bytes on every replica. restore returns 0, or -1 (state unchanged) when the bytes are not
  * a valid snapshot of a group with this gid. */
 void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len);
+/* The same in steps, for a caller that gives the buffer (a store's own space): begin returns a
+ * view of the state (no copy of its data; the state must not change until end) and the encoded
+ * size; pack writes exactly that many bytes into buf (any number of times). */
+struct skv_snapshot_view;
+struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size_t *len);
+void skv_codec_snapshot_pack(const struct skv_snapshot_view *v, uint8_t *buf);
+void skv_codec_snapshot_end(struct skv_snapshot_view *v);
 int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len);
 
 #endif

@@ -36,6 +36,21 @@ struct inflight {
     uint64_t after_client;
 };
 
+/* A shard's pulls, pipelined: the next chunk is pulled as soon as the last one's reply is in
+ * (its cursor computed from the reply, skv_codec_install_entry), not once its INSTALL is
+ * applied, with up to opts.pull_window INSTALLs proposed ahead of the applied cursor. Each
+ * INSTALL is tagged with its own cursor, so one whose predecessor was lost (a leader change)
+ * is ignored by every replica; the chain then starts again from the applied cursor. */
+struct chain {
+    bool active;
+    uint64_t left_at, num, gen; /* the hand-over; gen: replies of an older chain are dropped */
+    struct skv_cursor next;     /* where the next pull starts */
+    bool pulling, ended;        /* a pull in flight; the last chunk proposed */
+    struct skv_cursor *ahead;   /* start cursors of the INSTALLs proposed, not yet applied */
+    size_t n_ahead;
+    uint64_t progress_ms;       /* when the applied cursor last moved (or the chain began) */
+};
+
 struct skv_driver {
     struct shardkv *s;
     struct skv_driver_ops ops;
@@ -50,6 +65,8 @@ struct skv_driver {
     size_t n_peers;
     struct inflight *fl;
     uint32_t n_fl;
+    struct chain *ch; /* per shard (n_fl of them) */
+    uint64_t gens;
     struct call *calls; /* in flight */
     struct skv_driver_stats st;
 };
@@ -60,6 +77,7 @@ struct call {
     struct skv_driver *d;
     struct skv_action a;
     uint8_t *after;
+    uint64_t gen; /* a pull: its chain's */
     struct call *prev, *next;
 };
 
@@ -70,6 +88,7 @@ void skv_driver_opts_default(struct skv_driver_opts *o)
     o->call_ms = 2000;
     o->attempt_ms = 1000;
     o->seed = 0;
+    o->pull_window = 4;
 }
 
 static uint64_t now_ms(const struct skv_driver *d) { return d->ctrl_t.ops->now_ms(d->ctrl_t.ctx); }
@@ -190,6 +209,8 @@ static struct inflight *inflight(struct skv_driver *d, uint32_t shard)
         uint32_t n = shardkv_n_shards(d->s);
         d->fl = xrealloc(d->fl, n * sizeof *d->fl);
         memset(d->fl + d->n_fl, 0, (n - d->n_fl) * sizeof *d->fl);
+        d->ch = xrealloc(d->ch, n * sizeof *d->ch);
+        memset(d->ch + d->n_fl, 0, (n - d->n_fl) * sizeof *d->ch);
         d->n_fl = n;
     }
     return &d->fl[shard];
@@ -238,23 +259,38 @@ static void call_free(struct call *c)
 
 /* ---- the calls --------------------------------------------------------------------------------- */
 
+static void chain_step(struct skv_driver *d, uint32_t shard);
+
 static void on_pull(enum clerk_result r, const uint8_t *value, size_t len, void *arg)
 {
     struct call *c = arg;
     struct skv_driver *d = c->d;
+    uint32_t shard = c->a.shard;
+    inflight(d, shard);
+    struct chain *ch = &d->ch[shard];
+    bool mine = ch->active && ch->gen == c->gen;
     uint8_t *entry;
     size_t elen;
-    if (r == CLERK_OK && d->ops.leader(d->ctx) &&
-        !skv_codec_install_entry(&c->a, value, len, &entry, &elen)) {
-        d->ops.propose(d->ctx, entry, elen); /* stays marked until the cursor moves */
+    struct skv_cursor next;
+    if (mine)
+        ch->pulling = false;
+    if (mine && r == CLERK_OK && d->ops.leader(d->ctx) &&
+        !skv_codec_install_entry(&c->a, value, len, &entry, &elen, &next)) {
+        /* the chunk's start cursor joins those ahead; the chain goes on from its end */
+        ch->ahead = xrealloc(ch->ahead, (ch->n_ahead + 1) * sizeof *ch->ahead);
+        ch->ahead[ch->n_ahead++] = ch->next;
+        ch->next = next;
+        ch->ended = next.done;
+        d->ops.propose(d->ctx, entry, elen);
         d->st.installs_proposed++;
-    } else {
-        if (r == CLERK_REFUSED)
-            d->st.pulls_not_ready++;
-        else
-            d->st.calls_failed++;
-        unmark(d, c);
+        call_free(c);
+        chain_step(d, shard);
+        return;
     }
+    if (r == CLERK_REFUSED)
+        d->st.pulls_not_ready++;
+    else if (r != CLERK_OK)
+        d->st.calls_failed++;
     call_free(c);
 }
 
@@ -279,11 +315,9 @@ static void on_delete(enum clerk_result r, const uint8_t *value, size_t len, voi
     call_free(c);
 }
 
-static void start(struct skv_driver *d, const struct skv_action *a)
+/* A call for action a (its cursor copied: the state may move meanwhile), listed in d->calls. */
+static struct call *call_new(struct skv_driver *d, const struct skv_action *a)
 {
-    if (!a->holder_group || !a->holder_group->n_servers)
-        return; /* cannot happen: a hand-over always names its holder's servers */
-    struct peer *p = peer_for(d, a);
     struct call *c = xcalloc(1, sizeof *c);
     c->d = d;
     c->next = d->calls;
@@ -297,21 +331,141 @@ static void start(struct skv_driver *d, const struct skv_action *a)
         memcpy(c->after, a->after, a->after_len);
     }
     c->a.after = c->after;
+    return c;
+}
+
+static void start_delete(struct skv_driver *d, const struct skv_action *a)
+{
+    if (!a->holder_group || !a->holder_group->n_servers)
+        return; /* cannot happen: a hand-over always names its holder's servers */
+    struct peer *p = peer_for(d, a);
+    struct call *c = call_new(d, a);
     mark(d, a);
+    Shardkv__DeleteRequest rq = SHARDKV__DELETE_REQUEST__INIT;
+    rq.shard = a->shard;
+    rq.left_at = a->left_at;
+    size_t len = shardkv__delete_request__get_packed_size(&rq);
+    uint8_t *req = xmalloc(len ? len : 1);
+    shardkv__delete_request__pack(&rq, req);
+    clerk_engine_submit(p->del, req, len, on_delete, c);
+}
+
+/* ---- pipelined pulls --------------------------------------------------------------------------- */
+
+static void cursor_free(struct skv_cursor *c)
+{
+    free(c->after);
+    c->after = NULL;
+    c->after_len = 0;
+}
+
+static void cursor_of(const struct skv_action *a, struct skv_cursor *c)
+{
+    *c = (struct skv_cursor){ a->first, NULL, a->after_len, a->in_sessions, a->after_client,
+                              false };
+    if (a->after_len) {
+        c->after = xmalloc(a->after_len);
+        memcpy(c->after, a->after, a->after_len);
+    }
+}
+
+static bool cursor_at(const struct skv_cursor *c, const struct skv_action *a)
+{
+    return c->first == a->first && c->after_len == a->after_len &&
+           (!a->after_len || !memcmp(c->after, a->after, a->after_len)) &&
+           c->in_sessions == a->in_sessions && c->after_client == a->after_client;
+}
+
+static void chain_clear(struct chain *ch)
+{
+    cursor_free(&ch->next);
+    for (size_t i = 0; i < ch->n_ahead; i++)
+        cursor_free(&ch->ahead[i]);
+    free(ch->ahead);
+    *ch = (struct chain){ 0 };
+}
+
+/* (Re)starts shard's chain at the applied cursor (action a). */
+static void chain_reset(struct skv_driver *d, struct chain *ch, const struct skv_action *a)
+{
+    chain_clear(ch);
+    ch->active = true;
+    ch->left_at = a->left_at;
+    ch->num = a->num;
+    ch->gen = ++d->gens;
+    cursor_of(a, &ch->next);
+    ch->progress_ms = now_ms(d);
+}
+
+/* Drops from the chunks ahead those applied: the applied cursor (a) is the start of the next
+ * one to apply, or the chain's end when all are. Returns false when it is neither (the chain
+ * lost its way: an INSTALL was not applied). */
+static bool chain_sync(struct skv_driver *d, struct chain *ch, const struct skv_action *a)
+{
+    size_t j = 0;
+    while (j < ch->n_ahead && !cursor_at(&ch->ahead[j], a))
+        j++;
+    if (j == ch->n_ahead && !cursor_at(&ch->next, a))
+        return false;
+    if (j) {
+        for (size_t i = 0; i < j; i++)
+            cursor_free(&ch->ahead[i]);
+        memmove(ch->ahead, ch->ahead + j, (ch->n_ahead - j) * sizeof *ch->ahead);
+        ch->n_ahead -= j;
+        ch->progress_ms = now_ms(d);
+    }
+    return true;
+}
+
+/* Pulls the chain's next chunk when there is room ahead (action a: the shard's PULL, for its
+ * holder and tags). */
+static void chain_pull(struct skv_driver *d, struct chain *ch, const struct skv_action *a)
+{
+    if (ch->pulling || ch->ended || ch->n_ahead >= MAX(1, d->o.pull_window) ||
+        !a->holder_group || !a->holder_group->n_servers)
+        return;
+    struct peer *p = peer_for(d, a);
+    struct skv_action at = *a; /* the chain's cursor, not the applied one */
+    at.first = ch->next.first;
+    at.after = ch->next.after;
+    at.after_len = ch->next.after_len;
+    at.in_sessions = ch->next.in_sessions;
+    at.after_client = ch->next.after_client;
+    struct call *c = call_new(d, &at);
+    c->gen = ch->gen;
+    ch->pulling = true;
     uint8_t *req;
     size_t len;
-    if (a->type == SKV_ACT_PULL) {
-        skv_codec_pull_request(a, shardkv_gid(d->s), d->o.chunk_bytes, &req, &len);
-        clerk_engine_submit(p->pull[a->shard % PULL_LANES], req, len, on_pull, c);
-    } else {
-        Shardkv__DeleteRequest rq = SHARDKV__DELETE_REQUEST__INIT;
-        rq.shard = a->shard;
-        rq.left_at = a->left_at;
-        len = shardkv__delete_request__get_packed_size(&rq);
-        req = xmalloc(len ? len : 1);
-        shardkv__delete_request__pack(&rq, req);
-        clerk_engine_submit(p->del, req, len, on_delete, c);
-    }
+    skv_codec_pull_request(&c->a, shardkv_gid(d->s), d->o.chunk_bytes, &req, &len);
+    clerk_engine_submit(p->pull[a->shard % PULL_LANES], req, len, on_pull, c);
+}
+
+/* A PULL action now due: sync the chain with the applied cursor, start it again when it is
+ * another hand-over's or made no progress for twice a call's time with nothing in flight (an
+ * INSTALL lost with a leader change), and pull on. */
+static void chain_act(struct skv_driver *d, const struct skv_action *a)
+{
+    inflight(d, a->shard);
+    struct chain *ch = &d->ch[a->shard];
+    uint64_t now = now_ms(d);
+    if (!ch->active || ch->left_at != a->left_at || ch->num != a->num)
+        chain_reset(d, ch, a);
+    else if (!chain_sync(d, ch, a) || (ch->n_ahead && !ch->pulling &&
+                                       now - ch->progress_ms >= 2 * d->o.call_ms))
+        chain_reset(d, ch, a);
+    chain_pull(d, ch, a);
+}
+
+/* After a reply: pull on at once if the shard still has that PULL due. */
+static void chain_step(struct skv_driver *d, uint32_t shard)
+{
+    size_t n = shardkv_actions(d->s, NULL, 0);
+    struct skv_action *acts = xmalloc((n ? n : 1) * sizeof *acts);
+    shardkv_actions(d->s, acts, n);
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].shard == shard && acts[i].type == SKV_ACT_PULL)
+            chain_act(d, &acts[i]);
+    free(acts);
 }
 
 /* ---- configs ---------------------------------------------------------------------------------- */
@@ -354,12 +508,16 @@ void skv_driver_kick(struct skv_driver *d)
     struct skv_action *acts = xmalloc(n * sizeof *acts);
     shardkv_actions(d->s, acts, n);
     for (size_t i = 0; i < n; i++) {
+        if (acts[i].type == SKV_ACT_PULL) {
+            chain_act(d, &acts[i]);
+            continue;
+        }
         struct inflight *f = inflight(d, acts[i].shard);
         /* In flight, or its entry on its way through the log: wait, up to twice a call's time
          * (a proposal lost with a leader change is started again after that). */
         if (f->busy && same_action(f, &acts[i]) && now - f->since_ms < 2 * d->o.call_ms)
             continue;
-        start(d, &acts[i]);
+        start_delete(d, &acts[i]);
     }
     free(acts);
 }
@@ -411,9 +569,12 @@ void skv_driver_free(struct skv_driver *d)
     free(d->peers);
     while (d->calls) /* what the engines dropped */
         call_free(d->calls);
-    for (uint32_t i = 0; i < d->n_fl; i++)
+    for (uint32_t i = 0; i < d->n_fl; i++) {
         free(d->fl[i].after);
+        chain_clear(&d->ch[i]);
+    }
     free(d->fl);
+    free(d->ch);
     free(d);
 }
 

@@ -37,6 +37,8 @@ struct skv_driver_opts {
     uint64_t attempt_ms;   /* one server's answer awaited before the next is tried (1000; at
                               most call_ms): what a lost frame costs a call */
     uint64_t seed;         /* the engines' jitter (0: from the clock) */
+    uint64_t pull_window;  /* a shard's INSTALLs proposed ahead of its applied cursor (4; 1:
+                              each chunk is pulled once the one before is applied) */
 };
 void skv_driver_opts_default(struct skv_driver_opts *o);
 

@@ -621,18 +621,22 @@ static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool up
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term,
-                        const uint8_t *data, size_t len)
+static int put_snapshot_meta(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term)
 {
     uint8_t mb[16];
     be64_put(mb, index);
     be64_put(mb + 8, term);
     MDB_val key = str_key("snap"), val = { 16, mb };
-    int rc = mdb_put(txn, s->meta, &key, &val, 0);
+    return mdb_put(txn, s->meta, &key, &val, 0);
+}
+
+static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term,
+                        const uint8_t *data, size_t len)
+{
+    int rc = put_snapshot_meta(s, txn, index, term);
     if (rc != 0)
         return rc;
-    key = str_key("data");
-    val = (MDB_val){ len, (void *)data };
+    MDB_val key = str_key("data"), val = { len, (void *)data };
     return mdb_put(txn, s->snap, &key, &val, 0);
 }
 
@@ -666,8 +670,23 @@ static bool recovery_changed(const struct storage *s, const struct raft_hard_sta
 struct write_op {
     const struct raft_ready *rd;                       /* save */
     uint64_t index, term; const uint8_t *data; size_t len; /* compact */
+    store_fill_fn fill; void *fill_arg;                /* compact_fill: data is NULL */
     size_t log_bytes, snapshot_len;                    /* results, applied on commit */
 };
+
+/* The snapshot written by op->fill into the space LMDB reserves for it (its dirty pages), so
+ * that the encoded snapshot exists once in memory, not also in a buffer of the caller's. */
+static int put_snapshot_filled(struct storage *s, MDB_txn *txn, const struct write_op *op)
+{
+    int rc = put_snapshot_meta(s, txn, op->index, op->term);
+    if (rc != 0)
+        return rc;
+    MDB_val key = str_key("data"), val = { op->len, NULL };
+    if ((rc = mdb_put(txn, s->snap, &key, &val, MDB_RESERVE)) != 0)
+        return rc;
+    op->fill(op->fill_arg, val.mv_data, op->len);
+    return 0;
+}
 
 static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
 {
@@ -717,7 +736,8 @@ static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
     size_t freed = 0;
     int rc = delete_range(s, txn, op->index, true, &freed);
     if (rc == 0)
-        rc = put_snapshot(s, txn, op->index, op->term, op->data, op->len);
+        rc = op->fill ? put_snapshot_filled(s, txn, op)
+                      : put_snapshot(s, txn, op->index, op->term, op->data, op->len);
     /* A snapshot holds only committed state: keep the stored commit index at least there. */
     if (rc == 0 && s->saved_commit < op->index)
         rc = put_hard_state(s, txn, s->saved_term, s->saved_vote, op->index);
@@ -875,8 +895,7 @@ int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t er
     return 0;
 }
 
-int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
-                    size_t len, char *err, size_t errlen)
+static int compact(struct storage *s, struct write_op *op, char *err, size_t errlen)
 {
     struct raft_snapshot_meta cur;
     uint64_t total;
@@ -884,15 +903,29 @@ int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint
     uint8_t probe;
     if (read_snapshot(s, 0, &probe, 0, &n, &total, &cur) != 0)
         return fail(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
-    if (index <= cur.index)
+    if (op->index <= cur.index)
         return fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu", s->dir,
-                    (unsigned long long)index, (unsigned long long)cur.index);
-    struct write_op op = { .index = index, .term = term, .data = data, .len = len };
-    int rc = run_write(s, do_compact, &op, err, errlen);
+                    (unsigned long long)op->index, (unsigned long long)cur.index);
+    int rc = run_write(s, do_compact, op, err, errlen);
     if (rc != 0)
         return rc;
-    s->saved_commit = MAX(s->saved_commit, index);
+    s->saved_commit = MAX(s->saved_commit, op->index);
     return 0;
+}
+
+int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
+                    size_t len, char *err, size_t errlen)
+{
+    struct write_op op = { .index = index, .term = term, .data = data, .len = len };
+    return compact(s, &op, err, errlen);
+}
+
+int storage_compact_fill(struct storage *s, uint64_t index, uint64_t term, size_t len,
+                         store_fill_fn fill, void *arg, char *err, size_t errlen)
+{
+    struct write_op op = { .index = index, .term = term, .len = len, .fill = fill,
+                           .fill_arg = arg };
+    return compact(s, &op, err, errlen);
 }
 
 size_t storage_raft_state_size(const struct storage *s) { return HARD_STATE_SIZE + s->log_bytes; }
@@ -916,6 +949,11 @@ static int l_compact(struct store *s, uint64_t index, uint64_t term, const uint8
 {
     return storage_compact(of(s), index, term, data, len, err, errlen);
 }
+static int l_compact_fill(struct store *s, uint64_t index, uint64_t term, size_t len,
+                          store_fill_fn fill, void *arg, char *err, size_t errlen)
+{
+    return storage_compact_fill(of(s), index, term, len, fill, arg, err, errlen);
+}
 static int l_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len)
 {
     return storage_snapshot(of(s), meta, data, len);
@@ -923,7 +961,7 @@ static int l_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t 
 static uint64_t l_size(struct store *s) { return storage_raft_state_size(of(s)); }
 
 static const struct store_ops lmdb_store_ops = {
-    l_reader, l_load, l_save, l_compact, l_snapshot, l_size,
+    l_reader, l_load, l_save, l_compact, l_snapshot, l_size, l_compact_fill,
 };
 
 struct store *storage_store(struct storage *s) { return &s->iface; }

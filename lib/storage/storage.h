@@ -84,6 +84,11 @@ int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t er
  * when index does not advance the stored snapshot); nothing changed on failure. */
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
                     size_t len, char *err, size_t errlen);
+/* The same with the snapshot written by fill into LMDB's reserved space (MDB_RESERVE): the
+ * encoded snapshot is in memory once, in the write transaction's pages (store.h's
+ * compact_fill). */
+int storage_compact_fill(struct storage *s, uint64_t index, uint64_t term, size_t len,
+                         store_fill_fn fill, void *arg, char *err, size_t errlen);
 
 /* A copy of the stored snapshot (malloc'd; NULL and 0 when there is none). Returns 0 or -1. */
 int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t **data,

@@ -22,6 +22,9 @@ enum storage_error {
 
 struct store;
 
+/* Writes exactly len bytes of a snapshot into buf (compact_fill's source). */
+typedef void (*store_fill_fn)(void *arg, uint8_t *buf, size_t len);
+
 struct store_ops {
     /* The read-only view the Raft core reads durable entries and the snapshot through. */
     struct raft_storage (*reader)(struct store *s);
@@ -39,6 +42,11 @@ struct store_ops {
     int (*snapshot)(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len);
     /* Bytes of persisted Raft state: hard state and log, not the snapshot. */
     uint64_t (*raft_state_size)(struct store *s);
+    /* Optional (NULL: compact only): compact with a snapshot of len bytes that fill writes
+     * straight into the store's own space for it (no copy of the caller's buffer). fill may be
+     * called more than once (a retry after the store grew) and must write the same bytes. */
+    int (*compact_fill)(struct store *s, uint64_t index, uint64_t term, size_t len,
+                        store_fill_fn fill, void *arg, char *err, size_t errlen);
 };
 
 struct store {

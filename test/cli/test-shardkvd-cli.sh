@@ -35,6 +35,8 @@ check "--poll 0: exit 2" expect 2 "^shardkvd: --poll: bad value '0'" \
   "$BIN/shardkvd" $one --gid 1 --ctrlers $ctl1 --poll 0
 check "--chunk-bytes 64MiB (a frame's size): exit 2" expect 2 "^shardkvd: --chunk-bytes: bad value '64MiB'" \
   "$BIN/shardkvd" $one --gid 1 --ctrlers $ctl1 --chunk-bytes 64MiB
+check "--pull-window 0: exit 2" expect 2 "^shardkvd: --pull-window: bad value '0'" \
+  "$BIN/shardkvd" $one --gid 1 --ctrlers $ctl1 --pull-window 0
 printf '[shardkv]\ngid = 7\n' >gid.ini
 check "[shardkv] gid from --config (then --ctrlers is what is missing)" \
   expect 2 "^shardkvd: --ctrlers is required" "$BIN/shardkvd" $one --config gid.ini

@@ -198,7 +198,7 @@ static void mem_destroy(struct sim_store *s)
 }
 
 static const struct store_ops mem_ops = {
-    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size,
+    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, NULL, /* no compact_fill */
 };
 
 struct sim_store *sim_mem_store_new(void)

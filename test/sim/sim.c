@@ -550,7 +550,7 @@ static void start_node(struct sim *s, size_t i)
     nd->i = i;
     nd->last_applied = 0;
     nd->machine = s->o.machine ? s->o.machine->create(s->o.machine_arg, i) : (struct node_sm){ 0 };
-    struct node_sm sm = { nd, sm_apply, sm_snapshot, sm_restore };
+    struct node_sm sm = { .ctx = nd, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
     struct replica_io io = { nd, io_send, NULL, io_now_ms, io_soft_state };
     char err[256];
     nd->rep = replica_new(&c, nd->store->store, &sm, &io, err, sizeof err);

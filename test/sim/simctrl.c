@@ -96,7 +96,7 @@ static struct node_sm create(void *arg, size_t i)
     struct node *nd = xcalloc(1, sizeof *nd);
     *nd = (struct node){ c, i, shardctrl_new(c->n_shards), { 0 } };
     nd->inner = shardctrl_state_machine(&nd->sc);
-    return (struct node_sm){ nd, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = nd, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
 }
 
 static void destroy(void *arg, size_t i, void *ctx)

@@ -212,7 +212,7 @@ static struct node_sm create(void *arg, size_t i)
     k->nodes[i] = nd;
     if (k->net) /* a restart (the first start comes before the net: simshardkv_attach) */
         driver_start(nd);
-    return (struct node_sm){ nd, sm_apply, sm_snapshot, sm_restore };
+    return (struct node_sm){ .ctx = nd, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
 }
 
 static void destroy(void *arg, size_t i, void *ctx)

@@ -59,7 +59,8 @@ static void t_destroy(struct sim_store *s)
     free(t);
 }
 
-static const struct store_ops tight_ops = { t_reader, t_load, t_save, t_compact, t_snapshot, t_size };
+static const struct store_ops tight_ops = { t_reader, t_load,     t_save, t_compact,
+                                            t_snapshot, t_size, NULL };
 
 static struct tight *tight_new(void)
 {

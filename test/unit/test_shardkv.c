@@ -114,7 +114,7 @@ static int carry(struct world *w, struct shardkv *s, int *installs_seen)
             size_t rqlen, rplen, elen;
             skv_codec_pull_request(&a[i], shardkv_gid(s), w->chunk, &req, &rqlen);
             ck_assert_int_eq(skv_codec_pull(holder, req, rqlen, w->chunk, &rep, &rplen), 0);
-            if (!skv_codec_install_entry(&a[i], rep, rplen, &entry, &elen)) {
+            if (!skv_codec_install_entry(&a[i], rep, rplen, &entry, &elen, NULL)) {
                 size_t rl;
                 free(apply_bytes(s, entry, elen, &rl));
                 if (installs_seen)
@@ -383,7 +383,7 @@ START_TEST(test_entries_are_tagged_and_idempotent)
     size_t rqlen, rplen, elen, rl;
     skv_codec_pull_request(&a[0], 101, 4, &req, &rqlen);
     ck_assert_int_eq(skv_codec_pull(w.g[0], req, rqlen, 4, &rep, &rplen), 0);
-    ck_assert_int_eq(skv_codec_install_entry(&a[0], rep, rplen, &entry, &elen), 0);
+    ck_assert_int_eq(skv_codec_install_entry(&a[0], rep, rplen, &entry, &elen, NULL), 0);
     free(apply_bytes(w.g[1], entry, elen, &rl));
     struct skv_shard_info in;
     shardkv_shard_info(w.g[1], a[0].shard, &in);
@@ -398,7 +398,7 @@ START_TEST(test_entries_are_tagged_and_idempotent)
     old.num = 1;
     uint8_t *oentry;
     size_t olen;
-    ck_assert_int_eq(skv_codec_install_entry(&old, rep, rplen, &oentry, &olen), 0);
+    ck_assert_int_eq(skv_codec_install_entry(&old, rep, rplen, &oentry, &olen, NULL), 0);
     free(apply_bytes(w.g[1], oentry, olen, &rl));
     shardkv_shard_info(w.g[1], a[0].shard, &in);
     ck_assert_uint_eq(in.keys, keys);
@@ -415,7 +415,7 @@ START_TEST(test_entries_are_tagged_and_idempotent)
     size_t wl, wrl, wel;
     skv_codec_pull_request(&wrong, 101, 4, &wreq, &wl);
     ck_assert_int_eq(skv_codec_pull(w.g[0], wreq, wl, 4, &wrep, &wrl), 0);
-    ck_assert_int_eq(skv_codec_install_entry(&wrong, wrep, wrl, &wentry, &wel), -1);
+    ck_assert_int_eq(skv_codec_install_entry(&wrong, wrep, wrl, &wentry, &wel, NULL), -1);
     free(wreq);
     free(wrep);
     free(oentry);
@@ -581,7 +581,7 @@ START_TEST(test_install_of_an_older_hand_over)
         size_t rqlen, rplen, slen;
         skv_codec_pull_request(&a[i], 101, w.chunk, &req, &rqlen);
         ck_assert_int_eq(skv_codec_pull(w.g[0], req, rqlen, w.chunk, &rep, &rplen), 0);
-        ck_assert_int_eq(skv_codec_install_entry(&a[i], rep, rplen, &stale, &slen), 0);
+        ck_assert_int_eq(skv_codec_install_entry(&a[i], rep, rplen, &stale, &slen, NULL), 0);
         settle(&w); /* hand-over A completes (its own pull) */
         ck_assert_int_eq(op(w.g[1], KV_OP_PUT, key, "new", 0, 0, NULL, 0), 0);
         ctrl_move(&w, shard, 100); /* back to 100 ... */
