@@ -25,5 +25,5 @@ $(BENCH_CTRL_JOIN): $(call obj,test/bench/bench_ctrl_join.c) $(LINK_CLERK)
 # (scripts/bench-shard.sh, docs/BENCH-SHARD.md; not part of make test).
 .PHONY: bench-shard
 bench-shard: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench $(BIN)/shardctrld $(BIN)/shardkvd \
-		$(BENCH_CTRL_JOIN) $(BENCH_REBALANCE)
+		$(BENCH_CTRL_JOIN) $(BENCH_REBALANCE) $(OUT)/test/shardkv_bigmove
 	@BIN=$(BIN) OUT=$(OUT) scripts/bench-shard.sh

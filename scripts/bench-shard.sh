@@ -6,7 +6,8 @@
 #     clients, against the sharded service (3 shardctrld + groups 100, 101, 102 of 3 shardkvd,
 #     scripts/sharded-cluster.sh) and against one kvd group of 3, alternating at each count.
 #     Target: sharded >= 0.8x the single group's ops/s at 128 clients.
-#  b. migration: $BENCH_MOVE (scripts/bench-shard-move.sh) prints its own table.
+#  b. migration: test/shardkv/bigmove --bench (make bench-shard-move) moves a 256 MiB shard
+#     between two groups under a light load on other shards and prints its own table.
 #  c. the controller: one Join of the 1000th group at 16,384 shards, end to end on a 3-node
 #     shardctrld (test/bench/bench_ctrl_join) and in the state machine alone
 #     (test/bench/bench_rebalance). Target: at most 10 ms.
@@ -105,13 +106,9 @@ part_a() {
 
 # ---- b. migration ------------------------------------------------------------------------------
 part_b() {
-  local move=${BENCH_MOVE:-$here/bench-shard-move.sh}
   echo
-  if [ -x "$move" ]; then
-    BIN=$bin OUT=$out "$move"
-  else
-    echo "b. migration: $move is missing"
-  fi
+  echo "b. migration: a 256 MiB shard (26,215 keys of 10 KiB) moved from gid 100 to 101"
+  BIN=$bin "$out/test/shardkv_bigmove" --bench --keys 26215
 }
 
 # ---- c. the controller -------------------------------------------------------------------------
