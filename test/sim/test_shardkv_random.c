@@ -54,7 +54,8 @@ static void quiet_check(struct skvl *c, bool placement_on)
         shardplace_check(c, &placement);
 }
 
-/* The parked round: every joined group leaves at once, then group g joins back. */
+/* The parked round: every joined group leaves at once (one Leave), then a random group joins
+ * back. */
 static void park_and_return(struct skvl *c, const bool *joined, bool placement_on)
 {
     size_t gs[SKVL_GROUPS], n = 0;
@@ -122,7 +123,6 @@ static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops, bool 
     sim_faults_heal(c->s, c->net, NULL, 0);
     kvl_pool_wait(pool);
     kvl_pool_free(pool);
-    heal_controller(c);
     quiet_check(c, placement_on);
     if (!kvl_failed(t))
         park_and_return(c, joined, placement_on);
