@@ -1,7 +1,7 @@
 /* Where a shard's data lives once the sharded service is quiet (the randomized mode's last
  * invariant, on skvlab's controller and groups). Quiet: every node up, every group server at
  * the controller's latest config and settled (shardkv_settled), and each group's replicas
- * having applied their whole log, the same index. Then every shard's data (its keys and its
+ * having applied all they know committed, the same index. Then every shard's data (its keys and its
  * sessions) lives in exactly one group: on every replica of that group, the same there, and on
  * no replica of any other group. Which group:
  *   - a shard the config gives to a group: that group, whose replicas all serve it;
