@@ -3,7 +3,8 @@
  * codec and driver; every history checked for linearizability besides the lab's own checks.
  * The keys are the lab's ("0".."9", "0".."29") but hash to shards by CRC16 (keyshard.h), not by
  * their first byte, so where the lab counts "n/2" the expected count is computed from the
- * config. SEED=N replays one seed (default 1). */
+ * config. The three optional challenge tests are here too (Challenge1Delete with an addition:
+ * the bound again after every server restarted). SEED=N replays one seed (default 1). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
