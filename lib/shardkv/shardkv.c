@@ -302,7 +302,10 @@ static enum skv_err apply_delete(struct shardkv *s, const struct skv_cmd *c)
     struct shard *sh = &s->shards[c->shard];
     if (sh->state != SKV_LEAVING || sh->left_at != c->left_at)
         return SKV_IGNORED;
-    drop_data(sh);
+    if (s->bugs & SKV_BUG_KEEP_LEFT)
+        index_free(sh);
+    else
+        drop_data(sh);
     sh->state = SKV_NOT_OWNED;
     uint32_t owner = s->config->shards[c->shard]; /* the new owner has it now */
     set_holder(sh, owner, owner ? sc_config_group(s->config, owner) : NULL);
@@ -517,7 +520,9 @@ struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_sta
     }
     sh->in_sessions = in_sessions;
     sh->after_client = after_client;
-    if (state != SKV_NOT_OWNED)
+    /* (SKV_BUG_KEEP_LEFT: a shard someone held may have data kept here; never one held by
+     * nobody, which next_shard starts empty) */
+    if (state != SKV_NOT_OWNED || ((s->bugs & SKV_BUG_KEEP_LEFT) && holder))
         sh->kv = kv_new();
     return sh->kv;
 }

@@ -182,12 +182,16 @@ struct kv *shardkv_restore_shard(struct shardkv *s, uint32_t shard, enum skv_sta
  * SKV_BUG_SERVE_PULLING: a PULLING shard is served (before its data is installed);
  * SKV_BUG_OLD_INSTALL: an INSTALL is applied whatever config and hand-over it is tagged with
  *   (only its cursor is checked);
- * SKV_BUG_DROP_SESSIONS: a shard's sessions are not installed with it. */
+ * SKV_BUG_DROP_SESSIONS: a shard's sessions are not installed with it;
+ * SKV_BUG_KEEP_LEFT: a DELETE does not drop the shard's data: its old owner keeps its keys and
+ *   sessions after the hand-over completes (NOT_OWNED, never served), in its snapshots and
+ *   through their restores too, so its replicas still agree. */
 enum skv_bug {
     SKV_BUG_NONE = 0,
     SKV_BUG_SERVE_PULLING = 1,
     SKV_BUG_OLD_INSTALL = 2,
     SKV_BUG_DROP_SESSIONS = 4,
+    SKV_BUG_KEEP_LEFT = 8,
 };
 void shardkv_set_planted_bug(struct shardkv *s, int bugs);
 

@@ -307,3 +307,13 @@ void skvl_checklogs(struct skvl *c)
         }
     }
 }
+
+size_t skvl_stored_bytes(struct skvl *c)
+{
+    size_t sum = 0;
+    for (size_t g = 0; g < SKVL_GROUPS; g++)
+        for (size_t i = 0; i < SKVL_PER_GROUP; i++)
+            sum += sim_raft_state_size(c->s, skvl_node(g, i)) +
+                   sim_snapshot_size(c->s, skvl_node(g, i));
+    return sum;
+}

@@ -74,5 +74,8 @@ void skvl_start_group(struct skvl *c, size_t g);
 /* The lab's checklogs: with maxraftstate >= 0 every group server's raft state within 8 times
  * it; with -1 no snapshot at all. */
 void skvl_checklogs(struct skvl *c);
+/* The sum over every group server of its persisted Raft state and its snapshot, in bytes
+ * (TestChallenge1Delete's measure; a crashed server's store counts too). */
+size_t skvl_stored_bytes(struct skvl *c);
 
 #endif

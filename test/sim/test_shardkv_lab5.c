@@ -3,7 +3,8 @@
  * codec and driver; every history checked for linearizability besides the lab's own checks.
  * The keys are the lab's ("0".."9", "0".."29") but hash to shards by CRC16 (keyshard.h), not by
  * their first byte, so where the lab counts "n/2" the expected count is computed from the
- * config. SEED=N replays one seed (default 1). */
+ * config. The three optional challenge tests are here too (Challenge1Delete with an addition:
+ * the bound again after every server restarted). SEED=N replays one seed (default 1). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@ struct lab {
     int n;
     char ka[NKEYS_MAX][8];
     char *va[NKEYS_MAX];
+    /* A run with a planted bug: it must fail, with this in the failure (NULL: must pass). */
+    const char *must_fail_with;
 };
 
 static uint64_t seed(void)
@@ -121,7 +124,12 @@ static void lab_end(struct lab *l, const char *name)
     struct simshardkv_stats st;
     simshardkv_stats(l->c->k, &st);
     bool failed = kvl_failed(l->t);
-    if (failed) {
+    const char *must = l->must_fail_with;
+    if (must)
+        printf("sim %s with planted bugs %d (seed %llu): %s%s\n", name, l->c->o.skv_bugs,
+               (unsigned long long)l->c->o.seed, failed ? "failed as it must: " : "passed",
+               failed ? sim_failure(l->c->s) : "");
+    else if (failed) {
         sim_dump(l->c->s);
         dump_groups(l->c);
     }
@@ -137,13 +145,18 @@ static void lab_end(struct lab *l, const char *name)
     for (int i = 0; i < l->n; i++)
         free(l->va[i]);
     skvl_free(l->c);
-    ck_assert_msg(!failed, "%s", msg);
+    if (must)
+        ck_assert_msg(failed && strstr(msg, must), "with a planted bug the run must fail with "
+                      "\"%s\"; it %s%s", must, failed ? "failed: " : "passed", msg);
+    else
+        ck_assert_msg(!failed, "%s", msg);
     free(msg);
 }
 
-/* The gid of key's shard in a controller's latest config (the highest-numbered on its live
- * nodes: a follower may not have applied the last Join yet; second: the second controller's). */
-static uint32_t owner_in(struct lab *l, bool second, const char *key)
+/* A controller's latest config (the highest-numbered on its live nodes: a follower may not
+ * have applied the last Join yet; second: the second controller's), the lab's Query(-1); NULL
+ * before the first Join. */
+static const struct sc_config *latest_in(struct lab *l, bool second)
 {
     const struct sc_config *latest = NULL;
     for (size_t i = 0; i < 3; i++) {
@@ -153,6 +166,13 @@ static uint32_t owner_in(struct lab *l, bool second, const char *key)
         if (cf && cf->n_shards && (!latest || cf->num > latest->num))
             latest = cf;
     }
+    return latest;
+}
+
+/* The gid of key's shard in a controller's latest config. */
+static uint32_t owner_in(struct lab *l, bool second, const char *key)
+{
+    const struct sc_config *latest = latest_in(l, second);
     if (!latest)
         return 0;
     return latest->shards[sc_key_shard((const uint8_t *)key, strlen(key), latest->n_shards)];
@@ -524,6 +544,197 @@ END_TEST
 START_TEST(unreliable3) { unreliable23("Unreliable3_5B", true); }
 END_TEST
 
+/* ---- the challenges ------------------------------------------------------------------------ */
+
+#define DELETE_BUDGET 117000 /* 3 replicas x (27 x 1000 + 2 x 3 x 1000 + 6000), the lab's */
+
+static void check_first(struct lab *l, int n)
+{
+    for (int i = 0; i < n; i++)
+        kvl_check(l->ck, l->ka[i], l->va[i]);
+}
+
+/* The lab's sum of raft state + snapshot over the 9 servers, within DELETE_BUDGET. */
+static size_t check_stored(struct lab *l, const char *when)
+{
+    size_t b = skvl_stored_bytes(l->c);
+    if (!kvl_failed(l->t) && b > DELETE_BUDGET)
+        kvl_fail(l->t, "snapshot + persisted Raft state are too big: %zu > %d bytes (%s)", b,
+                 DELETE_BUDGET, when);
+    return b;
+}
+
+/* TestChallenge1Delete: 30 KB of values moved around the three groups; at the end the data
+ * may live on one group's 3 replicas only (its old owners deleted it from their state, their
+ * snapshots and their kept log). Added here: every server of every group crashed and
+ * restarted, each key read and Put again with its value (so every replica, restored from its
+ * store, applies and snapshots anew) and a second of simulated time, then the same bound and
+ * the 30 keys again: shards that left a group are deleted from its state, its
+ * snapshots and its kept log, also across restarts. */
+static void challenge1_delete_run(int bugs)
+{
+    struct lab l;
+    struct skvl_opts o = { .seed = seed(), .maxraftstate = 1, .chunk_bytes = 64,
+                           .skv_bugs = bugs };
+    lab_start_opts(&l, "Challenge1Delete", &o, 30);
+    if (bugs)
+        l.must_fail_with = "too big";
+    skvl_join1(l.c, 0);
+    put_all(&l, 1000);
+    check_first(&l, 3);
+    for (int iter = 0; iter < 2; iter++) {
+        skvl_join1(l.c, 1);
+        skvl_leave1(l.c, 0);
+        skvl_join1(l.c, 2);
+        kvl_run_for(l.t, 3000);
+        check_first(&l, 3);
+        skvl_leave1(l.c, 1);
+        skvl_join1(l.c, 0);
+        skvl_leave1(l.c, 2);
+        kvl_run_for(l.t, 3000);
+        check_first(&l, 3);
+    }
+    skvl_join1(l.c, 1);
+    skvl_join1(l.c, 2);
+    for (int k = 0; k < 3; k++) {
+        kvl_run_for(l.t, 1000);
+        check_first(&l, 3);
+    }
+    size_t before = check_stored(&l, "the lab's check");
+    check_all(&l);
+    for (size_t g = 0; g < 3; g++)
+        skvl_shutdown_group(l.c, g);
+    for (size_t g = 0; g < 3; g++)
+        skvl_start_group(l.c, g);
+    for (int i = 0; i < l.n; i++) { /* every group (all own shards now) snapshots anew */
+        kvl_check(l.ck, l.ka[i], l.va[i]);
+        kvl_put(l.ck, l.ka[i], l.va[i]);
+    }
+    kvl_run_for(l.t, 1000);
+    size_t after = check_stored(&l, "after restarting every server");
+    check_all(&l);
+    if (!kvl_failed(l.t))
+        printf("sim Challenge1Delete: the 9 servers store %zu bytes, %zu after restarting all "
+               "(budget %d)\n", before, after, DELETE_BUDGET);
+    lab_end(&l, "Challenge1Delete");
+}
+
+START_TEST(challenge1_delete) { challenge1_delete_run(0); }
+END_TEST
+
+/* The old owners keeping the shards that left them (lib/shardkv's planted SKV_BUG_KEEP_LEFT):
+ * the bound must fail. */
+START_TEST(challenge1_delete_catches_keep_left) { challenge1_delete_run(SKV_BUG_KEEP_LEFT); }
+END_TEST
+
+/* owned[s]: whether the latest config puts shard s on gid. */
+static void owned_by(struct lab *l, uint32_t gid, bool *owned)
+{
+    const struct sc_config *cf = latest_in(l, false);
+    for (uint32_t s = 0; s < SKVL_NSHARDS; s++)
+        owned[s] = cf && s < cf->n_shards && cf->shards[s] == gid;
+}
+
+static bool key_owned(struct lab *l, int i, const bool *owned)
+{
+    return owned[sc_key_shard((const uint8_t *)l->ka[i], strlen(l->ka[i]), SKVL_NSHARDS)];
+}
+
+static void set_va(struct lab *l, int i, const char *v)
+{
+    free(l->va[i]);
+    l->va[i] = xstrdup(v);
+}
+
+/* Check key i, Put its value + suffix, check that; returns 1 (the keys the test touched). */
+static int check_put_check(struct lab *l, int i, const char *suffix)
+{
+    kvl_check(l->ck, l->ka[i], l->va[i]);
+    char *v = xmalloc(strlen(l->va[i]) + strlen(suffix) + 1);
+    strcpy(v, l->va[i]);
+    strcat(v, suffix);
+    set_va(l, i, v);
+    free(v);
+    kvl_put(l->ck, l->ka[i], l->va[i]);
+    kvl_check(l->ck, l->ka[i], l->va[i]);
+    return 1;
+}
+
+/* Challenge 2's last step: each key whose shard is owned[]: check, Put value + suffix, check.
+ * Keys hashing to no such shard would make it check nothing: that fails. */
+static void check_rewrite_owned(struct lab *l, const bool *owned, const char *suffix,
+                                const char *what)
+{
+    int touched = 0;
+    for (int i = 0; i < l->n && !kvl_failed(l->t); i++)
+        if (key_owned(l, i, owned))
+            touched += check_put_check(l, i, suffix);
+    if (!kvl_failed(l->t) && !touched)
+        kvl_fail(l->t, "no key of the 10 is on %s: the scenario checks nothing", what);
+    else if (!kvl_failed(l->t))
+        printf("sim %s: %d keys on %s checked and rewritten\n", l->t->o.name, touched, what);
+}
+
+/* Every key Put with the literal value v. */
+static void put_all_value(struct lab *l, const char *v)
+{
+    for (int i = 0; i < l->n; i++) {
+        set_va(l, i, v);
+        kvl_put(l->ck, l->ka[i], l->va[i]);
+    }
+}
+
+/* TestChallenge2Unaffected: gid 101 keeps serving the shards it already owned while it is stuck
+ * in a config (gid 100 left, down) whose other shards it can never get. The lab's quirk kept:
+ * the Puts of "101" index the ownership table by key index, not by the key's shard (some keys
+ * gid 100 still owns are rewritten; harmless, it is alive then). */
+START_TEST(challenge2_unaffected)
+{
+    struct lab l;
+    lab_start(&l, "Challenge2Unaffected", true, 100, 10);
+    skvl_join1(l.c, 0);
+    put_all_value(&l, "100");
+    skvl_join1(l.c, 1);
+    bool owned[SKVL_NSHARDS];
+    owned_by(&l, 101, owned);
+    kvl_run_for(l.t, 1000);
+    for (int i = 0; i < l.n; i++) {
+        if (owned[i]) { /* the quirk: key i, not key i's shard */
+            set_va(&l, i, "101");
+            kvl_put(l.ck, l.ka[i], l.va[i]);
+        }
+    }
+    skvl_shutdown_group(l.c, 0);
+    skvl_leave1(l.c, 0);
+    kvl_run_for(l.t, 1000);
+    check_rewrite_owned(&l, owned, "-1", "the shards gid 101 owned before gid 100 left");
+    lab_end(&l, "Challenge2Unaffected");
+}
+END_TEST
+
+/* TestChallenge2Partial: one Join of the three groups, then gid 100 down and one Leave of 100
+ * and 102: gid 101 owns everything but can get only 102's old shards (102 is up, out of the
+ * config, and must still hand them over); it must serve each as soon as its data is in, though
+ * the config never completes. */
+START_TEST(challenge2_partial)
+{
+    struct lab l;
+    lab_start(&l, "Challenge2Partial", true, 100, 10);
+    size_t all[3] = { 0, 1, 2 };
+    skvl_join(l.c, all, 3);
+    kvl_run_for(l.t, 1000);
+    put_all_value(&l, "100");
+    bool owned[SKVL_NSHARDS];
+    owned_by(&l, 102, owned);
+    skvl_shutdown_group(l.c, 0);
+    size_t gone[2] = { 0, 2 };
+    skvl_leave(l.c, gone, 2);
+    kvl_run_for(l.t, 1000);
+    check_rewrite_owned(&l, owned, "-2", "gid 102's former shards");
+    lab_end(&l, "Challenge2Partial");
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("sim_shardkv_lab5");
@@ -540,6 +751,10 @@ Suite *test_suite(void)
     tcase_add_test(tc, unreliable1);
     tcase_add_test(tc, unreliable2);
     tcase_add_test(tc, unreliable3);
+    tcase_add_test(tc, challenge1_delete);
+    tcase_add_test(tc, challenge1_delete_catches_keep_left);
+    tcase_add_test(tc, challenge2_unaffected);
+    tcase_add_test(tc, challenge2_partial);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,7 +6,11 @@
  * every key is read once more, and the history (the final reads included: an acknowledged
  * write that was lost fails it) is checked for linearizability; the simulator's own checks
  * (same command at an index, no stale read, replicas' states equal index by index) hold all
- * along. The planted bugs of lib/shardkv must each make some seed fail.
+ * along. Once the clients are done the service is driven until quiet (shardplace.h) and every
+ * shard's data must live in exactly one group; then every group leaves (the shards parked on
+ * their last owners), quiet, checked again; one group joins back (it gets them all), quiet,
+ * checked again; only then the final reads, so they also cover the parked shards' return. The
+ * planted bugs of lib/shardkv must each make some seed fail.
  *
  * RANDOM_SEEDS sets how many seeds run (default 500; `make test-long` runs 5,000: the
  * variable's 10,000 halved, this mode being the slowest); SEED=n replays one, verbosely. */
@@ -18,6 +22,7 @@
 
 #include "base/util.h"
 #include "faults.h"
+#include "shardplace.h"
 #include "skvlab.h"
 
 #define DEFAULT_SEEDS 500
@@ -26,6 +31,7 @@
 #define NCLIENTS 3
 #define STEPS 8
 #define STEP_MS 300
+#define SETTLE_MS 30000 /* quiet within this after the last change */
 
 /* The lab never faults its controller: before a join, leave or move its servers are brought
  * back (up and linked to everyone), so the controller op completes. */
@@ -39,8 +45,33 @@ static void heal_controller(struct skvl *c)
 }
 
 static uint64_t stale_installs; /* simshardkv_stats' stale_installs, over the seeds */
+static struct shardplace_stats placement; /* over the seeds */
 
-static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops)
+/* Settles c and (placement) checks where the shards' data lives. */
+static void quiet_check(struct skvl *c, bool placement_on)
+{
+    if (shardplace_settle(c, SETTLE_MS) && placement_on)
+        shardplace_check(c, &placement);
+}
+
+/* The parked round: every joined group leaves at once (one Leave), then a random group joins
+ * back. */
+static void park_and_return(struct skvl *c, const bool *joined, bool placement_on)
+{
+    size_t gs[SKVL_GROUPS], n = 0;
+    for (size_t g = 0; g < SKVL_GROUPS; g++)
+        if (joined[g])
+            gs[n++] = g;
+    size_t back = sim_rand(c->s, SKVL_GROUPS);
+    skvl_leave(c, gs, n);
+    quiet_check(c, placement_on);
+    skvl_join1(c, back);
+    quiet_check(c, placement_on);
+}
+
+/* One seed; placement_on: with shardplace's checks (off only to show what the other checks
+ * see of a bug, the run otherwise the same). */
+static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops, bool placement_on)
 {
     static const int raft_states[] = { -1, 300, 1000, 3000 };
     struct skvl_opts o = { .seed = seed, .skv_bugs = bugs };
@@ -92,6 +123,9 @@ static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops)
     sim_faults_heal(c->s, c->net, NULL, 0);
     kvl_pool_wait(pool);
     kvl_pool_free(pool);
+    quiet_check(c, placement_on);
+    if (!kvl_failed(t))
+        park_and_return(c, joined, placement_on);
     struct kvl_ck *ck = kvl_ck_new(t);
     for (int k = 0; k < NKEYS && !kvl_failed(t); k++) {
         char key[8];
@@ -142,23 +176,33 @@ START_TEST(random_shardkv)
     const char *one = getenv("SEED");
     if (one && *one) {
         uint64_t seed = strtoull(one, NULL, 10);
-        ck_assert_msg(run_seed(seed, 0, true, NULL), "seed %llu failed",
+        ck_assert_msg(run_seed(seed, 0, true, NULL, true), "seed %llu failed",
                       (unsigned long long)seed);
         return;
     }
     unsigned long count = seed_count(), failed = 0;
     uint64_t ops = 0;
+    memset(&placement, 0, sizeof placement);
     double t0 = wall_s();
     for (unsigned long k = 1; k <= count; k++) {
         uint64_t n = 0;
-        if (!run_seed(k, 0, false, &n))
+        if (!run_seed(k, 0, false, &n, true))
             failed++;
         ops += n;
     }
     double dt = wall_s() - t0;
     printf("sim random shardkv: %lu seeds, %lu failed, %llu ops checked, %.1f s (%.0f seeds/s)\n",
            count, failed, (unsigned long long)ops, dt, dt > 0 ? (double)count / dt : 0.0);
+    printf("sim random shardkv: shard placement checked at %llu quiet points (%llu shards, "
+           "%llu of them parked, %llu with keys or sessions)\n",
+           (unsigned long long)placement.checks, (unsigned long long)placement.shards,
+           (unsigned long long)placement.parked, (unsigned long long)placement.with_data);
     ck_assert_msg(failed == 0, "%lu of %lu seeds failed", failed, count);
+    /* three quiet points a seed (after the clients, parked, returned), each of every shard */
+    ck_assert_msg(placement.checks == 3 * count, "shard placement checked at %llu quiet points "
+                  "in %lu seeds", (unsigned long long)placement.checks, count);
+    ck_assert_msg(placement.parked > 0 && placement.with_data > 0,
+                  "shard placement never met a parked shard or one with data");
 }
 END_TEST
 
@@ -168,7 +212,7 @@ static void planted(int bug, const char *what)
     unsigned long count = seed_count() < BUG_SEEDS ? seed_count() : BUG_SEEDS;
     stale_installs = 0;
     for (unsigned long k = 1; k <= count; k++) {
-        if (!run_seed(k, bug, false, NULL)) {
+        if (!run_seed(k, bug, false, NULL, true)) {
             printf("sim random shardkv: planted %s caught by seed %lu\n", what, k);
             return;
         }
@@ -192,7 +236,7 @@ START_TEST(planted_old_install_caught_or_masked)
     unsigned long count = seed_count() < BUG_SEEDS ? seed_count() : BUG_SEEDS;
     stale_installs = 0;
     for (unsigned long k = 1; k <= count; k++) {
-        if (!run_seed(k, SKV_BUG_OLD_INSTALL, false, NULL)) {
+        if (!run_seed(k, SKV_BUG_OLD_INSTALL, false, NULL, true)) {
             printf("sim random shardkv: planted OLD_INSTALL caught by seed %lu\n", k);
             return;
         }
@@ -209,6 +253,25 @@ END_TEST
 START_TEST(planted_drop_sessions_is_caught) { planted(SKV_BUG_DROP_SESSIONS, "DROP_SESSIONS"); }
 END_TEST
 
+/* SKV_BUG_KEEP_LEFT leaves a shard's data on its old owner, never served and kept alike on its
+ * replicas: only the placement check sees it. The first seed that catches it must pass with
+ * the placement check off (the other checks blind to it). */
+START_TEST(planted_keep_left_is_caught_by_placement_only)
+{
+    unsigned long count = seed_count() < BUG_SEEDS ? seed_count() : BUG_SEEDS;
+    for (unsigned long k = 1; k <= count; k++) {
+        if (!run_seed(k, SKV_BUG_KEEP_LEFT, false, NULL, true)) {
+            ck_assert_msg(run_seed(k, SKV_BUG_KEEP_LEFT, false, NULL, false),
+                          "planted KEEP_LEFT: seed %lu fails without the placement check too", k);
+            printf("sim random shardkv: planted KEEP_LEFT caught by seed %lu (by the shard "
+                   "placement check only: the seed passes without it)\n", k);
+            return;
+        }
+    }
+    ck_abort_msg("planted bug KEEP_LEFT went unnoticed for %lu seeds", count);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("sim_shardkv_random");
@@ -218,6 +281,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, planted_serve_pulling_is_caught);
     tcase_add_test(tc, planted_old_install_caught_or_masked);
     tcase_add_test(tc, planted_drop_sessions_is_caught);
+    tcase_add_test(tc, planted_keep_left_is_caught_by_placement_only);
     suite_add_tcase(s, tc);
     return s;
 }
