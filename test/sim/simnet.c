@@ -131,22 +131,33 @@ void simnet_ep_connect(struct simnet_ep *ep, uint32_t set)
 
 /* ---- calls ---------------------------------------------------------------------------------- */
 
-/* Whether a message is lost to the unreliable network; else its delay. */
+/* Whether a message is lost to the unreliable network; its delay either way (a lost one's: when
+ * its caller learns of the loss). */
 static bool lost(struct simnet *net, uint64_t *delay)
 {
     *delay = 1;
     if (!net->unreliable)
         return false;
-    if (sim_rand(net->sim, 1000) < 100)
-        return true;
+    bool drop = sim_rand(net->sim, 1000) < 100;
     *delay = sim_rand(net->sim, 27);
-    return false;
+    return drop;
 }
 
 static void finish(struct simnet_req *c, enum simnet_status st, const uint8_t *data, size_t len)
 {
     c->finished = true;
     c->cb(st, data, len, c->arg);
+}
+
+/* labrpc's answer to a request or reply the unreliable network dropped: the call returns false
+ * (here SIMNET_TIMEOUT) at once, after the message's delay, not at the caller's timeout. */
+static void on_dropped(struct sim *s, void *arg, bool run)
+{
+    (void)s;
+    struct simnet_req *c = arg;
+    if (!run || c->finished)
+        return;
+    finish(c, SIMNET_TIMEOUT, NULL, 0);
 }
 
 static void on_timeout(struct sim *s, void *arg, bool run)
@@ -207,8 +218,12 @@ uint64_t simnet_call(struct simnet_ep *ep, size_t server, const uint8_t *req, si
     c->id = id;
     sim_schedule(net->sim, timeout_ms, on_timeout, c);
     uint64_t delay;
-    if (!ep->link[server] || server >= sim_n(net->sim) || lost(net, &delay))
+    if (!ep->link[server] || server >= sim_n(net->sim))
+        return id; /* no link: the call times out, as over TCP */
+    if (lost(net, &delay)) {
+        sim_schedule(net->sim, delay, on_dropped, c);
         return id;
+    }
     sim_schedule(net->sim, delay, deliver_request, c);
     if (net->duplicates && sim_rand(net->sim, 100) < 5) {
         /* the request arrives twice: the server sees two requests, the caller one reply */
@@ -247,8 +262,10 @@ void simnet_reply(struct simnet_req *rq, const uint8_t *data, size_t len)
     if (c->finished || !c->ep || !c->ep->link[c->server])
         return;
     uint64_t delay;
-    if (lost(net, &delay))
+    if (lost(net, &delay)) {
+        sim_schedule(s, delay, on_dropped, c);
         return;
+    }
     if (net->long_reordering && sim_rand(s, 900) < 600)
         delay = 200 + sim_rand(s, 1 + sim_rand(s, 2000));
     struct reply *r = xmalloc(sizeof *r);

@@ -5,9 +5,11 @@
  * disables (the lab's ConnectClient; partitions of the servers do not touch them). A call
  * sent on a disabled link is lost; so is one to a crashed server, or one that reaches a server
  * after it restarted (the connection it came on died with the old process), and the reply of
- * a server that crashed or was cut off from the caller before answering. A lost call times out
- * at the caller (the per-attempt timeout), as over TCP. Every message takes 1 ms. Unreliable:
- * requests and replies are each dropped with probability 10% and delayed 0-26 ms. Long
+ * a server that crashed or was cut off from the caller before answering. Such a lost call times
+ * out at the caller (the per-attempt timeout), as over TCP. Every message takes 1 ms. Unreliable:
+ * requests and replies are each delayed 0-26 ms and dropped with probability 10%; as in labrpc,
+ * the caller of a dropped request or reply learns it at once (after the delay: the call fails
+ * with SIMNET_TIMEOUT) and does not wait out its timeout. Long
  * reordering: with probability 2/3 a reply is delayed 200 + rand(1 + rand(2000)) ms.
  * Duplicates (the randomized mode): a request is delivered twice with probability 5%.
  *

@@ -1,6 +1,6 @@
 /* simnet's model of client traffic (simnet.h): round trips, lost calls timing out at the
  * caller (disabled links, crashed servers, a reply from before a restart), the unreliable
- * network's drop rate, duplicated requests, timers. The servers here echo each request. */
+ * network's drop rate and labrpc's immediate failure of a dropped call, duplicated requests, timers. The servers here echo each request. */
 #include <check.h>
 #include <string.h>
 
@@ -27,7 +27,8 @@ static void serve(void *arg, size_t server, struct simnet_req *rq, const uint8_t
 struct outcome {
     int calls;
     enum simnet_status st;
-    uint64_t at;
+    uint64_t at; /* when the outcome came (set by the tests that look at it) */
+    struct sim *s;
     char reply[16];
 };
 
@@ -36,7 +37,7 @@ static void on_reply(enum simnet_status st, const uint8_t *reply, size_t len, vo
     struct outcome *o = arg;
     o->calls++;
     o->st = st;
-    o->at = 0;
+    o->at = o->s ? sim_now(o->s) : 0;
     if (st == SIMNET_OK && len < sizeof o->reply) {
         memcpy(o->reply, reply, len);
         o->reply[len] = '\0';
@@ -109,7 +110,7 @@ START_TEST(round_trip_and_lost_calls)
 }
 END_TEST
 
-START_TEST(unreliable_drops_about_a_fifth)
+START_TEST(unreliable_drops_about_a_fifth_failing_fast)
 {
     struct sim *s = new_sim(2);
     struct simnet *net = simnet_new(s);
@@ -119,8 +120,10 @@ START_TEST(unreliable_drops_about_a_fifth)
     struct simnet_ep *ep = simnet_ep_new(net);
     enum { N = 2000 };
     static struct outcome o[N];
+    static uint64_t sent[N];
     for (int i = 0; i < N; i++) {
-        o[i] = (struct outcome){ 0 };
+        o[i] = (struct outcome){ .s = s };
+        sent[i] = sim_now(s);
         simnet_call(ep, (size_t)i % 3, (const uint8_t *)"x", 1, 100, on_reply, &o[i]);
         sim_run_for(s, 1);
     }
@@ -129,6 +132,9 @@ START_TEST(unreliable_drops_about_a_fifth)
     for (int i = 0; i < N; i++) {
         ck_assert_int_eq(o[i].calls, 1); /* exactly once */
         lost += o[i].st == SIMNET_TIMEOUT;
+        /* as labrpc: a dropped request or reply fails the call at once (within the delays of
+         * the way there and back), long before its 100 ms timeout */
+        ck_assert_uint_le(o[i].at - sent[i], 2 * 26 + 2);
     }
     /* 10% of requests, then 10% of replies: 19% expected */
     ck_assert_int_gt(lost, N * 15 / 100);
@@ -179,7 +185,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("sim_simnet");
     TCase *tc = tcase_create("simnet");
     tcase_add_test(tc, round_trip_and_lost_calls);
-    tcase_add_test(tc, unreliable_drops_about_a_fifth);
+    tcase_add_test(tc, unreliable_drops_about_a_fifth_failing_fast);
     tcase_add_test(tc, timers);
     suite_add_tcase(s, tc);
     return s;
