@@ -37,7 +37,14 @@
  * link's faults to each frame: discarded while the link is down (the connections stay open),
  * dropped with a probability, delayed by a uniform random time, and, with reorder off, kept in
  * order per connection and direction whatever the delays. When either side closes, the proxy
- * closes the other (frames still delayed are lost, as in a crash). */
+ * closes the other (frames still delayed are lost, as in a crash).
+ *
+ * A dropped rpc CALL (towards the target) or REPLY (back from it) fails at once, as in labrpc
+ * ("the caller gets false, as if the call timed out"): after the dropped frame's drawn delay
+ * the proxy sends the caller a REPLY of the same call_id with status DISCONNECTED (it may or
+ * may not have run: a dropped reply's handler did), so the caller tries elsewhere instead of
+ * waiting out its attempt timeout. ONEWAY frames (Raft's peer messages) are dropped silently,
+ * as are frames met while the link is down, and with silent_drop every frame. */
 
 struct cluster_proxy;
 
@@ -47,6 +54,8 @@ struct cluster_faults {
     uint32_t delay_max_ms;
     bool reorder;          /* false: frames leave in arrival order (a frame never overtakes the
                               one before it); true: each frame has its own delay */
+    bool silent_drop;      /* true: a dropped CALL or REPLY vanishes too (its caller waits for
+                              its own timeout); false: its caller gets DISCONNECTED (above) */
 };
 
 /* Counters of one link (all connections, both directions). */
@@ -56,6 +65,9 @@ struct cluster_link_stats {
     uint64_t forwarded; /* frames written to the other side */
     uint64_t dropped;   /* frames discarded: link down, drop probability, or output overflow */
     uint64_t bytes;     /* bytes forwarded */
+    uint64_t failed;    /* failure replies written in place of a dropped CALL or REPLY (not in
+                           frames, forwarded or bytes; one that meets a down link or a full
+                           output is discarded uncounted) */
 };
 
 /* Creates a proxy (not running yet) whose random choices come from seed. Free with

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "cluster.h"
+#include "rpc.pb-c.h"
 
 /* Frames larger than this close the connection (the daemons' own limit is 64 MiB). */
 #define PROXY_MAX_FRAME (RPC_DEFAULT_MAX_FRAME + 1024u)
@@ -28,6 +29,7 @@ struct frame {
     struct frame *next;
     uint64_t due_ns;
     size_t len;
+    bool synth; /* a failure reply the proxy made up for a dropped CALL or REPLY */
     uint8_t data[]; /* header and body */
 };
 
@@ -93,14 +95,18 @@ static void half_arm(struct half *h)
 }
 
 /* Counts a frame leaving for the other side; false (counted as dropped) when the link went
- * down meanwhile or the output is full. */
-static bool half_admit(struct half *h, size_t len)
+ * down meanwhile or the output is full. A made-up failure reply (synth) was never received:
+ * it counts as failed when it leaves, and as nothing when it is discarded. */
+static bool half_admit(struct half *h, size_t len, bool synth)
 {
     struct link *l = h->conn->link;
     size_t queued = evbuffer_get_length(bufferevent_get_output(h->out));
     pthread_mutex_lock(&l->p->mu);
     bool pass = l->up && queued + len <= PROXY_MAX_BUFFERED;
-    if (pass) {
+    if (synth) {
+        if (pass)
+            l->st.failed++;
+    } else if (pass) {
         l->st.forwarded++;
         l->st.bytes += len;
     } else {
@@ -121,7 +127,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         h->head = f->next;
         if (!h->head)
             h->tail = NULL;
-        if (half_admit(h, f->len))
+        if (half_admit(h, f->len, f->synth))
             bufferevent_write(h->out, f->data, f->len);
         free(f);
     }
@@ -144,24 +150,67 @@ static void half_queue(struct half *h, struct frame *f, bool reorder)
         half_arm(h);
 }
 
-/* Decides one frame's fate: returns false to discard it, else its delay in *delay_ns. */
-static bool half_decide(struct half *h, uint64_t *delay_ns, bool *reorder)
+enum fate {
+    PASS,      /* forward after the delay */
+    DISCARD,   /* gone without a trace (link down, silent drop) */
+    DROP_FAIL, /* dropped by chance: a CALL or REPLY becomes a failure reply (labrpc's false) */
+};
+
+/* Decides one frame's fate and its delay (*delay_ns, drawn for every frame). */
+static enum fate half_decide(struct half *h, uint64_t *delay_ns, bool *reorder)
 {
     struct link *l = h->conn->link;
     struct cluster_proxy *p = l->p;
     pthread_mutex_lock(&p->mu);
     l->st.frames++;
-    bool pass = l->up;
-    if (pass && l->f.drop > 0)
-        pass = (double)rng_below(&p->rng, 1000000) >= l->f.drop * 1000000.0;
+    enum fate fate = l->up ? PASS : DISCARD;
+    if (fate == PASS && l->f.drop > 0 &&
+        (double)rng_below(&p->rng, 1000000) < l->f.drop * 1000000.0)
+        fate = l->f.silent_drop ? DISCARD : DROP_FAIL;
     uint64_t lo = l->f.delay_min_ms * 1000000u;
     uint64_t hi = MAX(l->f.delay_max_ms, l->f.delay_min_ms) * (uint64_t)1000000u;
     *delay_ns = lo + (hi > lo ? rng_below(&p->rng, hi - lo + 1) : 0);
     *reorder = l->f.reorder;
-    if (!pass)
+    if (fate != PASS)
         l->st.dropped++;
     pthread_mutex_unlock(&p->mu);
-    return pass;
+    return fate;
+}
+
+/* A dropped frame (the whole frame, len bytes, at the start of in) that is a CALL going to the
+ * server or a REPLY coming back is answered, after the frame's own delay, by a REPLY of the
+ * same call_id with status DISCONNECTED (it may or may not have run), queued on the direction
+ * towards the caller so that it keeps that direction's order. Anything else (ONEWAY, a frame
+ * that does not decode) vanishes. */
+static void fail_dropped(struct half *h, struct evbuffer *in, size_t len, uint64_t delay,
+                         bool reorder)
+{
+    struct conn *c = h->conn;
+    const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+    Rpc__Envelope *got =
+        data ? rpc__envelope__unpack(NULL, len - RPC_FRAME_HEADER, data + RPC_FRAME_HEADER) : NULL;
+    if (!got)
+        return;
+    Rpc__Kind want = h == &c->fwd ? RPC__KIND__CALL : RPC__KIND__REPLY;
+    uint64_t call_id = got->call_id;
+    bool answer = got->kind == want;
+    rpc__envelope__free_unpacked(got, NULL);
+    if (!answer)
+        return;
+    Rpc__Envelope env = RPC__ENVELOPE__INIT;
+    env.kind = RPC__KIND__REPLY;
+    env.call_id = call_id;
+    env.status = RPC__STATUS__DISCONNECTED;
+    env.error = (char *)(h == &c->fwd ? "the fault proxy dropped the request"
+                                      : "the fault proxy dropped the reply");
+    size_t body = rpc__envelope__get_packed_size(&env);
+    struct frame *f = xmalloc(sizeof *f + RPC_FRAME_HEADER + body);
+    f->len = RPC_FRAME_HEADER + body;
+    f->synth = true;
+    f->due_ns = clock_mono_ns() + delay;
+    rpc_frame_header(f->data, (uint32_t)body);
+    rpc__envelope__pack(&env, f->data + RPC_FRAME_HEADER);
+    half_queue(&c->back, f, reorder);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -184,12 +233,15 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         uint64_t delay;
         bool reorder;
-        if (!half_decide(h, &delay, &reorder)) {
+        enum fate fate = half_decide(h, &delay, &reorder);
+        if (fate != PASS) {
+            if (fate == DROP_FAIL)
+                fail_dropped(h, in, len, delay, reorder);
             evbuffer_drain(in, len);
             continue;
         }
         if (delay == 0 && !h->head) {
-            if (half_admit(h, len))
+            if (half_admit(h, len, false))
                 evbuffer_remove_buffer(in, bufferevent_get_output(h->out), len);
             else
                 evbuffer_drain(in, len);
@@ -197,6 +249,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         struct frame *f = xmalloc(sizeof *f + len);
         f->len = len;
+        f->synth = false;
         f->due_ns = clock_mono_ns() + delay;
         evbuffer_remove(in, f->data, len);
         half_queue(h, f, reorder);

@@ -49,7 +49,14 @@ static struct rpc_sync *sync_to(const char *addr)
 
 static void set_faults(struct fixture *f, double drop, uint32_t lo, uint32_t hi, bool reorder)
 {
-    struct cluster_faults fl = { drop, lo, hi, reorder };
+    struct cluster_faults fl = { .drop = drop, .delay_min_ms = lo, .delay_max_ms = hi,
+                                 .reorder = reorder };
+    cluster_proxy_set_faults(f->p, f->link, &fl);
+}
+
+static void set_silent_drop(struct fixture *f, double drop)
+{
+    struct cluster_faults fl = { .drop = drop, .silent_drop = true };
     cluster_proxy_set_faults(f->p, f->link, &fl);
 }
 
@@ -239,7 +246,7 @@ START_TEST(test_drops_requests_and_replies)
     enum { CALLS = 1000 };
     struct fixture f;
     fixture_start(&f);
-    set_faults(&f, 0.3, 0, 0, false);
+    set_silent_drop(&f, 0.3);
     int fd = raw_connect(f.port);
     ck_assert_int_ge(fd, 0);
     for (int i = 1; i <= CALLS; i++)
@@ -267,6 +274,185 @@ START_TEST(test_drops_requests_and_replies)
     ck_assert_uint_eq(st.frames, CALLS + requests_passed);
     ck_assert_uint_gt(requests_passed, (uint64_t)replies);
     ck_assert_uint_eq(st.dropped + st.forwarded, st.frames);
+    ck_assert_uint_eq(st.failed, 0);
+    free(r);
+    close(fd);
+    fixture_stop(&f);
+}
+END_TEST
+
+/* Without silent_drop every pipelined call gets exactly one REPLY: the server's, or the
+ * proxy's DISCONNECTED for a dropped request or a dropped reply. */
+START_TEST(test_dropped_calls_answered_once)
+{
+    enum { CALLS = 1000 };
+    struct fixture f;
+    fixture_start(&f);
+    set_faults(&f, 0.3, 0, 5, false);
+    int fd = raw_connect(f.port);
+    ck_assert_int_ge(fd, 0);
+    for (int i = 1; i <= CALLS; i++)
+        send_frame(fd, false, (uint64_t)i, "call");
+    struct reader *r = xcalloc(1, sizeof *r);
+    r->fd = fd;
+    static bool seen[CALLS + 1];
+    memset(seen, 0, sizeof seen);
+    int ok = 0, req_drops = 0, reply_drops = 0, got = 0;
+    Rpc__Envelope *env;
+    while (got < CALLS && (env = read_envelope(r, 2000))) {
+        ck_assert_int_eq(env->kind, RPC__KIND__REPLY);
+        ck_assert(env->call_id >= 1 && env->call_id <= CALLS);
+        ck_assert_msg(!seen[env->call_id], "call %llu answered twice",
+                      (unsigned long long)env->call_id);
+        seen[env->call_id] = true;
+        got++;
+        if (env->status == RPC__STATUS__OK) {
+            ok++;
+        } else {
+            ck_assert_int_eq(env->status, RPC__STATUS__DISCONNECTED);
+            if (strstr(env->error, "dropped the request"))
+                req_drops++;
+            else if (strstr(env->error, "dropped the reply"))
+                reply_drops++;
+            else
+                ck_abort_msg("unexpected failure reply: %s", env->error);
+        }
+        rpc__envelope__free_unpacked(env, NULL);
+    }
+    ck_assert_ptr_null(read_envelope(r, 200)); /* and nothing more */
+    struct cluster_link_stats st;
+    cluster_proxy_stats(f.p, f.link, &st);
+    printf("drop 0.3, failure replies: %d of %d calls answered: %d OK, %d requests and %d "
+           "replies dropped (expect 490, 300, 210)\n",
+           got, CALLS, ok, req_drops, reply_drops);
+    ck_assert_int_eq(got, CALLS);
+    /* Binomial(1000, p) for p = 0.49, 0.3, 0.21: sd 15.8, 14.5, 12.9; +-80 is over 5 sd. */
+    ck_assert_int_ge(ok, 410);
+    ck_assert_int_le(ok, 570);
+    ck_assert_int_ge(req_drops, 220);
+    ck_assert_int_le(req_drops, 380);
+    ck_assert_int_ge(reply_drops, 130);
+    ck_assert_int_le(reply_drops, 290);
+    ck_assert_uint_eq(st.failed, (uint64_t)(req_drops + reply_drops));
+    ck_assert_uint_eq(st.dropped, st.failed);
+    ck_assert_uint_eq(st.forwarded, (uint64_t)(CALLS - req_drops) + (uint64_t)ok);
+    free(r);
+    close(fd);
+    fixture_stop(&f);
+}
+END_TEST
+
+/* The server's count of calls it ran (its rpc.Stats counts the rpc.Stats call too). */
+static uint64_t server_calls(const struct fixture *f)
+{
+    Rpc__ServerStats *st = echo_stats(f->srv.addr);
+    ck_assert_ptr_nonnull(st);
+    uint64_t n = st->calls;
+    rpc__server_stats__free_unpacked(st, NULL);
+    return n;
+}
+
+/* labrpc: "10% of requests are dropped. The caller gets false, as if the call timed out. If
+ * the handler runs, 10% of replies are dropped. The caller again gets false." — at once, not
+ * after the caller's own timeout. */
+START_TEST(test_dropped_call_fails_fast)
+{
+    enum { TIMEOUT_MS = 3000, ENOUGH = 8 };
+    struct fixture f;
+    fixture_start(&f);
+    struct rpc_sync *s = sync_to(f.addr);
+    ck_assert_int_eq(echo_sync(s, "warm", 0, false, 2000), RPC_OK);
+    set_faults(&f, 0.5, 10, 20, false);
+    uint8_t req[64];
+    Echo__Request er = ECHO__REQUEST__INIT;
+    er.data.data = (uint8_t *)"ping";
+    er.data.len = 4;
+    size_t req_len = echo__request__pack(&er, req);
+    int ok = 0, req_drops = 0, reply_drops = 0;
+    double slowest_fail = 0, fastest_fail = 1e9;
+    for (int i = 0; i < 400 && (ok < ENOUGH || req_drops < ENOUGH || reply_drops < ENOUGH); i++) {
+        uint64_t before = server_calls(&f);
+        uint8_t *rep = NULL;
+        size_t rep_len = 0;
+        char *err = NULL;
+        uint64_t t0 = clock_mono_ns();
+        enum rpc_status st =
+            rpc_sync_call(s, "echo.Echo", req, req_len, TIMEOUT_MS, &rep, &rep_len, &err);
+        double ms = (double)(clock_mono_ns() - t0) / 1e6;
+        uint64_t ran = server_calls(&f) - before - 1;
+        if (st == RPC_OK) {
+            ok++;
+            ck_assert_uint_eq(ran, 1);
+        } else {
+            ck_assert_msg(st == RPC_DISCONNECTED, "status %s: %s", rpc_status_name(st),
+                          err ? err : "");
+            bool reply_dropped = err && strstr(err, "dropped the reply");
+            ck_assert_msg(reply_dropped || (err && strstr(err, "dropped the request")), "%s",
+                          err ? err : "(no error text)");
+            /* A dropped request never reached the handler; a dropped reply's handler ran. */
+            ck_assert_uint_eq(ran, reply_dropped ? 1 : 0);
+            reply_dropped ? reply_drops++ : req_drops++;
+            /* The failure waits the dropped frame's delay (and the request's, for a reply)... */
+            ck_assert_msg(ms >= 9.5, "failed after %.1f ms, before the frame's delay", ms);
+            /* ...and no more: well under the call's timeout (slack for a loaded machine). */
+            ck_assert_msg(ms < 500, "failed after %.1f ms (timeout %d ms)", ms, TIMEOUT_MS);
+            slowest_fail = ms > slowest_fail ? ms : slowest_fail;
+            fastest_fail = ms < fastest_fail ? ms : fastest_fail;
+        }
+        free(rep);
+        free(err);
+    }
+    printf("drop 0.5, delay 10-20 ms, timeout %d ms: %d OK, %d requests and %d replies "
+           "dropped, failures after %.1f-%.1f ms\n",
+           TIMEOUT_MS, ok, req_drops, reply_drops, fastest_fail, slowest_fail);
+    ck_assert_int_ge(ok, ENOUGH);
+    ck_assert_int_ge(req_drops, ENOUGH);
+    ck_assert_int_ge(reply_drops, ENOUGH);
+    /* silent_drop: the old behaviour, the caller waits its whole timeout. */
+    set_silent_drop(&f, 1.0);
+    uint64_t t0 = clock_mono_ns();
+    ck_assert_int_eq(echo_sync(s, "silent", 0, false, 300), RPC_TIMEOUT);
+    ck_assert((double)(clock_mono_ns() - t0) / 1e6 >= 295);
+    rpc_sync_free(s);
+    fixture_stop(&f);
+}
+END_TEST
+
+/* ONEWAY frames (Raft's) dropped by chance vanish, and so does everything while the link is
+ * down: no failure reply. A CALL among the notes shows that replies do come back. */
+START_TEST(test_oneway_and_down_drops_stay_silent)
+{
+    enum { NOTES = 50 };
+    struct fixture f;
+    fixture_start(&f);
+    set_faults(&f, 1.0, 0, 0, false);
+    int fd = raw_connect(f.port);
+    ck_assert_int_ge(fd, 0);
+    for (int i = 0; i < NOTES; i++)
+        send_frame(fd, true, 0, "note");
+    send_frame(fd, false, 7, "call");
+    for (int i = 0; i < NOTES; i++)
+        send_frame(fd, true, 0, "note");
+    struct reader *r = xcalloc(1, sizeof *r);
+    r->fd = fd;
+    Rpc__Envelope *env = read_envelope(r, 2000);
+    ck_assert_ptr_nonnull(env);
+    ck_assert_int_eq(env->kind, RPC__KIND__REPLY);
+    ck_assert_uint_eq(env->call_id, 7);
+    ck_assert_int_eq(env->status, RPC__STATUS__DISCONNECTED);
+    rpc__envelope__free_unpacked(env, NULL);
+    ck_assert_ptr_null(read_envelope(r, 300));
+    /* A link that is down is silent for calls too. */
+    cluster_proxy_set_up(f.p, f.link, false);
+    send_frame(fd, false, 8, "call while down");
+    ck_assert_ptr_null(read_envelope(r, 300));
+    struct cluster_link_stats st;
+    cluster_proxy_stats(f.p, f.link, &st);
+    ck_assert_uint_eq(st.frames, 2 * NOTES + 2);
+    ck_assert_uint_eq(st.dropped, 2 * NOTES + 2);
+    ck_assert_uint_eq(st.failed, 1);
+    ck_assert_uint_eq(st.forwarded, 0);
+    ck_assert_uint_eq(echo_count(f.srv.addr), 0);
     free(r);
     close(fd);
     fixture_stop(&f);
@@ -383,6 +569,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_link_down_discards_and_keeps_connection);
     tcase_add_test(tc, test_drop_probability);
     tcase_add_test(tc, test_drops_requests_and_replies);
+    tcase_add_test(tc, test_dropped_calls_answered_once);
+    tcase_add_test(tc, test_dropped_call_fails_fast);
+    tcase_add_test(tc, test_oneway_and_down_drops_stay_silent);
     tcase_add_test(tc, test_delay_applied);
     tcase_add_test(tc, test_fifo_without_reorder);
     tcase_add_test(tc, test_follows_server_crash_and_restart);
