@@ -102,11 +102,12 @@ check "group 1 reaches config 2 and serves 5 shards (the others deleted)" until_
 echo "    group 1: $("$SKVPROBE" --servers "$g1" status | grep ' leader ')"
 echo "    group 2: $("$SKVPROBE" --servers "$g2" status | grep ' leader ')"
 check "every key is readable through whichever group owns it" gets_ok "$g1,$g2"
-# owners: how many of the 40 keys each group answers (each key exactly one group).
+# owners: how many of the 40 keys each group answers (each key exactly one group; a group's
+# leader answers WRONG_GROUP, exit 4, for a key it does not serve).
 n1=0 n2=0
 for i in $(seq 0 39); do
-  "$SKVPROBE" --servers "$g1" --timeout 1s get "k$i" >/dev/null 2>&1 && n1=$((n1 + 1))
-  "$SKVPROBE" --servers "$g2" --timeout 1s get "k$i" >/dev/null 2>&1 && n2=$((n2 + 1))
+  "$SKVPROBE" --servers "$g1" --timeout 10s --wrong-group-exits get "k$i" >/dev/null 2>&1 && n1=$((n1 + 1))
+  "$SKVPROBE" --servers "$g2" --timeout 10s --wrong-group-exits get "k$i" >/dev/null 2>&1 && n2=$((n2 + 1))
 done
 echo "    keys served: group 1 $n1, group 2 $n2"
 check "each key is served by exactly one group, and group 2 serves some (moved data)" \

@@ -1,11 +1,12 @@
 /* skvprobe: a minimal client of shardkvd groups for the shell tests, until the shard clerk
  * (lib/clerk/shard.h) exists. It does not read the controller's config: it asks every server
  * given, in turn, until one answers for the key (a leader of the group serving its shard).
- *   skvprobe --servers A,B,... [--timeout D] put KEY VALUE | get KEY
+ *   skvprobe --servers A,B,... [--timeout D] [--wrong-group-exits] put KEY VALUE | get KEY
  *   skvprobe --servers A,B,... status
  * put prints nothing; get prints the value (exit 3 when the key has none); status prints one
  * line per server: ADDR ROLE gid=G config=N bytes=B shards=S:STATE[<from@left_at],...
- * Exit 1 when no server answered before the deadline. A put keeps one client id and sequence
+ * Exit 1 when no server answered before the deadline; with --wrong-group-exits, 4 as soon as a
+ * server answers WRONG_GROUP (the key's shard is not this group's now). A put keeps one client id and sequence
  * number across its retries, so it executes at most once. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 struct opts {
     char *servers;
     uint64_t timeout_ms;
+    bool wrong_group_exits;
 };
 
 static const struct config_option options[] = {
@@ -29,6 +31,9 @@ static const struct config_option options[] = {
       "every server to try, HOST:PORT,... (required)" },
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       3600000, "give up after this long" },
+    { "", "wrong_group_exits", "wrong-group-exits", CONFIG_BOOL,
+      offsetof(struct opts, wrong_group_exits), "false", 0, 0,
+      "exit 4 at a WRONG_GROUP answer instead of trying on" },
 };
 
 struct probe {
@@ -57,9 +62,9 @@ static size_t index_of(const struct probe *p, const char *addr)
     return SIZE_MAX;
 }
 
-/* Sends cmd until some server answers other than WRONG_LEADER / WRONG_GROUP / SHUTTING_DOWN;
- * returns that reply (NULL at the deadline). */
-static Kv__Reply *op(struct probe *p, const Kv__Command *cmd, uint64_t deadline)
+/* Sends cmd until some server answers other than WRONG_LEADER / WRONG_GROUP / SHUTTING_DOWN
+ * (WRONG_GROUP too when wrong_group ends it); returns that reply (NULL at the deadline). */
+static Kv__Reply *op(struct probe *p, const Kv__Command *cmd, uint64_t deadline, bool wrong_group)
 {
     uint8_t *req = xmalloc(kv__command__get_packed_size(cmd) + 1);
     size_t len = kv__command__pack(cmd, req);
@@ -73,7 +78,8 @@ static Kv__Reply *op(struct probe *p, const Kv__Command *cmd, uint64_t deadline)
         if (call(p, i, "shardkv.Op", req, len, &rep, &rlen) == RPC_OK)
             r = kv__reply__unpack(NULL, rlen, rep);
         free(rep);
-        if (r && (r->err == KV__ERR__OK || r->err == KV__ERR__NO_KEY)) {
+        if (r && (r->err == KV__ERR__OK || r->err == KV__ERR__NO_KEY ||
+                  (wrong_group && r->err == KV__ERR__WRONG_GROUP))) {
             free(req);
             return r;
         }
@@ -158,13 +164,15 @@ int main(int argc, char **argv)
             c.client_id = (clock_wall_ns() ^ ((uint64_t)getpid() << 32)) | 1;
             c.seq = 1;
         }
-        Kv__Reply *r = op(&p, &c, deadline);
+        Kv__Reply *r = op(&p, &c, deadline, o.wrong_group_exits);
         if (!r) {
             fprintf(stderr, "skvprobe: %s %s: no server answered within %llu ms\n", cmd,
                     argv[first + 1], (unsigned long long)o.timeout_ms);
             rc = 1;
         } else {
-            rc = c.op == KV__OP_TYPE__GET && r->err == KV__ERR__NO_KEY ? 3 : 0;
+            rc = r->err == KV__ERR__WRONG_GROUP                       ? 4
+                 : c.op == KV__OP_TYPE__GET && r->err == KV__ERR__NO_KEY ? 3
+                                                                          : 0;
             if (c.op == KV__OP_TYPE__GET && rc == 0)
                 printf("%.*s\n", (int)r->value.len, (const char *)r->value.data);
             kv__reply__free_unpacked(r, NULL);
