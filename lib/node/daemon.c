@@ -52,9 +52,10 @@ static const struct config_option node_opts_table[] = {
     { "raft", "heartbeat_ticks", "heartbeat-ticks", CONFIG_INT, F(heartbeat_ticks),
       STRINGIFY(RAFT_DEFAULT_HEARTBEAT_TICKS), 1, 100000, "leader heartbeat interval in ticks" },
     { "raft", "max_raft_state", "max-raft-state", CONFIG_SIZE, F(max_raft_state), "64MiB", 0, 0,
-      "snapshot when the persisted Raft log exceeds this many bytes (0: never, the log grows "
-      "without end); the default bounds the disk and a restart's replay, in the spirit of "
-      "etcd's snapshot every 100,000 entries" },
+      "snapshot when the persisted Raft log exceeds this many bytes, or the last snapshot's "
+      "size when that is larger, up to 4 times this (0: never, the log grows without end); the "
+      "default bounds the disk and a restart's replay, in the spirit of etcd's snapshot every "
+      "100,000 entries" },
     { "raft", "fsync", "fsync", CONFIG_BOOL, F(fsync), "true", 0, 0,
       "fsync every write batch (turn off only for experiments)" },
     { "raft", "pre_vote", "pre-vote", CONFIG_BOOL, F(pre_vote), "true", 0, 0,
