@@ -2,9 +2,10 @@
 # groups (Join, Leave, Move, a Query's encoding, the snapshot; medians, figures only).
 # `make bench-rebalance` builds and runs it (release build; not part of make test).
 BENCH_REBALANCE := $(OUT)/test/bench_rebalance
-ALL_OBJS += $(call obj,test/bench/bench_rebalance.c)
+BENCH_GROUPS := $(call obj,test/bench/benchgroups.c)
+ALL_OBJS += $(call obj,test/bench/bench_rebalance.c) $(BENCH_GROUPS)
 
-$(BENCH_REBALANCE): $(call obj,test/bench/bench_rebalance.c) $(call lib_a,shardctrl) \
+$(BENCH_REBALANCE): $(call obj,test/bench/bench_rebalance.c) $(BENCH_GROUPS) $(call lib_a,shardctrl) \
 		$(call lib_a,session) $(call lib_a,proto) $(call lib_a,base)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
@@ -17,7 +18,7 @@ bench-rebalance: $(BENCH_REBALANCE)
 # part c; scripts/bench-shard.sh starts the controller).
 BENCH_CTRL_JOIN := $(OUT)/test/bench_ctrl_join
 ALL_OBJS += $(call obj,test/bench/bench_ctrl_join.c)
-$(BENCH_CTRL_JOIN): $(call obj,test/bench/bench_ctrl_join.c) $(LINK_CLERK)
+$(BENCH_CTRL_JOIN): $(call obj,test/bench/bench_ctrl_join.c) $(BENCH_GROUPS) $(LINK_CLERK)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
 

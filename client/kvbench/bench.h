@@ -52,6 +52,11 @@ struct target_ops {
     const char *(*describe)(void *t);
 };
 
+/* The clerk options of the lib/clerk targets (kvd, shardkv): an operation ends at op_timeout_ms,
+ * an attempt on one server after at most 1 s. */
+struct clerk_opts;
+void target_clerk_opts(const struct target_config *c, struct clerk_opts *o);
+
 extern const struct target_ops kvd_target;
 extern const struct target_ops etcd_target;
 extern const struct target_ops shardkv_target;

@@ -28,6 +28,13 @@ struct kvd {
 
 static void kvd_close(void *t);
 
+void target_clerk_opts(const struct target_config *c, struct clerk_opts *o)
+{
+    clerk_opts_default(o);
+    o->deadline_ms = c->op_timeout_ms;
+    o->attempt_ms = MIN(c->op_timeout_ms, 1000);
+}
+
 static void *kvd_open(const struct target_config *c, char *err, size_t errlen)
 {
     struct kvd *k = xcalloc(1, sizeof *k);
@@ -41,9 +48,7 @@ static void *kvd_open(const struct target_config *c, char *err, size_t errlen)
         }
     }
     struct clerk_opts o;
-    clerk_opts_default(&o);
-    o.deadline_ms = c->op_timeout_ms;
-    o.attempt_ms = MIN(c->op_timeout_ms, 1000);
+    target_clerk_opts(c, &o);
     k->n_clerks = c->clients;
     k->clerks = xcalloc(c->clients, sizeof *k->clerks);
     k->ops = xcalloc(c->clients, sizeof *k->ops);

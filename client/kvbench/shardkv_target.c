@@ -114,9 +114,7 @@ static void *skv_open(const struct target_config *c, char *err, size_t errlen)
         }
     }
     struct clerk_opts o;
-    clerk_opts_default(&o);
-    o.deadline_ms = c->op_timeout_ms;
-    o.attempt_ms = MIN(c->op_timeout_ms, 1000);
+    target_clerk_opts(c, &o);
     k->n_clients = c->clients;
     k->clients = xcalloc(c->clients, sizeof *k->clients);
     for (size_t i = 0; i < c->clients; i++) {

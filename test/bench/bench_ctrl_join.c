@@ -10,45 +10,23 @@
 
 #include "base/clock.h"
 #include "base/util.h"
+#include "benchgroups.h"
 #include "clerk/ctrl.h"
 #include "shardctrl/shardctrl.h"
 
 #define GROUPS 1000u
 #define die(...) (fprintf(stderr, __VA_ARGS__), fputc('\n', stderr), exit(1))
-#define SERVERS 3
+#define SERVERS BENCH_SERVERS
 #define REPS 9
-
-/* Groups first..first+n-1, each with SERVERS made-up servers (never contacted: no group runs). */
-static struct sc_join_group *make_groups(uint32_t first, uint32_t n, char (**names)[40],
-                                         const char ***ptrs)
-{
-    struct sc_join_group *g = xcalloc(n, sizeof *g);
-    *ptrs = xcalloc((size_t)n * SERVERS, sizeof **ptrs);
-    *names = xcalloc((size_t)n * SERVERS, sizeof **names);
-    for (uint32_t i = 0; i < n; i++) {
-        for (size_t s = 0; s < SERVERS; s++) {
-            size_t at = (size_t)i * SERVERS + s;
-            snprintf((*names)[at], sizeof (*names)[at], "group%u-replica%zu.example:7%03u",
-                     first + i, s, (first + i) % 1000);
-            (*ptrs)[at] = (*names)[at];
-        }
-        g[i] = (struct sc_join_group){ first + i, *ptrs + (size_t)i * SERVERS, SERVERS };
-    }
-    return g;
-}
 
 static void join(struct ctrl_sync *s, uint32_t first, uint32_t n)
 {
-    char (*names)[40];
-    const char **ptrs;
-    struct sc_join_group *g = make_groups(first, n, &names, &ptrs);
-    enum clerk_result r = ctrl_sync_join(s, g, n, NULL);
-    if (r != CLERK_OK)
+    struct bench_groups b;
+    bench_groups_make(&b, first, n);
+    if (ctrl_sync_join(s, b.g, n, NULL) != CLERK_OK)
         die("bench_ctrl_join: join of gids %u-%u: %s", first, first + n - 1,
             ctrl_clerk_error(ctrl_sync_clerk(s)));
-    free(g);
-    free(ptrs);
-    free(names);
+    bench_groups_free(&b);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -11,12 +11,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchgroups.h"
 #include "shardctrl/codec.h"
 #include "shardctrl/shardctrl.h"
 
 #define SHARDS SC_MAX_SHARDS
 #define GROUPS 1000u
-#define SERVERS 3
+#define SERVERS BENCH_SERVERS
 #define REPS 9
 
 static double now_us(void)
@@ -32,29 +33,17 @@ static void die(const char *what, const struct sc_result *r)
     exit(1);
 }
 
-/* Joins gids first..first+n-1 in one command, each with SERVERS made-up servers. */
+/* Joins gids first..first+n-1 in one command. */
 static void join_range(struct shardctrl *sc, uint32_t first, uint32_t n)
 {
-    struct sc_join_group *g = calloc(n, sizeof *g);
-    const char **ptrs = calloc((size_t)n * SERVERS, sizeof *ptrs);
-    char (*names)[40] = calloc((size_t)n * SERVERS, sizeof *names);
-    for (uint32_t i = 0; i < n; i++) {
-        for (size_t s = 0; s < SERVERS; s++) {
-            size_t at = (size_t)i * SERVERS + s;
-            snprintf(names[at], sizeof names[at], "group%u-replica%zu.example:7%03u", first + i, s,
-                     (first + i) % 1000);
-            ptrs[at] = names[at];
-        }
-        g[i] = (struct sc_join_group){ first + i, ptrs + (size_t)i * SERVERS, SERVERS };
-    }
-    struct sc_cmd c = { .op = SC_OP_JOIN, .groups = g, .n_groups = n, .n_shards = SHARDS };
+    struct bench_groups b;
+    bench_groups_make(&b, first, n);
+    struct sc_cmd c = { .op = SC_OP_JOIN, .groups = b.g, .n_groups = n, .n_shards = SHARDS };
     struct sc_result r;
     shardctrl_apply(sc, &c, &r);
     if (r.err != SC_OK)
         die("join", &r);
-    free(g);
-    free(ptrs);
-    free(names);
+    bench_groups_free(&b);
 }
 
 static void leave_range(struct shardctrl *sc, uint32_t first, uint32_t n)
