@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "shardkv/codec.h"
+#include "storage/store.h"
 
 /* Whether an entry is a client's OP: the bytes skv_codec_op_entry makes. A shardkv.Command
  * whose type (field 1) is not OP begins with that field (tag 0x08, then the type, never 0:
@@ -128,8 +129,9 @@ static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
     skv_codec_snapshot(m->skv, data, len);
 }
 
-/* The snapshot packed straight into the store's space (LMDB's reserved pages): the encoded
- * state is not also held in a buffer of ours (docs/SHARDS.md, "Large shards"). */
+/* The snapshot streamed into the store's space (LMDB's reserved pages, in the foreground or
+ * from a forked child): the encoded state is not also held in a buffer of ours (docs/SHARDS.md,
+ * "Large shards"). */
 static size_t sm_snapshot_size(void *ctx)
 {
     struct shardkvd_machine *m = ctx;
@@ -138,11 +140,17 @@ static size_t sm_snapshot_size(void *ctx)
     return len;
 }
 
-static void sm_snapshot_fill(void *ctx, uint8_t *buf, size_t len)
+static void to_sink(void *arg, const uint8_t *data, size_t len)
+{
+    struct store_sink *sink = arg;
+    sink->append(sink, data, len);
+}
+
+static void sm_snapshot_write(void *ctx, struct store_sink *sink, size_t len)
 {
     (void)len;
     struct shardkvd_machine *m = ctx;
-    skv_codec_snapshot_pack(m->snap, buf);
+    skv_codec_snapshot_write(m->snap, to_sink, sink);
 }
 
 static void sm_snapshot_done(void *ctx)
@@ -166,7 +174,7 @@ struct node_sm shardkvd_state_machine(struct shardkvd_machine *m)
 {
     return (struct node_sm){ .ctx = m, .apply = sm_apply, .snapshot = sm_snapshot,
                              .restore = sm_restore, .snapshot_size = sm_snapshot_size,
-                             .snapshot_fill = sm_snapshot_fill, .snapshot_done = sm_snapshot_done };
+                             .snapshot_write = sm_snapshot_write, .snapshot_done = sm_snapshot_done };
 }
 
 void shardkvd_machine_release(struct shardkvd_machine *m)

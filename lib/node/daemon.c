@@ -56,6 +56,14 @@ static const struct config_option node_opts_table[] = {
       "size when that is larger, up to 4 times this (0: never, the log grows without end); the "
       "default bounds the disk and a restart's replay, in the spirit of etcd's snapshot every "
       "100,000 entries" },
+    /* Below it the fork (which copies the page tables) saves little: writing a snapshot of a
+     * few MiB takes milliseconds. */
+    { "raft", "background_snapshot_min", "background-snapshot-min", CONFIG_SIZE,
+      F(background_snapshot_min), "16MiB", 0, 0,
+      "write a snapshot of at least this many bytes from a forked child (copy-on-write, as "
+      "Redis's BGSAVE) while the node goes on serving; smaller ones, and those of a state "
+      "machine that cannot stream its snapshot (only shardkvd's can), pause the node while "
+      "written (0: always)" },
     { "raft", "fsync", "fsync", CONFIG_BOOL, F(fsync), "true", 0, 0,
       "fsync every write batch (turn off only for experiments)" },
     { "raft", "pre_vote", "pre-vote", CONFIG_BOOL, F(pre_vote), "true", 0, 0,
@@ -188,7 +196,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         .id = (uint32_t)o->id, .peers = peers, .n_peers = n_peers, .data_dir = o->data_dir,
         .tick_ms = o->tick_ms, .election_ticks = (unsigned)o->election_ticks,
         .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
-        .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
+        .background_snapshot_min = o->background_snapshot_min, .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
         .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
     };

@@ -344,6 +344,7 @@ static struct replica *open_replica(struct node *n, const struct node_config *c,
     rc.raft.noop_on_elect = c->noop_on_elect;
     rc.raft.seed = clock_wall_ns() ^ ((uint64_t)c->id << 48);
     rc.max_raft_state = c->max_raft_state;
+    rc.background_snapshot_min = c->background_snapshot_min;
     rc.slow_ready_ms = c->tick_ms * c->heartbeat_ticks;
     struct replica_io io = { n, io_send, io_flush, io_now_ms, io_soft_state };
     char why[512];

@@ -37,6 +37,7 @@ struct node_config {
     uint64_t tick_ms;
     unsigned election_ticks, heartbeat_ticks;
     uint64_t max_raft_state; /* snapshot when the persisted Raft state exceeds this; 0: never */
+    uint64_t background_snapshot_min; /* replica_config's (0: every snapshot in the loop) */
     bool fsync;
     bool pre_vote, check_quorum, noop_on_elect;
     size_t max_frame; /* of the peer connections: at least the largest entry + NODE_FRAME_SLACK

@@ -44,6 +44,9 @@ struct replica {
     bool holding;         /* `held` found no room: the core waits between ready and advance */
     struct raft_ready held;
     bool compact_blocked; /* the last snapshot found no room (tried again after compact_after) */
+    bool compact_pending; /* a snapshot is being written in the background (compact_begin) */
+    bool background_off;  /* the background writer failed once: snapshots in the foreground */
+    uint64_t bg_began_ms, bg_fork_ms; /* when the background snapshot began; the pause */
     uint64_t compact_after_ms;
     uint64_t snapshot_len; /* the last snapshot's size (taken, installed or loaded) */
     char error[1024];
@@ -287,11 +290,72 @@ uint64_t replica_log_limit(const struct replica_config *c, uint64_t snapshot_len
     return MAX(m, MIN(snapshot_len, 4 * m));
 }
 
+/* The store holds a snapshot at index (len bytes): the core drops the log up to it. */
+static int compacted(struct replica *rep, uint64_t index, uint64_t term, size_t len)
+{
+    if (raft_compact(rep->r, index, &term) != RAFT_OK) /* index <= applied <= stable */
+        return fatal(rep, "compacting the log", "the core refused a snapshot already stored");
+    rep->compact_blocked = false;
+    rep->snapshot_len = len;
+    rep->snapshots_taken++;
+    LOG_DEBUG("replica", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
+    return 0;
+}
+
+static void compact_no_space(struct replica *rep, const char *err)
+{
+    rep->compact_blocked = true;
+    rep->compact_after_ms = rep->io.now_ms(rep->io.ctx) + COMPACT_RETRY_MS;
+    snprintf(rep->error, sizeof rep->error, "%s", err);
+}
+
+/* Whether the background writer has finished; once it has, the core compacts (unless a
+ * snapshot received meanwhile superseded it). */
+static int background_done(struct replica *rep)
+{
+    uint64_t index = 0, term = 0;
+    size_t len = 0;
+    char err[512];
+    int rc = rep->store->ops->compact_poll(rep->store, &index, &term, &len, err, sizeof err);
+    if (rc == STORAGE_PENDING)
+        return 0;
+    rep->compact_pending = false;
+    if (rc == STORAGE_OK && index)
+        LOG_INFO("replica", "snapshot at index %llu (%.1f MiB) written in the background in %llu ms "
+                 "(its view and fork paused the node %llu ms)", (unsigned long long)index, len / 1048576.0,
+                 (unsigned long long)(rep->io.now_ms(rep->io.ctx) - rep->bg_began_ms),
+                 (unsigned long long)rep->bg_fork_ms);
+    if (rc == STORAGE_OK)
+        return index ? compacted(rep, index, term, len) : 0;
+    if (rc == STORAGE_NO_SPACE) {
+        compact_no_space(rep, err);
+        return 0;
+    }
+    if (rc == STORAGE_BG_FAILED) {
+        LOG_WARN("replica", "%s; snapshots are written in the foreground from now on", err);
+        rep->background_off = true;
+        return 0;
+    }
+    return fatal(rep, "storing a snapshot", err);
+}
+
+static bool in_background(const struct replica *rep, size_t len)
+{
+    return rep->store->ops->compact_begin && rep->cfg.background_snapshot_min &&
+           len >= rep->cfg.background_snapshot_min && !rep->background_off;
+}
+
 /* Takes a snapshot when the policy says so. The store first, then the core: a snapshot that
  * finds no room leaves both as they were (the log keeps growing meanwhile, and the leader
- * refuses new writes until a retry a second later fits). */
+ * refuses new writes until a retry a second later fits). A large one is written in the
+ * background: the core compacts once the store has it (background_done, at a later ready). */
 static int maybe_snapshot(struct replica *rep)
 {
+    if (rep->compact_pending) {
+        int rc = background_done(rep);
+        if (rc != 0 || rep->compact_pending)
+            return rc;
+    }
     uint64_t index = raft_applied(rep->r), term;
     if (!snapshot_due(rep, index) || raft_term_at(rep->r, index, &term) != RAFT_OK)
         return 0;
@@ -300,32 +364,40 @@ static int maybe_snapshot(struct replica *rep)
     size_t len;
     char err[512];
     int rc;
-    if (rep->sm.snapshot_size && rep->store->ops->compact_fill) {
+    const struct store_ops *ops = rep->store->ops;
+    if (rep->sm.snapshot_size && ops->compact_fill) {
+        uint64_t t0 = rep->io.now_ms(rep->io.ctx);
         len = rep->sm.snapshot_size(rep->sm.ctx);
-        rc = rep->store->ops->compact_fill(rep->store, index, term, len, rep->sm.snapshot_fill,
-                                           rep->sm.ctx, err, sizeof err);
+        if (in_background(rep, len)) {
+            rep->bg_began_ms = t0;
+            rc = ops->compact_begin(rep->store, index, term, len, rep->sm.snapshot_write,
+                                    rep->sm.ctx, err, sizeof err);
+            rep->bg_fork_ms = rep->io.now_ms(rep->io.ctx) - rep->bg_began_ms;
+            if (rc == 0) {
+                rep->sm.snapshot_done(rep->sm.ctx); /* the child has its own image */
+                rep->compact_pending = true;
+                return 0;
+            }
+            LOG_WARN("replica", "cannot write a snapshot in the background (%s); writing it in "
+                     "the foreground from now on", err);
+            rep->background_off = true;
+        }
+        rc = ops->compact_fill(rep->store, index, term, len, rep->sm.snapshot_write,
+                               rep->sm.ctx, err, sizeof err);
         rep->sm.snapshot_done(rep->sm.ctx);
     } else {
         uint8_t *data;
         rep->sm.snapshot(rep->sm.ctx, &data, &len);
-        rc = rep->store->ops->compact(rep->store, index, term, data, len, err, sizeof err);
+        rc = ops->compact(rep->store, index, term, data, len, err, sizeof err);
         free(data);
     }
     if (rc == STORAGE_NO_SPACE) {
-        rep->compact_blocked = true;
-        rep->compact_after_ms = rep->io.now_ms(rep->io.ctx) + COMPACT_RETRY_MS;
-        snprintf(rep->error, sizeof rep->error, "%s", err);
+        compact_no_space(rep, err);
         return 0;
     }
     if (rc != 0)
         return fatal(rep, "storing a snapshot", err);
-    if (raft_compact(rep->r, index, &term) != RAFT_OK) /* index <= applied <= stable */
-        return fatal(rep, "compacting the log", "the core refused a snapshot already stored");
-    rep->compact_blocked = false;
-    rep->snapshot_len = len;
-    rep->snapshots_taken++;
-    LOG_DEBUG("replica", "snapshot at index %llu (%zu bytes)", (unsigned long long)index, len);
-    return 0;
+    return compacted(rep, index, term, len);
 }
 
 /* One line per step of the recovery of a lost store (see raft_hard_state.recovering). */

@@ -32,6 +32,7 @@
 #include "raft/raft.h"
 
 struct store;
+struct store_sink;
 
 /* The replicated state machine (lib/kv, raftd's running hash, the simulator's checker). */
 struct node_sm {
@@ -47,12 +48,14 @@ struct node_sm {
      * -1 when data is not a valid snapshot. */
     int (*restore)(void *ctx, uint64_t index, const uint8_t *data, size_t len);
     /* Optional (NULL: snapshot is used), for a state too large to encode twice: the snapshot
-     * written straight into the store's space (store.h's compact_fill). snapshot_size begins
-     * a snapshot of the state as of the last applied entry and returns its encoded size;
-     * snapshot_fill writes exactly those bytes (once or more: the store may retry); then
-     * snapshot_done ends it. No entry is applied in between. */
+     * appended straight into the store's space (store.h's compact_fill), or written by the
+     * store in the background (compact_begin). snapshot_size begins a snapshot of the state
+     * as of the last applied entry and returns its encoded size; snapshot_write appends
+     * exactly those bytes to sink (once or more: the store may retry; in the background, in
+     * a forked image of the process as it was when compact_begin was called); then
+     * snapshot_done ends it. In the foreground no entry is applied in between. */
     size_t (*snapshot_size)(void *ctx);
-    void (*snapshot_fill)(void *ctx, uint8_t *buf, size_t len);
+    void (*snapshot_write)(void *ctx, struct store_sink *sink, size_t len);
     void (*snapshot_done)(void *ctx);
 };
 
@@ -110,6 +113,10 @@ struct replica_config {
      * 4 x max_raft_state, and a quarter as often as with max_raft_state alone beyond; the log
      * stays within 4 x max_raft_state plus one ready (the lab's check is 8x). */
     uint64_t max_raft_state, snapshot_every;
+    /* A snapshot of at least this many bytes is written by the store in the background
+     * (store.h's compact_begin: the state machine goes on applying meanwhile) when the store
+     * and the state machine (snapshot_size) can; 0: never. */
+    uint64_t background_snapshot_min;
     /* A leader's appends leave before its own fsync (step 1 above); otherwise every message
      * waits for the save. */
     bool send_early;

@@ -417,9 +417,23 @@ struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size
     return v;
 }
 
-void skv_codec_snapshot_pack(const struct skv_snapshot_view *v, uint8_t *buf)
+struct append_buffer {
+    ProtobufCBuffer base;
+    void (*append)(void *arg, const uint8_t *data, size_t len);
+    void *arg;
+};
+
+static void append_to(ProtobufCBuffer *b, size_t len, const uint8_t *data)
 {
-    shardkv__snapshot__pack(&v->snap, buf);
+    struct append_buffer *a = (struct append_buffer *)b;
+    a->append(a->arg, data, len);
+}
+
+void skv_codec_snapshot_write(const struct skv_snapshot_view *v,
+                              void (*append)(void *arg, const uint8_t *data, size_t len), void *arg)
+{
+    struct append_buffer b = { { append_to }, append, arg };
+    shardkv__snapshot__pack_to_buffer(&v->snap, &b.base);
 }
 
 void skv_codec_snapshot_end(struct skv_snapshot_view *v)
@@ -442,7 +456,7 @@ void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len)
 {
     struct skv_snapshot_view *v = skv_codec_snapshot_begin(s, len);
     *data = xmalloc(*len ? *len : 1);
-    skv_codec_snapshot_pack(v, *data);
+    shardkv__snapshot__pack(&v->snap, *data);
     skv_codec_snapshot_end(v);
 }
 

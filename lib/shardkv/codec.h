@@ -67,12 +67,14 @@ int skv_codec_install_entry(const struct skv_action *a, const uint8_t *reply, si
  * same bytes on every replica. restore returns 0, or -1 (state unchanged) when the bytes are not
  * a valid snapshot of a group with this gid. */
 void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len);
-/* The same in steps, for a caller that gives the buffer (a store's own space): begin returns a
- * view of the state (no copy of its data; the state must not change until end) and the encoded
- * size; pack writes exactly that many bytes into buf (any number of times). */
+/* The same in steps, for a caller that takes the bytes as a stream (a store's own space):
+ * begin returns a view of the state (no copy of its data; the state must not change until end,
+ * or must be a forked image of it) and the encoded size; write appends exactly that many bytes,
+ * in pieces, through append (any number of times). */
 struct skv_snapshot_view;
 struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size_t *len);
-void skv_codec_snapshot_pack(const struct skv_snapshot_view *v, uint8_t *buf);
+void skv_codec_snapshot_write(const struct skv_snapshot_view *v,
+                              void (*append)(void *arg, const uint8_t *data, size_t len), void *arg);
 void skv_codec_snapshot_end(struct skv_snapshot_view *v);
 int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len);
 

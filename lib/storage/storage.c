@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 #include "base/util.h"
-#include "storage/store.h"
+#include "storage/internal.h"
 
-#define FORMAT "raftkv-storage-1"
+#define FORMAT "raftkv-storage-2"     /* the snapshot in chunks (snapshot.c) */
+#define FORMAT_V1 "raftkv-storage-1"  /* the snapshot as one record: migrated at open */
 #define ENTRY_HEADER 12u   /* term (8) + type (4), before the data */
 #define KEY_SIZE 8u
 #define HARD_STATE_SIZE 20u
@@ -25,23 +26,6 @@
     "If data.mdb is lost, restart the node as a replacement member\n" \
     "(kvd/raftd: --initial-cluster-state existing), never as a new one.\n"
 
-struct storage {
-    struct store iface;   /* storage_store: first, so a struct store * is the storage */
-    char *dir;
-    int lock_fd;
-    MDB_env *env;
-    MDB_dbi log, meta, snap;
-    size_t map_size;
-    size_t max_map_size;  /* 0: no limit */
-    size_t log_bytes;     /* keys + headers + data of every stored entry */
-    size_t snapshot_len;
-    bool sync;            /* opened with fsync on */
-    uint64_t saved_term;  /* the stored hard state */
-    uint32_t saved_vote;
-    uint64_t saved_commit;
-    bool saved_recovering; /* the stored recovery record */
-    uint64_t saved_recover_term;
-};
 
 void storage_opts_default(struct storage_opts *o)
 {
@@ -59,8 +43,7 @@ static size_t entry_cost(size_t value_size) { return KEY_SIZE + value_size; }
 
 /* ---- open / close ---------------------------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int storage_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -101,35 +84,30 @@ static int scan_log(struct storage *s, MDB_txn *txn)
         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(c);
-    if (rc != MDB_NOTFOUND)
-        return -1;
-    MDB_val d;
-    s->snapshot_len = 0;
-    MDB_val key = str_key("data");
-    rc = mdb_get(txn, s->snap, &key, &d);
-    if (rc == 0)
-        s->snapshot_len = d.mv_size;
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+    return rc == MDB_NOTFOUND ? 0 : -1;
 }
 
 static int put_recovery(struct storage *s, MDB_txn *txn, bool recovering, uint64_t term);
 
 /* Opens the three databases and checks (or, in a new store, writes) the format marker; a new
- * store is marked recovering when `recovering` (a replacement for a lost one). */
-static int open_dbs(struct storage *s, bool recovering, char *err, size_t errlen)
+ * store is marked recovering when `recovering` (a replacement for a lost one). *legacy: the
+ * store is of the format before (migrate_v1 converts it). */
+static int open_dbs(struct storage *s, bool recovering, bool *legacy, char *err, size_t errlen)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
-        return fail(err, errlen, "%s: cannot begin a transaction: %s", s->dir, mdb_strerror(rc));
+        return storage_fail(err, errlen, "%s: cannot begin a transaction: %s", s->dir, mdb_strerror(rc));
     if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "snapshot", MDB_CREATE, &s->snap)) != 0) {
         mdb_txn_abort(txn);
-        return fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+        return storage_fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
     }
     MDB_val key = str_key("format"), val;
     rc = mdb_get(txn, s->meta, &key, &val);
+    *legacy = rc == 0 && val.mv_size == strlen(FORMAT_V1) &&
+              memcmp(val.mv_data, FORMAT_V1, val.mv_size) == 0;
     if (rc == MDB_NOTFOUND) {
         MDB_stat st;
         mdb_stat(txn, s->log, &st);
@@ -137,26 +115,29 @@ static int open_dbs(struct storage *s, bool recovering, char *err, size_t errlen
         mdb_stat(txn, s->meta, &st);
         if (entries > 0 || st.ms_entries > 0) {
             mdb_txn_abort(txn);
-            return fail(err, errlen, "%s: corrupted data directory: format marker missing", s->dir);
+            return storage_fail(err, errlen, "%s: corrupted data directory: format marker missing", s->dir);
         }
         MDB_val fv = str_key(FORMAT);
         rc = mdb_put(txn, s->meta, &key, &fv, 0);
         if (rc == 0 && recovering)
             rc = put_recovery(s, txn, true, 0);
-    } else if (rc == 0 && (val.mv_size != strlen(FORMAT) || memcmp(val.mv_data, FORMAT, val.mv_size))) {
+    } else if (rc == 0 && !*legacy &&
+               (val.mv_size != strlen(FORMAT) || memcmp(val.mv_data, FORMAT, val.mv_size))) {
         mdb_txn_abort(txn);
-        return fail(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
+        return storage_fail(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
                     (int)MIN(val.mv_size, 40), (const char *)val.mv_data);
     }
     if (rc == 0 && scan_log(s, txn) != 0)
         rc = MDB_CORRUPTED;
+    if (rc == 0 && !*legacy)
+        rc = snap_open(s, txn);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+        return storage_fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
     }
     rc = mdb_txn_commit(txn);
     if (rc != 0)
-        return fail(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
+        return storage_fail(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
     return 0;
 }
 
@@ -208,26 +189,26 @@ static int check_data_file(const char *path, int fd, uint64_t size, char *err, s
     uint8_t buf[LMDB_META_SIZE];
     struct lmdb_meta m[2];
     if (size < LMDB_META_SIZE || pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf)
-        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
+        return storage_fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
                     "meta page", path, (unsigned long long)size);
     if (!parse_meta(buf, &m[0]))
-        return fail(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
+        return storage_fail(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
                     path);
     uint32_t ps = m[0].psize;
     if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
-        return fail(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
+        return storage_fail(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
                     path, ps);
     if (size < 2ull * ps || pread(fd, buf, sizeof buf, ps) != (ssize_t)sizeof buf)
-        return fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
+        return storage_fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
                     "pages (%u bytes each)", path, (unsigned long long)size, ps);
     if (!parse_meta(buf, &m[1]))
-        return fail(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
+        return storage_fail(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
                     path);
     const struct lmdb_meta *live = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
     uint64_t pages = size / ps;
     if (live->last_pg >= pages) {
         uint64_t need = live->last_pg < UINT64_MAX / ps ? (live->last_pg + 1) * ps : UINT64_MAX;
-        return fail(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
+        return storage_fail(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
                     "(transaction %llu) uses pages up to %llu of %u bytes, i.e. requires %llu "
                     "bytes: the file was truncated", path, (unsigned long long)size,
                     (unsigned long long)live->txnid, (unsigned long long)live->last_pg, ps,
@@ -253,12 +234,12 @@ static int classify_dir(const char *dir, enum dir_state *state, char *err, size_
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT)
-        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return storage_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st = { 0 };
     if (fd >= 0 && fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, "%s: cannot stat: %s", path, strerror(e));
+        return storage_fail(err, errlen, "%s: cannot stat: %s", path, strerror(e));
     }
     if (fd >= 0 && st.st_size > 0) {
         int rc = check_data_file(path, fd, (uint64_t)st.st_size, err, errlen);
@@ -301,11 +282,12 @@ static int write_marker(const char *dir, bool sync, char *err, size_t errlen)
         }
     }
     if (!ok)
-        return fail(err, errlen, "%s: cannot write the marker file: %s", path, strerror(e));
+        return storage_fail(err, errlen, "%s: cannot write the marker file: %s", path, strerror(e));
     return 0;
 }
 
 static const struct store_ops lmdb_store_ops;
+static int migrate_v1(struct storage *s, char *err, size_t errlen);
 
 int storage_open(const char *dir, const struct storage_opts *o, struct storage **out, char *err,
                  size_t errlen)
@@ -316,15 +298,15 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
         o = &def;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return fail(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
+        return storage_fail(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
     char lock_path[4096];
     snprintf(lock_path, sizeof lock_path, "%s/LOCK", dir);
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
-        return fail(err, errlen, "%s: cannot open lock file: %s", dir, strerror(errno));
+        return storage_fail(err, errlen, "%s: cannot open lock file: %s", dir, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
-        return fail(err, errlen, "%s: data directory is in use by another process", dir);
+        return storage_fail(err, errlen, "%s: data directory is in use by another process", dir);
     }
     enum dir_state state = DIR_FRESH;
     if (classify_dir(dir, &state, err, errlen) != 0) {
@@ -333,7 +315,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     }
     if (state == DIR_LOST && !o->replace) {
         close(fd);
-        return fail(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
+        return storage_fail(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
                     "directory held one (lock.mdb or %s is there). Starting empty as a new member "
                     "could vote twice in a term and forget acknowledged data, so this is refused. "
                     "To rejoin as a replacement for the lost store, restart with "
@@ -357,9 +339,9 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
         rc = mdb_env_open(s->env, dir, MDB_NOTLS | (o->sync ? 0 : MDB_NOSYNC), 0644);
     if (rc != 0) {
         if (is_corruption(rc))
-            fail(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
+            storage_fail(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
         else
-            fail(err, errlen, "%s: cannot open LMDB environment: %s", dir, mdb_strerror(rc));
+            storage_fail(err, errlen, "%s: cannot open LMDB environment: %s", dir, mdb_strerror(rc));
         storage_close(s);
         return -1;
     }
@@ -367,7 +349,9 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     MDB_envinfo info;
     mdb_env_info(s->env, &info);
     s->map_size = info.me_mapsize;
-    if (open_dbs(s, o->replace && state != DIR_STORE, err, errlen) != 0 ||
+    bool legacy = false;
+    if (open_dbs(s, o->replace && state != DIR_STORE, &legacy, err, errlen) != 0 ||
+        (legacy && migrate_v1(s, err, errlen) != 0) ||
         write_marker(dir, o->sync, err, errlen) != 0) {
         storage_close(s);
         return -1;
@@ -380,6 +364,7 @@ void storage_close(struct storage *s)
 {
     if (!s)
         return;
+    bg_kill(s);
     if (s->env)
         mdb_env_close(s->env);
     close(s->lock_fd);
@@ -395,7 +380,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
-        return fail(err, errlen, "%s: cannot read: %s", s->dir, mdb_strerror(rc));
+        return storage_fail(err, errlen, "%s: cannot read: %s", s->dir, mdb_strerror(rc));
     MDB_val key = str_key("hard"), v;
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
         if (v.mv_size != HARD_STATE_SIZE)
@@ -416,13 +401,12 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         s->saved_recovering = init->hard_state.recovering;
         s->saved_recover_term = init->hard_state.recover_term;
     }
-    key = str_key("snap");
-    if (mdb_get(txn, s->meta, &key, &v) == 0) {
-        if (v.mv_size != 16)
-            goto corrupt;
-        init->snapshot.index = be64_get(v.mv_data);
-        init->snapshot.term = be64_get((uint8_t *)v.mv_data + 8);
-    }
+    struct snap_meta sm;
+    rc = snap_meta_get(s, txn, &sm);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        goto corrupt;
+    init->snapshot.index = sm.index;
+    init->snapshot.term = sm.term;
     MDB_stat st;
     mdb_stat(txn, s->log, &st);
     init->last_index = init->snapshot.index;
@@ -439,7 +423,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         /* The log must start right after the snapshot and have no holes. */
         if (first != init->snapshot.index + 1 || last - first + 1 != st.ms_entries) {
             mdb_txn_abort(txn);
-            return fail(err, errlen, "%s: corrupted data directory: log holds %zu entries from %llu "
+            return storage_fail(err, errlen, "%s: corrupted data directory: log holds %zu entries from %llu "
                                      "to %llu after a snapshot at %llu", s->dir, (size_t)st.ms_entries,
                         (unsigned long long)first, (unsigned long long)last,
                         (unsigned long long)init->snapshot.index);
@@ -448,7 +432,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     }
     if (init->hard_state.commit > init->last_index) {
         mdb_txn_abort(txn);
-        return fail(err, errlen, "%s: corrupted data directory: commit index %llu beyond the log "
+        return storage_fail(err, errlen, "%s: corrupted data directory: commit index %llu beyond the log "
                                  "(last index %llu)", s->dir,
                     (unsigned long long)init->hard_state.commit,
                     (unsigned long long)init->last_index);
@@ -457,7 +441,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     return 0;
 corrupt:
     mdb_txn_abort(txn);
-    return fail(err, errlen, "%s: corrupted data directory: malformed record", s->dir);
+    return storage_fail(err, errlen, "%s: corrupted data directory: malformed record", s->dir);
 }
 
 /* ---- reads for the core ---------------------------------------------------------------------- */
@@ -482,12 +466,10 @@ static int read_term(void *ctx, uint64_t index, uint64_t *term)
     int rc = get_entry(txn, s->log, index, &v);
     if (rc == 0)
         *term = be64_get(v.mv_data);
-    if (rc != 0) { /* the last entry a snapshot covers keeps its term (see storage_reader) */
-        MDB_val key = str_key("snap");
-        if (mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 16 && be64_get(v.mv_data) == index) {
-            *term = be64_get((uint8_t *)v.mv_data + 8);
-            rc = 0;
-        }
+    struct snap_meta sm;
+    if (rc != 0 && snap_meta_get(s, txn, &sm) == 0 && sm.index == index) {
+        *term = sm.term; /* the last entry a snapshot covers keeps its term (storage_reader) */
+        rc = 0;
     }
     mdb_txn_abort(txn);
     return rc;
@@ -537,23 +519,17 @@ static int read_snapshot(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, s
     MDB_txn *txn;
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return -1;
-    MDB_val key = str_key("snap"), v;
-    memset(meta, 0, sizeof *meta);
-    if (mdb_get(txn, s->meta, &key, &v) == 0 && v.mv_size == 16) {
-        meta->index = be64_get(v.mv_data);
-        meta->term = be64_get((uint8_t *)v.mv_data + 8);
-    }
-    key = str_key("data");
-    MDB_val d = { 0, NULL };
-    mdb_get(txn, s->snap, &key, &d);
-    if (offset > d.mv_size)
-        offset = d.mv_size;
-    size_t k = MIN(cap, d.mv_size - offset);
-    if (k)
-        memcpy(buf, (uint8_t *)d.mv_data + offset, k);
-    *n = k;
-    *total = d.mv_size;
+    struct snap_meta sm;
+    int rc = snap_meta_get(s, txn, &sm);
+    if (rc == 0)
+        rc = snap_read(s, txn, &sm, offset, buf, cap, n);
     mdb_txn_abort(txn);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return -1;
+    *meta = (struct raft_snapshot_meta){ .index = sm.index, .term = sm.term };
+    *total = sm.len;
+    if (rc == MDB_NOTFOUND)
+        *n = 0;
     return 0;
 }
 
@@ -585,6 +561,17 @@ int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t
 
 /* ---- writes ---------------------------------------------------------------------------------- */
 
+int storage_del_next(MDB_cursor *c, MDB_val *k, MDB_val *v)
+{
+    int rc = mdb_cursor_del(c, 0);
+    if (rc != 0)
+        return rc;
+    rc = mdb_cursor_get(c, k, v, MDB_GET_CURRENT);
+    if (rc == MDB_NOTFOUND || rc == EINVAL)
+        rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+    return rc;
+}
+
 /* Deletes log entries with index >= from (or <= to, when upto), tracking log_bytes. */
 static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool upto, size_t *freed)
 {
@@ -610,34 +597,11 @@ static int delete_range(struct storage *s, MDB_txn *txn, uint64_t bound, bool up
         rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
         while (rc == 0) {
             *freed += entry_cost(v.mv_size);
-            if ((rc = mdb_cursor_del(c, 0)) != 0)
-                break;
-            rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
-            if (rc == MDB_NOTFOUND || rc == EINVAL)
-                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            rc = storage_del_next(c, &k, &v);
         }
     }
     mdb_cursor_close(c);
     return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static int put_snapshot_meta(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term)
-{
-    uint8_t mb[16];
-    be64_put(mb, index);
-    be64_put(mb + 8, term);
-    MDB_val key = str_key("snap"), val = { 16, mb };
-    return mdb_put(txn, s->meta, &key, &val, 0);
-}
-
-static int put_snapshot(struct storage *s, MDB_txn *txn, uint64_t index, uint64_t term,
-                        const uint8_t *data, size_t len)
-{
-    int rc = put_snapshot_meta(s, txn, index, term);
-    if (rc != 0)
-        return rc;
-    MDB_val key = str_key("data"), val = { len, (void *)data };
-    return mdb_put(txn, s->snap, &key, &val, 0);
 }
 
 static int put_hard_state(struct storage *s, MDB_txn *txn, uint64_t term, uint32_t vote,
@@ -668,24 +632,33 @@ static bool recovery_changed(const struct storage *s, const struct raft_hard_sta
 }
 
 struct write_op {
-    const struct raft_ready *rd;                       /* save */
-    uint64_t index, term; const uint8_t *data; size_t len; /* compact */
-    store_fill_fn fill; void *fill_arg;                /* compact_fill: data is NULL */
-    size_t log_bytes, snapshot_len;                    /* results, applied on commit */
+    const struct raft_ready *rd;                           /* save */
+    uint64_t index, term; const uint8_t *data; size_t len; /* compact (a snapshot) */
+    store_write_fn write; void *write_arg;                 /* compact_fill: data is NULL */
+    size_t log_bytes, snapshot_len; uint64_t snap_gen;     /* results, applied on commit */
 };
 
-/* The snapshot written by op->fill into the space LMDB reserves for it (its dirty pages), so
- * that the encoded snapshot exists once in memory, not also in a buffer of the caller's. */
-static int put_snapshot_filled(struct storage *s, MDB_txn *txn, const struct write_op *op)
+/* Makes the snapshot stored as gen's chunks (op's index, term, len) the current one and
+ * deletes the previous one's chunks. */
+static int snap_adopt(struct storage *s, MDB_txn *txn, struct write_op *op, uint64_t gen)
 {
-    int rc = put_snapshot_meta(s, txn, op->index, op->term);
-    if (rc != 0)
-        return rc;
-    MDB_val key = str_key("data"), val = { op->len, NULL };
-    if ((rc = mdb_put(txn, s->snap, &key, &val, MDB_RESERVE)) != 0)
-        return rc;
-    op->fill(op->fill_arg, val.mv_data, op->len);
-    return 0;
+    struct snap_meta m = { op->index, op->term, gen, op->len };
+    int rc = snap_meta_put(s, txn, &m);
+    if (rc == 0 && s->snap_gen != gen)
+        rc = snap_drop(s, txn, s->snap_gen);
+    op->snap_gen = gen;
+    op->snapshot_len = op->len;
+    return rc;
+}
+
+/* Stores a snapshot under a new generation and makes it current, deleting the one before:
+ * its data from op's buffer or writer. The generation and size take effect on commit. */
+static int put_snapshot(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    uint64_t gen = s->next_gen;
+    int rc = op->write ? snap_put_written(s, txn, gen, op->len, op->write, op->write_arg)
+                       : snap_put(s, txn, gen, op->data, op->len);
+    return rc ?: snap_adopt(s, txn, op, gen);
 }
 
 static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
@@ -697,10 +670,12 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
         if ((rc = mdb_drop(txn, s->log, 0)) != 0)
             return rc;
         freed = op->log_bytes;
-        if ((rc = put_snapshot(s, txn, rd->snapshot.index, rd->snapshot.term, rd->snapshot_data,
-                               rd->snapshot_len)) != 0)
+        op->index = rd->snapshot.index;
+        op->term = rd->snapshot.term;
+        op->data = rd->snapshot_data;
+        op->len = rd->snapshot_len;
+        if ((rc = put_snapshot(s, txn, op)) != 0)
             return rc;
-        op->snapshot_len = rd->snapshot_len;
     }
     if (rd->n_entries > 0) {
         if ((rc = delete_range(s, txn, rd->entries[0].index, false, &freed)) != 0)
@@ -731,19 +706,34 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
     return 0;
 }
 
-static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
+/* Drops the log up to the snapshot's index and keeps the stored commit index at least there
+ * (a snapshot holds only committed state). */
+static int drop_covered(struct storage *s, MDB_txn *txn, struct write_op *op)
 {
     size_t freed = 0;
     int rc = delete_range(s, txn, op->index, true, &freed);
-    if (rc == 0)
-        rc = op->fill ? put_snapshot_filled(s, txn, op)
-                      : put_snapshot(s, txn, op->index, op->term, op->data, op->len);
-    /* A snapshot holds only committed state: keep the stored commit index at least there. */
     if (rc == 0 && s->saved_commit < op->index)
         rc = put_hard_state(s, txn, s->saved_term, s->saved_vote, op->index);
     op->log_bytes -= freed;
-    op->snapshot_len = op->len;
     return rc;
+}
+
+static int do_compact(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    return drop_covered(s, txn, op) ?: put_snapshot(s, txn, op);
+}
+
+/* The background writer's chunks (s->bg.gen) adopted (storage_compact_poll). */
+static int do_adopt(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    return drop_covered(s, txn, op) ?: snap_adopt(s, txn, op, s->bg.gen);
+}
+
+/* The background writer's chunks deleted: it failed, or a newer snapshot came first. */
+static int do_drop_bg(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    (void)op;
+    return snap_drop(s, txn, s->bg.gen);
 }
 
 int storage_space(const struct storage *s, uint64_t *avail, uint64_t *reserve)
@@ -785,6 +775,7 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
     for (;;) {
         op->log_bytes = s->log_bytes;
         op->snapshot_len = s->snapshot_len;
+        op->snap_gen = s->snap_gen;
         MDB_txn *txn;
         int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
         if (rc == 0) {
@@ -797,19 +788,21 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
         if (rc == 0) {
             s->log_bytes = op->log_bytes;
             s->snapshot_len = op->snapshot_len;
+            s->snap_gen = op->snap_gen;
+            s->next_gen = MAX(s->next_gen, op->snap_gen + 1);
             return STORAGE_OK;
         }
         if (rc != MDB_MAP_FULL) {
             if (failed_for_space(s, rc)) {
-                fail(err, errlen, "%s: no space left on the data volume (%s)", s->dir,
+                storage_fail(err, errlen, "%s: no space left on the data volume (%s)", s->dir,
                      mdb_strerror(rc));
                 return STORAGE_NO_SPACE;
             }
-            fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
+            storage_fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
             return STORAGE_ERR;
         }
         if (s->max_map_size && s->map_size >= s->max_map_size) {
-            fail(err, errlen, "%s: no space left in the store: it reached its limit of %zu bytes",
+            storage_fail(err, errlen, "%s: no space left in the store: it reached its limit of %zu bytes",
                  s->dir, s->max_map_size);
             return STORAGE_NO_SPACE;
         }
@@ -818,12 +811,52 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
             bigger = MIN(bigger, s->max_map_size);
         /* A failed remap leaves LMDB without a map at all: fatal, not a wait for space. */
         if (mdb_env_set_mapsize(s->env, bigger) != 0) {
-            fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
+            storage_fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
                  s->map_size);
             return STORAGE_ERR;
         }
         s->map_size = bigger;
     }
+}
+
+/* A store of the format before (its snapshot one record "data", meta "snap" its index and
+ * term) converted at open, in one transaction: the snapshot rewritten as generation 1. */
+static int do_migrate_v1(struct storage *s, MDB_txn *txn, struct write_op *op)
+{
+    MDB_val k = str_key("snap"), v, dk = str_key("data"), d = { 0, NULL };
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0) {
+        if (v.mv_size != 16)
+            return MDB_CORRUPTED;
+        struct snap_meta m = { be64_get(v.mv_data), be64_get((uint8_t *)v.mv_data + 8), 1, 0 };
+        if ((rc = mdb_get(txn, s->snap, &dk, &d)) != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        m.len = d.mv_size;
+        /* The chunks first: "data"'s pages stay valid until it is deleted. */
+        if ((rc = snap_put(s, txn, 1, d.mv_data, d.mv_size)) != 0 ||
+            (rc = snap_meta_put(s, txn, &m)) != 0)
+            return rc;
+        if ((rc = mdb_del(txn, s->snap, &dk, NULL)) != 0 && rc != MDB_NOTFOUND)
+            return rc;
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    MDB_val fk = str_key("format"), fv = str_key(FORMAT);
+    if ((rc = mdb_put(txn, s->meta, &fk, &fv, 0)) != 0 || (rc = snap_open(s, txn)) != 0)
+        return rc;
+    op->snap_gen = s->snap_gen;
+    op->snapshot_len = s->snapshot_len;
+    return 0;
+}
+
+static int migrate_v1(struct storage *s, char *err, size_t errlen)
+{
+    struct write_op op = { 0 };
+    char why[512];
+    if (run_write(s, do_migrate_v1, &op, why, sizeof why) == 0)
+        return 0;
+    return storage_fail(err, errlen, "%s: cannot convert the store from format %s: %s", s->dir,
+                        FORMAT_V1, why);
 }
 
 /* Whether a ready carries anything that must be stored now. A ready that moves only the commit
@@ -872,12 +905,11 @@ static int do_save_commit(struct storage *s, MDB_txn *txn, struct write_op *op)
     /* Never past the stored log (a follower's commit may cover entries still unstored). */
     uint64_t last = rc == 0 ? be64_get(k.mv_data) : 0;
     if (rc == MDB_NOTFOUND) { /* an empty log: the snapshot is all there is */
-        MDB_val sk = str_key("snap"), sv;
-        rc = mdb_get(txn, s->meta, &sk, &sv);
-        if (rc == 0 && sv.mv_size == 16)
-            last = be64_get(sv.mv_data);
-        else if (rc != MDB_NOTFOUND)
-            return rc == 0 ? MDB_CORRUPTED : rc;
+        struct snap_meta sm;
+        rc = snap_meta_get(s, txn, &sm);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        last = sm.index;
     }
     op->index = MIN(op->index, last);
     return put_hard_state(s, txn, s->saved_term, s->saved_vote, op->index);
@@ -895,17 +927,25 @@ int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t er
     return 0;
 }
 
-static int compact(struct storage *s, struct write_op *op, char *err, size_t errlen)
+/* Refuses a snapshot at op->index that would not advance the stored one. */
+static int check_advances(struct storage *s, uint64_t index, char *err, size_t errlen)
 {
     struct raft_snapshot_meta cur;
     uint64_t total;
     size_t n;
     uint8_t probe;
     if (read_snapshot(s, 0, &probe, 0, &n, &total, &cur) != 0)
-        return fail(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
-    if (op->index <= cur.index)
-        return fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu", s->dir,
-                    (unsigned long long)op->index, (unsigned long long)cur.index);
+        return storage_fail(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
+    if (index <= cur.index)
+        return storage_fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu",
+                            s->dir, (unsigned long long)index, (unsigned long long)cur.index);
+    return 0;
+}
+
+static int compact(struct storage *s, struct write_op *op, char *err, size_t errlen)
+{
+    if (check_advances(s, op->index, err, errlen) != 0)
+        return STORAGE_ERR;
     int rc = run_write(s, do_compact, op, err, errlen);
     if (rc != 0)
         return rc;
@@ -921,11 +961,77 @@ int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint
 }
 
 int storage_compact_fill(struct storage *s, uint64_t index, uint64_t term, size_t len,
-                         store_fill_fn fill, void *arg, char *err, size_t errlen)
+                         store_write_fn write, void *arg, char *err, size_t errlen)
 {
-    struct write_op op = { .index = index, .term = term, .len = len, .fill = fill,
-                           .fill_arg = arg };
+    struct write_op op = { .index = index, .term = term, .len = len, .write = write,
+                           .write_arg = arg };
     return compact(s, &op, err, errlen);
+}
+
+/* Grows the map, before a fork, so that the child finds room for len more bytes (it never
+ * grows the map itself: the parent would then have to remap under its own transactions). The
+ * pages in use now are counted as if none were free: a bound, not an estimate. */
+static int room_for(struct storage *s, size_t len, char *err, size_t errlen)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return storage_fail(err, errlen, "%s: cannot read the map's use", s->dir);
+    size_t need = (info.me_last_pgno + 1) * (size_t)st.ms_psize + len + len / 8 + (32u << 20);
+    if (s->map_size >= need)
+        return 0;
+    size_t bigger = MAX(need, s->map_size * 2);
+    if (s->max_map_size && bigger > s->max_map_size) {
+        if (need > s->max_map_size)
+            return storage_fail(err, errlen, "%s: no room for a %zu-byte snapshot within the "
+                                "store's limit of %zu bytes", s->dir, len, s->max_map_size);
+        bigger = s->max_map_size;
+    }
+    if (mdb_env_set_mapsize(s->env, bigger) != 0)
+        return storage_fail(err, errlen, "%s: cannot grow the map to %zu bytes", s->dir, bigger);
+    s->map_size = bigger;
+    return 0;
+}
+
+int storage_compact_begin(struct storage *s, uint64_t index, uint64_t term, size_t len,
+                          store_write_fn write, void *arg, char *err, size_t errlen)
+{
+    if (s->bg.pid)
+        return storage_fail(err, errlen, "%s: a snapshot is already being written", s->dir);
+    if (check_advances(s, index, err, errlen) != 0 || room_for(s, len, err, errlen) != 0)
+        return STORAGE_ERR;
+    s->bg = (struct bg_snapshot){ 0, s->next_gen++, index, term, len };
+    return bg_start(s, write, arg, err, errlen) == 0 ? 0 : STORAGE_ERR;
+}
+
+int storage_compact_poll(struct storage *s, uint64_t *index, uint64_t *term, size_t *len,
+                         char *err, size_t errlen)
+{
+    if (!s->bg.pid && !s->bg.gen)
+        return storage_fail(err, errlen, "%s: no snapshot is being written", s->dir);
+    int rc = bg_poll(s, err, errlen);
+    if (rc == STORAGE_PENDING)
+        return rc;
+    struct write_op op = { .index = s->bg.index, .term = s->bg.term, .len = s->bg.len };
+    *index = 0;
+    if (rc == STORAGE_OK && check_advances(s, op.index, err, errlen) == 0) {
+        rc = run_write(s, do_adopt, &op, err, errlen);
+        if (rc == STORAGE_OK) {
+            s->saved_commit = MAX(s->saved_commit, op.index);
+            *index = op.index;
+            *term = op.term;
+            *len = op.len;
+        }
+    } else {
+        /* Failed, or superseded (rc 0 with *index 0): the chunks go. */
+        char why[256];
+        if (run_write(s, do_drop_bg, &op, why, sizeof why) == STORAGE_ERR) {
+            snprintf(err, errlen, "%s", why);
+            rc = STORAGE_ERR;
+        }
+    }
+    s->bg.gen = 0;
+    return rc;
 }
 
 size_t storage_raft_state_size(const struct storage *s) { return HARD_STATE_SIZE + s->log_bytes; }
@@ -950,9 +1056,19 @@ static int l_compact(struct store *s, uint64_t index, uint64_t term, const uint8
     return storage_compact(of(s), index, term, data, len, err, errlen);
 }
 static int l_compact_fill(struct store *s, uint64_t index, uint64_t term, size_t len,
-                          store_fill_fn fill, void *arg, char *err, size_t errlen)
+                          store_write_fn write, void *arg, char *err, size_t errlen)
 {
-    return storage_compact_fill(of(s), index, term, len, fill, arg, err, errlen);
+    return storage_compact_fill(of(s), index, term, len, write, arg, err, errlen);
+}
+static int l_compact_begin(struct store *s, uint64_t index, uint64_t term, size_t len,
+                           store_write_fn write, void *arg, char *err, size_t errlen)
+{
+    return storage_compact_begin(of(s), index, term, len, write, arg, err, errlen);
+}
+static int l_compact_poll(struct store *s, uint64_t *index, uint64_t *term, size_t *len,
+                          char *err, size_t errlen)
+{
+    return storage_compact_poll(of(s), index, term, len, err, errlen);
 }
 static int l_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len)
 {
@@ -961,7 +1077,8 @@ static int l_snapshot(struct store *s, struct raft_snapshot_meta *meta, uint8_t 
 static uint64_t l_size(struct store *s) { return storage_raft_state_size(of(s)); }
 
 static const struct store_ops lmdb_store_ops = {
-    l_reader, l_load, l_save, l_compact, l_snapshot, l_size, l_compact_fill,
+    l_reader, l_load, l_save, l_compact, l_snapshot, l_size, l_compact_fill, l_compact_begin,
+    l_compact_poll,
 };
 
 struct store *storage_store(struct storage *s) { return &s->iface; }

@@ -84,11 +84,22 @@ int storage_save_commit(struct storage *s, uint64_t commit, char *err, size_t er
  * when index does not advance the stored snapshot); nothing changed on failure. */
 int storage_compact(struct storage *s, uint64_t index, uint64_t term, const uint8_t *data,
                     size_t len, char *err, size_t errlen);
-/* The same with the snapshot written by fill into LMDB's reserved space (MDB_RESERVE): the
+/* The same with the snapshot appended by write into LMDB's reserved space (MDB_RESERVE): the
  * encoded snapshot is in memory once, in the write transaction's pages (store.h's
  * compact_fill). */
 int storage_compact_fill(struct storage *s, uint64_t index, uint64_t term, size_t len,
-                         store_fill_fn fill, void *arg, char *err, size_t errlen);
+                         store_write_fn write, void *arg, char *err, size_t errlen);
+
+/* The same in the background (store.h's compact_begin and compact_poll): a forked child
+ * writes the snapshot's chunks in transactions of its own while the caller goes on; poll
+ * reaps it and adopts them in one transaction (dropping the log up to index), or, when a
+ * snapshot stored meanwhile is at least as new, deletes them (*index 0). A child that fails
+ * or is killed changes nothing (its chunks are deleted; those of a child that outlived a
+ * crash, at the next open). storage_close kills a running child. */
+int storage_compact_begin(struct storage *s, uint64_t index, uint64_t term, size_t len,
+                          store_write_fn write, void *arg, char *err, size_t errlen);
+int storage_compact_poll(struct storage *s, uint64_t *index, uint64_t *term, size_t *len,
+                         char *err, size_t errlen);
 
 /* A copy of the stored snapshot (malloc'd; NULL and 0 when there is none). Returns 0 or -1. */
 int storage_snapshot(struct storage *s, struct raft_snapshot_meta *meta, uint8_t **data,

@@ -16,14 +16,21 @@
 
 enum storage_error {
     STORAGE_OK = 0,
-    STORAGE_ERR = -1,      /* any failure but the one below */
-    STORAGE_NO_SPACE = -2, /* a write found no room: nothing changed; retry once there is */
+    STORAGE_PENDING = 1,    /* (compact_poll, not an error) the background writer still runs */
+    STORAGE_ERR = -1,       /* any failure but the ones below */
+    STORAGE_NO_SPACE = -2,  /* a write found no room: nothing changed; retry once there is */
+    STORAGE_BG_FAILED = -3, /* the background writer failed: nothing changed; the store is fine */
 };
 
 struct store;
 
-/* Writes exactly len bytes of a snapshot into buf (compact_fill's source). */
-typedef void (*store_fill_fn)(void *arg, uint8_t *buf, size_t len);
+/* Where a snapshot's bytes go: appended in order, in pieces of any size. */
+struct store_sink {
+    void (*append)(struct store_sink *sink, const uint8_t *data, size_t len);
+};
+
+/* Appends exactly len bytes of a snapshot (the len given with it) to sink. */
+typedef void (*store_write_fn)(void *arg, struct store_sink *sink, size_t len);
 
 struct store_ops {
     /* The read-only view the Raft core reads durable entries and the snapshot through. */
@@ -42,11 +49,24 @@ struct store_ops {
     int (*snapshot)(struct store *s, struct raft_snapshot_meta *meta, uint8_t **data, size_t *len);
     /* Bytes of persisted Raft state: hard state and log, not the snapshot. */
     uint64_t (*raft_state_size)(struct store *s);
-    /* Optional (NULL: compact only): compact with a snapshot of len bytes that fill writes
-     * straight into the store's own space for it (no copy of the caller's buffer). fill may be
-     * called more than once (a retry after the store grew) and must write the same bytes. */
+    /* Optional (NULL: compact only): compact with a snapshot of len bytes that write puts
+     * straight into the store's own space for it (no copy of the caller's buffer). write may
+     * be called more than once (a retry after the store grew) and must write the same bytes. */
     int (*compact_fill)(struct store *s, uint64_t index, uint64_t term, size_t len,
-                        store_fill_fn fill, void *arg, char *err, size_t errlen);
+                        store_write_fn write, void *arg, char *err, size_t errlen);
+    /* Optional (NULL: never in the background): begins a compaction whose snapshot write
+     * writes in the background, from an image of the caller's memory as it is at this call
+     * (lib/storage forks), so that the caller may go on changing its state (and saving
+     * readies) at once. One at a time. Returns 0 (begun: compact_poll tells the end), or an
+     * error with nothing begun (compact_fill is the fallback). */
+    int (*compact_begin)(struct store *s, uint64_t index, uint64_t term, size_t len,
+                         store_write_fn write, void *arg, char *err, size_t errlen);
+    /* The background compaction's end, without waiting: STORAGE_PENDING (still writing), 0
+     * (done: the snapshot at *index (*term, *len bytes) is stored and the log up to it
+     * dropped, or *index is 0 when a snapshot saved meanwhile superseded it), or an error
+     * with nothing changed (STORAGE_NO_SPACE, STORAGE_BG_FAILED, STORAGE_ERR). */
+    int (*compact_poll)(struct store *s, uint64_t *index, uint64_t *term, size_t *len,
+                        char *err, size_t errlen);
 };
 
 struct store {

@@ -206,6 +206,23 @@ int bn_mem(pid_t pid, struct bn_mem *m)
             m->file_kib = v;
     }
     fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    int child;
+    while (fscanf(f, "%d", &child) == 1) {
+        char sp[64];
+        snprintf(sp, sizeof sp, "/proc/%d/smaps_rollup", child);
+        FILE *c = fopen(sp, "r");
+        while (c && fgets(line, sizeof line, c)) {
+            unsigned long long v;
+            if (sscanf(line, "Private_Dirty: %llu kB", &v) == 1)
+                m->child_kib += v;
+        }
+        if (c)
+            fclose(c);
+    }
+    fclose(f);
     return 0;
 }
 

@@ -45,6 +45,8 @@ struct bn_mem {
     uint64_t rss_kib, hwm_kib;
     uint64_t anon_kib, file_kib; /* RssAnon (the heap: the process's own memory) and RssFile
                                     (mapped file pages: LMDB's map, reclaimable) */
+    uint64_t child_kib; /* Private_Dirty of its children (a background snapshot's writer: the
+                           pages it holds alone, copied on write or its own) */
 };
 int bn_mem(pid_t pid, struct bn_mem *m);
 /* The bytes of the files in a node's data directory (LMDB's data file: an upper bound on the

@@ -84,7 +84,8 @@ struct kvl *kvl_new(const struct kvl_opts *o)
                            .machine_arg = simkv_svc(t->k),
                            .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate : 0,
                            .replica_bug = o->replica_bug, .apply_lag_ms = o->apply_lag_ms,
-                           .noop_on_elect = o->noop_on_elect };
+                           .noop_on_elect = o->noop_on_elect,
+                           .background_snapshots = o->background_snapshots };
     t->s = sim_new(&so);
     t->net = simnet_new(t->s);
     t->clients = &kv_clients;

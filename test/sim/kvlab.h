@@ -35,6 +35,7 @@ struct kvl_opts {
     enum replica_bug replica_bug;
     uint64_t apply_lag_ms; /* sim_opts.apply_lag_ms */
     bool noop_on_elect;    /* kvd's --noop-on-elect (default off) */
+    bool background_snapshots; /* sim_opts.background_snapshots */
     bool quiet;         /* no per-iteration lines */
 };
 

@@ -1,5 +1,6 @@
 /* The in-memory sim store: the "persister" of the lab, with the same semantics as LMDB. */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,15 @@
 #define ENTRY_OVERHEAD 20u
 #define HARD_STATE_SIZE 20u
 
+/* A background snapshot (mem_compact_begin) until a poll adopts it. */
+struct mem_bg {
+    bool on;
+    uint64_t index, term;
+    uint8_t *data;
+    size_t len;
+    unsigned polls; /* STORAGE_PENDING this many more times */
+};
+
 struct mem_store {
     struct sim_store sim;
     struct store iface;
@@ -19,6 +29,7 @@ struct mem_store {
     size_t snap_len;
     struct raft_entry *log; /* indices snap.index + 1 ... */
     size_t n, cap;
+    struct mem_bg bg;
 };
 
 static struct mem_store *ms(void *p) { return p; }
@@ -188,23 +199,113 @@ static void mem_wipe(struct sim_store *s, bool recover)
     m->hs = (struct raft_hard_state){ .recovering = recover };
 }
 
+static void mem_crash(struct sim_store *s);
+
 static void mem_destroy(struct sim_store *s)
 {
     struct mem_store *m = ms(s);
+    mem_crash(s);
     drop_from(m, 0);
     free(m->log);
     free(m->snap_data);
     free(m);
 }
 
+/* ---- snapshots written by the caller's writer, and in the background ----------------------- */
+
+struct buf_sink {
+    struct store_sink sink;
+    uint8_t *p;
+    size_t len, at;
+};
+
+static void buf_append(struct store_sink *sink, const uint8_t *data, size_t len)
+{
+    struct buf_sink *b = (struct buf_sink *)sink;
+    if (len > b->len - b->at)
+        abort(); /* a writer that breaks its promise of len bytes */
+    memcpy(b->p + b->at, data, len);
+    b->at += len;
+}
+
+static uint8_t *written(store_write_fn write, void *arg, size_t len)
+{
+    struct buf_sink b = { { buf_append }, xmalloc(len ? len : 1), len, 0 };
+    write(arg, &b.sink, len);
+    if (b.at != len)
+        abort();
+    return b.p;
+}
+
+static int mem_compact_fill(struct store *s, uint64_t index, uint64_t term, size_t len,
+                            store_write_fn write, void *arg, char *err, size_t errlen)
+{
+    uint8_t *data = written(write, arg, len);
+    int rc = mem_compact(s, index, term, data, len, err, errlen);
+    free(data);
+    return rc;
+}
+
+/* As lib/storage's fork: the bytes are taken now (the child's image of the state), the store
+ * changes only when compact_poll finds the writer done, a few polls (readies) later. */
+static int mem_compact_begin(struct store *s, uint64_t index, uint64_t term, size_t len,
+                             store_write_fn write, void *arg, char *err, size_t errlen)
+{
+    struct mem_store *m = of(s);
+    if (m->bg.on || index <= m->snap.index) {
+        snprintf(err, errlen, "memstore: a background snapshot at %llu refused",
+                 (unsigned long long)index);
+        return STORAGE_ERR;
+    }
+    m->bg = (struct mem_bg){ true, index, term, written(write, arg, len), len,
+                             1 + (unsigned)(index % 4) };
+    return 0;
+}
+
+static int mem_compact_poll(struct store *s, uint64_t *index, uint64_t *term, size_t *len,
+                            char *err, size_t errlen)
+{
+    struct mem_store *m = of(s);
+    if (!m->bg.on) {
+        snprintf(err, errlen, "memstore: no background snapshot");
+        return STORAGE_ERR;
+    }
+    if (m->bg.polls-- > 0)
+        return STORAGE_PENDING;
+    m->bg.on = false;
+    *index = 0;
+    if (m->bg.index > m->snap.index) {
+        mem_compact(s, m->bg.index, m->bg.term, m->bg.data, m->bg.len, err, errlen);
+        *index = m->bg.index;
+        *term = m->bg.term;
+        *len = m->bg.len;
+        m->sim.bg_adopted++;
+    } else {
+        m->sim.bg_superseded++;
+    }
+    free(m->bg.data);
+    return 0;
+}
+
+static void mem_crash(struct sim_store *s)
+{
+    struct mem_store *m = ms(s);
+    if (!m->bg.on)
+        return;
+    m->bg.on = false;
+    free(m->bg.data);
+    m->sim.bg_lost++;
+}
+
 static const struct store_ops mem_ops = {
-    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, NULL, /* no compact_fill */
+    mem_reader, mem_load, mem_save, mem_compact, mem_snapshot, mem_size, mem_compact_fill,
+    mem_compact_begin, mem_compact_poll,
 };
 
 struct sim_store *sim_mem_store_new(void)
 {
     struct mem_store *m = xcalloc(1, sizeof *m);
     m->iface.ops = &mem_ops;
-    m->sim = (struct sim_store){ &m->iface, mem_wipe, mem_destroy };
+    m->sim = (struct sim_store){ &m->iface, mem_wipe, mem_destroy, mem_crash, 0, 0, 0 };
     return &m->sim;
 }

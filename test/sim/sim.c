@@ -45,6 +45,7 @@ struct node {
     bool process_scheduled; /* apply lag: an EV_PROCESS is pending for this incarnation */
     uint64_t last_applied, snapshots_installed;
     struct applied_log log;
+    uint8_t *snap_buf; /* sm_snapshot_size's encoding, until sm_snapshot_done */
 };
 
 struct sim {
@@ -462,6 +463,28 @@ static void sm_snapshot(void *ctx, uint8_t **data, size_t *len)
         *data = encode_snapshot(nd, nd->last_applied, len);
 }
 
+/* The state machine's snapshot as a stream (sim_opts.background_snapshots): encoded whole at
+ * snapshot_size, as any machine can. */
+static size_t sm_snapshot_size(void *ctx)
+{
+    struct node *nd = ctx;
+    size_t len;
+    sm_snapshot(nd, &nd->snap_buf, &len);
+    return len;
+}
+
+static void sm_snapshot_write(void *ctx, struct store_sink *sink, size_t len)
+{
+    sink->append(sink, ((struct node *)ctx)->snap_buf, len);
+}
+
+static void sm_snapshot_done(void *ctx)
+{
+    struct node *nd = ctx;
+    free(nd->snap_buf);
+    nd->snap_buf = NULL;
+}
+
 static int sm_restore(void *ctx, uint64_t index, const uint8_t *data, size_t len)
 {
     struct node *nd = ctx;
@@ -551,6 +574,12 @@ static void start_node(struct sim *s, size_t i)
     nd->last_applied = 0;
     nd->machine = s->o.machine ? s->o.machine->create(s->o.machine_arg, i) : (struct node_sm){ 0 };
     struct node_sm sm = { .ctx = nd, .apply = sm_apply, .snapshot = sm_snapshot, .restore = sm_restore };
+    if (s->o.background_snapshots && s->o.storage != SIM_STORAGE_LMDB) {
+        c.background_snapshot_min = 1;
+        sm.snapshot_size = sm_snapshot_size;
+        sm.snapshot_write = sm_snapshot_write;
+        sm.snapshot_done = sm_snapshot_done;
+    }
     struct replica_io io = { nd, io_send, NULL, io_now_ms, io_soft_state };
     char err[256];
     nd->rep = replica_new(&c, nd->store->store, &sm, &io, err, sizeof err);
@@ -742,6 +771,8 @@ void sim_crash(struct sim *s, size_t i)
     struct replica *rep = nd->rep;
     nd->rep = NULL; /* what it fails (NODE_SHUTDOWN) sees a crashed node */
     replica_free(rep);
+    if (nd->store->crash)
+        nd->store->crash(nd->store);
     if (nd->machine.ctx)
         s->o.machine->destroy(s->o.machine_arg, i, nd->machine.ctx);
     nd->machine = (struct node_sm){ 0 };
@@ -846,6 +877,17 @@ uint64_t sim_snapshots_installed(const struct sim *s) { return s->snapshots_inst
 uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i)
 {
     return s->nodes[i].snapshots_installed;
+}
+
+void sim_background_snapshots(const struct sim *s, uint64_t *adopted, uint64_t *superseded,
+                              uint64_t *lost)
+{
+    *adopted = *superseded = *lost = 0;
+    for (size_t i = 0; i < s->o.n; i++) {
+        *adopted += s->nodes[i].store->bg_adopted;
+        *superseded += s->nodes[i].store->bg_superseded;
+        *lost += s->nodes[i].store->bg_lost;
+    }
 }
 
 size_t sim_snapshot_size(struct sim *s, size_t i)

@@ -61,6 +61,10 @@ struct sim_opts {
      * form cluster i / cluster_size, whose peers are each other only (0: one cluster of n).
      * The applier's checks (same command at an index, reads not stale) hold per cluster. */
     size_t cluster_size;
+    /* Snapshots written in the background (replica_config.background_snapshot_min 1; the
+     * memory store's compact_begin: taken at once, adopted a few readies later, lost when the
+     * node crashes first). Memory storage only (lib/storage's would fork). */
+    bool background_snapshots;
 };
 
 struct sim;
@@ -137,6 +141,9 @@ uint64_t sim_bytes_total(const struct sim *s);
 uint64_t sim_snapshots_installed(const struct sim *s); /* InstallSnapshot completions */
 uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i); /* ... on node i */
 size_t sim_snapshot_size(struct sim *s, size_t i); /* bytes of node i's stored snapshot */
+/* Over every node: background snapshots adopted, superseded, lost (sim_opts.background_snapshots). */
+void sim_background_snapshots(const struct sim *s, uint64_t *adopted, uint64_t *superseded,
+                              uint64_t *lost);
 size_t sim_raft_state_size(struct sim *s, size_t i);
 
 /* ---- failures ---- */

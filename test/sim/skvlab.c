@@ -139,7 +139,8 @@ struct skvl *skvl_new(const struct skvl_opts *o)
     struct sim_opts so = { .n = N_NODES + (o->second_ctrl ? N_CTRL : 0), .seed = o->seed,
                            .cluster_size = SKVL_PER_GROUP, .machine = &machines, .machine_arg = c,
                            .max_raft_state = o->maxraftstate > 0 ? (uint64_t)o->maxraftstate
-                                                                 : 0 };
+                                                                 : 0,
+                           .background_snapshots = o->background_snapshots };
     c->s = sim_new(&so);
     c->net = simnet_new(c->s);
     simctrl_attach_on(c->ctrl, c->s, c->net, (1u << N_CTRL) - 1);

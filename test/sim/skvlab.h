@@ -28,6 +28,7 @@ struct skvl_opts {
     int skv_bugs;         /* shardkv_set_planted_bug */
     uint64_t chunk_bytes; /* the drivers' pull chunk (0: default) */
     bool second_ctrl;     /* nodes 12-14: a second controller service (ctrl2) */
+    bool background_snapshots; /* sim_opts.background_snapshots */
 };
 
 struct skvl {

@@ -20,6 +20,12 @@ struct sim_store {
      * as for a brand-new node (empty, not recovering: the unsafe restart). */
     void (*wipe)(struct sim_store *s, bool recover);
     void (*destroy)(struct sim_store *s);
+    /* Optional: the process died; what it had in flight dies with it (a background
+     * snapshot's writer). */
+    void (*crash)(struct sim_store *s);
+    /* Background snapshots (the memory store's, store.h's compact_begin): adopted, superseded
+     * by a received snapshot, lost to a crash. */
+    uint64_t bg_adopted, bg_superseded, bg_lost;
 };
 
 /* The lab's persister in memory, with the LMDB store's semantics (and its size accounting). */

@@ -28,6 +28,7 @@
 
 struct figures {
     uint64_t seeds, ops, sim_ms, crashes, partitions, snapshots, reads, logged_gets, lagging;
+    uint64_t bg_seeds, bg_adopted, bg_superseded, bg_lost;
 };
 static struct figures fig;
 
@@ -48,9 +49,11 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     int nclients = 2 + (int)rng_below(&pick, 3);
     int nkeys = 1 + (int)rng_below(&pick, 3);
     bool noop = rng_below(&pick, 4) == 0;
+    bool bg = rng_below(&pick, 2) == 0;
     struct kvl_opts o = { .name = "random", .nservers = n, .maxraftstate = maxraftstate,
                           .seed = seed, .kv_bugs = kv_bugs, .replica_bug = rbug,
-                          .apply_lag_ms = lag, .noop_on_elect = noop, .quiet = true };
+                          .apply_lag_ms = lag, .noop_on_elect = noop, .quiet = true,
+                          .background_snapshots = bg };
     struct kvl *t = kvl_new(&o);
     struct sim *s = t->s;
     struct kvl_pool_params pp = { .nclients = nclients, .randomkeys = true, .nkeys = nkeys };
@@ -94,6 +97,12 @@ static bool run_seed(uint64_t seed, int kv_bugs, enum replica_bug rbug, bool ver
     fig.lagging += lag > 0;
     for (unsigned i = 0; i < n; i++)
         fig.snapshots += sim_snapshots_installed_on(s, i);
+    uint64_t adopted, superseded, lost;
+    sim_background_snapshots(s, &adopted, &superseded, &lost);
+    fig.bg_seeds += bg;
+    fig.bg_adopted += adopted;
+    fig.bg_superseded += superseded;
+    fig.bg_lost += lost;
     if (out) {
         out->digest = kvl_history_digest(t);
         out->ops = t->hist.len;
@@ -151,11 +160,17 @@ START_TEST(random_kv)
            (unsigned long long)fig.partitions, (unsigned long long)fig.crashes,
            (unsigned long long)fig.snapshots, (unsigned long long)fig.reads,
            (unsigned long long)fig.logged_gets, (unsigned long long)fig.lagging);
+    printf("  snapshots in the background in %llu seeds: %llu adopted, %llu superseded by a "
+           "received one, %llu lost to a crash\n", (unsigned long long)fig.bg_seeds,
+           (unsigned long long)fig.bg_adopted, (unsigned long long)fig.bg_superseded,
+           (unsigned long long)fig.bg_lost);
     fflush(stdout);
     /* the faults and paths the mode is for did happen */
     ck_assert_uint_gt(fig.snapshots, 0);
     ck_assert_uint_gt(fig.reads, 0);
     ck_assert_uint_gt(fig.logged_gets, 0);
+    ck_assert_uint_gt(fig.bg_adopted, 0);
+    ck_assert_uint_gt(fig.bg_lost, 0);
 }
 END_TEST
 

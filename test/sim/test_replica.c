@@ -59,15 +59,15 @@ static void t_destroy(struct sim_store *s)
     free(t);
 }
 
-static const struct store_ops tight_ops = { t_reader, t_load,     t_save, t_compact,
-                                            t_snapshot, t_size, NULL };
+static const struct store_ops tight_ops = { t_reader, t_load, t_save, t_compact, t_snapshot,
+                                            t_size, NULL, NULL, NULL };
 
 static struct tight *tight_new(void)
 {
     struct tight *t = xcalloc(1, sizeof *t);
     t->inner = sim_mem_store_new();
     t->iface.ops = &tight_ops;
-    t->sim = (struct sim_store){ &t->iface, NULL, t_destroy };
+    t->sim = (struct sim_store){ &t->iface, NULL, t_destroy, NULL, 0, 0, 0 };
     return t;
 }
 

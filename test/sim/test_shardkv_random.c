@@ -69,6 +69,8 @@ static void park_and_return(struct skvl *c, const bool *joined, bool placement_o
     quiet_check(c, placement_on);
 }
 
+static struct { uint64_t adopted, superseded, lost; } bg; /* background snapshots */
+
 /* One seed; placement_on: with shardplace's checks (off only to show what the other checks
  * see of a bug, the run otherwise the same). */
 static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops, bool placement_on)
@@ -80,6 +82,7 @@ static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops, bool 
     /* max_raft_state is fixed at sim_new: remake it with the drawn one (same seed: same run) */
     skvl_free(c);
     o.chunk_bytes = 16 + seed % 64;
+    o.background_snapshots = seed % 2 == 0;
     c = skvl_new(&o);
     struct kvl *t = c->t;
     bool joined[SKVL_GROUPS] = { true, false, false };
@@ -142,6 +145,11 @@ static bool run_seed(uint64_t seed, int bugs, bool verbose, uint64_t *ops, bool 
     struct simshardkv_stats st;
     simshardkv_stats(c->k, &st);
     stale_installs += st.stale_installs;
+    uint64_t adopted, superseded, lost;
+    sim_background_snapshots(c->s, &adopted, &superseded, &lost);
+    bg.adopted += adopted;
+    bg.superseded += superseded;
+    bg.lost += lost;
     if (verbose || (!ok && !bugs)) {
         fprintf(stderr, "seed %llu: %s, %zu ops, %llu ms, maxraftstate %d%s%s\n",
                 (unsigned long long)seed, ok ? "ok" : "FAILED", t->hist.len,
@@ -183,6 +191,7 @@ START_TEST(random_shardkv)
     unsigned long count = seed_count(), failed = 0;
     uint64_t ops = 0;
     memset(&placement, 0, sizeof placement);
+    memset(&bg, 0, sizeof bg);
     double t0 = wall_s();
     for (unsigned long k = 1; k <= count; k++) {
         uint64_t n = 0;
@@ -197,6 +206,10 @@ START_TEST(random_shardkv)
            "%llu of them parked, %llu with keys or sessions)\n",
            (unsigned long long)placement.checks, (unsigned long long)placement.shards,
            (unsigned long long)placement.parked, (unsigned long long)placement.with_data);
+    printf("sim random shardkv: snapshots in the background (even seeds): %llu adopted, %llu "
+           "superseded by a received one, %llu lost to a crash\n", (unsigned long long)bg.adopted,
+           (unsigned long long)bg.superseded, (unsigned long long)bg.lost);
+    ck_assert_uint_gt(bg.adopted, 0);
     ck_assert_msg(failed == 0, "%lu of %lu seeds failed", failed, count);
     /* three quiet points a seed (after the clients, parked, returned), each of every shard */
     ck_assert_msg(placement.checks == 3 * count, "shard placement checked at %llu quiet points "

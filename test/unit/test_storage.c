@@ -500,11 +500,13 @@ struct fill_src {
     int calls;
 };
 
-static void fill_from(void *arg, uint8_t *buf, size_t len)
+/* Appends in pieces of uneven sizes, so that they straddle the store's chunks. */
+static void fill_from(void *arg, struct store_sink *sink, size_t len)
 {
     struct fill_src *f = arg;
     ck_assert_uint_eq(len, f->len);
-    memcpy(buf, f->data, len);
+    for (size_t at = 0, piece = 7; at < len; at += piece, piece = piece * 3 % 65521 + 1)
+        sink->append(sink, f->data + at, piece < len - at ? piece : len - at);
     f->calls++;
 }
 
@@ -951,6 +953,261 @@ START_TEST(test_compaction_fill)
     compact_model_fill(s, m, 8, 8u << 20); /* past the 1 MiB map: grown, filled again */
     verify(s, m);
     storage_close(s);
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
+/* ---- snapshots written in the background (storage_compact_begin / poll) ---------------------- */
+
+/* The forked child's source: appends data in uneven pieces; at byte pause_at it sleeps
+ * pause_ms, then goes on, or stops short (a writer that fails), or is killed by a signal. */
+enum bg_end { BG_FULL, BG_SHORT, BG_KILLED };
+struct bg_src {
+    const uint8_t *data;
+    size_t pause_at;
+    unsigned pause_ms;
+    enum bg_end end;
+};
+
+static void bg_write(void *arg, struct store_sink *sink, size_t len)
+{
+    const struct bg_src *b = arg;
+    size_t at = 0;
+    for (size_t piece = 7; at < len; at += piece, piece = piece * 3 % 65521 + 1) {
+        if (at <= b->pause_at && b->pause_at < at + piece) {
+            usleep(b->pause_ms * 1000u);
+            if (b->end == BG_SHORT)
+                return;
+            if (b->end == BG_KILLED)
+                raise(SIGKILL);
+        }
+        sink->append(sink, b->data + at, piece < len - at ? piece : len - at);
+    }
+}
+
+static void bg_begin(struct storage *s, uint64_t index, uint64_t term, size_t len,
+                     struct bg_src *b)
+{
+    char err[512];
+    ck_assert_msg(storage_compact_begin(s, index, term, len, bg_write, b, err, sizeof err) == 0,
+                  "storage_compact_begin: %s", err);
+}
+
+/* Polls until the writer ends (60 s at most); returns the poll's result. */
+static int bg_wait(struct storage *s, uint64_t *index, char *err, size_t errlen)
+{
+    uint64_t term;
+    size_t len;
+    for (int i = 0; i < 6000; i++) {
+        int rc = storage_compact_poll(s, index, &term, &len, err, errlen);
+        if (rc != STORAGE_PENDING)
+            return rc;
+        usleep(10000);
+    }
+    ck_abort_msg("the background snapshot writer did not end in 60 s");
+    return STORAGE_ERR;
+}
+
+/* Records in the store's "snapshot" database (its chunks), read with LMDB directly. */
+static size_t snapshot_records(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "snapshot", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
+}
+
+static size_t chunks(size_t len) { return (len + (1u << 20) - 1) >> 20; }
+
+/* A 20 MiB snapshot written by the child (five of its transactions) while the parent saves
+ * 100 more entries; adopted at the poll after it ends, and nothing else meanwhile: until then
+ * the store holds the log and the snapshot as before (whose chunks go once it is replaced). */
+START_TEST(test_background_compaction)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 200 };
+    save_entries(s, m, 1, 200, NULL, 1, NULL, &hs);
+    compact_model(s, m, 20, 3u << 20); /* replaced below: its chunks must go */
+    const size_t len = 20u << 20;
+    uint8_t *d = snap_make(150, 1, len);
+    struct bg_src b = { d, 5u << 20, 300, BG_FULL };
+    bg_begin(s, 150, 1, len, &b);
+    uint64_t index = 99, term;
+    size_t got;
+    char err[512];
+    ck_assert_int_eq(storage_compact_poll(s, &index, &term, &got, err, sizeof err),
+                     STORAGE_PENDING);
+    hs.commit = 300;
+    save_entries(s, m, 201, 100, NULL, 1, NULL, &hs); /* while the child writes */
+    verify(s, m);                                     /* the snapshot before, still */
+    ck_assert_int_eq(bg_wait(s, &index, err, sizeof err), STORAGE_OK);
+    ck_assert_uint_eq(index, 150);
+    free(d);
+    m->snap_index = 150;
+    m->snap_term = 1;
+    m->snap_len = len;
+    verify(s, m);
+    ck_assert_int_ne(storage_compact_poll(s, &index, &term, &got, err, sizeof err), STORAGE_OK);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(len));
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
+/* A snapshot received while the child writes (a newer one) wins: the child's chunks are
+ * deleted at the poll, which reports index 0. */
+START_TEST(test_background_superseded)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
+    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
+    const size_t len = 12u << 20;
+    uint8_t *d = snap_make(50, 1, len);
+    struct bg_src b = { d, 1u << 20, 300, BG_FULL };
+    bg_begin(s, 50, 1, len, &b);
+    install(s, m, 80, 2, 3u << 20, 4);
+    uint64_t index = 99;
+    char err[512];
+    ck_assert_int_eq(bg_wait(s, &index, err, sizeof err), STORAGE_OK);
+    ck_assert_uint_eq(index, 0);
+    free(d);
+    verify(s, m);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(3u << 20));
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
+/* A writer that fails, one killed by a signal, one killed by storage_close (its 8 MiB already
+ * committed) and a snapshot too large for the store's limit change nothing: the old snapshot
+ * stays, the other chunks are deleted (at the poll, or at the next open). */
+START_TEST(test_background_failures)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
+    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
+    compact_model(s, m, 10, 2u << 20);
+    const size_t len = 12u << 20;
+    uint8_t *d = snap_make(60, 1, len);
+    char err[512];
+    uint64_t index;
+    struct bg_src b = { d, 9u << 20, 0, BG_SHORT };
+    bg_begin(s, 60, 1, len, &b);
+    ck_assert_int_eq(bg_wait(s, &index, err, sizeof err), STORAGE_BG_FAILED);
+    ck_assert_msg(strstr(err, "failed (exit"), "%s", err);
+    verify(s, m);
+    b.end = BG_KILLED;
+    bg_begin(s, 60, 1, len, &b);
+    ck_assert_int_eq(bg_wait(s, &index, err, sizeof err), STORAGE_BG_FAILED);
+    ck_assert_msg(strstr(err, "killed by signal 9"), "%s", err);
+    verify(s, m);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(2u << 20));
+
+    s = open_store(dir, true, 0);
+    b = (struct bg_src){ d, 9u << 20, 20000, BG_FULL };
+    bg_begin(s, 60, 1, len, &b);
+    usleep(500000); /* the first 8 MiB committed, the child asleep */
+    uint64_t t0 = (uint64_t)time(NULL);
+    storage_close(s); /* kills it */
+    ck_assert_uint_le((uint64_t)time(NULL) - t0, 5);
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(2u << 20));
+    free(d);
+
+    struct storage_opts o;
+    storage_opts_default(&o);
+    o.map_size = 8u << 20;
+    o.max_map_size = 16u << 20;
+    ck_assert_int_eq(storage_open(dir, &o, &s, err, sizeof err), 0);
+    d = snap_make(60, 1, len);
+    b = (struct bg_src){ d, SIZE_MAX, 0, BG_FULL };
+    ck_assert_int_eq(storage_compact_begin(s, 60, 1, len, bg_write, &b, err, sizeof err),
+                     STORAGE_ERR);
+    ck_assert_msg(strstr(err, "within the store's limit"), "%s", err);
+    uint64_t term;
+    size_t got;
+    ck_assert_int_eq(storage_compact_poll(s, &index, &term, &got, err, sizeof err), STORAGE_ERR);
+    verify(s, m);
+    storage_close(s);
+    free(d);
+    free(m);
+}
+END_TEST
+
+/* A store of the format before (raftkv-storage-1: the snapshot one record "data", meta "snap"
+ * of 16 bytes) opens, converted: made here from a current one with LMDB directly. */
+START_TEST(test_format_v1_migrated)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 2, .vote = 1, .commit = 40 };
+    save_entries(s, m, 1, 40, NULL, 2, NULL, &hs);
+    compact_model(s, m, 30, (3u << 20) + 5);
+    uint8_t *data;
+    size_t len;
+    struct raft_snapshot_meta meta;
+    ck_assert_int_eq(storage_snapshot(s, &meta, &data, &len), 0);
+    storage_close(s);
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta_db, snap_db;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    mdb_env_set_mapsize(env, 64u << 20);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta_db), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "snapshot", 0, &snap_db), 0);
+    ck_assert_int_eq(mdb_drop(txn, snap_db, 0), 0);
+    uint8_t mb[16];
+    be64(mb, meta.index);
+    be64(mb + 8, meta.term);
+    MDB_val k = { 4, "snap" }, v = { 16, mb };
+    ck_assert_int_eq(mdb_put(txn, meta_db, &k, &v, 0), 0);
+    k = (MDB_val){ 4, "data" };
+    v = (MDB_val){ len, data };
+    ck_assert_int_eq(mdb_put(txn, snap_db, &k, &v, 0), 0);
+    k = (MDB_val){ 6, "format" };
+    v = (MDB_val){ 16, "raftkv-storage-1" };
+    ck_assert_int_eq(mdb_put(txn, meta_db, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(data);
+    ck_assert_uint_eq(snapshot_records(dir), 1);
+
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks((3u << 20) + 5));
     s = open_store(dir, true, 0);
     verify(s, m);
     storage_close(s);
@@ -1788,6 +2045,10 @@ Suite *test_suite(void)
         { "suffix_overwrite", test_suffix_overwrite, 120 },
         { "compaction", test_compaction, 120 },
         { "compaction_fill", test_compaction_fill, 120 },
+        { "background_compaction", test_background_compaction, 120 },
+        { "background_superseded", test_background_superseded, 120 },
+        { "background_failures", test_background_failures, 120 },
+        { "format_v1_migrated", test_format_v1_migrated, 120 },
         { "crash_consistency", test_crash_consistency, 600 },
         { "map_grows", test_map_grows, 120 },
         { "no_space_map_limit", test_no_space_map_limit, 60 },
