@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,7 +33,13 @@ static void child_write(struct storage *s, pid_t parent, store_write_fn write, v
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(EXIT_FAILED);
-    close_range(3, ~0u, 0);
+    if (close_range(3, ~0u, 0) != 0) { /* a kernel or seccomp profile without it */
+        struct rlimit rl;
+        int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20) ? (int)rl.rlim_cur
+                                                                                : 1 << 20;
+        for (int fd = 3; fd < max; fd++)
+            close(fd);
+    }
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;

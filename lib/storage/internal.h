@@ -81,18 +81,20 @@ int snap_read(const struct storage *s, MDB_txn *txn, const struct snap_meta *m, 
 int snap_open(struct storage *s, MDB_txn *txn);
 
 /* The chunk writer: a sink that writes gen's chunks (len bytes in all) through txn, or, with
- * txn NULL, in transactions of its own on env, each committed once it holds txn_bytes. */
+ * txn NULL, in transactions of its own on env, each of txn_bytes (a multiple of SNAP_CHUNK)
+ * gathered first in a buffer of the writer's. */
 struct snap_writer {
     struct store_sink sink;
     const struct storage *s;
     MDB_env *env;
-    MDB_txn *txn, *own;
+    MDB_txn *txn;
     MDB_dbi dbi;
-    uint64_t gen, len, done; /* bytes reserved so far: done */
+    uint64_t gen, len, done; /* bytes given room so far: done */
+    uint8_t *batch;          /* txn NULL: the chunks of the next transaction */
     size_t txn_bytes, in_txn;
-    uint8_t *buf;            /* the current chunk's reserved space */
+    uint8_t *buf;            /* where the current chunk's next bytes go */
     size_t left;             /* bytes of it still to fill */
-    uint64_t chunk;
+    uint64_t flushed;        /* chunks written (or reserved) so far */
     int rc;                  /* the first error (later appends are dropped) */
 };
 

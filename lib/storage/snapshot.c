@@ -1,6 +1,7 @@
 /* The stored snapshot as records: its metadata, and its data in chunks of one generation
  * (internal.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,41 +47,64 @@ static MDB_val chunk_key(uint8_t *kb, uint64_t gen, uint64_t chunk)
 
 static uint64_t chunks_of(uint64_t len) { return (len + SNAP_CHUNK - 1) / SNAP_CHUNK; }
 
-/* ---- the chunk writer ------------------------------------------------------------------------ */
+/* ---- the chunk writer ------------------------------------------------------------------------
+ *
+ * Into a caller's transaction, each chunk is reserved in LMDB's pages and filled there. In
+ * transactions of its own (background.c's child), the chunks are gathered in a buffer of
+ * txn_bytes and written by one short transaction when it is full: the writer lock, which the
+ * node's saves need too, is never held while the state machine produces bytes. */
 
-static int writer_commit(struct snap_writer *w)
+/* Writes the gathered chunks (batch mode) in one transaction. */
+static int writer_flush(struct snap_writer *w)
 {
-    int rc = mdb_txn_commit(w->own);
-    w->own = NULL;
+    if (w->in_txn == 0)
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(w->env, NULL, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) /* the node grew the map: adopt its size */
+        rc = mdb_env_set_mapsize(w->env, 0) ?: mdb_txn_begin(w->env, NULL, 0, &txn);
+    if (rc != 0)
+        return rc;
+    for (size_t at = 0; at < w->in_txn && rc == 0; at += SNAP_CHUNK) {
+        uint8_t kb[CHUNK_KEY];
+        MDB_val k = chunk_key(kb, w->gen, w->flushed++),
+                v = { MIN(SNAP_CHUNK, w->in_txn - at), w->batch + at };
+        rc = mdb_put(txn, w->dbi, &k, &v, 0);
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return rc;
     w->in_txn = 0;
     /* LMDB's writer lock is a mutex, not a queue: a writer that begins again at once wins it
      * back from the one woken by the unlock. Pausing here lets the other process (the node,
      * saving its readies) in between two of ours. */
     usleep(1000);
-    return rc;
+    return 0;
 }
 
-/* Reserves the next chunk (in a transaction of the writer's own when it has no txn). */
+/* Makes room for the next chunk: reserved in the caller's transaction, or in the batch. */
 static int writer_next(struct snap_writer *w)
 {
-    if (!w->txn && !w->own) {
-        int rc = mdb_txn_begin(w->env, NULL, 0, &w->own);
-        if (rc == MDB_MAP_RESIZED) /* the parent grew the map: adopt its size */
-            rc = mdb_env_set_mapsize(w->env, 0) ?: mdb_txn_begin(w->env, NULL, 0, &w->own);
+    size_t n = (size_t)MIN((uint64_t)SNAP_CHUNK, w->len - w->done);
+    if (w->txn) {
+        uint8_t kb[CHUNK_KEY];
+        MDB_val k = chunk_key(kb, w->gen, w->flushed++), v = { n, NULL };
+        int rc = mdb_put(w->txn, w->dbi, &k, &v, MDB_RESERVE);
         if (rc != 0)
             return rc;
+        w->buf = v.mv_data;
+    } else {
+        int rc = w->in_txn + n > w->txn_bytes ? writer_flush(w) : 0;
+        if (rc != 0)
+            return rc;
+        w->buf = w->batch + w->in_txn;
+        w->in_txn += n;
     }
-    size_t n = (size_t)MIN((uint64_t)SNAP_CHUNK, w->len - w->done);
-    uint8_t kb[CHUNK_KEY];
-    MDB_val k = chunk_key(kb, w->gen, w->chunk), v = { n, NULL };
-    int rc = mdb_put(w->txn ? w->txn : w->own, w->dbi, &k, &v, MDB_RESERVE);
-    if (rc != 0)
-        return rc;
-    w->buf = v.mv_data;
     w->left = n;
     w->done += n;
-    w->in_txn += n;
-    w->chunk++;
     return 0;
 }
 
@@ -89,8 +113,6 @@ static void writer_append(struct store_sink *sink, const uint8_t *data, size_t l
     struct snap_writer *w = (struct snap_writer *)sink;
     while (len > 0 && w->rc == 0) {
         if (w->left == 0) {
-            if (w->own && w->in_txn >= w->txn_bytes && (w->rc = writer_commit(w)) != 0)
-                return;
             if (w->done == w->len) {
                 w->rc = EOVERFLOW; /* more than len bytes */
                 return;
@@ -112,19 +134,18 @@ void snap_writer_init(struct snap_writer *w, const struct storage *s, MDB_env *e
 {
     *w = (struct snap_writer){ .sink = { writer_append }, .s = s, .env = env, .txn = txn,
                                .dbi = dbi, .gen = gen, .len = len, .txn_bytes = txn_bytes };
+    if (!txn)
+        w->batch = xmalloc(txn_bytes);
 }
 
 int snap_writer_end(struct snap_writer *w)
 {
     if (w->rc == 0 && (w->left > 0 || w->done < w->len))
         w->rc = EOVERFLOW; /* fewer than len bytes */
-    if (w->own) {
-        if (w->rc == 0)
-            w->rc = writer_commit(w);
-        else
-            mdb_txn_abort(w->own);
-        w->own = NULL;
-    }
+    if (w->rc == 0 && !w->txn)
+        w->rc = writer_flush(w);
+    free(w->batch);
+    w->batch = NULL;
     return w->rc;
 }
 

@@ -1161,6 +1161,59 @@ START_TEST(test_background_failures)
 }
 END_TEST
 
+/* The node killed (SIGKILL) while its child writes, 8 MiB of chunks committed: the directory
+ * opens at once (the child holds neither the directory's lock nor, once dead, LMDB's), the
+ * child dies with it (no chunk appears later) and its chunks are deleted at the open. */
+START_TEST(test_background_node_killed)
+{
+    struct model *m = model_new();
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
+    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
+    compact_model(s, m, 10, 2u << 20);
+    storage_close(s);
+    const size_t len = 12u << 20;
+    uint8_t *d = snap_make(60, 1, len);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(ready[0]);
+        struct storage_opts o;
+        storage_opts_default(&o);
+        char err[512], c = 'E';
+        struct bg_src b = { d, 9u << 20, 1500, BG_FULL }; /* would go on 1 s after the kill */
+        if (storage_open(dir, &o, &s, err, sizeof err) == 0 &&
+            storage_compact_begin(s, 60, 1, len, bg_write, &b, err, sizeof err) == 0)
+            c = 'R';
+        usleep(500000); /* the first 8 MiB committed, the child asleep */
+        if (write(ready[1], &c, 1) != 1 || c != 'R')
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    ck_assert_msg(c == 'R', "the node could not begin a background snapshot");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(ready[0]);
+    ck_assert_uint_gt(snapshot_records(dir), chunks(2u << 20)); /* the child's first chunks */
+    s = open_store(dir, true, 0);
+    verify(s, m);
+    storage_close(s);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(2u << 20));
+    usleep(2000000);
+    ck_assert_uint_eq(snapshot_records(dir), chunks(2u << 20));
+    free(d);
+    free(m);
+}
+END_TEST
+
 /* A store of the format before (raftkv-storage-1: the snapshot one record "data", meta "snap"
  * of 16 bytes) opens, converted: made here from a current one with LMDB directly. */
 START_TEST(test_format_v1_migrated)
@@ -2048,6 +2101,7 @@ Suite *test_suite(void)
         { "background_compaction", test_background_compaction, 120 },
         { "background_superseded", test_background_superseded, 120 },
         { "background_failures", test_background_failures, 120 },
+        { "background_node_killed", test_background_node_killed, 120 },
         { "format_v1_migrated", test_format_v1_migrated, 120 },
         { "crash_consistency", test_crash_consistency, 600 },
         { "map_grows", test_map_grows, 120 },
