@@ -211,10 +211,19 @@ int main(int argc, char **argv)
         rc = cmd_status(servers, n, o.timeout_ms);
     } else if ((strcmp(cmd, "get") == 0 && nargs == 2) ||
                ((strcmp(cmd, "put") == 0 || strcmp(cmd, "append") == 0) && nargs == 3)) {
+        uint8_t *val = NULL;
+        size_t vlen = 0;
+        if (cmd[0] != 'g') {
+            const char *arg = argv[first + 2];
+            vlen = strlen(arg);
+            val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
+        }
         struct clerk_opts co;
         clerk_opts_default(&co);
         co.deadline_ms = o.timeout_ms;
-        co.attempt_ms = MIN(o.timeout_ms, 1000);
+        /* An attempt gives a large value time to be stored (1 s more per 8 MiB, a slow disk's
+         * pace), so that it is not sent again, and logged twice, while the first is. */
+        co.attempt_ms = MIN(o.timeout_ms, 1000 + vlen / (8u << 20) * 1000);
         co.fail_fast_ms = MIN(o.timeout_ms, 1000);
         char err[256];
         struct kv_backend b = { NULL, NULL };
@@ -232,7 +241,6 @@ int main(int argc, char **argv)
         } else {
             const char *key = argv[first + 1];
             enum clerk_result r;
-            size_t vlen = 0;
             if (cmd[0] == 'g') {
                 uint8_t *value;
                 size_t len;
@@ -245,16 +253,13 @@ int main(int argc, char **argv)
                 }
                 free(value);
             } else {
-                const char *arg = argv[first + 2];
-                vlen = strlen(arg);
-                uint8_t *val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
                 r = be_write(&b, cmd[0] == 'p', key, val, vlen);
-                free(val);
             }
             rc = report(&b, r, key, vlen);
             clerk_sync_free(b.kv);
             shard_sync_free(b.sharded);
         }
+        free(val);
     } else {
         rc = usage();
     }
