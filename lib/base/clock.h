@@ -1,4 +1,5 @@
-/* Time sources. Only daemons, lib/node and lib/rpc read clocks; lib/raft sees ticks. */
+/* Time sources. Only daemons, lib/node, lib/rpc and lib/storage (a background snapshot's pace)
+ * read clocks; lib/raft sees ticks. */
 #ifndef BASE_CLOCK_H
 #define BASE_CLOCK_H
 

@@ -64,6 +64,10 @@ static const struct config_option node_opts_table[] = {
       "Redis's BGSAVE) while the node goes on serving; smaller ones, and those of a state "
       "machine that cannot stream its snapshot (only shardkvd's can), pause the node while "
       "written (0: always)" },
+    { "raft", "background_snapshot_rate", "background-snapshot-rate", CONFIG_SIZE,
+      F(background_snapshot_rate), "100MiB", 0, 0,
+      "bytes per second a background snapshot is written at, at most, so that the node's own "
+      "fsyncs on the same disk do not queue behind it (as TiKV's 100 MB/s; 0: no limit)" },
     { "raft", "fsync", "fsync", CONFIG_BOOL, F(fsync), "true", 0, 0,
       "fsync every write batch (turn off only for experiments)" },
     { "raft", "pre_vote", "pre-vote", CONFIG_BOOL, F(pre_vote), "true", 0, 0,
@@ -196,7 +200,8 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         .id = (uint32_t)o->id, .peers = peers, .n_peers = n_peers, .data_dir = o->data_dir,
         .tick_ms = o->tick_ms, .election_ticks = (unsigned)o->election_ticks,
         .heartbeat_ticks = (unsigned)o->heartbeat_ticks, .max_raft_state = o->max_raft_state,
-        .background_snapshot_min = o->background_snapshot_min, .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
+        .background_snapshot_min = o->background_snapshot_min,
+        .background_snapshot_rate = o->background_snapshot_rate, .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
         .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
     };

@@ -22,7 +22,7 @@ struct node_opts {
     char *listen, *peers, *data_dir, *log_level;
     char *initial_cluster_state; /* "new" or "existing" */
     uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
-    uint64_t background_snapshot_min;
+    uint64_t background_snapshot_min, background_snapshot_rate;
     int64_t election_ticks, heartbeat_ticks, max_connections;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
 };

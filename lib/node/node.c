@@ -368,6 +368,7 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     storage_opts_default(&so);
     so.sync = c->fsync;
     so.replace = c->replace;
+    so.background_write_rate = c->background_snapshot_rate;
     struct storage *store;
     if (storage_open(c->data_dir, &so, &store, err, errlen) != 0)
         return NULL;

@@ -38,6 +38,7 @@ struct node_config {
     unsigned election_ticks, heartbeat_ticks;
     uint64_t max_raft_state; /* snapshot when the persisted Raft state exceeds this; 0: never */
     uint64_t background_snapshot_min; /* replica_config's (0: every snapshot in the loop) */
+    uint64_t background_snapshot_rate; /* storage_opts.background_write_rate */
     bool fsync;
     bool pre_vote, check_quorum, noop_on_elect;
     size_t max_frame; /* of the peer connections: at least the largest entry + NODE_FRAME_SLACK

@@ -31,6 +31,7 @@ struct storage {
     uint64_t snap_gen;    /* the stored snapshot's generation (snapshot.c) */
     uint64_t next_gen;    /* the next generation to write: above every one in the store */
     bool sync;            /* opened with fsync on */
+    uint64_t background_write_rate; /* storage_opts' (bytes/s; 0: no cap) */
     uint64_t saved_term;  /* the stored hard state */
     uint32_t saved_vote;
     uint64_t saved_commit;
@@ -95,11 +96,12 @@ struct snap_writer {
     uint8_t *buf;            /* where the current chunk's next bytes go */
     size_t left;             /* bytes of it still to fill */
     uint64_t flushed;        /* chunks written (or reserved) so far */
+    uint64_t rate, began_us; /* batch mode: at most rate bytes/s (0: no cap) since began_us */
     int rc;                  /* the first error (later appends are dropped) */
 };
 
 void snap_writer_init(struct snap_writer *w, const struct storage *s, MDB_env *env, MDB_txn *txn,
-                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes);
+                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes, uint64_t rate);
 /* Ends the writer: the last transaction of its own committed; 0, or the first error
  * (EOVERFLOW when more or fewer than len bytes were appended). */
 int snap_writer_end(struct snap_writer *w);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/util.h"
 #include "storage/internal.h"
 
@@ -79,9 +80,12 @@ static int writer_flush(struct snap_writer *w)
         return rc;
     w->in_txn = 0;
     /* LMDB's writer lock is a mutex, not a queue: a writer that begins again at once wins it
-     * back from the one woken by the unlock. Pausing here lets the other process (the node,
-     * saving its readies) in between two of ours. */
-    usleep(1000);
+     * back from the one woken by the unlock. Pausing here (1 ms at least) lets the other
+     * process (the node, saving its readies) in between two of ours; longer, to keep to the
+     * rate. */
+    uint64_t due_us = w->rate ? w->began_us + w->flushed * SNAP_CHUNK * 1000000 / w->rate : 0;
+    uint64_t now_us = (clock_mono_ns() / 1000);
+    usleep((useconds_t)MAX(1000, due_us > now_us ? MIN(due_us - now_us, 1000000) : 0));
     return 0;
 }
 
@@ -130,10 +134,11 @@ static void writer_append(struct store_sink *sink, const uint8_t *data, size_t l
 }
 
 void snap_writer_init(struct snap_writer *w, const struct storage *s, MDB_env *env, MDB_txn *txn,
-                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes)
+                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes, uint64_t rate)
 {
     *w = (struct snap_writer){ .sink = { writer_append }, .s = s, .env = env, .txn = txn,
-                               .dbi = dbi, .gen = gen, .len = len, .txn_bytes = txn_bytes };
+                               .dbi = dbi, .gen = gen, .len = len, .txn_bytes = txn_bytes,
+                               .rate = rate, .began_us = (clock_mono_ns() / 1000) };
     if (!txn)
         w->batch = xmalloc(txn_bytes);
 }
@@ -170,7 +175,7 @@ int snap_put_written(const struct storage *s, MDB_txn *txn, uint64_t gen, size_t
                      store_write_fn write, void *arg)
 {
     struct snap_writer w;
-    snap_writer_init(&w, s, NULL, txn, s->snap, gen, len, 0);
+    snap_writer_init(&w, s, NULL, txn, s->snap, gen, len, 0, 0);
     write(arg, &w.sink, len);
     return snap_writer_end(&w);
 }

@@ -33,6 +33,7 @@ void storage_opts_default(struct storage_opts *o)
     o->map_size = 64u << 20;
     o->replace = false;
     o->max_map_size = 0;
+    o->background_write_rate = 100000000;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -330,6 +331,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     s->map_size = o->map_size;
     s->max_map_size = o->max_map_size;
     s->sync = o->sync;
+    s->background_write_rate = o->background_write_rate;
     int rc = mdb_env_create(&s->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(s->env, 4);

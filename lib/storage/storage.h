@@ -42,6 +42,10 @@ struct storage_opts {
      * store is created empty and marked recovering (raft_hard_state.recovering), so the core
      * rejoins without voting before that is safe. An intact store opens the same either way. */
     bool replace;
+    /* A snapshot written in the background (storage_compact_begin) goes to disk at no more
+     * than this many bytes per second (0: as fast as it can), so that the node's own fsyncs,
+     * on the same disk, do not queue behind it (TiKV caps snapshot writes at 100 MB/s). */
+    uint64_t background_write_rate;
 };
 
 void storage_opts_default(struct storage_opts *o);

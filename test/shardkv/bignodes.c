@@ -226,6 +226,24 @@ int bn_mem(pid_t pid, struct bn_mem *m)
     return 0;
 }
 
+int bn_writers(const struct bn *b)
+{
+    int n = 0;
+    for (int g = 0; g < BN_GROUPS; g++)
+        for (int i = 0; i < BN_NODES; i++) {
+            char path[64];
+            int child;
+            snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)b->grp[g][i].pid,
+                     (int)b->grp[g][i].pid);
+            FILE *f = fopen(path, "r");
+            if (f && fscanf(f, "%d", &child) == 1)
+                n++;
+            if (f)
+                fclose(f);
+        }
+    return n;
+}
+
 uint64_t bn_data_bytes(const struct bn_node *n)
 {
     char path[300];

@@ -49,6 +49,8 @@ struct bn_mem {
                            pages it holds alone, copied on write or its own) */
 };
 int bn_mem(pid_t pid, struct bn_mem *m);
+/* How many of the shardkvds have a child (a background snapshot's writer) now. */
+int bn_writers(const struct bn *b);
 /* The bytes of the files in a node's data directory (LMDB's data file: an upper bound on the
  * file pages its map can hold). */
 uint64_t bn_data_bytes(const struct bn_node *n);
