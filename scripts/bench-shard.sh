@@ -102,6 +102,22 @@ part_a() {
   else
     echo "target a: 128 clients: not run (BENCH_CLIENTS)"
   fi
+  part_a_one_group "$(echo $client_counts | awk '{print $NF}')"
+}
+
+# The sharded service with one group holding every shard, at the largest client count: what the
+# shard layer costs by itself, beside what three groups sharing the machine cost (a diagnostic,
+# no target).
+part_a_one_group() {
+  local c=$1 sbase line k ko so
+  sbase=$(free_base 1 2 3 11 12 13)
+  SHARDED_GROUPS=1 SHARDKVD_OPTS=$node_opts BIN=$bin "$here/sharded-cluster.sh" start "$dir/one" "$sbase" 60
+  line=$(timeout $((secs + 40)) "$bin/kvbench" --target shardkv --servers "$(cat "$dir/one/ctrlers")"            --clients "$c" --mix put=100,get=0,append=0 --duration "${secs}s" --warmup 1s            --keys 1000 --key-size 8 --value-size 256 | grep '^target=') ||
+    line="target=shardkv clients=$c ops_per_sec=0 p50_ms=0 p99_ms=0 errors=-1"
+  SHARDED_GROUPS=1 BIN=$bin "$here/sharded-cluster.sh" stop "$dir/one" >/dev/null
+  k=$(grep -m1 "^target=kvd clients=$c " "$dir/results-a")
+  ko=$(num ops_per_sec "$k") so=$(num ops_per_sec "$line")
+  printf "diagnostic: one shardkvd group of 3 holding all 10 shards, %s clients: %.0f ops/s (%s x kvd), p50/p99 %.2f / %.2f ms\n"     "$c" "$so" "$(awk -v a="$so" -v b="$ko" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"     "$(num p50_ms "$line")" "$(num p99_ms "$line")"
 }
 
 # ---- b. migration ------------------------------------------------------------------------------

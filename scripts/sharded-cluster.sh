@@ -12,12 +12,14 @@
 # latest config is served by its group's leader (`kvcli shard status` exits 0), within SECONDS
 # (default 60); it stops what it started when that fails. SHARDKVD_OPTS replaces the groups'
 # node options (default: --log-level warn --max-raft-state 1MiB), e.g. for make bench-shard.
+# SHARDED_GROUPS (1-3, default 3): how many of the groups (the first ones) to start and stop.
 set -euo pipefail
 bin=${BIN:-bin}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 action=${1:-}
 dir=${2:-}
 gids=(100 101 102)
+gids=("${gids[@]:0:${SHARDED_GROUPS:-3}}")
 lc() { BIN=$bin "$here/local-cluster.sh" "$@"; }
 
 # served SECONDS: polls kvcli shard status until it exits 0 (every shard served).
