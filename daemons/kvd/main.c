@@ -8,7 +8,8 @@
 int main(int argc, char **argv)
 {
     struct kv *kv = kv_new();
-    struct node_sm sm = kvd_state_machine(kv);
+    struct kvd_machine m = { kv, NULL };
+    struct node_sm sm = kvd_state_machine(&m);
     const struct node_daemon d = {
         .program = "kvd",
         .summary = "A linearizable key/value server (Get, Put, Append) replicated by Raft. "

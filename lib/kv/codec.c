@@ -152,19 +152,61 @@ int kv_codec_load(struct kv *kv, Kv__Pair *const *pairs, size_t n_pairs,
     return 0;
 }
 
+struct kv_snapshot_view {
+    struct kv_codec_view v;
+    Kv__Snapshot snap;
+};
+
+struct kv_snapshot_view *kv_codec_snapshot_begin(const struct kv *kv, size_t *len)
+{
+    struct kv_snapshot_view *sv = xmalloc(sizeof *sv);
+    kv_codec_view_init(kv, &sv->v);
+    kv__snapshot__init(&sv->snap);
+    sv->snap.pairs = sv->v.pair_ptrs;
+    sv->snap.n_pairs = sv->v.n_pairs;
+    sv->snap.sessions = sv->v.session_ptrs;
+    sv->snap.n_sessions = sv->v.n_sessions;
+    *len = kv__snapshot__get_packed_size(&sv->snap);
+    return sv;
+}
+
+struct append_buffer {
+    ProtobufCBuffer base;
+    kv_append_fn append;
+    void *arg;
+};
+
+static void append_to(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    struct append_buffer *a = (struct append_buffer *)b;
+    a->append(a->arg, data, len);
+}
+
+void kv_codec_pack_to(const ProtobufCMessage *m, kv_append_fn append, void *arg)
+{
+    struct append_buffer b = { { append_to }, append, arg };
+    protobuf_c_message_pack_to_buffer(m, &b.base);
+}
+
+void kv_codec_snapshot_write(const struct kv_snapshot_view *v, kv_append_fn append, void *arg)
+{
+    kv_codec_pack_to(&v->snap.base, append, arg);
+}
+
+void kv_codec_snapshot_end(struct kv_snapshot_view *v)
+{
+    if (!v)
+        return;
+    kv_codec_view_release(&v->v);
+    free(v);
+}
+
 void kv_codec_snapshot(const struct kv *kv, uint8_t **data, size_t *len)
 {
-    struct kv_codec_view v;
-    kv_codec_view_init(kv, &v);
-    Kv__Snapshot snap = KV__SNAPSHOT__INIT;
-    snap.pairs = v.pair_ptrs;
-    snap.n_pairs = v.n_pairs;
-    snap.sessions = v.session_ptrs;
-    snap.n_sessions = v.n_sessions;
-    *len = kv__snapshot__get_packed_size(&snap);
+    struct kv_snapshot_view *v = kv_codec_snapshot_begin(kv, len);
     *data = xmalloc(*len ? *len : 1);
-    kv__snapshot__pack(&snap, *data);
-    kv_codec_view_release(&v);
+    kv__snapshot__pack(&v->snap, *data);
+    kv_codec_snapshot_end(v);
 }
 
 int kv_codec_restore(struct kv *kv, const uint8_t *data, size_t len)

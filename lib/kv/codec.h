@@ -42,6 +42,17 @@ void kv_codec_get(const struct kv *kv, const uint8_t *key, size_t klen, uint8_t 
  * frees): pairs by key, sessions by partition then client id, so the same state gives the same
  * bytes on every replica. */
 void kv_codec_snapshot(const struct kv *kv, uint8_t **data, size_t *len);
+/* The same in steps, for a caller that takes the bytes as a stream (a store's own space, a
+ * forked writer): begin returns a view of the state (no copy of its data: kv must not change
+ * until end, or must be a forked image of it) and the encoded size; write appends exactly that
+ * many bytes, in pieces, through append (any number of times). */
+typedef void (*kv_append_fn)(void *arg, const uint8_t *data, size_t len);
+struct kv_snapshot_view;
+struct kv_snapshot_view *kv_codec_snapshot_begin(const struct kv *kv, size_t *len);
+void kv_codec_snapshot_write(const struct kv_snapshot_view *v, kv_append_fn append, void *arg);
+void kv_codec_snapshot_end(struct kv_snapshot_view *v);
+/* Any message packed as a stream through append (protobuf-c's pack_to_buffer). */
+void kv_codec_pack_to(const ProtobufCMessage *m, kv_append_fn append, void *arg);
 
 /* Replaces the state with an encoded kv.Snapshot. Snapshots written before sessions had a
  * partition restore with every session in partition 0. Returns 0, or -1 (state unchanged) if

@@ -62,8 +62,8 @@ static const struct config_option node_opts_table[] = {
       F(background_snapshot_min), "16MiB", 0, 0,
       "write a snapshot of at least this many bytes from a forked child (copy-on-write, as "
       "Redis's BGSAVE) while the node goes on serving; smaller ones, and those of a state "
-      "machine that cannot stream its snapshot (only shardkvd's can), pause the node while "
-      "written (0: always)" },
+      "machine that cannot stream its snapshot (kvd's and shardkvd's can; raftd's and "
+      "shardctrld's are small), pause the node while written (0: always)" },
     { "raft", "background_snapshot_rate", "background-snapshot-rate", CONFIG_SIZE,
       F(background_snapshot_rate), "100MiB", 0, 0,
       "bytes per second a background snapshot is written at, at most, so that the node's own "

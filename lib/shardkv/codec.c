@@ -417,23 +417,9 @@ struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size
     return v;
 }
 
-struct append_buffer {
-    ProtobufCBuffer base;
-    void (*append)(void *arg, const uint8_t *data, size_t len);
-    void *arg;
-};
-
-static void append_to(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+void skv_codec_snapshot_write(const struct skv_snapshot_view *v, kv_append_fn append, void *arg)
 {
-    struct append_buffer *a = (struct append_buffer *)b;
-    a->append(a->arg, data, len);
-}
-
-void skv_codec_snapshot_write(const struct skv_snapshot_view *v,
-                              void (*append)(void *arg, const uint8_t *data, size_t len), void *arg)
-{
-    struct append_buffer b = { { append_to }, append, arg };
-    shardkv__snapshot__pack_to_buffer(&v->snap, &b.base);
+    kv_codec_pack_to(&v->snap.base, append, arg);
 }
 
 void skv_codec_snapshot_end(struct skv_snapshot_view *v)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kv/codec.h" /* kv_append_fn */
 #include "shardkv/shardkv.h"
 
 /* A decoded command: cmd points into pb and the arrays kept here (skv_codec_cmd_release). */
@@ -73,8 +74,7 @@ void skv_codec_snapshot(const struct shardkv *s, uint8_t **data, size_t *len);
  * in pieces, through append (any number of times). */
 struct skv_snapshot_view;
 struct skv_snapshot_view *skv_codec_snapshot_begin(const struct shardkv *s, size_t *len);
-void skv_codec_snapshot_write(const struct skv_snapshot_view *v,
-                              void (*append)(void *arg, const uint8_t *data, size_t len), void *arg);
+void skv_codec_snapshot_write(const struct skv_snapshot_view *v, kv_append_fn append, void *arg);
 void skv_codec_snapshot_end(struct skv_snapshot_view *v);
 int skv_codec_restore(struct shardkv *s, const uint8_t *data, size_t len);
 

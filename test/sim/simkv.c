@@ -16,16 +16,19 @@ static struct node_sm create(void *arg, size_t node)
 {
     (void)node;
     struct simkv *k = arg;
-    struct kv *kv = kv_new();
-    kv_set_planted_bug(kv, k->bugs);
-    return kvd_state_machine(kv);
+    struct kvd_machine *m = xcalloc(1, sizeof *m);
+    m->kv = kv_new();
+    kv_set_planted_bug(m->kv, k->bugs);
+    return kvd_state_machine(m);
 }
 
 static void destroy(void *arg, size_t node, void *ctx)
 {
     (void)arg;
     (void)node;
-    kv_free(ctx);
+    struct kvd_machine *m = ctx;
+    kv_free(m->kv);
+    free(m);
 }
 
 static enum simsvc_kind classify(void *arg, const uint8_t *req, size_t len, void **read)
@@ -49,7 +52,7 @@ static void answer(void *arg, void *ctx, void *read, uint8_t **reply, size_t *le
 {
     (void)arg;
     Kv__Command *get = read;
-    kv_codec_get(ctx, get->key.data, get->key.len, reply, len);
+    kv_codec_get(((struct kvd_machine *)ctx)->kv, get->key.data, get->key.len, reply, len);
 }
 
 static void read_free(void *arg, void *read)
@@ -93,4 +96,8 @@ void simkv_free(struct simkv *k)
     free(k);
 }
 
-struct kv *simkv_kv(struct simkv *k, size_t i) { return simsvc_ctx(k->svc, i); }
+struct kv *simkv_kv(struct simkv *k, size_t i)
+{
+    struct kvd_machine *m = simsvc_ctx(k->svc, i);
+    return m ? m->kv : NULL;
+}
