@@ -24,16 +24,10 @@ static size_t sm_snapshot_size(void *ctx)
     return len;
 }
 
-static void to_sink(void *arg, const uint8_t *data, size_t len)
-{
-    struct store_sink *sink = arg;
-    sink->append(sink, data, len);
-}
-
 static void sm_snapshot_write(void *ctx, struct store_sink *sink, size_t len)
 {
     (void)len;
-    kv_codec_snapshot_write(((struct kvd_machine *)ctx)->snap, to_sink, sink);
+    kv_codec_snapshot_write(((struct kvd_machine *)ctx)->snap, store_sink_append, sink);
 }
 
 static void sm_snapshot_done(void *ctx)

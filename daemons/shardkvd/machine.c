@@ -140,17 +140,11 @@ static size_t sm_snapshot_size(void *ctx)
     return len;
 }
 
-static void to_sink(void *arg, const uint8_t *data, size_t len)
-{
-    struct store_sink *sink = arg;
-    sink->append(sink, data, len);
-}
-
 static void sm_snapshot_write(void *ctx, struct store_sink *sink, size_t len)
 {
     (void)len;
     struct shardkvd_machine *m = ctx;
-    skv_codec_snapshot_write(m->snap, to_sink, sink);
+    skv_codec_snapshot_write(m->snap, store_sink_append, sink);
 }
 
 static void sm_snapshot_done(void *ctx)

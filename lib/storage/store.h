@@ -29,6 +29,12 @@ struct store_sink {
     void (*append)(struct store_sink *sink, const uint8_t *data, size_t len);
 };
 
+/* sink's append as a function of (sink, data, len), for encoders that take a callback. */
+static inline void store_sink_append(void *sink, const uint8_t *data, size_t len)
+{
+    ((struct store_sink *)sink)->append(sink, data, len);
+}
+
 /* Appends exactly len bytes of a snapshot (the len given with it) to sink. */
 typedef void (*store_write_fn)(void *arg, struct store_sink *sink, size_t len);
 
