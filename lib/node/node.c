@@ -536,6 +536,7 @@ void node_status(const struct node *n, struct node_status *st)
     raft_term_at(core(n), st->snapshot_index, &st->snapshot_term);
     st->snapshots_installed = replica_snapshots_installed(n->rep);
     st->snapshots_taken = replica_snapshots_taken(n->rep);
+    st->snapshots_background = replica_snapshots_background(n->rep);
     st->raft_state_bytes = storage_raft_state_size(n->store);
     st->snapshot_bytes = storage_snapshot_size(n->store);
 }

@@ -85,6 +85,7 @@ struct node_status {
     const char *leader_addr; /* "" when unknown */
     uint64_t commit, applied, last_index, snapshot_index, snapshot_term;
     uint64_t snapshots_installed, snapshots_taken, raft_state_bytes, snapshot_bytes;
+    uint64_t snapshots_background; /* of snapshots_taken, written in the background */
 };
 void node_status(const struct node *n, struct node_status *st);
 

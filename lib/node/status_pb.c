@@ -22,6 +22,7 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r
     r->snapshot_term = st.snapshot_term;
     r->snapshots_installed = st.snapshots_installed;
     r->snapshots_taken = st.snapshots_taken;
+    r->snapshots_background = st.snapshots_background;
     r->raft_state_bytes = st.raft_state_bytes;
     r->snapshot_bytes = st.snapshot_bytes;
     const struct node_peer *peers;

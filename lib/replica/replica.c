@@ -34,7 +34,7 @@ struct replica {
     struct read *confirmed; /* confirmed reads waiting for the applies, FIFO by index */
     size_t n_confirmed, cap_confirmed;
     uint64_t next_read_id;
-    uint64_t snapshots_installed, snapshots_taken;
+    uint64_t snapshots_installed, snapshots_taken, snapshots_background;
     bool was_leader;
     uint64_t durable_term; /* the hard state's term and vote as last made durable */
     uint32_t durable_vote;
@@ -325,6 +325,8 @@ static int background_done(struct replica *rep)
                  "(its view and fork paused the node %llu ms)", (unsigned long long)index, len / 1048576.0,
                  (unsigned long long)(rep->io.now_ms(rep->io.ctx) - rep->bg_began_ms),
                  (unsigned long long)rep->bg_fork_ms);
+    if (rc == STORAGE_OK && index)
+        rep->snapshots_background++;
     if (rc == STORAGE_OK)
         return index ? compacted(rep, index, term, len) : 0;
     if (rc == STORAGE_NO_SPACE) {
@@ -559,6 +561,10 @@ const char *replica_error(const struct replica *rep) { return rep->error; }
 const struct raft *replica_raft(const struct replica *rep) { return rep->r; }
 uint64_t replica_snapshots_installed(const struct replica *rep) { return rep->snapshots_installed; }
 uint64_t replica_snapshots_taken(const struct replica *rep) { return rep->snapshots_taken; }
+uint64_t replica_snapshots_background(const struct replica *rep)
+{
+    return rep->snapshots_background;
+}
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 

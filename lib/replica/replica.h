@@ -215,5 +215,6 @@ const char *replica_error(const struct replica *rep);
 const struct raft *replica_raft(const struct replica *rep);
 uint64_t replica_snapshots_installed(const struct replica *rep);
 uint64_t replica_snapshots_taken(const struct replica *rep);
+uint64_t replica_snapshots_background(const struct replica *rep); /* of those taken */
 
 #endif

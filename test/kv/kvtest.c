@@ -35,6 +35,12 @@ static const struct cluster_faults UNRELIABLE = { .drop = 0.1, .delay_min_ms = 0
 
 struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int maxraftstate)
 {
+    return kvt_new_with(name, nservers, unreliable, maxraftstate, NULL);
+}
+
+struct kvt *kvt_new_with(const char *name, unsigned nservers, bool unreliable, int maxraftstate,
+                         const char *const *more_args)
+{
     struct kvt *t = xcalloc(1, sizeof *t);
     t->name = name;
     t->n = nservers;
@@ -45,7 +51,9 @@ struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int ma
     snprintf(mrs, sizeof mrs, "%d", maxraftstate > 0 ? maxraftstate : 0);
     /* The lab's servers have no request limit and its Mem* scenarios write 10 MB values:
      * kvd's default (1.5 MiB, test-kv-limits.sh) is raised for them, as a user would. */
-    const char *args[] = { "--max-raft-state", mrs, "--max-request-bytes", "32MiB", NULL };
+    const char *args[16] = { "--max-raft-state", mrs, "--max-request-bytes", "32MiB", NULL };
+    for (size_t i = 4; more_args && *more_args && i + 1 < ARRAY_LEN(args); i++)
+        args[i] = *more_args++;
     const char *bin = getenv("BIN");
     char daemon[512];
     snprintf(daemon, sizeof daemon, "%s/kvd", bin && *bin ? bin : "bin");
@@ -540,10 +548,25 @@ static void client_phase(struct kvt *t, const struct kvt_params *p, uint64_t ms)
     }
 }
 
+/* Lines of the file at path that contain needle. */
+static uint64_t lines_with(const char *path, const char *needle)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char line[1024];
+    uint64_t n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
 void kvt_generic(const char *name, const struct kvt_params *p)
 {
     uint64_t t0 = clock_mono_ns();
-    struct kvt *t = kvt_new(name, (unsigned)p->nservers, p->unreliable, p->maxraftstate);
+    static const char *const background[] = { "--background-snapshot-min", "1", NULL };
+    struct kvt *t = kvt_new_with(name, (unsigned)p->nservers, p->unreliable, p->maxraftstate,
+                                 p->background_snapshots ? background : NULL);
     struct kvt_ck *ck = kvt_ck_new(t);
     double secs = kvt_seconds();
     uint64_t client_ms = (uint64_t)(p->lab == 2 ? secs * 1000 / 5 : secs * 1000);
@@ -611,6 +634,14 @@ void kvt_generic(const char *name, const struct kvt_params *p)
                               i);
                 kv__status_reply__free_unpacked(st, NULL);
             }
+        }
+        if (p->background_snapshots) { /* counted in the logs: restarts reset the status */
+            uint64_t bg = 0;
+            for (unsigned i = 1; i <= t->n; i++)
+                bg += lines_with(cluster_node_log(t->c, i), "written in the background");
+            printf("  iteration %d: %llu snapshots written in the background so far\n", iter,
+                   (unsigned long long)bg);
+            ck_assert_msg(bg > 0, "no snapshot was written in the background");
         }
         ops_total += t->hist.len - hist_before;
         printf("  iteration %d: %llu ops, %d writes of own elements, max raft state %llu B\n",

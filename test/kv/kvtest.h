@@ -58,6 +58,9 @@ double kvt_seconds(void);
  * unreliable network (peer links and client proxies: drop 10%, delay 0-26 ms, reordering)
  * when unreliable. Prints the name. */
 struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int maxraftstate);
+/* The same with more kvd flags (NULL-terminated; NULL: none). */
+struct kvt *kvt_new_with(const char *name, unsigned nservers, bool unreliable, int maxraftstate,
+                         const char *const *more_args);
 void kvt_set_unreliable(struct kvt *t, bool unreliable);
 /* Stops every node (each must exit 0, no unexpected exit during the test) and frees. */
 void kvt_free(struct kvt *t);
@@ -113,6 +116,9 @@ struct kvt_params {
     int nclients, nservers;
     bool unreliable, crash, partitions, randomkeys;
     int maxraftstate; /* -1: none */
+    /* Every snapshot written by a forked child (kvd --background-snapshot-min 1); the test
+     * then requires some to have been. */
+    bool background_snapshots;
 };
 void kvt_generic(const char *name, const struct kvt_params *p);
 

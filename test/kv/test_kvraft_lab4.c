@@ -320,6 +320,28 @@ START_TEST(SnapshotUnreliableRecoverConcurrentPartitionLinearizable4B)
 }
 END_TEST
 
+/* Additions, not the lab's: two 4B scenarios again with every snapshot written by a forked
+ * child (lib/storage's background writer) under the same crashes, partitions and drops. */
+static void background(const char *name, int nclients, bool unreliable, bool partitions)
+{
+    struct kvt_params p = { .lab = 4, .nclients = nclients, .nservers = 5,
+                            .unreliable = unreliable, .crash = true, .partitions = partitions,
+                            .maxraftstate = 1000, .background_snapshots = true };
+    kvt_generic(name, &p);
+}
+
+START_TEST(BackgroundSnapshotRecoverManyClients4B)
+{
+    background("BackgroundSnapshotRecoverManyClients4B", 20, false, false);
+}
+END_TEST
+
+START_TEST(BackgroundSnapshotUnreliableRecoverConcurrentPartition4B)
+{
+    background("BackgroundSnapshotUnreliableRecoverConcurrentPartition4B", 5, true, true);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvraft_lab4");
@@ -351,6 +373,8 @@ Suite *test_suite(void)
     KVT_ADD_TEST(b, SnapshotUnreliableRecover4B);
     KVT_ADD_TEST(b, SnapshotUnreliableRecoverConcurrentPartition4B);
     KVT_ADD_TEST(b, SnapshotUnreliableRecoverConcurrentPartitionLinearizable4B);
+    KVT_ADD_TEST(b, BackgroundSnapshotRecoverManyClients4B);
+    KVT_ADD_TEST(b, BackgroundSnapshotUnreliableRecoverConcurrentPartition4B);
     suite_add_tcase(s, b);
     return s;
 }
