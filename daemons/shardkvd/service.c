@@ -1,5 +1,6 @@
 #include "service.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct service {
     struct node_reply op, pull, del; /* "shardkv.Op", "shardkv.Pull", "shardkv.Delete" */
     uint64_t nudged_term;            /* the term of the last nudge (see nudge) */
     struct driver_io *io;
+    struct event *reap_ev;           /* frees the data of shards that left, in steps */
 };
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -305,7 +307,34 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
 
-static void moved(void *arg) { driver_io_kick_soon(arg); }
+/* A shard that left is freed a few thousand slots at a time, one turn every REAP_MS (about
+ * 1-3 ms of free() per turn for 10 KiB values), so that dropping 1 GiB does not stall the
+ * group's other shards (it took 488 ms in one apply). */
+#define REAP_SLOTS 4096
+#define REAP_MS 5
+
+static void reap_soon(struct service *s)
+{
+    struct timeval tv = { 0, REAP_MS * 1000 };
+    if (!evtimer_pending(s->reap_ev, NULL))
+        evtimer_add(s->reap_ev, &tv);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct service *s = arg;
+    if (shardkv_reap(s->m->skv, REAP_SLOTS) > 0)
+        reap_soon(s);
+}
+
+static void moved(void *arg)
+{
+    struct service *s = arg;
+    driver_io_kick_soon(s->io);
+    reap_soon(s);
+}
 
 void *shardkvd_service_start(const struct node_service_env *env, char *err, size_t errlen,
                              void *arg)
@@ -328,6 +357,7 @@ void *shardkvd_service_start(const struct node_service_env *env, char *err, size
         return NULL;
     struct service *s = xmalloc(sizeof *s);
     *s = (struct service){ .node = env->node, .m = m, .chunk_bytes = o->chunk_bytes, .io = io };
+    s->reap_ev = evtimer_new(env->base, on_reap, s);
     s->op = (struct node_reply){ env->node, "shardkv.Op", kv_reply_fail, s };
     s->pull = (struct node_reply){ env->node, "shardkv.Pull", pull_fail, s };
     s->del = (struct node_reply){ env->node, "shardkv.Delete", delete_fail, s };
@@ -336,7 +366,7 @@ void *shardkvd_service_start(const struct node_service_env *env, char *err, size
     rpc_server_handle(env->srv, "shardkv.Delete", handle_delete, s);
     rpc_server_handle(env->srv, "shardkv.Status", handle_status, s);
     m->moved = moved;
-    m->moved_arg = io;
+    m->moved_arg = s;
     LOG_INFO("shardkv", "group %u at config %llu; controller %s", shardkv_gid(m->skv),
              (unsigned long long)shardkv_config(m->skv)->num, o->ctrlers);
     return s;
@@ -362,5 +392,6 @@ void shardkvd_service_stop(void *service)
     struct service *s = service;
     s->m->moved = NULL;
     driver_io_free(s->io);
+    event_free(s->reap_ev);
     free(s);
 }

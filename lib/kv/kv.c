@@ -20,6 +20,7 @@ struct kv {
      * hold it); freed at the next kv_apply. */
     uint8_t *scratch;
     int bugs; /* enum kv_bug, tests only */
+    size_t free_next; /* kv_free_some's cursor over the table's slots */
 };
 
 struct kv *kv_new(void)
@@ -44,6 +45,14 @@ void kv_free(struct kv *kv)
     kv_clear(kv);
     session_free(kv->sessions);
     free(kv);
+}
+
+bool kv_free_some(struct kv *kv, size_t slots)
+{
+    if (!kv_table_free_some(&kv->table, &kv->free_next, MAX(slots, 1)))
+        return false;
+    kv_free(kv);
+    return true;
 }
 
 void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg)

@@ -54,6 +54,10 @@ typedef uint32_t (*kv_partition_fn)(const uint8_t *key, size_t klen, void *arg);
 /* An empty state machine (never NULL), every key in partition 0. */
 struct kv *kv_new(void);
 void kv_free(struct kv *kv);
+/* kv_free in steps, for a kv nothing reads or changes any more (a shard handed over): each
+ * call passes over up to `slots` slots of the table (freeing the pairs there; a table is at
+ * most 3/4 full), the last frees the rest of kv. Returns true once kv is gone. */
+bool kv_free_some(struct kv *kv, size_t slots);
 
 /* Sets how keys map to partitions. Call before the first write (or on an empty kv). */
 void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg);

@@ -91,6 +91,24 @@ void kv_table_append(struct kv_table *t, const uint8_t *key, size_t klen, const 
     t->bytes += vlen;
 }
 
+bool kv_table_free_some(struct kv_table *t, size_t *next, size_t n)
+{
+    size_t end = MIN(t->cap, *next + n);
+    for (size_t i = *next; i < end; i++) {
+        if (t->slots[i].hash) {
+            free(t->slots[i].key);
+            free(t->slots[i].val);
+            t->slots[i].hash = 0;
+        }
+    }
+    *next = end;
+    if (end < t->cap)
+        return false;
+    free(t->slots);
+    *t = (struct kv_table){ 0 };
+    return true;
+}
+
 void kv_table_free(struct kv_table *t)
 {
     for (size_t i = 0; i < t->cap; i++) {

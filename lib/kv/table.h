@@ -3,6 +3,7 @@
 #ifndef KV_TABLE_H
 #define KV_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,8 @@ void kv_table_put(struct kv_table *t, const uint8_t *key, size_t klen, const uin
 void kv_table_append(struct kv_table *t, const uint8_t *key, size_t klen, const uint8_t *val,
                      size_t vlen);
 void kv_table_free(struct kv_table *t);
+/* kv_table_free in steps: frees the pairs of up to n slots from *next on (advancing it), and
+ * once past the last slot the slots too. Returns true when the table is gone (empty). */
+bool kv_table_free_some(struct kv_table *t, size_t *next, size_t n);
 
 #endif

@@ -36,6 +36,9 @@ struct shardkv {
     struct sc_config *config;
     struct shard *shards; /* config->n_shards of them (none before the first config) */
     int bugs;
+    /* The data of shards handed over, freed in steps (shardkv_reap): no longer state. */
+    struct kv **graveyard;
+    size_t n_graveyard, cap_graveyard;
 };
 
 const char *skv_state_name(enum skv_state s)
@@ -76,16 +79,26 @@ static void clear_cursor(struct shard *sh)
     sh->after_client = 0;
 }
 
-static void drop_data(struct shard *sh)
+/* The shard's data gone from the state: freed at once, or (s not NULL) later in steps, so
+ * that dropping a large shard does not stall the group (shardkv_reap). */
+static void drop_data(struct shardkv *s, struct shard *sh)
 {
     index_free(sh);
-    kv_free(sh->kv);
+    if (s && sh->kv) {
+        if (s->n_graveyard == s->cap_graveyard) {
+            s->cap_graveyard = s->cap_graveyard ? 2 * s->cap_graveyard : 4;
+            s->graveyard = xrealloc(s->graveyard, s->cap_graveyard * sizeof *s->graveyard);
+        }
+        s->graveyard[s->n_graveyard++] = sh->kv;
+    } else {
+        kv_free(sh->kv);
+    }
     sh->kv = NULL;
 }
 
 static void shard_free(struct shard *sh)
 {
-    drop_data(sh);
+    drop_data(NULL, sh);
     clear_cursor(sh);
     set_holder(sh, 0, NULL);
 }
@@ -110,10 +123,24 @@ struct shardkv *shardkv_new(uint32_t gid)
     return s;
 }
 
+size_t shardkv_reap(struct shardkv *s, size_t slots)
+{
+    while (s->n_graveyard > 0) {
+        struct kv *kv = s->graveyard[s->n_graveyard - 1];
+        if (!kv_free_some(kv, slots))
+            break;
+        s->n_graveyard--;
+    }
+    return s->n_graveyard;
+}
+
 void shardkv_free(struct shardkv *s)
 {
     if (!s)
         return;
+    while (s->n_graveyard > 0)
+        kv_free(s->graveyard[--s->n_graveyard]);
+    free(s->graveyard);
     free_shards(s);
     sc_config_free(s->config);
     free(s);
@@ -217,7 +244,7 @@ static void next_shard(struct shardkv *s, uint32_t i, const struct sc_config *ne
         sh->state = SKV_PULLING; /* pull from the holder; it stays the holder until GC_DONE */
         sh->left_at = left_at;
         clear_cursor(sh);
-        drop_data(sh);
+        drop_data(s, sh);
         sh->kv = kv_new();
     } else {
         set_holder(sh, owner, g);
@@ -305,7 +332,7 @@ static enum skv_err apply_delete(struct shardkv *s, const struct skv_cmd *c)
     if (s->bugs & SKV_BUG_KEEP_LEFT)
         index_free(sh);
     else
-        drop_data(sh);
+        drop_data(s, sh);
     sh->state = SKV_NOT_OWNED;
     uint32_t owner = s->config->shards[c->shard]; /* the new owner has it now */
     set_holder(sh, owner, owner ? sc_config_group(s->config, owner) : NULL);

@@ -270,6 +270,13 @@ static void migrate(size_t chunk)
         shardkv_shard_info(w.g[0], sh, &in);
         ck_assert_int_eq(in.state, SKV_NOT_OWNED);
     }
+    /* Their memory is freed in steps (shardkv_reap): 64 slots per table here, 16 per step. */
+    size_t waiting = shardkv_reap(w.g[0], 16), steps = 1;
+    ck_assert_uint_gt(waiting, 0);
+    while (shardkv_reap(w.g[0], 16) > 0)
+        steps++;
+    ck_assert_uint_ge(steps, 4);
+    ck_assert_uint_eq(shardkv_reap(w.g[0], 16), 0);
     world_free(&w);
 }
 
