@@ -33,7 +33,7 @@
  * - the receiver's heap, with what its background snapshot writer holds alone: the shard's
  *   data, and while a snapshot is written (the log passed max_raft_state) by a forked child
  *   that shares the state copy-on-write, at most one more copy: the pages the node changes
- *   meanwhile are copied (so 2 x data at worst; 4 MiB of the child's own for its chunks);
+ *   meanwhile are copied (so 2 x data at worst; 1 MiB of the child's own for its chunk);
  *   plus per key (lib/kv's entry, the snapshot's pb views: KEY_OVERHEAD bytes) and a fixed
  *   part: a ready's applied entries (16 MiB), the pull window's INSTALLs (4 x 256 KiB),
  *   Raft's appends in flight to the followers, a few decoded chunks (RECV_MIB);

@@ -1031,7 +1031,7 @@ static size_t snapshot_records(const char *dir)
 
 static size_t chunks(size_t len) { return (len + (1u << 20) - 1) >> 20; }
 
-/* A 20 MiB snapshot written by the child (five of its transactions) while the parent saves
+/* A 20 MiB snapshot written by the child (twenty of its transactions) while the parent saves
  * 100 more entries; adopted at the poll after it ends, and nothing else meanwhile: until then
  * the store holds the log and the snapshot as before (whose chunks go once it is replaced). */
 START_TEST(test_background_compaction)
@@ -1100,7 +1100,7 @@ START_TEST(test_background_superseded)
 }
 END_TEST
 
-/* A writer that fails, one killed by a signal, one killed by storage_close (its 8 MiB already
+/* A writer that fails, one killed by a signal, one killed by storage_close (its 9 MiB already
  * committed) and a snapshot too large for the store's limit change nothing: the old snapshot
  * stays, the other chunks are deleted (at the poll, or at the next open). */
 START_TEST(test_background_failures)
@@ -1131,7 +1131,7 @@ START_TEST(test_background_failures)
     s = open_store(dir, true, 0);
     b = (struct bg_src){ d, 9u << 20, 20000, BG_FULL };
     bg_begin(s, 60, 1, len, &b);
-    usleep(500000); /* the first 8 MiB committed, the child asleep */
+    usleep(500000); /* the first 9 MiB committed, the child asleep */
     uint64_t t0 = (uint64_t)time(NULL);
     storage_close(s); /* kills it */
     ck_assert_uint_le((uint64_t)time(NULL) - t0, 5);
@@ -1161,7 +1161,7 @@ START_TEST(test_background_failures)
 }
 END_TEST
 
-/* The node killed (SIGKILL) while its child writes, 8 MiB of chunks committed: the directory
+/* The node killed (SIGKILL) while its child writes, 9 MiB of chunks committed: the directory
  * opens at once (the child holds neither the directory's lock nor, once dead, LMDB's), the
  * child dies with it (no chunk appears later) and its chunks are deleted at the open. */
 START_TEST(test_background_node_killed)
@@ -1189,7 +1189,7 @@ START_TEST(test_background_node_killed)
         if (storage_open(dir, &o, &s, err, sizeof err) == 0 &&
             storage_compact_begin(s, 60, 1, len, bg_write, &b, err, sizeof err) == 0)
             c = 'R';
-        usleep(500000); /* the first 8 MiB committed, the child asleep */
+        usleep(500000); /* the first 9 MiB committed, the child asleep */
         if (write(ready[1], &c, 1) != 1 || c != 'R')
             _exit(1);
         pause();
