@@ -24,7 +24,7 @@ struct service {
     struct node_reply op, pull, del; /* "shardkv.Op", "shardkv.Pull", "shardkv.Delete" */
     uint64_t nudged_term;            /* the term of the last nudge (see nudge) */
     struct driver_io *io;
-    struct event *reap_ev;           /* frees the data of shards that left, in steps */
+    struct event *background_ev;     /* shardkv_background's turns */
 };
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -154,6 +154,31 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     free(entry);
 }
 
+/* ---- work in steps -------------------------------------------------------------------------- */
+
+/* lib/shardkv's work in steps (shardkv_background): a shard that left freed, a frozen shard's
+ * pull index built, BACKGROUND_STEP slots or pairs per shard every BACKGROUND_MS (about 1-3 ms
+ * of work per turn), so that a 1 GiB shard does not stall the group's other shards (freeing it
+ * took 488 ms in one apply, sorting its index at the first pull up to 980 ms). */
+#define BACKGROUND_STEP 16384
+#define BACKGROUND_MS 5
+
+static void background_soon(struct service *s)
+{
+    struct timeval tv = { 0, BACKGROUND_MS * 1000 };
+    if (!evtimer_pending(s->background_ev, NULL))
+        evtimer_add(s->background_ev, &tv);
+}
+
+static void on_background(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct service *s = arg;
+    if (shardkv_background(s->m->skv, BACKGROUND_STEP) > 0)
+        background_soon(s);
+}
+
 /* ---- shardkv.Pull ---------------------------------------------------------------------------- */
 
 /* A new leader confirms reads only once an entry of its term commits; an idle group (a holder
@@ -186,6 +211,7 @@ static void on_pull_read(struct rpc_call *call, enum node_result res, void *arg)
     if (res == NODE_OK) {
         uint8_t *reply;
         size_t len;
+        background_soon(p->s); /* a first pull starts the shard's index */
         if (skv_codec_pull(p->s->m->skv, p->req, p->len, p->s->chunk_bytes, &reply, &len) == 0) {
             rpc_call_reply(call, reply, len);
             free(reply);
@@ -307,33 +333,11 @@ static void handle_status(struct rpc_call *call, const uint8_t *req, size_t len,
 
 /* ---- hooks ----------------------------------------------------------------------------------- */
 
-/* A shard that left is freed a few thousand slots at a time, one turn every REAP_MS (about
- * 1-3 ms of free() per turn for 10 KiB values), so that dropping 1 GiB does not stall the
- * group's other shards (it took 488 ms in one apply). */
-#define REAP_SLOTS 4096
-#define REAP_MS 5
-
-static void reap_soon(struct service *s)
-{
-    struct timeval tv = { 0, REAP_MS * 1000 };
-    if (!evtimer_pending(s->reap_ev, NULL))
-        evtimer_add(s->reap_ev, &tv);
-}
-
-static void on_reap(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct service *s = arg;
-    if (shardkv_reap(s->m->skv, REAP_SLOTS) > 0)
-        reap_soon(s);
-}
-
 static void moved(void *arg)
 {
     struct service *s = arg;
     driver_io_kick_soon(s->io);
-    reap_soon(s);
+    background_soon(s);
 }
 
 void *shardkvd_service_start(const struct node_service_env *env, char *err, size_t errlen,
@@ -357,7 +361,7 @@ void *shardkvd_service_start(const struct node_service_env *env, char *err, size
         return NULL;
     struct service *s = xmalloc(sizeof *s);
     *s = (struct service){ .node = env->node, .m = m, .chunk_bytes = o->chunk_bytes, .io = io };
-    s->reap_ev = evtimer_new(env->base, on_reap, s);
+    s->background_ev = evtimer_new(env->base, on_background, s);
     s->op = (struct node_reply){ env->node, "shardkv.Op", kv_reply_fail, s };
     s->pull = (struct node_reply){ env->node, "shardkv.Pull", pull_fail, s };
     s->del = (struct node_reply){ env->node, "shardkv.Delete", delete_fail, s };
@@ -392,6 +396,6 @@ void shardkvd_service_stop(void *service)
     struct service *s = service;
     s->m->moved = NULL;
     driver_io_free(s->io);
-    event_free(s->reap_ev);
+    event_free(s->background_ev);
     free(s);
 }

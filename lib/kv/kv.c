@@ -147,6 +147,21 @@ void kv_each_pair(const struct kv *kv,
     free(sorted);
 }
 
+bool kv_scan(const struct kv *kv, size_t *next, size_t slots,
+             void (*fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                        void *arg),
+             void *arg)
+{
+    size_t end = MIN(kv->table.cap, *next + slots);
+    for (size_t i = *next; i < end; i++) {
+        const struct kv_slot *s = &kv->table.slots[i];
+        if (s->hash)
+            fn(s->key, s->klen, s->val, s->vlen, arg);
+    }
+    *next = end;
+    return end == kv->table.cap;
+}
+
 const struct session_table *kv_sessions(const struct kv *kv) { return kv->sessions; }
 struct session_table *kv_sessions_mut(struct kv *kv) { return kv->sessions; }
 

@@ -58,6 +58,13 @@ void kv_free(struct kv *kv);
  * call passes over up to `slots` slots of the table (freeing the pairs there; a table is at
  * most 3/4 full), the last frees the rest of kv. Returns true once kv is gone. */
 bool kv_free_some(struct kv *kv, size_t slots);
+/* The pairs of up to `slots` slots of kv's table from *next on (advancing it), in table order,
+ * for a caller that visits a large kv in steps while it does not change (kv_each_pair sorts
+ * the whole kv at once). Returns true once past the last slot. */
+bool kv_scan(const struct kv *kv, size_t *next, size_t slots,
+             void (*fn)(const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+                        void *arg),
+             void *arg);
 
 /* Sets how keys map to partitions. Call before the first write (or on an empty kv). */
 void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg);

@@ -10,11 +10,22 @@
 
 /* A frozen (LEAVING) shard's keys in order, built at its first pull and kept until it changes:
  * chunks are cut from it by position, so pulling a shard costs one sort, not one per chunk. */
+/* A frozen shard's pairs in key order and its sessions, for the pulls. Built in steps
+ * (index_step), so that a large shard does not stall the group: the pairs collected from the
+ * table, sorted in runs of INDEX_RUN, the runs merged pass by pass (a bottom-up merge sort). */
+enum index_phase { IX_COLLECT, IX_RUNS, IX_MERGE, IX_READY };
+#define INDEX_RUN 1024
+#define PULL_STEP 65536 /* a pull's share of the index's building (pairs or slots) */
+
 struct pull_index {
     struct skv_pair *pairs;
     size_t n, cap;
     struct session_entry *sessions;
     size_t n_sessions;
+    enum index_phase phase;
+    size_t next;            /* COLLECT: the next slot; RUNS, MERGE: the next pair */
+    size_t width;           /* MERGE: the sorted runs' width in this pass */
+    struct skv_pair *other; /* MERGE: where this pass writes */
 };
 
 struct shard {
@@ -36,7 +47,7 @@ struct shardkv {
     struct sc_config *config;
     struct shard *shards; /* config->n_shards of them (none before the first config) */
     int bugs;
-    /* The data of shards handed over, freed in steps (shardkv_reap): no longer state. */
+    /* The data of shards handed over, freed in steps (shardkv_background): no longer state. */
     struct kv **graveyard;
     size_t n_graveyard, cap_graveyard;
 };
@@ -54,6 +65,7 @@ static void index_free(struct shard *sh)
     if (!sh->index)
         return;
     free(sh->index->pairs);
+    free(sh->index->other);
     free(sh->index->sessions);
     free(sh->index);
     sh->index = NULL;
@@ -80,7 +92,7 @@ static void clear_cursor(struct shard *sh)
 }
 
 /* The shard's data gone from the state: freed at once, or (s not NULL) later in steps, so
- * that dropping a large shard does not stall the group (shardkv_reap). */
+ * that dropping a large shard does not stall the group (shardkv_background). */
 static void drop_data(struct shardkv *s, struct shard *sh)
 {
     index_free(sh);
@@ -123,15 +135,22 @@ struct shardkv *shardkv_new(uint32_t gid)
     return s;
 }
 
-size_t shardkv_reap(struct shardkv *s, size_t slots)
+static bool index_step(struct shard *sh, size_t budget);
+
+size_t shardkv_background(struct shardkv *s, size_t budget)
 {
+    size_t waiting = 0;
+    for (uint32_t i = 0; s->shards && i < s->config->n_shards; i++) {
+        struct shard *sh = &s->shards[i];
+        waiting += sh->index && !index_step(sh, budget);
+    }
     while (s->n_graveyard > 0) {
         struct kv *kv = s->graveyard[s->n_graveyard - 1];
-        if (!kv_free_some(kv, slots))
+        if (!kv_free_some(kv, budget))
             break;
         s->n_graveyard--;
     }
-    return s->n_graveyard;
+    return waiting + s->n_graveyard;
 }
 
 void shardkv_free(struct shardkv *s)
@@ -438,6 +457,68 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct skv_pair *x = a, *y = b;
+    return key_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+static void merge(const struct skv_pair *a, size_t na, const struct skv_pair *b, size_t nb,
+                  struct skv_pair *out)
+{
+    size_t i = 0, j = 0;
+    while (i < na && j < nb)
+        *out++ = pair_cmp(&b[j], &a[i]) < 0 ? b[j++] : a[i++];
+    memcpy(out, a + i, (na - i) * sizeof *a);
+    memcpy(out + (na - i), b + j, (nb - j) * sizeof *b);
+}
+
+/* Builds sh's index further, about budget pairs' (or slots') worth; true once it is ready. */
+static bool index_step(struct shard *sh, size_t budget)
+{
+    struct pull_index *ix = sh->index;
+    while (budget > 0 && ix->phase != IX_READY) {
+        size_t at = ix->next;
+        if (ix->phase == IX_COLLECT) {
+            bool end = kv_scan(sh->kv, &ix->next, budget, add_pair, ix);
+            budget -= MIN(budget, MAX(ix->next - at, 1));
+            if (end) {
+                ix->n_sessions = session_export(kv_sessions(sh->kv), 0, &ix->sessions);
+                ix->phase = IX_RUNS;
+                ix->next = 0;
+            }
+        } else if (ix->phase == IX_RUNS) {
+            size_t hi = MIN(ix->n, at + INDEX_RUN);
+            qsort(ix->pairs + at, hi - at, sizeof *ix->pairs, pair_cmp);
+            budget -= MIN(budget, MAX(hi - at, 1));
+            ix->next = hi;
+            if (hi == ix->n) {
+                ix->phase = IX_MERGE;
+                ix->width = INDEX_RUN;
+                ix->next = 0;
+                ix->other = xmalloc((ix->n + 1) * sizeof *ix->other);
+            }
+        } else if (ix->width >= ix->n) {
+            free(ix->other);
+            ix->other = NULL;
+            ix->phase = IX_READY;
+        } else { /* MERGE: runs [at, at + width) and the next one */
+            size_t mid = MIN(ix->n, at + ix->width), hi = MIN(ix->n, at + 2 * ix->width);
+            merge(ix->pairs + at, mid - at, ix->pairs + mid, hi - mid, ix->other + at);
+            budget -= MIN(budget, MAX(hi - at, 1));
+            ix->next = hi;
+            if (hi == ix->n) {
+                struct skv_pair *t = ix->pairs;
+                ix->pairs = ix->other;
+                ix->other = t;
+                ix->width *= 2;
+                ix->next = 0;
+            }
+        }
+    }
+    return ix->phase == IX_READY;
+}
+
 /* The first pair whose key is after the cursor / session whose client id is (binary search). */
 static size_t first_key_after(const struct pull_index *ix, const uint8_t *after, size_t len)
 {
@@ -475,12 +556,10 @@ int shardkv_pull(struct shardkv *s, uint32_t shard, uint64_t left_at, bool first
     struct shard *sh = &s->shards[shard];
     if (sh->state != SKV_LEAVING || sh->left_at != left_at || !sh->kv)
         return -1;
-    if (!sh->index) {
-        struct pull_index *ix = xcalloc(1, sizeof *ix);
-        kv_each_pair(sh->kv, add_pair, ix);
-        ix->n_sessions = session_export(kv_sessions(sh->kv), 0, &ix->sessions);
-        sh->index = ix;
-    }
+    if (!sh->index)
+        sh->index = xcalloc(1, sizeof *sh->index);
+    if (!index_step(sh, PULL_STEP))
+        return -1; /* NOT_READY: built further by the next pulls and shardkv_background */
     const struct pull_index *ix = sh->index;
     size_t bytes = 0;
     if (!in_sessions) {

@@ -112,10 +112,13 @@ struct skv_result {
 /* A group gid (never 0) with no config yet (config num 0: every key WRONG_GROUP). */
 struct shardkv *shardkv_new(uint32_t gid);
 void shardkv_free(struct shardkv *s);
-/* The data of shards that left (DELETE) is freed in steps, not in the apply that drops it: each
- * call passes over up to `slots` slots of their tables. Returns how many such shards are still
- * waiting (0: nothing to do). Nothing of it is state: snapshots and reads never see it. */
-size_t shardkv_reap(struct shardkv *s, size_t slots);
+/* The work done in steps rather than at once, so that a large shard never stalls the group:
+ * the data of shards that left (DELETE) is freed after the apply that drops it, and a frozen
+ * shard's pull index (its pairs in key order) is built over several calls (shardkv_pull builds
+ * it too, and answers NOT_READY until it is ready). Each call spends about `budget` steps
+ * (slots or pairs) per shard. Returns how many shards still have such work (0: nothing to
+ * do). None of it is state: snapshots and reads never see it. */
+size_t shardkv_background(struct shardkv *s, size_t budget);
 
 uint32_t shardkv_gid(const struct shardkv *s);
 /* The current config (num 0 and no shards before the first CONFIG). */

@@ -181,7 +181,7 @@ static void sm_apply(void *ctx, const struct raft_entry *e, uint8_t **result, si
         skv_codec_apply(nd->skv, e->data, e->len, result, result_len);
         if (!entry_is_op(e->data, e->len))
             kick_soon(nd);
-        shardkv_reap(nd->skv, 16); /* a shard that left, freed in small steps */
+        shardkv_background(nd->skv, 16); /* a shard that left, freed in small steps */
     }
     check_state(nd, e->index, "after applying");
 }

@@ -270,15 +270,75 @@ static void migrate(size_t chunk)
         shardkv_shard_info(w.g[0], sh, &in);
         ck_assert_int_eq(in.state, SKV_NOT_OWNED);
     }
-    /* Their memory is freed in steps (shardkv_reap): 64 slots per table here, 16 per step. */
-    size_t waiting = shardkv_reap(w.g[0], 16), steps = 1;
+    /* Their memory is freed in steps (shardkv_background): 64 slots per table here, 16 per step. */
+    size_t waiting = shardkv_background(w.g[0], 16), steps = 1;
     ck_assert_uint_gt(waiting, 0);
-    while (shardkv_reap(w.g[0], 16) > 0)
+    while (shardkv_background(w.g[0], 16) > 0)
         steps++;
     ck_assert_uint_ge(steps, 4);
-    ck_assert_uint_eq(shardkv_reap(w.g[0], 16), 0);
+    ck_assert_uint_eq(shardkv_background(w.g[0], 16), 0);
     world_free(&w);
 }
+
+/* A shard of 70,000 keys (more than a pull's share of the index's building): its first pull
+ * answers NOT_READY while the index is built in steps (shardkv_background), and then every
+ * key arrives once, in key order, through the whole migration. */
+START_TEST(test_large_shard_index_in_steps)
+{
+    struct world w;
+    world_init(&w, 1 << 16);
+    ctrl_join(&w, 100);
+    settle(&w);
+    enum { N = 70000 };
+    uint32_t shard = sc_key_shard((const uint8_t *)"{big}", 5, NSH);
+    for (int k = 0; k < N; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "{big}%06d", (k * 7919) % N); /* inserted out of order */
+        ck_assert_int_eq(op(group(&w, 100), KV_OP_PUT, key, "v", 7, (uint64_t)k + 1, NULL, 0), 0);
+    }
+    ctrl_join(&w, 101);
+    ctrl_move(&w, shard, 101);
+    struct shardkv *h = group(&w, 100);
+    for (uint64_t num = shardkv_config(h)->num; num < shardctrl_latest(w.ctrl); num++) {
+        struct skv_cmd c = { .type = SKV_CONFIG, .config = shardctrl_query(w.ctrl, (int64_t)num + 1) };
+        apply_cmd(h, &c);
+    }
+    struct skv_shard_info in;
+    shardkv_shard_info(h, shard, &in);
+    ck_assert_int_eq(in.state, SKV_LEAVING);
+    struct skv_chunk ch;
+    ck_assert_int_eq(shardkv_pull(h, shard, in.left_at, true, NULL, 0, false, 0, 1 << 16, &ch), -1);
+    int turns = 0;
+    while (shardkv_background(h, 4096) > 0)
+        turns++;
+    ck_assert_int_ge(turns, 10);
+    /* The whole shard in key order, chunk by chunk from the cursor. */
+    char after[32] = "";
+    size_t got = 0;
+    bool first = true;
+    for (;;) {
+        ck_assert_int_eq(shardkv_pull(h, shard, in.left_at, first, (const uint8_t *)after,
+                                      strlen(after), false, 0, 1 << 16, &ch), 0);
+        for (size_t i = 0; i < ch.n_pairs; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "{big}%06zu", got++);
+            ck_assert_uint_eq(ch.pairs[i].klen, strlen(key));
+            ck_assert(memcmp(ch.pairs[i].key, key, ch.pairs[i].klen) == 0);
+        }
+        if (ch.pairs_end)
+            break;
+        snprintf(after, sizeof after, "%.*s", (int)ch.pairs[ch.n_pairs - 1].klen,
+                 (const char *)ch.pairs[ch.n_pairs - 1].key);
+        first = false;
+    }
+    ck_assert_uint_eq(got, N);
+    settle(&w); /* and the migration itself completes */
+    char v[8];
+    ck_assert_int_eq(op(group(&w, 101), KV_OP_GET, "{big}069999", NULL, 8, 1, v, sizeof v), 0);
+    ck_assert_str_eq(v, "v");
+    world_free(&w);
+}
+END_TEST
 
 START_TEST(test_migration_whole_shards) { migrate(1 << 20); }
 END_TEST
@@ -635,6 +695,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_crc16_and_hash_tags);
     tcase_add_test(tc, test_migration_whole_shards);
+    tcase_add_test(tc, test_large_shard_index_in_steps);
     tcase_add_test(tc, test_migration_in_small_chunks);
     tcase_add_test(tc, test_sessions_move_with_the_shard);
     tcase_add_test(tc, test_sessions_move_in_chunks);
