@@ -489,7 +489,8 @@ static bool index_step(struct shard *sh, size_t budget)
             }
         } else if (ix->phase == IX_RUNS) {
             size_t hi = MIN(ix->n, at + INDEX_RUN);
-            qsort(ix->pairs + at, hi - at, sizeof *ix->pairs, pair_cmp);
+            if (hi > at) /* an empty shard has no pairs array at all */
+                qsort(ix->pairs + at, hi - at, sizeof *ix->pairs, pair_cmp);
             budget -= MIN(budget, MAX(hi - at, 1));
             ix->next = hi;
             if (hi == ix->n) {
