@@ -63,7 +63,7 @@ static void child_write(struct storage *s, pid_t parent, store_write_fn write, v
     }
     if (rc == 0) {
         struct snap_writer w;
-        snap_writer_init(&w, s, env, NULL, dbi, s->bg.gen, s->bg.len, CHILD_TXN_BYTES,
+        snap_writer_init(&w, env, NULL, dbi, s->bg.gen, s->bg.len, CHILD_TXN_BYTES,
                          s->background_write_rate);
         write(arg, &w.sink, s->bg.len);
         rc = snap_writer_end(&w);

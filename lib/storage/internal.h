@@ -86,7 +86,6 @@ int snap_open(struct storage *s, MDB_txn *txn);
  * gathered first in a buffer of the writer's. */
 struct snap_writer {
     struct store_sink sink;
-    const struct storage *s;
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -100,8 +99,8 @@ struct snap_writer {
     int rc;                  /* the first error (later appends are dropped) */
 };
 
-void snap_writer_init(struct snap_writer *w, const struct storage *s, MDB_env *env, MDB_txn *txn,
-                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes, uint64_t rate);
+void snap_writer_init(struct snap_writer *w, MDB_env *env, MDB_txn *txn, MDB_dbi dbi, uint64_t gen,
+                      uint64_t len, size_t txn_bytes, uint64_t rate);
 /* Ends the writer: the last transaction of its own committed; 0, or the first error
  * (EOVERFLOW when more or fewer than len bytes were appended). */
 int snap_writer_end(struct snap_writer *w);

@@ -133,10 +133,10 @@ static void writer_append(struct store_sink *sink, const uint8_t *data, size_t l
     }
 }
 
-void snap_writer_init(struct snap_writer *w, const struct storage *s, MDB_env *env, MDB_txn *txn,
-                      MDB_dbi dbi, uint64_t gen, uint64_t len, size_t txn_bytes, uint64_t rate)
+void snap_writer_init(struct snap_writer *w, MDB_env *env, MDB_txn *txn, MDB_dbi dbi, uint64_t gen,
+                      uint64_t len, size_t txn_bytes, uint64_t rate)
 {
-    *w = (struct snap_writer){ .sink = { writer_append }, .s = s, .env = env, .txn = txn,
+    *w = (struct snap_writer){ .sink = { writer_append }, .env = env, .txn = txn,
                                .dbi = dbi, .gen = gen, .len = len, .txn_bytes = txn_bytes,
                                .rate = rate, .began_us = (clock_mono_ns() / 1000) };
     if (!txn)
@@ -175,7 +175,7 @@ int snap_put_written(const struct storage *s, MDB_txn *txn, uint64_t gen, size_t
                      store_write_fn write, void *arg)
 {
     struct snap_writer w;
-    snap_writer_init(&w, s, NULL, txn, s->snap, gen, len, 0, 0);
+    snap_writer_init(&w, NULL, txn, s->snap, gen, len, 0, 0);
     write(arg, &w.sink, len);
     return snap_writer_end(&w);
 }

@@ -1100,6 +1100,16 @@ START_TEST(test_background_superseded)
 }
 END_TEST
 
+/* The store the failure tests start from: 100 entries, a 2 MiB snapshot at 10. */
+static struct storage *store_before_background(const char *dir, struct model *m)
+{
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
+    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
+    compact_model(s, m, 10, 2u << 20);
+    return s;
+}
+
 /* A writer that fails, one killed by a signal, one killed by storage_close (its 9 MiB already
  * committed) and a snapshot too large for the store's limit change nothing: the old snapshot
  * stays, the other chunks are deleted (at the poll, or at the next open). */
@@ -1107,10 +1117,7 @@ START_TEST(test_background_failures)
 {
     struct model *m = model_new();
     const char *dir = sub("db");
-    struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
-    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
-    compact_model(s, m, 10, 2u << 20);
+    struct storage *s = store_before_background(dir, m);
     const size_t len = 12u << 20;
     uint8_t *d = snap_make(60, 1, len);
     char err[512];
@@ -1168,10 +1175,7 @@ START_TEST(test_background_node_killed)
 {
     struct model *m = model_new();
     const char *dir = sub("db");
-    struct storage *s = open_store(dir, true, 0);
-    struct raft_hard_state hs = { .term = 1, .vote = 1, .commit = 100 };
-    save_entries(s, m, 1, 100, NULL, 1, NULL, &hs);
-    compact_model(s, m, 10, 2u << 20);
+    struct storage *s = store_before_background(dir, m);
     storage_close(s);
     const size_t len = 12u << 20;
     uint8_t *d = snap_make(60, 1, len);
