@@ -320,15 +320,16 @@ static int background_done(struct replica *rep)
     if (rc == STORAGE_PENDING)
         return 0;
     rep->compact_pending = false;
-    if (rc == STORAGE_OK && index)
+    if (rc == STORAGE_OK) {
+        if (!index)
+            return 0; /* a snapshot received meanwhile superseded it */
         LOG_INFO("replica", "snapshot at index %llu (%.1f MiB) written in the background in %llu ms "
-                 "(its view and fork paused the node %llu ms)", (unsigned long long)index, len / 1048576.0,
-                 (unsigned long long)(rep->io.now_ms(rep->io.ctx) - rep->bg_began_ms),
+                 "(its view and fork paused the node %llu ms)", (unsigned long long)index,
+                 len / 1048576.0, (unsigned long long)(rep->io.now_ms(rep->io.ctx) - rep->bg_began_ms),
                  (unsigned long long)rep->bg_fork_ms);
-    if (rc == STORAGE_OK && index)
         rep->snapshots_background++;
-    if (rc == STORAGE_OK)
-        return index ? compacted(rep, index, term, len) : 0;
+        return compacted(rep, index, term, len);
+    }
     if (rc == STORAGE_NO_SPACE) {
         compact_no_space(rep, err);
         return 0;
