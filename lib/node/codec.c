@@ -35,6 +35,9 @@ size_t node_msg_pack(const struct raft_msg *m, uint8_t **out)
     pb.done = m->done;
     pb.nonce = m->nonce;
     pb.recovering = m->recovering;
+    pb.transfer = m->transfer;
+    pb.conf.data = m->conf;
+    pb.conf.len = m->conf_len;
     Raft__Entry *ents = NULL, **ptrs = NULL;
     if (m->n_entries) {
         ents = xmalloc(m->n_entries * sizeof *ents);
@@ -64,7 +67,7 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
     Raft__Message *pb = raft__message__unpack(NULL, len, buf);
     if (!pb)
         return -1;
-    if (pb->type > RAFT_MSG_PROBE_REPLY) {
+    if (pb->type > RAFT_MSG_TIMEOUT_NOW) {
         raft__message__free_unpacked(pb, NULL);
         return -1;
     }
@@ -79,7 +82,8 @@ int node_msg_unpack(const uint8_t *buf, size_t len, struct raft_msg *m, void **k
         .read_seq = pb->read_seq,
         .hb_round = pb->hb_round,
         .grace = pb->grace,
-        .nonce = pb->nonce, .recovering = pb->recovering,
+        .nonce = pb->nonce, .recovering = pb->recovering, .transfer = pb->transfer,
+        .conf = pb->conf.data, .conf_len = pb->conf.len,
     };
     if (pb->n_entries) {
         m->entries = xmalloc(pb->n_entries * sizeof *m->entries);

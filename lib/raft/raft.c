@@ -1,6 +1,6 @@
 /* The Raft core: roles, elections (with pre-vote and check-quorum), replication with flow
- * control and fast backtracking, commitment, snapshots (chunked InstallSnapshot), and the
- * ready/advance output interface. Pure: see raft.h. */
+ * control and fast backtracking, commitment, snapshots (chunked InstallSnapshot), membership
+ * changes and leadership transfer, and the ready/advance output interface. Pure: see raft.h. */
 #include "raft/raft.h"
 
 #include <assert.h>
@@ -16,6 +16,7 @@ enum pr_state { PR_PROBE, PR_REPLICATE, PR_SNAPSHOT };
 /* What the leader knows about one follower (and, outside leadership, vote tallies). */
 struct progress {
     uint32_t id;
+    bool voter;              /* false: a learner (replicated to, never counted) */
     uint64_t match, next;
     enum pr_state state;
     bool probe_sent;         /* PROBE: one append is out; wait for its reply or a heartbeat */
@@ -79,7 +80,20 @@ struct raft {
     uint64_t probe_nonce;    /* the current probe round */
     uint64_t probe_max;      /* the highest term the members answered in this round */
     unsigned probe_elapsed;  /* ticks since the last probes went out */
+    /* Membership (membership.h): prs follows the latest membership */
+    struct membership_state ms;
+    bool conf_dirty;         /* ms changed since the last ready reported it */
+    uint8_t *conf_buf;       /* its encoding, for the ready */
+    size_t conf_len;
+    /* Leadership transfer (raft_transfer_leader) */
+    uint32_t transfer_to;
+    unsigned transfer_elapsed;
+    bool transfer_sent;      /* TIMEOUT_NOW went out */
 };
+
+/* A learner may be promoted once it has acknowledged the log up to this many entries below
+ * the commit index (and is being replicated to normally, not sent a snapshot). */
+#define PROMOTE_LAG 1000
 
 static void send_append(struct raft *r, struct progress *pr, bool force);
 static void become_follower(struct raft *r, uint64_t term, uint32_t leader);
@@ -100,13 +114,27 @@ void raft_config_default(struct raft_config *c)
     c->max_apply_bytes = 16u << 20;
 }
 
+static bool peers_distinct(const struct raft_config *c)
+{
+    for (size_t i = 0; i < c->n_peers; i++) {
+        if (c->peers[i] == RAFT_NONE)
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (c->peers[j] == c->peers[i])
+                return false;
+    }
+    return true;
+}
+
 int raft_config_check(const struct raft_config *c, char *err, size_t errlen)
 {
     const char *problem = NULL;
     if (c->id == RAFT_NONE)
         problem = "id must not be zero";
-    else if (c->n_peers == 0)
-        problem = "there must be at least one member";
+    else if (c->n_peers > RAFT_MAX_MEMBERS)
+        problem = "too many members (at most 16)";
+    else if (!peers_distinct(c))
+        problem = "peers must be distinct non-zero ids";
     else if (c->heartbeat_ticks == 0)
         problem = "heartbeat_ticks must be at least 1";
     else if (c->election_ticks <= c->heartbeat_ticks)
@@ -130,7 +158,7 @@ const char *raft_role_name(enum raft_role role)
 const char *raft_msg_type_name(enum raft_msg_type t)
 {
     static const char *const n[] = { "Vote", "VoteReply", "Append", "AppendReply", "Snapshot",
-                                     "SnapshotReply", "Probe", "ProbeReply" };
+                                     "SnapshotReply", "Probe", "ProbeReply", "TimeoutNow" };
     return (unsigned)t < ARRAY_LEN(n) ? n[t] : "?";
 }
 
@@ -139,10 +167,13 @@ void raft_msg_free_contents(struct raft_msg *m)
     raft_entries_free(m->entries, m->n_entries);
     free(m->entries);
     free(m->data);
+    free(m->conf);
     m->entries = NULL;
     m->n_entries = 0;
     m->data = NULL;
     m->len = 0;
+    m->conf = NULL;
+    m->conf_len = 0;
 }
 
 void raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
@@ -150,6 +181,7 @@ void raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
     *dst = *src;
     dst->entries = NULL;
     dst->data = NULL;
+    dst->conf = NULL;
     if (src->n_entries) {
         dst->entries = xmalloc(src->n_entries * sizeof *dst->entries);
         for (size_t i = 0; i < src->n_entries; i++) {
@@ -162,9 +194,18 @@ void raft_msg_copy(struct raft_msg *dst, const struct raft_msg *src)
         dst->data = xmalloc(src->len ? src->len : 1);
         memcpy(dst->data, src->data, src->len);
     }
+    if (src->conf) {
+        dst->conf = xmalloc(src->conf_len ? src->conf_len : 1);
+        memcpy(dst->conf, src->conf, src->conf_len);
+    }
 }
 
-static size_t quorum(const struct raft *r) { return r->n_prs / 2 + 1; }
+static const struct raft_membership *latest(const struct raft *r)
+{
+    return membership_latest(&r->ms);
+}
+
+static size_t quorum(const struct raft *r) { return membership_quorum(latest(r)); }
 
 static struct progress *progress_of(struct raft *r, uint32_t id)
 {
@@ -251,6 +292,73 @@ static void progress_probe(struct progress *pr, uint64_t next)
     pr->in_bytes = 0;
 }
 
+/* ---- membership ------------------------------------------------------------------------- */
+
+static void progress_free(struct progress *pr)
+{
+    free(pr->inflight);
+    free(pr->in_size);
+}
+
+/* Makes prs follow the latest membership: progress kept for those who stay, new progress (in
+ * probe, from the end of the log, on a leader) for those who join. */
+static void sync_progress(struct raft *r)
+{
+    const struct raft_membership *c = latest(r);
+    struct progress *prs = xcalloc(c->n ? c->n : 1, sizeof *prs);
+    uint64_t last = raft_log_last(&r->log);
+    for (size_t i = 0; i < c->n; i++) {
+        struct progress *old = progress_of(r, c->m[i].id);
+        if (old) {
+            prs[i] = *old;
+            old->id = RAFT_NONE; /* moved: not freed below */
+        } else {
+            prs[i].id = c->m[i].id;
+            prs[i].inflight = xcalloc(r->cfg.max_inflight, sizeof *prs[i].inflight);
+            prs[i].in_size = xcalloc(r->cfg.max_inflight, sizeof *prs[i].in_size);
+            prs[i].recent_active = true;
+            progress_probe(&prs[i], last + 1);
+        }
+        prs[i].voter = c->m[i].voter;
+    }
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].id != RAFT_NONE)
+            progress_free(&r->prs[i]);
+    free(r->prs);
+    r->prs = prs;
+    r->n_prs = c->n;
+    r->conf_dirty = true;
+    if (r->transfer_to && !membership_is_voter(c, r->transfer_to))
+        r->transfer_to = RAFT_NONE;
+}
+
+/* Appends entries to the log (replacing it from e[0].index): the membership follows, config
+ * entries being in force once appended. Returns false (storage_failed set) when a config
+ * entry cannot be read, which only a corrupted log gives. */
+static bool append_entries(struct raft *r, const struct raft_entry *e, size_t n)
+{
+    if (n == 0)
+        return true;
+    uint64_t before = membership_latest_index(&r->ms);
+    membership_truncate(&r->ms, e[0].index);
+    bool changed = membership_latest_index(&r->ms) != before;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].type != RAFT_ENTRY_CONFIG)
+            continue;
+        struct raft_membership c;
+        if (membership_decode(e[i].data, e[i].len, &c) != 0) {
+            r->storage_failed = 1;
+            return false;
+        }
+        membership_push(&r->ms, e[i].index, &c);
+        changed = true;
+    }
+    raft_log_append(&r->log, e, n);
+    if (changed)
+        sync_progress(r);
+    return true;
+}
+
 /* ---- roles ------------------------------------------------------------------------------- */
 
 static void become_follower(struct raft *r, uint64_t term, uint32_t leader)
@@ -261,6 +369,7 @@ static void become_follower(struct raft *r, uint64_t term, uint32_t leader)
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->transfer_to = RAFT_NONE;
     r->grace = 0; /* a grace is one leader's, for its followers */
     r->n_reads_waiting = r->n_reads_ready = 0; /* the driver fails them on the role change */
     r->need_read_round = false;
@@ -285,7 +394,7 @@ static int tally(struct raft *r, uint32_t from, bool granted)
     }
     size_t yes = 0, no = 0;
     for (size_t i = 0; i < r->n_prs; i++) {
-        if (!r->prs[i].vote_responded)
+        if (!r->prs[i].voter || !r->prs[i].vote_responded)
             continue;
         if (r->prs[i].vote_granted)
             yes++;
@@ -295,8 +404,9 @@ static int tally(struct raft *r, uint32_t from, bool granted)
     return yes >= quorum(r) ? 1 : no >= quorum(r) ? -1 : 0;
 }
 
-/* Starts a (pre-)election round: asks every other member for its vote. */
-static void request_votes(struct raft *r, bool prevote)
+/* Starts a (pre-)election round: asks every other voter for its vote. transfer: the leader
+ * asked for it (TIMEOUT_NOW), so the voters' leases do not apply. */
+static void request_votes(struct raft *r, bool prevote, bool transfer)
 {
     reset_votes(r);
     uint64_t last = raft_log_last(&r->log), last_term = raft_log_last_term(&r->log);
@@ -309,39 +419,51 @@ static void request_votes(struct raft *r, bool prevote)
         return;
     }
     for (size_t i = 0; i < r->n_prs; i++) {
-        if (is_self(r, &r->prs[i]))
+        if (is_self(r, &r->prs[i]) || !r->prs[i].voter)
             continue;
         struct raft_msg *m = msg_new(r, RAFT_MSG_VOTE, r->prs[i].id);
         m->prevote = prevote;
+        m->transfer = transfer;
         m->term = prevote ? r->term + 1 : r->term;
         m->last_index = last;
         m->last_term = last_term;
     }
 }
 
-static void become_candidate(struct raft *r)
+static void become_candidate(struct raft *r, bool transfer)
 {
     r->term++;
     r->vote = r->cfg.id;
     r->role = RAFT_CANDIDATE;
     r->leader = RAFT_NONE;
     reset_election_timer(r);
-    request_votes(r, false);
+    request_votes(r, false, transfer);
+}
+
+/* Whether this node may stand for election: as a voter of its latest membership, or of the
+ * one in force at its commit index. The second: a removal of itself that it has not seen
+ * commit may yet be lost, and its log may be the one the others need to elect anybody (it
+ * counts the votes by its latest membership, in which its own does not count). A learner, a
+ * joining node and a node whose removal committed never campaign. */
+static bool may_campaign(const struct raft *r)
+{
+    return membership_is_voter(latest(r), r->cfg.id) ||
+           membership_is_voter(membership_at(&r->ms, r->commit), r->cfg.id);
 }
 
 static void campaign(struct raft *r)
 {
-    if (!progress_of(r, r->cfg.id))
-        return; /* not a member */
+    if (!may_campaign(r))
+        return;
     if (r->recovering)
         return; /* it may not vote for itself either (see raft_hard_state.recovering) */
     if (r->cfg.pre_vote) {
         r->role = RAFT_PRECANDIDATE;
         r->leader = RAFT_NONE;
         reset_election_timer(r);
-        request_votes(r, true);
+        request_votes(r, true, false);
     } else {
-        become_candidate(r);
+        become_candidate(r, false);
     }
 }
 
@@ -349,6 +471,7 @@ static void become_leader(struct raft *r)
 {
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
+    r->transfer_to = RAFT_NONE;
     r->grace = 0;
     r->need_commit_notify = false;
     r->heartbeat_elapsed = 0;
@@ -363,9 +486,12 @@ static void become_leader(struct raft *r)
         pr->read_ack = 0;
         progress_probe(pr, last + 1);
     }
-    if (r->cfg.noop_on_elect) {
+    /* A membership change left uncommitted by an earlier leader commits only through an entry
+     * of this term: one comes at once (else, without client writes, no further change could
+     * ever be made, nor would a leader that removed itself step down). */
+    if (r->cfg.noop_on_elect || membership_latest_index(&r->ms) > r->commit) {
         struct raft_entry e = { r->term, last + 1, RAFT_ENTRY_NOOP, NULL, 0 };
-        raft_log_append(&r->log, &e, 1);
+        append_entries(r, &e, 1);
     }
     /* Announce leadership at once: an append (a probe) to every follower. */
     for (size_t i = 0; i < r->n_prs; i++)
@@ -405,6 +531,8 @@ static void send_snapshot_chunk(struct raft *r, struct progress *pr)
     m->offset = pr->snap_offset;
     m->len = n;
     m->done = pr->snap_offset + n >= total;
+    /* The stored snapshot is the one the core compacted to (raft_compact): the base. */
+    membership_encode(membership_at(&r->ms, meta.index), &m->conf, &m->conf_len);
 }
 
 static void start_snapshot(struct raft *r, struct progress *pr)
@@ -511,18 +639,19 @@ static int cmp_desc(const void *a, const void *b)
 static uint64_t quorum_value(const struct raft *r, uint64_t (*value)(const struct raft *,
                                                                      const struct progress *))
 {
-    uint64_t buf[64];
-    uint64_t *v = r->n_prs <= ARRAY_LEN(buf) ? buf : xmalloc(r->n_prs * sizeof *v);
+    uint64_t v[RAFT_MAX_MEMBERS];
+    size_t n = 0;
     for (size_t i = 0; i < r->n_prs; i++)
-        v[i] = value(r, &r->prs[i]);
-    qsort(v, r->n_prs, sizeof *v, cmp_desc);
-    uint64_t q = v[quorum(r) - 1];
-    if (v != buf)
-        free(v);
-    return q;
+        if (r->prs[i].voter)
+            v[n++] = value(r, &r->prs[i]);
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_desc);
+    return v[quorum(r) - 1];
 }
 
-/* What a member holds durably (the leader's own entries count once stored). */
+/* What a voter holds durably (the leader's own entries count once stored; a leader that is
+ * removing itself is not in prs, so it does not count). */
 static uint64_t match_of(const struct raft *r, const struct progress *pr)
 {
     return is_self(r, pr) ? r->log.stable_last : pr->match;
@@ -543,6 +672,29 @@ static bool maybe_commit(struct raft *r)
         return false;
     r->commit = n;
     return true;
+}
+
+static void send_timeout_now(struct raft *r, struct progress *pr)
+{
+    msg_new(r, RAFT_MSG_TIMEOUT_NOW, pr->id);
+    r->transfer_sent = true;
+}
+
+/* A leader whose removal has committed steps down, first telling the most up-to-date voter
+ * to campaign at once, so that the cluster does not wait an election timeout for a leader.
+ * Called where no caller holds a progress pointer (the end of each input). */
+static void step_down_if_removed(struct raft *r)
+{
+    if (r->role != RAFT_LEADER || membership_find(latest(r), r->cfg.id) ||
+        membership_latest_index(&r->ms) > r->commit)
+        return;
+    struct progress *best = NULL;
+    for (size_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].voter && (!best || r->prs[i].match > best->match))
+            best = &r->prs[i];
+    if (best && best->match == raft_log_last(&r->log))
+        send_timeout_now(r, best);
+    become_follower(r, r->term, RAFT_NONE);
 }
 
 /* The leader's next index for a follower that rejected an append at prev_index, from the
@@ -573,7 +725,7 @@ static void help_recovery(struct raft *r, const struct raft_msg *m)
     if (!m->recovering || raft_log_last_term(&r->log) == r->term)
         return;
     struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, RAFT_ENTRY_NOOP, NULL, 0 };
-    raft_log_append(&r->log, &e, 1);
+    append_entries(r, &e, 1);
     r->need_broadcast = true;
 }
 
@@ -629,6 +781,8 @@ static void handle_append_reply(struct raft *r, const struct raft_msg *m)
         }
         if (maybe_commit(r))
             broadcast_commit(r);
+        if (r->transfer_to == pr->id && !r->transfer_sent && pr->match == raft_log_last(&r->log))
+            send_timeout_now(r, pr); /* the target caught up: it may campaign now */
     } else if (pr->state == PR_PROBE) {
         pr->probe_sent = false;
         if (m->match_index == pr->match && pr->next == pr->match + 1) {
@@ -741,8 +895,8 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
             break;
         }
     }
-    if (i < n)
-        raft_log_append(&r->log, e + i, n - i);
+    if (i < n && !append_entries(r, e + i, n - i))
+        return;
     uint64_t last_new = prev + n;
     set_commit(r, MIN(m->commit, last_new));
     reply_append(r, m, true, last_new, 0, 0);
@@ -758,7 +912,7 @@ static void reply_snapshot(struct raft *r, const struct raft_msg *req, bool done
     m->recovering = r->recovering;
 }
 
-static void install_snapshot(struct raft *r)
+static void install_snapshot(struct raft *r, const struct raft_membership *conf)
 {
     struct raft_snapshot_meta s = r->recv_snap;
     int rc;
@@ -777,6 +931,8 @@ static void install_snapshot(struct raft *r)
     r->recv_len = r->recv_cap = 0;
     raft_log_restore(&r->log, &s);
     r->commit = s.index;
+    membership_reset(&r->ms, s.index, conf);
+    sync_progress(r);
 }
 
 static void handle_snapshot(struct raft *r, const struct raft_msg *m)
@@ -807,7 +963,10 @@ static void handle_snapshot(struct raft *r, const struct raft_msg *m)
         reply_snapshot(r, m, false, r->recv_len);
         return;
     }
-    install_snapshot(r);
+    struct raft_membership conf;
+    if (membership_decode(m->conf, m->conf_len, &conf) != 0)
+        return; /* no leader sends this: the chunk is dropped, as by the network */
+    install_snapshot(r, &conf);
     reply_snapshot(r, m, true, 0);
 }
 
@@ -817,7 +976,7 @@ static void handle_vote(struct raft *r, const struct raft_msg *m)
 {
     bool in_lease = r->cfg.check_quorum && r->leader != RAFT_NONE &&
                     (r->election_elapsed < r->cfg.election_ticks || r->grace > 0);
-    if (m->term > r->term && in_lease)
+    if (m->term > r->term && in_lease && !m->transfer)
         return; /* a live leader exists: do not let a returning node disrupt it */
     if (m->term < r->term) {
         struct raft_msg *rep = msg_new(r, RAFT_MSG_VOTE_REPLY, m->from);
@@ -863,7 +1022,7 @@ static void handle_vote_reply(struct raft *r, const struct raft_msg *m)
     int t = tally(r, m->from, m->granted);
     if (t > 0) {
         if (m->prevote)
-            become_candidate(r);
+            become_candidate(r, false);
         else
             become_leader(r);
     } else if (t < 0) {
@@ -880,7 +1039,7 @@ static void send_probes(struct raft *r)
 {
     r->probe_elapsed = 0;
     for (size_t i = 0; i < r->n_prs; i++) {
-        if (is_self(r, &r->prs[i]) || r->prs[i].probe_heard)
+        if (is_self(r, &r->prs[i]) || !r->prs[i].voter || r->prs[i].probe_heard)
             continue;
         struct raft_msg *m = msg_new(r, RAFT_MSG_PROBE, r->prs[i].id);
         m->nonce = r->probe_nonce;
@@ -921,7 +1080,8 @@ static void start_probing(struct raft *r)
     r->probe_max = 0;
     for (size_t i = 0; i < r->n_prs; i++)
         r->prs[i].probe_heard = false;
-    if (r->n_prs <= 1) { /* nobody to learn from: a lone member has nothing to protect */
+    size_t others = membership_voters(latest(r)) - membership_is_voter(latest(r), r->cfg.id);
+    if (others == 0) { /* nobody to learn from: a lone voter has nothing to protect */
         r->recovering = false;
         r->recover_term = 0;
         return;
@@ -946,16 +1106,50 @@ static void handle_probe_reply(struct raft *r, const struct raft_msg *m)
     pr->probe_heard = true;
     r->probe_max = MAX(r->probe_max, m->term);
     for (size_t i = 0; i < r->n_prs; i++)
-        if (!is_self(r, &r->prs[i]) && !r->prs[i].probe_heard)
+        if (!is_self(r, &r->prs[i]) && r->prs[i].voter && !r->prs[i].probe_heard)
             return;
     finish_probing(r);
 }
 
 /* ---- inputs ----------------------------------------------------------------------------- */
 
+/* Who may send what: a leader, a candidate or a prober this node does not know as a member
+ * may be one that it has not learned of yet (a joining node knows nobody at first); replies
+ * matter only from members. */
+static bool accepted_from(const struct raft *r, const struct raft_msg *m)
+{
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_SNAPSHOT:
+    case RAFT_MSG_VOTE:
+    case RAFT_MSG_PROBE:
+    case RAFT_MSG_TIMEOUT_NOW:
+        return true;
+    default:
+        return membership_find(latest(r), m->from) != NULL;
+    }
+}
+
+/* The leader asks this node to campaign at once (raft_transfer_leader). */
+static void handle_timeout_now(struct raft *r, const struct raft_msg *m)
+{
+    if (r->role != RAFT_FOLLOWER || m->from != r->leader || r->recovering || !may_campaign(r))
+        return;
+    become_candidate(r, true);
+}
+
+static int step(struct raft *r, const struct raft_msg *m);
+
 int raft_step(struct raft *r, const struct raft_msg *m)
 {
-    if (m->to != r->cfg.id || !progress_of(r, m->from))
+    int rc = step(r, m);
+    step_down_if_removed(r);
+    return rc;
+}
+
+static int step(struct raft *r, const struct raft_msg *m)
+{
+    if (m->to != r->cfg.id || !accepted_from(r, m))
         return RAFT_OK;
     if (m->type == RAFT_MSG_PROBE || m->type == RAFT_MSG_PROBE_REPLY) {
         /* Outside the term rules: a probe's term means nothing, a reply's is the answer. */
@@ -968,7 +1162,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
     bool vote_like = m->type == RAFT_MSG_VOTE ||
                      (m->type == RAFT_MSG_VOTE_REPLY && m->prevote);
     if (m->term > r->term && !vote_like) {
-        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT;
+        bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT ||
+                           m->type == RAFT_MSG_TIMEOUT_NOW;
         become_follower(r, m->term, from_leader ? m->from : RAFT_NONE);
     } else if (m->term < r->term && !vote_like) {
         /* A stale leader learns the newer term from the rejection and steps down. */
@@ -1010,6 +1205,9 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         if (r->role == RAFT_LEADER)
             handle_snapshot_reply(r, m);
         break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        handle_timeout_now(r, m);
+        break;
     case RAFT_MSG_PROBE:
     case RAFT_MSG_PROBE_REPLY:
         break; /* handled above */
@@ -1025,13 +1223,15 @@ static void leader_tick(struct raft *r)
     r->election_elapsed++;
     if (r->grace)
         r->grace--;
+    if (r->transfer_to && ++r->transfer_elapsed >= r->cfg.election_ticks)
+        r->transfer_to = RAFT_NONE; /* abandoned: the target did not take over in time */
     if (r->election_elapsed >= r->cfg.election_ticks) {
         r->election_elapsed = 0;
         /* During a grace the followers may be busy storing what it announced: no step-down. */
         if (r->cfg.check_quorum && !r->grace) {
             size_t active = 0;
             for (size_t i = 0; i < r->n_prs; i++) {
-                active += is_self(r, &r->prs[i]) || r->prs[i].recent_active;
+                active += r->prs[i].voter && (is_self(r, &r->prs[i]) || r->prs[i].recent_active);
                 r->prs[i].recent_active = false;
             }
             if (active < quorum(r)) {
@@ -1083,18 +1283,94 @@ void raft_tick(struct raft *r)
         campaign(r);
 }
 
-int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index, uint64_t *term)
+static int append_command(struct raft *r, uint32_t type, const uint8_t *data, size_t len,
+                          uint64_t *index, uint64_t *term)
 {
-    if (r->role != RAFT_LEADER)
-        return RAFT_ERR_NOT_LEADER;
-    struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, RAFT_ENTRY_NORMAL,
-                            (uint8_t *)data, len };
-    raft_log_append(&r->log, &e, 1);
+    struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, type, (uint8_t *)data, len };
+    if (!append_entries(r, &e, 1))
+        return RAFT_ERR_STORAGE;
     r->need_broadcast = true;
     *index = e.index;
     *term = e.term;
     return RAFT_OK;
 }
+
+int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index, uint64_t *term)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    if (r->transfer_to)
+        return RAFT_ERR_BUSY; /* the target must catch up: the log stands still meanwhile */
+    return append_command(r, RAFT_ENTRY_NORMAL, data, len, index, term);
+}
+
+/* ---- membership changes and leadership transfer (docs/RAFT.md) ---------------------------- */
+
+static int refuse(char *err, size_t errlen, int rc, const char *why)
+{
+    snprintf(err, errlen, "%s", why);
+    return rc;
+}
+
+int raft_propose_change(struct raft *r, enum raft_change_type type, uint32_t id, const char *addr,
+                        uint64_t *index, uint64_t *term, char *err, size_t errlen)
+{
+    if (r->role != RAFT_LEADER)
+        return refuse(err, errlen, RAFT_ERR_NOT_LEADER, "not the leader");
+    if (r->transfer_to)
+        return refuse(err, errlen, RAFT_ERR_BUSY, "a leadership transfer is under way");
+    /* One change at a time, each on a log the leader knows to be committed up to its own term:
+     * without the second rule a change of an earlier leader, uncommitted and unknown to this
+     * one, could count as "the" pending change (Ongaro, raft-dev, 2015). */
+    if (r->cfg.planted_bug != RAFT_BUG_TWO_PENDING_CHANGES) {
+        if (membership_latest_index(&r->ms) > r->commit)
+            return refuse(err, errlen, RAFT_ERR_BUSY, "another membership change is not committed yet");
+        int rc;
+        uint64_t t = r->commit ? term_at(r, r->commit, &rc) : 0;
+        if (t != r->term)
+            return refuse(err, errlen, RAFT_ERR_BUSY, "the new leader has not committed in its term yet");
+    }
+    struct raft_membership next;
+    if (membership_change(latest(r), type, id, addr, &next, err, errlen) != 0)
+        return RAFT_ERR_INVALID;
+    if (type == RAFT_CHANGE_PROMOTE) {
+        const struct progress *pr = progress_of(r, id);
+        if (!pr || pr->state != PR_REPLICATE || pr->match + PROMOTE_LAG < r->commit)
+            return refuse(err, errlen, RAFT_ERR_LAGGING, "the learner has not caught up yet");
+    }
+    uint8_t *data;
+    size_t len;
+    membership_encode(&next, &data, &len);
+    int rc = append_command(r, RAFT_ENTRY_CONFIG, data, len, index, term);
+    free(data);
+    return rc;
+}
+
+int raft_transfer_leader(struct raft *r, uint32_t target)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    if (target == r->cfg.id)
+        return RAFT_OK;
+    struct progress *pr = progress_of(r, target);
+    if (!pr || !pr->voter)
+        return RAFT_ERR_INVALID;
+    r->transfer_to = target;
+    r->transfer_elapsed = 0;
+    r->transfer_sent = false;
+    if (pr->match == raft_log_last(&r->log)) {
+        send_timeout_now(r, pr);
+    } else {
+        if (pr->state == PR_PROBE)
+            pr->probe_sent = false; /* probe now rather than at the next heartbeat's reply */
+        send_append(r, pr, true);
+    }
+    return RAFT_OK;
+}
+
+uint32_t raft_transfer_target(const struct raft *r) { return r->transfer_to; }
+const struct raft_membership *raft_membership(const struct raft *r) { return latest(r); }
+uint64_t raft_membership_index(const struct raft *r) { return membership_latest_index(&r->ms); }
 
 /* ---- linearizable reads (ReadIndex) ------------------------------------------------------ */
 
@@ -1154,7 +1430,7 @@ static void send_read_round(struct raft *r)
 {
     r->need_read_round = false;
     for (size_t i = 0; i < r->n_prs; i++)
-        if (!is_self(r, &r->prs[i]))
+        if (!is_self(r, &r->prs[i]) && r->prs[i].voter)
             send_heartbeat(r, &r->prs[i]);
 }
 
@@ -1169,6 +1445,8 @@ int raft_compact(struct raft *r, uint64_t index, uint64_t *term)
     if (rc != LOG_OK)
         return RAFT_ERR_STORAGE;
     raft_log_compact(&r->log, index, t);
+    membership_compact(&r->ms, index);
+    r->conf_dirty = true;
     *term = t;
     return RAFT_OK;
 }
@@ -1216,7 +1494,7 @@ bool raft_has_ready(const struct raft *r)
     return r->need_broadcast || r->need_read_round || r->n_reads_ready > 0 || r->n_msgs > 0 ||
            r->log.n_unstable > 0 || r->install_pending ||
            !hs_equal(hard_state(r), r->prev_hs) || !ss_equal(raft_soft_state(r), r->prev_ss) ||
-           r->commit >= apply_from(r) || r->storage_failed;
+           r->conf_dirty || r->commit >= apply_from(r) || r->storage_failed;
 }
 
 int raft_ready(struct raft *r, struct raft_ready *rd)
@@ -1228,6 +1506,7 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
             broadcast_appends(r);
             if (maybe_commit(r)) /* a one-member cluster commits on its own */
                 broadcast_commit(r);
+            step_down_if_removed(r);
         }
     }
     if (r->need_read_round && r->role == RAFT_LEADER)
@@ -1238,6 +1517,13 @@ int raft_ready(struct raft *r, struct raft_ready *rd)
     rd->soft_state_changed = !ss_equal(rd->soft_state, r->prev_ss);
     rd->hard_state = hard_state(r);
     rd->hard_state_changed = !hs_equal(rd->hard_state, r->prev_hs);
+    if (r->conf_dirty) {
+        free(r->conf_buf);
+        membership_state_encode(&r->ms, &r->conf_buf, &r->conf_len);
+        rd->conf_changed = true;
+        rd->conf = r->conf_buf;
+        rd->conf_len = r->conf_len;
+    }
     if (r->install_pending) {
         rd->has_snapshot = true;
         rd->snapshot = r->install_snap;
@@ -1280,13 +1566,40 @@ void raft_advance(struct raft *r, struct raft_ready *rd)
     r->n_reads_ready = 0;
     r->prev_hs = rd->hard_state;
     r->prev_ss = rd->soft_state;
+    if (rd->conf_changed)
+        r->conf_dirty = false; /* (nothing between ready and advance changes the membership) */
     /* The leader's own entries count toward commitment once durable. */
-    if (stored && r->role == RAFT_LEADER && maybe_commit(r))
+    if (stored && r->role == RAFT_LEADER && maybe_commit(r)) {
         broadcast_commit(r);
+        step_down_if_removed(r);
+    }
     memset(rd, 0, sizeof *rd);
 }
 
 /* ---- life cycle and observers ------------------------------------------------------------ */
+
+/* The membership state the store gave back, or (none stored yet) the initial members. */
+static bool load_membership(struct raft *r, const struct raft_config *c, const struct raft_init *init)
+{
+    if (init->conf) {
+        if (membership_state_decode(init->conf, init->conf_len, &r->ms) != 0)
+            return false;
+        /* A snapshot stored after the state was last saved: the base moves up to it (every
+         * config entry since the old base is in the state). Entries past the log's end were
+         * never stored with it. */
+        if (r->ms.base_index < init->snapshot.index)
+            membership_compact(&r->ms, init->snapshot.index);
+        membership_truncate(&r->ms, init->last_index + 1);
+        return true;
+    }
+    r->ms.base_index = init->snapshot.index;
+    for (size_t i = 0; i < c->n_peers; i++) {
+        if (c->peers[i] == RAFT_NONE || membership_find(&r->ms.base, c->peers[i]))
+            return false;
+        r->ms.base.m[r->ms.base.n++] = (struct raft_member){ .id = c->peers[i], .voter = true };
+    }
+    return true;
+}
 
 struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
 {
@@ -1296,12 +1609,9 @@ struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
     struct raft *r = xcalloc(1, sizeof *r);
     r->cfg = *c;
     rng_seed(&r->rng, c->seed ^ ((uint64_t)c->id << 32));
-    r->n_prs = c->n_peers;
-    r->prs = xcalloc(r->n_prs, sizeof *r->prs);
-    for (size_t i = 0; i < r->n_prs; i++) {
-        r->prs[i].id = c->peers[i];
-        r->prs[i].inflight = xcalloc(c->max_inflight, sizeof *r->prs[i].inflight);
-        r->prs[i].in_size = xcalloc(c->max_inflight, sizeof *r->prs[i].in_size);
+    if (!load_membership(r, c, init)) {
+        raft_free(r);
+        return NULL;
     }
     uint64_t last_term = init->snapshot.term;
     raft_log_init(&r->log, &c->storage, &init->snapshot, init->last_index, 0);
@@ -1320,6 +1630,8 @@ struct raft *raft_new(const struct raft_config *c, const struct raft_init *init)
     r->prev_hs = hard_state(r);
     r->role = RAFT_FOLLOWER;
     r->prev_ss = raft_soft_state(r);
+    sync_progress(r);
+    r->conf_dirty = init->conf == NULL; /* the initial members: saved with the first ready */
     reset_election_timer(r);
     if (probing(r))
         start_probing(r); /* a new round: a restart forgets who answered */
@@ -1334,11 +1646,11 @@ void raft_free(struct raft *r)
     for (size_t i = 0; i < r->n_msgs; i++)
         raft_msg_free_contents(&r->msgs[i]);
     free(r->msgs);
-    for (size_t i = 0; i < r->n_prs; i++) {
-        free(r->prs[i].inflight);
-        free(r->prs[i].in_size);
-    }
+    for (size_t i = 0; i < r->n_prs; i++)
+        progress_free(&r->prs[i]);
     free(r->prs);
+    membership_state_free(&r->ms);
+    free(r->conf_buf);
     raft_log_free(&r->log);
     free(r->recv_buf);
     free(r->install_data);

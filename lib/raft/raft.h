@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raft/membership.h"
+
 #define RAFT_NONE 0u /* no node id: ids are non-zero */
 
 enum raft_error {
@@ -31,6 +33,9 @@ enum raft_error {
     RAFT_ERR_STORAGE = -2,     /* the storage interface failed: the node cannot go on */
     RAFT_ERR_INVALID = -3,     /* an argument out of range (e.g. compacting past applied) */
     RAFT_ERR_NOT_READY = -4,   /* a read on a leader that has not yet committed in its term */
+    RAFT_ERR_BUSY = -5,        /* a membership change while another is pending (or before the
+                                  leader committed in its term), or during a leadership transfer */
+    RAFT_ERR_LAGGING = -6,     /* promoting a learner that has not caught up with the leader */
 };
 
 enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
@@ -38,6 +43,8 @@ enum raft_role { RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER }
 enum raft_entry_type {
     RAFT_ENTRY_NORMAL = 0, /* a command proposed by a client */
     RAFT_ENTRY_NOOP = 1,   /* appended by a new leader when config.noop_on_elect is set */
+    RAFT_ENTRY_CONFIG = 2, /* a membership change: data is the new membership (membership.h),
+                              in force from the moment it is appended */
 };
 
 struct raft_entry {
@@ -75,6 +82,7 @@ enum raft_msg_type {
     RAFT_MSG_SNAPSHOT_REPLY,
     RAFT_MSG_PROBE,           /* a recovering node asks for the receiver's current term */
     RAFT_MSG_PROBE_REPLY,     /* term: the receiver's current term (its state is untouched) */
+    RAFT_MSG_TIMEOUT_NOW,     /* leadership transfer: the leader tells its target to campaign */
 };
 
 struct raft_msg {
@@ -83,6 +91,7 @@ struct raft_msg {
     uint64_t term;
     /* VOTE / VOTE_REPLY */
     bool prevote;
+    bool transfer;              /* VOTE: asked for by the leader (TIMEOUT_NOW): no lease applies */
     uint64_t last_index, last_term; /* VOTE: the candidate's log; APPEND_REPLY: last_index is
                                        the follower's last log index */
     bool granted;
@@ -105,6 +114,8 @@ struct raft_msg {
     uint8_t *data;              /* owned by the message */
     size_t len;
     bool done;                  /* SNAPSHOT: last chunk */
+    uint8_t *conf;              /* SNAPSHOT: the membership at snap.index (membership_encode), */
+    size_t conf_len;            /* owned by the message */
     /* PROBE / PROBE_REPLY: the prober's round, echoed (a reply to an older round is ignored) */
     uint64_t nonce;
     bool recovering;            /* replies: the sender is recovering (see raft_hard_state) */
@@ -133,7 +144,10 @@ struct raft_storage {
 
 struct raft_config {
     uint32_t id;              /* this node; non-zero */
-    const uint32_t *peers;    /* every member, this node included (copied) */
+    /* The initial members, all voters (copied): used until the store holds a membership (a
+     * config entry or a snapshot's). None for a node that joins a running cluster: it learns
+     * the membership from the leader and never campaigns before it is a voter. */
+    const uint32_t *peers;
     size_t n_peers;
     unsigned election_ticks;  /* election timeout, randomized in [election, 2 * election) */
     unsigned heartbeat_ticks; /* leader heartbeat interval; < election_ticks */
@@ -154,6 +168,7 @@ struct raft_config {
         RAFT_BUG_COMMIT_OLD_TERM,
         RAFT_BUG_DOUBLE_VOTE,
         RAFT_BUG_READ_WITHOUT_QUORUM, /* reads confirmed without asking the followers */
+        RAFT_BUG_TWO_PENDING_CHANGES, /* a membership change while another is uncommitted */
     } planted_bug;
 };
 
@@ -163,6 +178,9 @@ struct raft_init {
     struct raft_hard_state hard_state;
     struct raft_snapshot_meta snapshot; /* the stored snapshot (index 0: none) */
     uint64_t last_index;                /* last stored log index (= snapshot.index when empty) */
+    /* The membership state the core saved (raft_ready.conf), or NULL: none yet. */
+    const uint8_t *conf;
+    size_t conf_len;
 };
 
 struct raft_soft_state {
@@ -176,6 +194,11 @@ struct raft_ready {
     struct raft_soft_state soft_state;
     bool hard_state_changed;
     struct raft_hard_state hard_state;
+    /* The membership state (the membership at the snapshot point and every config entry after
+     * it): to store with the hard state, given back in raft_init.conf at the next start. */
+    bool conf_changed;
+    const uint8_t *conf;
+    size_t conf_len;
     /* A snapshot received from the leader, to store (replacing the whole log) and restore. */
     bool has_snapshot;
     struct raft_snapshot_meta snapshot;
@@ -248,6 +271,28 @@ int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *inde
  * entry of its own term (its commit index may lag what earlier leaders committed): the driver
  * then reads through the log instead. */
 int raft_read_index(struct raft *r, uint64_t id);
+
+/* On the leader: proposes one membership change (addr: a new learner's address). Single-server
+ * changes, in force once appended (docs/RAFT.md, "Membership changes"): RAFT_ERR_BUSY while an
+ * earlier change is uncommitted, before the leader has committed an entry of its term, or
+ * during a transfer; RAFT_ERR_LAGGING when promoting a learner that has not caught up;
+ * RAFT_ERR_INVALID (reason in err) for a change that cannot apply. A leader that removes
+ * itself steps down once the change commits. *index and *term as raft_propose's. */
+int raft_propose_change(struct raft *r, enum raft_change_type type, uint32_t id, const char *addr,
+                        uint64_t *index, uint64_t *term, char *err, size_t errlen);
+
+/* On the leader: hands leadership to voter target. The leader refuses proposals meanwhile,
+ * brings the target's log up to date, then tells it to campaign at once (TIMEOUT_NOW); the
+ * transfer is abandoned after an election timeout. RAFT_ERR_INVALID for a non-voter;
+ * RAFT_OK and nothing happens when target is this node. */
+int raft_transfer_leader(struct raft *r, uint32_t target);
+/* The transfer under way (RAFT_NONE: none). */
+uint32_t raft_transfer_target(const struct raft *r);
+
+/* The membership in force (the latest config entry's, committed or not). */
+const struct raft_membership *raft_membership(const struct raft *r);
+/* Index of the entry that set it (0: the initial members). */
+uint64_t raft_membership_index(const struct raft *r);
 
 /* The application took a snapshot covering everything up to index (<= applied): the core
  * forgets the log up to there and gives the term of that entry in *term. The driver then saves

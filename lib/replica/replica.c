@@ -128,6 +128,19 @@ bool replica_refusing_writes(const struct replica *rep)
     return rep->space_low || rep->holding || rep->compact_blocked;
 }
 
+/* Remembers the proposal at index so that done hears how it ends. */
+static void track(struct replica *rep, uint64_t index, uint64_t term, node_done_fn done, void *arg)
+{
+    struct pending *old = u64map_del(&rep->pending, index);
+    if (old) /* an earlier proposal at this index (older term) can no longer commit there */
+        finish(old, NODE_OVERWRITTEN, index, NULL, 0);
+    if (done) {
+        struct pending *p = xmalloc(sizeof *p);
+        *p = (struct pending){ term, done, arg };
+        u64map_put(&rep->pending, index, p);
+    }
+}
+
 enum node_result replica_propose(struct replica *rep, const uint8_t *cmd, size_t len,
                                  node_done_fn done, void *arg, uint64_t *index, uint64_t *term)
 {
@@ -138,15 +151,27 @@ enum node_result replica_propose(struct replica *rep, const uint8_t *cmd, size_t
         return NODE_NOT_LEADER;
     if (raft_propose(rep->r, cmd, len, index, term) != RAFT_OK)
         return NODE_NOT_LEADER;
-    struct pending *old = u64map_del(&rep->pending, *index);
-    if (old) /* an earlier proposal at this index (older term) can no longer commit there */
-        finish(old, NODE_OVERWRITTEN, *index, NULL, 0);
-    if (done) {
-        struct pending *p = xmalloc(sizeof *p);
-        *p = (struct pending){ *term, done, arg };
-        u64map_put(&rep->pending, *index, p);
-    }
+    track(rep, *index, *term, done, arg);
     return NODE_OK;
+}
+
+int replica_propose_change(struct replica *rep, enum raft_change_type type, uint32_t id,
+                           const char *addr, node_done_fn done, void *arg, uint64_t *index,
+                           uint64_t *term, char *err, size_t errlen)
+{
+    if (rep->holding) {
+        snprintf(err, errlen, "the node cannot store its log now");
+        return RAFT_ERR_BUSY;
+    }
+    int rc = raft_propose_change(rep->r, type, id, addr, index, term, err, errlen);
+    if (rc == RAFT_OK)
+        track(rep, *index, *term, done, arg);
+    return rc;
+}
+
+int replica_transfer_leader(struct replica *rep, uint32_t target)
+{
+    return rep->holding ? RAFT_ERR_BUSY : raft_transfer_leader(rep->r, target);
 }
 
 /* ---- reads ----------------------------------------------------------------------------------- */

@@ -172,6 +172,14 @@ enum node_result replica_propose(struct replica *rep, const uint8_t *cmd, size_t
  * on a new leader that has not yet committed an entry of its term (propose the read instead). */
 enum node_result replica_read(struct replica *rep, node_read_fn done, void *arg);
 
+/* Proposes a membership change (raft_propose_change: its return codes, the reason in err);
+ * on RAFT_OK done hears how it ends, as a proposal's (NODE_OK once the change applies). */
+int replica_propose_change(struct replica *rep, enum raft_change_type type, uint32_t id,
+                           const char *addr, node_done_fn done, void *arg, uint64_t *index,
+                           uint64_t *term, char *err, size_t errlen);
+/* Starts a leadership transfer (raft_transfer_leader). */
+int replica_transfer_leader(struct replica *rep, uint32_t target);
+
 /* On the leader: announces about `ticks` ticks of blocking work (raft_grace). Returns
  * RAFT_OK or RAFT_ERR_NOT_LEADER. */
 int replica_grace(struct replica *rep, unsigned ticks);

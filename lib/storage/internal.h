@@ -37,6 +37,7 @@ struct storage {
     uint64_t saved_commit;
     bool saved_recovering; /* the stored recovery record */
     uint64_t saved_recover_term;
+    uint8_t *loaded_conf; /* the membership state storage_load found (raft_init.conf) */
     struct bg_snapshot bg;
 };
 

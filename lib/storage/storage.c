@@ -371,6 +371,7 @@ void storage_close(struct storage *s)
         mdb_env_close(s->env);
     close(s->lock_fd);
     free(s->dir);
+    free(s->loaded_conf);
     free(s);
 }
 
@@ -402,6 +403,14 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         init->hard_state.recover_term = be64_get((const uint8_t *)v.mv_data + 1);
         s->saved_recovering = init->hard_state.recovering;
         s->saved_recover_term = init->hard_state.recover_term;
+    }
+    key = str_key("conf");
+    if (mdb_get(txn, s->meta, &key, &v) == 0) { /* the core parses it (raft_new checks it) */
+        free(s->loaded_conf);
+        s->loaded_conf = xmalloc(v.mv_size ? v.mv_size : 1);
+        memcpy(s->loaded_conf, v.mv_data, v.mv_size);
+        init->conf = s->loaded_conf;
+        init->conf_len = v.mv_size;
     }
     struct snap_meta sm;
     rc = snap_meta_get(s, txn, &sm);
@@ -704,6 +713,11 @@ static int do_save(struct storage *s, MDB_txn *txn, struct write_op *op)
     if (rd->hard_state_changed && recovery_changed(s, &rd->hard_state) &&
         (rc = put_recovery(s, txn, rd->hard_state.recovering, rd->hard_state.recover_term)) != 0)
         return rc;
+    if (rd->conf_changed) { /* the membership state, in the same transaction as its entries */
+        MDB_val k = str_key("conf"), v = { rd->conf_len, (void *)rd->conf };
+        if ((rc = mdb_put(txn, s->meta, &k, &v, 0)) != 0)
+            return rc;
+    }
     op->log_bytes = op->log_bytes - freed + added;
     return 0;
 }
@@ -869,7 +883,7 @@ static int migrate_v1(struct storage *s, char *err, size_t errlen)
  * an unsynced transaction pointing at pages that never reached the disk. */
 static bool must_store(const struct storage *s, const struct raft_ready *rd)
 {
-    return rd->has_snapshot || rd->n_entries > 0 ||
+    return rd->has_snapshot || rd->n_entries > 0 || rd->conf_changed ||
            (rd->hard_state_changed &&
             (rd->hard_state.term != s->saved_term || rd->hard_state.vote != s->saved_vote ||
              recovery_changed(s, &rd->hard_state)));

@@ -24,6 +24,8 @@ struct mem_store {
     struct sim_store sim;
     struct store iface;
     struct raft_hard_state hs;
+    uint8_t *conf; /* the membership state saved with the hard state (NULL: none) */
+    size_t conf_len;
     struct raft_snapshot_meta snap;
     uint8_t *snap_data;
     size_t snap_len;
@@ -98,6 +100,8 @@ static int mem_load(struct store *s, struct raft_init *init, char *err, size_t e
     (void)errlen;
     struct mem_store *m = of(s);
     init->hard_state = m->hs;
+    init->conf = m->conf;
+    init->conf_len = m->conf_len;
     init->snapshot = m->snap;
     init->last_index = m->snap.index + m->n;
     return 0;
@@ -147,6 +151,12 @@ static int mem_save(struct store *s, const struct raft_ready *rd, char *err, siz
     }
     if (rd->hard_state_changed)
         m->hs = rd->hard_state;
+    if (rd->conf_changed) {
+        free(m->conf);
+        m->conf = xmalloc(rd->conf_len ? rd->conf_len : 1);
+        memcpy(m->conf, rd->conf, rd->conf_len);
+        m->conf_len = rd->conf_len;
+    }
     return 0;
 }
 
@@ -197,6 +207,9 @@ static void mem_wipe(struct sim_store *s, bool recover)
     m->snap_len = 0;
     m->snap = (struct raft_snapshot_meta){ 0, 0 };
     m->hs = (struct raft_hard_state){ .recovering = recover };
+    free(m->conf);
+    m->conf = NULL;
+    m->conf_len = 0;
 }
 
 static void mem_crash(struct sim_store *s);
@@ -208,6 +221,7 @@ static void mem_destroy(struct sim_store *s)
     drop_from(m, 0);
     free(m->log);
     free(m->snap_data);
+    free(m->conf);
     free(m);
 }
 

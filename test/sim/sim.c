@@ -195,7 +195,8 @@ static void msg_destroy(struct raft_msg *m)
 
 static bool is_request(enum raft_msg_type t)
 {
-    return t == RAFT_MSG_VOTE || t == RAFT_MSG_APPEND || t == RAFT_MSG_SNAPSHOT;
+    return t == RAFT_MSG_VOTE || t == RAFT_MSG_APPEND || t == RAFT_MSG_SNAPSHOT ||
+           t == RAFT_MSG_TIMEOUT_NOW;
 }
 
 /* Approximate wire size: a fixed header plus entry and snapshot payloads. */
@@ -558,6 +559,8 @@ static void start_node(struct sim *s, size_t i)
     c.raft.id = s->ids[i];
     c.raft.peers = s->ids + cluster_first(s, i);
     c.raft.n_peers = s->o.cluster_size;
+    if (s->o.members) /* the first members start the cluster; the others join it when added */
+        c.raft.n_peers = i < s->o.members ? s->o.members : 0;
     c.raft.seed = s->o.seed * 1000003u + nd->incarnation;
     c.raft.planted_bug = s->o.planted_bug;
     c.raft.noop_on_elect = s->o.noop_on_elect;
@@ -821,6 +824,52 @@ bool sim_start(struct sim *s, size_t i, const uint8_t *cmd, size_t len, uint64_t
                uint64_t *term)
 {
     return sim_propose(s, i, cmd, len, NULL, NULL, index, term) == NODE_OK;
+}
+
+static const char *change_name(enum raft_change_type t)
+{
+    return t == RAFT_CHANGE_ADD_LEARNER ? "add learner" : t == RAFT_CHANGE_PROMOTE ? "promote" : "remove";
+}
+
+int sim_change(struct sim *s, size_t i, enum raft_change_type type, size_t target,
+               node_done_fn done, void *arg)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->rep)
+        return RAFT_ERR_NOT_LEADER;
+    char addr[32], err[128];
+    snprintf(addr, sizeof addr, "sim:%zu", target);
+    uint64_t index, term;
+    int rc = replica_propose_change(nd->rep, type, s->ids[target], addr, done, arg, &index,
+                                    &term, err, sizeof err);
+    if (rc != RAFT_OK)
+        return rc;
+    trace(s, "n%zu proposes %s n%zu at index %llu term %llu", i, change_name(type), target,
+          (unsigned long long)index, (unsigned long long)term);
+    drain(s, i);
+    return RAFT_OK;
+}
+
+int sim_transfer(struct sim *s, size_t i, size_t target)
+{
+    struct node *nd = &s->nodes[i];
+    if (!nd->rep)
+        return RAFT_ERR_NOT_LEADER;
+    int rc = replica_transfer_leader(nd->rep, s->ids[target]);
+    if (rc == RAFT_OK) {
+        trace(s, "n%zu transfers leadership to n%zu", i, target);
+        drain(s, i);
+    }
+    return rc;
+}
+
+bool sim_is_member(const struct sim *s, size_t i, size_t j, bool *voter)
+{
+    const struct raft *r = sim_raft(s, i);
+    const struct raft_member *m = r ? membership_find(raft_membership(r), s->ids[j]) : NULL;
+    if (voter)
+        *voter = m && m->voter;
+    return m != NULL;
 }
 
 bool sim_get_state(const struct sim *s, size_t i, uint64_t *term)

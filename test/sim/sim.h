@@ -65,6 +65,9 @@ struct sim_opts {
      * memory store's compact_begin: taken at once, adopted a few readies later, lost when the
      * node crashes first). Memory storage only (lib/storage's would fork). */
     bool background_snapshots;
+    /* Membership changes (one cluster): nodes 0..members-1 start as the cluster, the others
+     * start empty, knowing no member, and join when a leader adds them (0: all are members). */
+    size_t members;
 };
 
 struct sim;
@@ -125,6 +128,14 @@ enum node_result sim_read_async(struct sim *s, size_t i, node_read_fn done, void
 uint64_t sim_reads_confirmed(const struct sim *s);
 /* The lab's GetState: term and whether i thinks it is leader (false, 0 when crashed). */
 bool sim_get_state(const struct sim *s, size_t i, uint64_t *term);
+/* Proposes a membership change about node target on node i (raft_propose_change's codes);
+ * done (may be NULL) hears how it ends. */
+int sim_change(struct sim *s, size_t i, enum raft_change_type type, size_t target,
+               node_done_fn done, void *arg);
+/* Asks node i to hand its leadership to node target (raft_transfer_leader's codes). */
+int sim_transfer(struct sim *s, size_t i, size_t target);
+/* Whether node j is a member in live node i's membership (*voter: as a voter). */
+bool sim_is_member(const struct sim *s, size_t i, size_t j, bool *voter);
 const struct raft *sim_raft(const struct sim *s, size_t i); /* NULL when crashed */
 size_t sim_n(const struct sim *s);
 

@@ -1,12 +1,7 @@
 /* Randomized safety mode: many seeds, 3-7 nodes, random partitions, crashes and restarts,
  * drops, delays, long reordering, duplicates, proposals and snapshots. After every event the
- * Raft safety properties are checked:
- *   - election safety: at most one leader per term, ever;
- *   - leader append-only: a leader never overwrites or deletes entries of its own log;
- *   - log matching: two logs with an entry of the same index and term agree on all before it;
- *   - leader completeness: a new leader holds every entry already applied anywhere;
- *   - state machine safety: no two nodes apply different commands at one index, across
- *     restarts (the simulator's applier checks this on every apply).
+ * Raft safety properties of raftcheck.h are checked (election safety, leader append-only, log
+ * matching, leader completeness; state machine safety is the simulator's applier's check).
  * After the faults heal, a new proposal must commit within 10 simulated seconds (liveness).
  * With lost stores on, some restarts lose the node's whole store first (a lost disk), at most a
  * minority of members at a time (a node counts as damaged until its log holds an entry of a
@@ -23,18 +18,13 @@
 
 #include "base/util.h"
 #include "harness.h"
+#include "raftcheck.h"
 #include "sim.h"
 
 #define STEPS 200
-#define MAX_TERMS 4096
 
 struct checker {
-    uint32_t leader_of[MAX_TERMS]; /* term -> leader id seen (0: none yet) */
-    uint64_t lead_term[SIM_MAX_NODES];  /* the term a node was last seen leading */
-    uint64_t lead_last[SIM_MAX_NODES];  /* its last index then */
-    uint64_t lead_last_term[SIM_MAX_NODES];
-    uint64_t events;
-    uint64_t max_term;                  /* the highest term any node has been seen in */
+    struct raftcheck rc;                /* first: the observer's argument */
     uint64_t wipe_term[SIM_MAX_NODES];  /* lost-store mode: damaged until its log reaches this */
 };
 
@@ -60,104 +50,6 @@ static size_t damaged(struct sim *s, struct checker *c)
         count += c->wipe_term[i] != 0;
     }
     return count;
-}
-
-static uint64_t term_or_zero(const struct raft *r, uint64_t index)
-{
-    uint64_t t = 0;
-    if (raft_term_at(r, index, &t) != RAFT_OK)
-        return 0;
-    return t;
-}
-
-static void check_log_matching(struct sim *s)
-{
-    size_t n = sim_n(s);
-    for (size_t a = 0; a < n; a++) {
-        const struct raft *ra = sim_raft(s, a);
-        if (!ra)
-            continue;
-        for (size_t b = a + 1; b < n; b++) {
-            const struct raft *rb = sim_raft(s, b);
-            if (!rb)
-                continue;
-            uint64_t lo = MAX(raft_snapshot_index(ra), raft_snapshot_index(rb)) + 1;
-            uint64_t hi = MIN(raft_last_index(ra), raft_last_index(rb));
-            /* Find the highest index where the terms agree; everything below must agree. */
-            bool agreed = false;
-            for (uint64_t i = hi; i >= lo && i > 0; i--) {
-                uint64_t ta = term_or_zero(ra, i), tb = term_or_zero(rb, i);
-                if (ta == tb)
-                    agreed = true;
-                else if (agreed) {
-                    sim_fail(s, "log matching: nodes %zu and %zu agree above index %llu but differ "
-                                "there (terms %llu vs %llu)", a, b, (unsigned long long)i,
-                             (unsigned long long)ta, (unsigned long long)tb);
-                    return;
-                }
-            }
-        }
-    }
-}
-
-static void check_new_leader_complete(struct sim *s, size_t i, const struct raft *r)
-{
-    uint64_t top = sim_max_index(s);
-    for (uint64_t k = raft_snapshot_index(r) + 1; k <= top; k++) {
-        uint64_t want = sim_applied_term(s, k);
-        if (want == 0)
-            continue;
-        uint64_t have = term_or_zero(r, k);
-        if (have != want) {
-            sim_fail(s, "leader completeness: new leader %zu lacks applied entry %llu (term %llu, "
-                        "it has term %llu)", i, (unsigned long long)k, (unsigned long long)want,
-                     (unsigned long long)have);
-            return;
-        }
-    }
-}
-
-static void observe(struct sim *s, void *arg)
-{
-    struct checker *c = arg;
-    size_t n = sim_n(s);
-    for (size_t i = 0; i < n; i++) {
-        const struct raft *r = sim_raft(s, i);
-        if (!r)
-            continue;
-        struct raft_soft_state ss = raft_soft_state(r);
-        c->max_term = MAX(c->max_term, ss.term);
-        if (ss.role != RAFT_LEADER)
-            continue;
-        uint64_t t = ss.term;
-        if (t >= MAX_TERMS) {
-            sim_fail(s, "term %llu beyond the checker's table", (unsigned long long)t);
-            return;
-        }
-        if (c->leader_of[t] == 0) {
-            c->leader_of[t] = raft_id(r);
-            check_new_leader_complete(s, i, r);
-        } else if (c->leader_of[t] != raft_id(r)) {
-            sim_fail(s, "election safety: term %llu has leaders %u and %u", (unsigned long long)t,
-                     c->leader_of[t], raft_id(r));
-            return;
-        }
-        uint64_t last = raft_last_index(r);
-        if (c->lead_term[i] == t) {
-            /* Leader append-only: what it had, it still has, unchanged. */
-            uint64_t old = c->lead_last[i];
-            if (last < old || (old > raft_snapshot_index(r) && term_or_zero(r, old) != c->lead_last_term[i])) {
-                sim_fail(s, "leader append-only: leader %zu in term %llu lost or changed index %llu",
-                         i, (unsigned long long)t, (unsigned long long)old);
-                return;
-            }
-        }
-        c->lead_term[i] = t;
-        c->lead_last[i] = last;
-        c->lead_last_term[i] = term_or_zero(r, last);
-    }
-    if (++c->events % 64 == 0)
-        check_log_matching(s);
 }
 
 static void heal(struct sim *s)
@@ -186,7 +78,7 @@ static bool run_seed(uint64_t seed, int planted_bug, enum lost_stores lost, bool
                           .no_check_quorum = rng_below(&pick, 4) == 0 };
     struct sim *s = sim_new(&o);
     struct checker *c = xcalloc(1, sizeof *c);
-    sim_set_observer(s, observe, c);
+    sim_set_observer(s, raftcheck_observe, c);
     size_t n = o.n;
     uint64_t next_cmd = 1;
     for (int step = 0; step < STEPS && !sim_failed(s); step++) {
@@ -218,7 +110,7 @@ static bool run_seed(uint64_t seed, int planted_bug, enum lost_stores lost, bool
             size_t i = sim_rand(s, n);
             if (lost != LOST_NONE && !sim_is_alive(s, i) && sim_rand(s, 3) == 0 &&
                 damaged(s, c) < (n - 1) / 2) {
-                c->wipe_term[i] = c->max_term + 1;
+                c->wipe_term[i] = c->rc.max_term + 1;
                 recoveries++;
                 sim_restart_empty(s, i, lost == LOST_RECOVER);
             } else if (!sim_is_alive(s, i)) {
@@ -256,7 +148,7 @@ static bool run_seed(uint64_t seed, int planted_bug, enum lost_stores lost, bool
         heal(s);
         sim_run_for(s, 2000);
         h_one_int(s, 1u << 31, n, true);
-        check_log_matching(s);
+        raftcheck_log_matching(s);
         /* and a replaced store has finished its recovery: it votes again */
         sim_run_for(s, 1000);
         for (size_t i = 0; i < n && !sim_failed(s); i++)
@@ -270,17 +162,11 @@ static bool run_seed(uint64_t seed, int planted_bug, enum lost_stores lost, bool
     if (getenv("SIM_VERBOSE"))
         printf("  seed %llu: %zu nodes, %.1f s simulated, %llu entries applied, %llu events, %llu RPCs\n",
                (unsigned long long)seed, n, sim_now(s) / 1000.0,
-               (unsigned long long)sim_max_index(s), (unsigned long long)c->events,
+               (unsigned long long)sim_max_index(s), (unsigned long long)c->rc.events,
                (unsigned long long)sim_rpc_total(s));
     free(c);
     sim_free(s);
     return ok;
-}
-
-static unsigned long seed_count(void)
-{
-    const char *env = getenv("RANDOM_SEEDS");
-    return env ? strtoul(env, NULL, 10) : 2000;
 }
 
 START_TEST(random_safety)
@@ -292,7 +178,7 @@ START_TEST(random_safety)
                       "seed %llu failed", (unsigned long long)seed);
         return;
     }
-    unsigned long count = seed_count();
+    unsigned long count = raftcheck_seeds();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned long k = 1; k <= count; k++)
@@ -308,7 +194,7 @@ END_TEST
 /* Lost stores replaced by nodes in recovery mode: every check holds on every seed. */
 START_TEST(random_safety_lost_stores)
 {
-    unsigned long count = seed_count();
+    unsigned long count = raftcheck_seeds();
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint64_t before = recoveries;

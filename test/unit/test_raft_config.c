@@ -15,6 +15,17 @@ static void valid(struct raft_config *c)
     c->n_peers = 3;
 }
 
+/* A node that joins a running cluster starts with no members: it learns them from the leader. */
+START_TEST(test_no_members_is_a_joining_node)
+{
+    struct raft_config c;
+    valid(&c);
+    c.n_peers = 0;
+    char err[128] = "";
+    ck_assert_int_eq(raft_config_check(&c, err, sizeof err), 0);
+}
+END_TEST
+
 START_TEST(test_defaults_pass)
 {
     struct raft_config c;
@@ -51,8 +62,12 @@ START_TEST(test_bad_fields_refused)
     c.id = RAFT_NONE;
     refused(&c, "id");
     valid(&c);
-    c.n_peers = 0;
-    refused(&c, "member");
+    c.n_peers = RAFT_MAX_MEMBERS + 1;
+    refused(&c, "members");
+    static const uint32_t twice[] = { 1, 2, 2 };
+    valid(&c);
+    c.peers = twice;
+    refused(&c, "peers");
     valid(&c);
     c.max_inflight = 0;
     refused(&c, "max_inflight");
@@ -68,6 +83,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("raft_config");
     tcase_add_test(tc, test_defaults_pass);
     tcase_add_test(tc, test_bad_fields_refused);
+    tcase_add_test(tc, test_no_members_is_a_joining_node);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -326,6 +326,36 @@ static size_t expect_count(const struct model *m, uint64_t lo, uint64_t hi, size
     return count;
 }
 
+/* The membership state the core saves with the hard state (raft_ready.conf) comes back at the
+ * next open as raft_init.conf; a ready that does not change it leaves it. */
+START_TEST(test_membership_state_saved)
+{
+    const char *dir = sub("db");
+    struct storage *s = open_store(dir, true, 0);
+    struct raft_init init = load(s);
+    ck_assert_ptr_null(init.conf);
+    struct raft_ready rd = { .conf_changed = true, .conf = (const uint8_t *)"first", .conf_len = 5 };
+    save(s, &rd);
+    storage_close(s);
+    s = open_store(dir, true, 0);
+    init = load(s);
+    ck_assert_uint_eq(init.conf_len, 5);
+    ck_assert_mem_eq(init.conf, "first", 5);
+    struct raft_ready other = { .hard_state_changed = true, .hard_state = { .term = 2 } };
+    save(s, &other);
+    rd.conf = (const uint8_t *)"second!";
+    rd.conf_len = 7;
+    save(s, &rd);
+    save(s, &other);
+    storage_close(s);
+    s = open_store(dir, true, 0);
+    init = load(s);
+    ck_assert_uint_eq(init.conf_len, 7);
+    ck_assert_mem_eq(init.conf, "second!", 7);
+    storage_close(s);
+}
+END_TEST
+
 START_TEST(test_round_trip)
 {
     struct model *m = model_new();
@@ -2099,6 +2129,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("storage");
     struct { const char *name; const TTest *test; int timeout; } tests[] = {
         { "round_trip", test_round_trip, 60 },
+        { "membership_state_saved", test_membership_state_saved, 60 },
         { "suffix_overwrite", test_suffix_overwrite, 120 },
         { "compaction", test_compaction, 120 },
         { "compaction_fill", test_compaction_fill, 120 },
