@@ -2,6 +2,11 @@
 # Starts, restarts or stops a local cluster of a Raft daemon (kvd or raftd) in a directory.
 #   scripts/local-cluster.sh start DIR N BASEPORT DAEMON [FLAGS...]  start nodes 1..N
 #   scripts/local-cluster.sh restart DIR ID                          restart node ID
+#   scripts/local-cluster.sh join DIR ID HOST:PORT MEMBER            start node ID at HOST:PORT,
+#       joining the cluster through MEMBER (after `kvcli member add ID=HOST:PORT`); its flags
+#       are node 1's, with --join for --peers
+#   scripts/local-cluster.sh forget DIR ID                           stop node ID for good (after
+#       `kvcli member remove ID`): it leaves DIR's node list
 #   scripts/local-cluster.sh stop DIR                                SIGTERM every node, wait
 #   scripts/local-cluster.sh wait DIR [SECONDS]                      wait until one node leads
 # start and restart return only once each node they launched listens; a node that exits first
@@ -96,6 +101,34 @@ restart)
   launch "$3"
   for i in "${launched[@]}"; do started "$i"; done
   ;;
+join)
+  id=$3 addr=$4 member=$5
+  [ -f "$dir/cmd-1" ] || { echo "no cluster in $dir" >&2; exit 1; }
+  [ -f "$dir/cmd-$id" ] && { echo "node $id is already in $dir" >&2; exit 1; }
+  sed -E "s# --id 1 # --id $id #; s# --peers [^ ]+ # --join $member --listen $addr #; s#/data-1 #/data-$id #" \
+    "$dir/cmd-1" >"$dir/cmd-$id"
+  launch "$id"
+  started "$id" || { rm -f "$dir/cmd-$id"; exit 1; }
+  echo "$(cat "$dir/servers"),$addr" >"$dir/servers"
+  ;;
+forget)
+  id=$3
+  if alive "$id"; then
+    p=$(cat "$dir/node-$id.pid")
+    kill "$p"
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  fi
+  cmd=$(cat "$dir/cmd-$id")
+  addr=
+  if [[ $cmd =~ --listen\ ([^ ]+) ]]; then
+    addr=${BASH_REMATCH[1]}
+  elif [[ $cmd =~ --peers\ ([^ ]+) ]]; then
+    addr=$(tr ',' '\n' <<<"${BASH_REMATCH[1]}" | sed -n "s/^$id=//p")
+  fi
+  rm -f "$dir/cmd-$id" "$dir/node-$id.pid"
+  tr ',' '\n' <"$dir/servers" | grep -vxF "${addr:-none}" | paste -sd, >"$dir/servers.new"
+  mv "$dir/servers.new" "$dir/servers"
+  ;;
 stop)
   pids=()
   for f in "$dir"/node-*.pid; do
@@ -128,7 +161,7 @@ wait)
   exit 1
   ;;
 *)
-  echo "usage: $0 start DIR N BASEPORT DAEMON [FLAGS...] | restart DIR ID | stop DIR | wait DIR [S]" >&2
+  echo "usage: $0 start DIR N BASEPORT DAEMON [FLAGS...] | restart DIR ID | join DIR ID HOST:PORT MEMBER | forget DIR ID | stop DIR | wait DIR [S]" >&2
   exit 2
   ;;
 esac

@@ -1,5 +1,7 @@
 /* kvcli: the command-line client of a kvd cluster, and the shard controller's admin tool.
  *   kvcli [--servers HOST:PORT,...] [--timeout D] get KEY | put KEY VALUE | append KEY VALUE | status
+ *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json] member list | add | promote | remove,
+ *         leader transfer (member.c)
  *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
  * Servers come from --servers, else $KV_SERVERS, else the local cluster `make run` starts;
  * controllers from --ctrlers, else $KV_CTRLERS (the shard commands are in shard.c). With
@@ -14,6 +16,7 @@
 #include "base/util.h"
 #include "clerk/clerk.h"
 #include "clerk/shard.h"
+#include "member.h"
 #include "node_status.h"
 #include "shard.h"
 
@@ -34,11 +37,12 @@ static const struct config_option options[] = {
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       86400000, "give up when no leader answers within this long (a unit is required: 500ms, 10s)" },
     { "", "json", "json", CONFIG_BOOL, offsetof(struct opts, json), "false", 0, 0,
-      "shard config: print the config as one line of JSON" },
+      "shard config and member commands: print one line of JSON" },
 };
 
 static const struct config_spec spec = {
-    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " SHARD_SYNOPSIS,
+    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " MEMBER_SYNOPSIS
+    " | " SHARD_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); status prints one row per node (of kvd, shardkvd or shardctrld; the "
     "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
@@ -59,7 +63,13 @@ static const struct config_spec spec = {
     "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
     "groups) through the shard clerk. shard status prints every group member's role, config "
     "number and shard states, and exits 1 until every shard is served; shard key KEY prints the "
-    "key's shard and group.",
+    "key's shard and group. The member commands work on any Raft daemon's cluster (--servers: "
+    "kvd, raftd, shardctrld, or one shardkvd group): member list prints each member's id, "
+    "address, role (leader, voter, learner) and match index; member add ID=HOST:PORT adds a "
+    "learner (start the node with --join), member promote ID makes a caught-up learner a voter, "
+    "member remove ID removes a member (the leader too: it hands over first); leader transfer "
+    "ID hands leadership to voter ID. A change is retried while another is pending or the "
+    "learner catches up, until --timeout.",
     options, ARRAY_LEN(options),
 };
 
@@ -185,7 +195,7 @@ static int report(struct kv_backend *b, enum clerk_result r, const char *key, si
 static int usage(void)
 {
     fprintf(stderr, "kvcli: usage: kvcli [OPTION]... get KEY | put KEY VALUE | append KEY VALUE | "
-                    "status | shard ... (see --help)\n");
+                    "status | member ... | leader transfer ID | shard ... (see --help)\n");
     return 2;
 }
 
@@ -207,6 +217,10 @@ int main(int argc, char **argv)
     } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;
+    } else if ((strcmp(cmd, "member") == 0 || strcmp(cmd, "leader") == 0) &&
+               (rc = member_main(cmd, argv + first + 1, nargs - 1, servers, n, o.timeout_ms,
+                                 o.json)) >= 0) {
+        /* done */
     } else if (strcmp(cmd, "status") == 0 && nargs == 1) {
         rc = cmd_status(servers, n, o.timeout_ms);
     } else if ((strcmp(cmd, "get") == 0 && nargs == 2) ||

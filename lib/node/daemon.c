@@ -8,7 +8,10 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/admin.h"
+#include "node/join.h"
 #include "node/status_pb.h"
+#include "storage/storage.h"
 #include "rpc/rpc.h"
 
 #define STRINGIFY_(x) #x
@@ -21,9 +24,14 @@ static const struct config_option node_opts_table[] = {
     { "node", "id", "id", CONFIG_INT, F(id), "0", 0, 4294967295LL,
       "this node's id (required; one of the ids in --peers)" },
     { "node", "listen", "listen", CONFIG_STRING, F(listen), NULL, 0, 0,
-      "address to serve peers and clients on (default: this node's address in --peers)" },
+      "address to serve peers and clients on (default: this node's address in --peers, or the "
+      "one it was added with when it joins)" },
     { "node", "peers", "peers", CONFIG_STRING, F(peers), NULL, 0, 0,
-      "every member as ID=HOST:PORT,... (required)" },
+      "the cluster's first members as ID=HOST:PORT,... (required unless --join); once the "
+      "store holds a membership (member add/remove), the store's wins" },
+    { "node", "join", "join", CONFIG_STRING, F(join), NULL, 0, 0,
+      "HOST:PORT of a member of a running cluster that this node joins, after `kvcli member "
+      "add ID=HOST:PORT` added it: it starts as a learner with an empty store" },
     { "node", "data_dir", "data-dir", CONFIG_STRING, F(data_dir), NULL, 0, 0,
       "directory of this node's LMDB store (required)" },
     { "node", "max_request_bytes", "max-request-bytes", CONFIG_SIZE, F(max_request_bytes),
@@ -136,14 +144,16 @@ static const char *check_node_opts(const struct node_opts *o, enum log_level *le
     struct raft_config rc;
     raft_config_default(&rc);
     rc.id = (uint32_t)o->id;
-    rc.n_peers = 1; /* the members are checked by node_parse_peers */
+    rc.n_peers = 0; /* the members are checked by node_parse_peers */
     rc.election_ticks = (unsigned)o->election_ticks;
     rc.heartbeat_ticks = (unsigned)o->heartbeat_ticks;
     char rerr[128];
     if (log_level_parse(o->log_level, level) != 0)
         return "--log-level: expected debug, info, warn or error";
-    if (o->id == 0 || !o->peers || !o->data_dir)
-        return "--id, --peers and --data-dir are required";
+    if (o->id == 0 || (!o->peers && !o->join) || !o->data_dir)
+        return "--id, --peers (or --join) and --data-dir are required";
+    if (o->peers && o->join)
+        return "--peers and --join exclude each other: a joining node learns the members";
     if (strcmp(o->initial_cluster_state, "new") != 0 &&
         strcmp(o->initial_cluster_state, "existing") != 0)
         return "--initial-cluster-state: expected new or existing";
@@ -156,6 +166,14 @@ static const char *check_node_opts(const struct node_opts *o, enum log_level *le
         snprintf(err, errlen, "%s", rerr);
         return err;
     }
+    char host[256];
+    uint16_t port;
+    if (o->join && (parse_host_port(o->join, host, sizeof host, &port) != 0 || port == 0))
+        return "--join: expected HOST:PORT of a member";
+    if (o->join) {
+        *listen = o->listen; /* or the address it was added with (join_cluster) */
+        return NULL;
+    }
     if (node_parse_peers(o->peers, peers, n_peers, err, errlen) != 0)
         return err;
     *listen = o->listen;
@@ -163,6 +181,42 @@ static const char *check_node_opts(const struct node_opts *o, enum log_level *le
         if ((*peers)[i].id == (uint32_t)o->id)
             *listen = (*peers)[i].addr;
     return *listen ? NULL : "--id is not among --peers";
+}
+
+/* How long a joining node waits for the member it was given to answer. */
+#define JOIN_WAIT_MS 30000
+
+/* --join: the members, from the member given. A node restarting with a store (it joined
+ * before) goes on without them when that member does not answer: its store knows the
+ * membership. Returns 0, or -1 with err. */
+static int join_cluster(const struct node_opts *o, const char **listen, struct node_peer **peers,
+                        size_t *n_peers, char *err, size_t errlen)
+{
+    bool restart = storage_present(o->data_dir);
+    enum join_result jr = node_join_fetch(o->join, (uint32_t)o->id, restart ? 3000 : JOIN_WAIT_MS,
+                                          peers, n_peers, err, errlen);
+    if (jr == JOIN_NOT_MEMBER && !restart)
+        return -1;
+    if (jr != JOIN_OK && !restart)
+        return -1;
+    if (jr != JOIN_OK) {
+        LOG_WARN("node", "--join: %s; going on with the membership in the store", err);
+        if (!*listen) {
+            snprintf(err, errlen, "--listen is required when the member of --join does not answer");
+            return -1;
+        }
+        *peers = xcalloc(1, sizeof **peers);
+        (*peers)[0].id = (uint32_t)o->id;
+        snprintf((*peers)[0].addr, sizeof (*peers)[0].addr, "%s", *listen);
+        *n_peers = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < *n_peers && !*listen; i++)
+        if ((*peers)[i].id == (uint32_t)o->id)
+            *listen = (*peers)[i].addr;
+    LOG_INFO("node", "joining: %zu members known from %s; serving on %s", *n_peers, o->join,
+             *listen);
+    return 0;
 }
 
 /* Serves once the options are valid: returns the exit status. */
@@ -173,6 +227,15 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     const char *prog = dm->program;
     char err[512];
     int rc = 1;
+    struct node_peer *joined = NULL;
+    if (o->join) {
+        if (join_cluster(o, &listen, &joined, &n_peers, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: --join %s: %s\n", prog, o->join, err);
+            return 1;
+        }
+        peers = joined;
+    }
+    struct node_admin *admin = NULL;
     struct daemon d = { .base = event_base_new(), .svc = svc, .name = prog };
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
@@ -204,6 +267,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         .background_snapshot_rate = o->background_snapshot_rate, .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
         .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
+        .joining = o->join != NULL,
     };
     d.node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
     if (!d.node) {
@@ -218,6 +282,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         goto out;
     }
     rpc_server_handle(d.srv, "node.Status", handle_status, &d);
+    admin = node_admin_new(d.base, d.srv, d.node);
     if (svc->on_role)
         node_on_role(d.node, on_role, &d);
     LOG_INFO(prog, "serving on %s", listen);
@@ -226,6 +291,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
 out:
     /* The node first: it completes every proposal (NODE_SHUTDOWN) while the service lives. */
     node_free(d.node);
+    node_admin_free(admin);
     rpc_server_free(d.srv);
     if (d.service && svc->stop)
         svc->stop(d.service);
@@ -233,6 +299,7 @@ out:
         LOG_INFO(prog, "stopped");
     rpc_signals_free(sig);
     event_base_free(d.base);
+    free(joined);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* The shape of every Raft daemon (raftd, kvd): the node's options (flags and INI keys), the
- * run loop (config, logging, listen, open the node, serve, clean shutdown on SIGTERM/SIGINT),
- * "node.Status", and the hooks through which a service checks its own options, starts, hears
+ * run loop (config, logging, join a running cluster (--join), listen, open the node, serve,
+ * clean shutdown on SIGTERM/SIGINT), "node.Status", the membership administration
+ * (lib/node/admin.h), and the hooks through which a service checks its own options, starts, hears
  * of leadership changes and stops. A daemon's main() is its state machine and its service. */
 #ifndef NODE_DAEMON_H
 #define NODE_DAEMON_H
@@ -19,7 +20,7 @@ struct rpc_server;
  * node_service_env). */
 struct node_opts {
     int64_t id;
-    char *listen, *peers, *data_dir, *log_level;
+    char *listen, *peers, *join, *data_dir, *log_level;
     char *initial_cluster_state; /* "new" or "existing" */
     uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
     uint64_t background_snapshot_min, background_snapshot_rate;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/codec.h"
+#include "node/peers.h"
 #include "rpc/rpc.h"
 #include "storage/storage.h"
 #include "storage/store.h"
@@ -28,9 +29,8 @@ struct relay {
 struct node {
     struct event_base *base;
     struct node_config cfg;
-    struct node_peer *peers;
-    uint32_t *ids;
-    struct rpc_client **clients; /* per peer (NULL for this node) */
+    struct peers book;          /* every peer's address and connection */
+    uint64_t conf_index;        /* the membership the book was last synced with */
     struct storage *store;
     struct replica *rep;
     struct event *tick_ev, *process_ev;
@@ -99,14 +99,6 @@ static void check_space(struct node *n)
     space_update(n);
 }
 
-static size_t peer_index(const struct node *n, uint32_t id)
-{
-    for (size_t i = 0; i < n->cfg.n_peers; i++)
-        if (n->peers[i].id == id)
-            return i;
-    return SIZE_MAX;
-}
-
 /* ---- proposals and reads -------------------------------------------------------------------- */
 
 enum node_result node_propose(struct node *n, const uint8_t *cmd, size_t len, node_done_fn done,
@@ -159,11 +151,11 @@ bool node_forward(struct node *n, struct rpc_call *call, const char *method, con
                   size_t len)
 {
     uint32_t leader = raft_soft_state(core(n)).leader;
-    size_t k = peer_index(n, leader);
-    if (rpc_call_forwarded(call) || leader == n->cfg.id || k == SIZE_MAX || !n->clients[k])
+    struct peer_link *l = peers_find(&n->book, leader);
+    if (rpc_call_forwarded(call) || leader == n->cfg.id || !l || !l->client)
         return false;
     struct relay *r = xcalloc(1, sizeof *r);
-    *r = (struct relay){ n, call, n->clients[k], 0, NULL, n->relays };
+    *r = (struct relay){ n, call, l->client, 0, NULL, n->relays };
     if (n->relays)
         n->relays->prev = r;
     n->relays = r;
@@ -188,13 +180,13 @@ static void fail_relays(struct node *n)
 static void io_send(void *ctx, const struct raft_msg *m)
 {
     struct node *n = ctx;
-    size_t k = peer_index(n, m->to);
-    if (k == SIZE_MAX || !n->clients[k])
+    struct peer_link *l = peers_find(&n->book, m->to);
+    if (!l || !l->client)
         return;
     uint8_t *buf;
     size_t len = node_msg_pack(m, &buf);
     /* Dropped when disconnected or backed up: Raft retransmits. */
-    rpc_client_send(n->clients[k], n->cfg.peer_method, buf, len);
+    rpc_client_send(l->client, n->cfg.peer_method, buf, len);
     free(buf);
 }
 
@@ -202,9 +194,9 @@ static void io_send(void *ctx, const struct raft_msg *m)
 static void io_flush(void *ctx)
 {
     struct node *n = ctx;
-    for (size_t k = 0; k < n->cfg.n_peers; k++)
-        if (n->clients[k])
-            rpc_client_flush(n->clients[k]);
+    for (size_t k = 0; k < n->book.n; k++)
+        if (n->book.links[k].client)
+            rpc_client_flush(n->book.links[k].client);
 }
 
 static uint64_t io_now_ms(void *ctx)
@@ -237,6 +229,10 @@ static void after_replica(struct node *n, int rc)
 {
     if (rc == REPLICA_ERR_FATAL)
         fatal("replica", replica_error(n->rep));
+    if (raft_membership_index(core(n)) != n->conf_index) { /* a change: learn the addresses */
+        n->conf_index = raft_membership_index(core(n));
+        peers_sync(&n->book, raft_membership(core(n)));
+    }
     if (rc == REPLICA_HELD && !evtimer_pending(n->retry_ev, NULL)) {
         struct timeval tv = { 0, SAVE_RETRY_MS * 1000 };
         evtimer_add(n->retry_ev, &tv);
@@ -335,8 +331,15 @@ static struct replica *open_replica(struct node *n, const struct node_config *c,
     struct replica_config rc;
     replica_config_default(&rc);
     rc.raft.id = c->id;
-    rc.raft.peers = n->ids;
-    rc.raft.n_peers = c->n_peers;
+    uint32_t ids[RAFT_MAX_MEMBERS];
+    const char *addrs[RAFT_MAX_MEMBERS];
+    for (size_t i = 0; i < c->n_peers && i < RAFT_MAX_MEMBERS; i++) {
+        ids[i] = c->peers[i].id;
+        addrs[i] = c->peers[i].addr;
+    }
+    rc.raft.peers = ids; /* (copied by the core) */
+    rc.raft.peer_addrs = addrs;
+    rc.raft.n_peers = c->joining ? 0 : c->n_peers; /* a joining node learns its members */
     rc.raft.election_ticks = c->election_ticks;
     rc.raft.heartbeat_ticks = c->heartbeat_ticks;
     rc.raft.pre_vote = c->pre_vote;
@@ -364,6 +367,10 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
         snprintf(err, errlen, "node id %u is not among the peers", c->id);
         return NULL;
     }
+    if (c->n_peers > RAFT_MAX_MEMBERS) {
+        snprintf(err, errlen, "too many peers: a cluster has at most %d members", RAFT_MAX_MEMBERS);
+        return NULL;
+    }
     struct storage_opts so;
     storage_opts_default(&so);
     so.sync = c->fsync;
@@ -378,17 +385,18 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     if (!n->cfg.peer_method)
         n->cfg.peer_method = NODE_PEER_METHOD;
     n->store = store;
-    n->peers = xmalloc(c->n_peers * sizeof *n->peers);
-    memcpy(n->peers, c->peers, c->n_peers * sizeof *n->peers);
-    n->cfg.peers = n->peers;
-    n->ids = xmalloc(c->n_peers * sizeof *n->ids);
-    for (size_t i = 0; i < c->n_peers; i++)
-        n->ids[i] = c->peers[i].id;
+    n->cfg.peers = NULL; /* (the book holds them) */
+    if (peers_init(&n->book, base, c->id, c->max_frame, c->peers, c->n_peers, err, errlen) != 0) {
+        node_free(n);
+        return NULL;
+    }
     n->rep = open_replica(n, c, sm, err, errlen);
     if (!n->rep) {
         node_free(n);
         return NULL;
     }
+    n->conf_index = raft_membership_index(core(n));
+    peers_sync(&n->book, raft_membership(core(n)));
     struct raft_hard_state hs = raft_hard_state(core(n));
     if (hs.recovering && !hs.recover_term)
         LOG_INFO("node", "recovery: this node replaces a lost store; it asks every member for its "
@@ -396,22 +404,6 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     else if (hs.recovering)
         LOG_INFO("node", "recovery: resumed; voting again once the log holds an entry of term "
                  "%llu or later", (unsigned long long)hs.recover_term);
-    n->clients = xcalloc(c->n_peers, sizeof *n->clients);
-    for (size_t i = 0; i < c->n_peers; i++) {
-        if (c->peers[i].id == c->id)
-            continue;
-        struct rpc_client_opts co;
-        rpc_client_opts_default(&co);
-        if (c->max_frame > co.limits.max_frame) {
-            co.limits.max_frame = c->max_frame;
-            co.limits.out_drop = c->max_frame + (8u << 20);
-        }
-        n->clients[i] = rpc_client_new(base, c->peers[i].addr, &co, err, errlen);
-        if (!n->clients[i]) {
-            node_free(n);
-            return NULL;
-        }
-    }
     n->process_ev = event_new(base, -1, 0, process, n);
     /* Processing runs at the base's lowest priority, i.e. only once no socket has anything
      * left to read: libevent reads at most 4 KiB per callback, so a busy client's requests
@@ -455,13 +447,8 @@ void node_free(struct node *n)
         event_free(n->process_ev);
     replica_free(n->rep); /* fails what is pending with NODE_SHUTDOWN */
     fail_relays(n);
-    if (n->clients)
-        for (size_t i = 0; i < n->cfg.n_peers; i++)
-            rpc_client_free(n->clients[i]);
-    free(n->clients);
+    peers_free(&n->book);
     storage_close(n->store);
-    free(n->peers);
-    free(n->ids);
     free(n);
 }
 
@@ -518,8 +505,7 @@ uint32_t node_leader(const struct node *n, const char **addr)
     uint32_t id = raft_soft_state(core(n)).leader;
     if (replica_holding(n->rep) && id == n->cfg.id)
         id = RAFT_NONE;
-    size_t k = peer_index(n, id);
-    *addr = k == SIZE_MAX ? "" : n->peers[k].addr;
+    *addr = node_peer_addr(n, id);
     return id;
 }
 
@@ -543,10 +529,42 @@ void node_status(const struct node *n, struct node_status *st)
 
 uint64_t node_peer_match(const struct node *n, uint32_t peer) { return raft_peer_match(core(n), peer); }
 
-size_t node_peers(const struct node *n, const struct node_peer **peers)
+const struct raft_membership *node_membership(const struct node *n)
 {
-    *peers = n->peers;
-    return n->cfg.n_peers;
+    return raft_membership(core(n));
+}
+
+const char *node_peer_addr(const struct node *n, uint32_t id)
+{
+    const struct peer_link *l = peers_find(&n->book, id);
+    return l ? l->peer.addr : "";
+}
+
+int node_change_member(struct node *n, enum raft_change_type type, uint32_t id, const char *addr,
+                       node_done_fn done, void *arg, char *err, size_t errlen)
+{
+    uint64_t index, term;
+    int rc = replica_propose_change(n->rep, type, id, addr, done, arg, &index, &term, err, errlen);
+    if (rc == RAFT_OK)
+        kick(n);
+    return rc;
+}
+
+int node_transfer_leader(struct node *n, uint32_t target)
+{
+    int rc = replica_transfer_leader(n->rep, target);
+    if (rc == RAFT_OK)
+        kick(n);
+    return rc;
+}
+
+uint32_t node_transfer_target(const struct node *n) { return raft_transfer_target(core(n)); }
+
+uint64_t node_membership_index(const struct node *n, bool *committed)
+{
+    uint64_t index = raft_membership_index(core(n));
+    *committed = index <= raft_hard_state(core(n)).commit;
+    return index;
 }
 
 int node_read_log(struct node *n, uint64_t from, size_t max, struct raft_entry **out, size_t *count,

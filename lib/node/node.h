@@ -21,7 +21,7 @@ struct rpc_call;
 
 struct node_peer {
     uint32_t id;
-    char addr[256]; /* host:port this node uses to reach the peer */
+    char addr[RAFT_ADDR_MAX]; /* host:port this node uses to reach the peer */
 };
 
 /* Parses "1=host:port,2=host:port,..." into a malloc'd array. Returns 0, or -1 with err (a bad
@@ -31,8 +31,12 @@ int node_parse_peers(const char *spec, struct node_peer **out, size_t *count, ch
 
 struct node_config {
     uint32_t id;
-    const struct node_peer *peers; /* every member, this node included (copied) */
+    /* The initial members, this node included (copied): the cluster's first membership, used
+     * until the store holds one. A joining node gives the members it fetched: they are only
+     * where to reach them (it learns the membership from the leader). */
+    const struct node_peer *peers;
     size_t n_peers;
+    bool joining; /* joins a running cluster as a learner (node.ChangeMember added it) */
     const char *data_dir;
     uint64_t tick_ms;
     unsigned election_ticks, heartbeat_ticks;
@@ -106,8 +110,21 @@ uint32_t node_leader(const struct node *n, const char **addr);
 typedef void (*node_role_fn)(bool leader, uint64_t term, void *arg);
 void node_on_role(struct node *n, node_role_fn fn, void *arg);
 
-/* The members, as configured (valid while n lives). */
-size_t node_peers(const struct node *n, const struct node_peer **peers);
+/* The membership in force (the latest config entry's: see raft_membership), and the index of
+ * the entry that set it (*committed: whether it has committed). */
+const struct raft_membership *node_membership(const struct node *n);
+uint64_t node_membership_index(const struct node *n, bool *committed);
+/* The address this node reaches member id at ("" when unknown). */
+const char *node_peer_addr(const struct node *n, uint32_t id);
+
+/* Proposes a membership change on the leader (raft_propose_change's return codes, the reason
+ * in err); on RAFT_OK done hears how it ends (NODE_OK once it applied). */
+int node_change_member(struct node *n, enum raft_change_type type, uint32_t id, const char *addr,
+                       node_done_fn done, void *arg, char *err, size_t errlen);
+/* Starts a leadership transfer on the leader (raft_transfer_leader's codes); the transfer under
+ * way (RAFT_NONE: none). */
+int node_transfer_leader(struct node *n, uint32_t target);
+uint32_t node_transfer_target(const struct node *n);
 
 /* The leader's match index for a peer (0 elsewhere). */
 uint64_t node_peer_match(const struct node *n, uint32_t peer);

@@ -25,15 +25,16 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r
     r->snapshots_background = st.snapshots_background;
     r->raft_state_bytes = st.raft_state_bytes;
     r->snapshot_bytes = st.snapshot_bytes;
-    const struct node_peer *peers;
-    size_t np = node_peers(n, &peers);
+    const struct raft_membership *m = node_membership(n);
+    size_t np = m->n;
     Node__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);
     r->peers = xcalloc(np + 1, sizeof *r->peers);
     for (size_t i = 0; i < np; i++) {
         node__peer_status__init(&ps[i]);
-        ps[i].id = peers[i].id;
-        ps[i].addr = (char *)peers[i].addr;
-        ps[i].match_index = node_peer_match(n, peers[i].id);
+        ps[i].id = m->m[i].id;
+        ps[i].addr = (char *)node_peer_addr(n, m->m[i].id);
+        ps[i].match_index = node_peer_match(n, m->m[i].id);
+        ps[i].learner = !m->m[i].voter;
         r->peers[i] = &ps[i];
     }
     r->n_peers = np;

@@ -1596,7 +1596,10 @@ static bool load_membership(struct raft *r, const struct raft_config *c, const s
     for (size_t i = 0; i < c->n_peers; i++) {
         if (c->peers[i] == RAFT_NONE || membership_find(&r->ms.base, c->peers[i]))
             return false;
-        r->ms.base.m[r->ms.base.n++] = (struct raft_member){ .id = c->peers[i], .voter = true };
+        struct raft_member *m = &r->ms.base.m[r->ms.base.n++];
+        *m = (struct raft_member){ .id = c->peers[i], .voter = true };
+        if (c->peer_addrs && c->peer_addrs[i] && strlen(c->peer_addrs[i]) < sizeof m->addr)
+            snprintf(m->addr, sizeof m->addr, "%s", c->peer_addrs[i]);
     }
     return true;
 }

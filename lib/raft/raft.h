@@ -149,6 +149,8 @@ struct raft_config {
      * the membership from the leader and never campaigns before it is a voter. */
     const uint32_t *peers;
     size_t n_peers;
+    const char *const *peer_addrs; /* optional: their addresses, kept in the membership so that
+                                      every member learns them (each < RAFT_ADDR_MAX bytes) */
     unsigned election_ticks;  /* election timeout, randomized in [election, 2 * election) */
     unsigned heartbeat_ticks; /* leader heartbeat interval; < election_ticks */
     bool pre_vote;            /* campaign with a pre-vote round first */

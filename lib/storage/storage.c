@@ -257,6 +257,13 @@ static int classify_dir(const char *dir, enum dir_state *state, char *err, size_
     return 0;
 }
 
+bool storage_present(const char *dir)
+{
+    enum dir_state state;
+    char err[64];
+    return classify_dir(dir, &state, err, sizeof err) != 0 || state != DIR_FRESH;
+}
+
 /* Writes the marker next to a store (once; durably when sync is on). */
 static int write_marker(const char *dir, bool sync, char *err, size_t errlen)
 {

@@ -50,6 +50,10 @@ struct storage_opts {
 
 void storage_opts_default(struct storage_opts *o);
 
+/* Whether dir holds a store or the traces of one (anything storage_open would not treat as a
+ * first start). */
+bool storage_present(const char *dir);
+
 /* Opens (creating when absent, see opts.replace) the store in dir. Returns 0, or -1 with a
  * message in err: the directory cannot be created, is locked by another process, holds
  * corrupted data (a data.mdb shorter than its meta pages require included: the file is not
