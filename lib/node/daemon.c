@@ -30,8 +30,11 @@ static const struct config_option node_opts_table[] = {
       "the cluster's first members as ID=HOST:PORT,... (required unless --join); once the "
       "store holds a membership (member add/remove), the store's wins" },
     { "node", "join", "join", CONFIG_STRING, F(join), NULL, 0, 0,
-      "HOST:PORT of a member of a running cluster that this node joins, after `kvcli member "
-      "add ID=HOST:PORT` added it: it starts as a learner with an empty store" },
+      "HOST:PORT[,...] of members of a running cluster that this node joins, after `kvcli "
+      "member add ID=HOST:PORT` added it: it starts as a learner with an empty store" },
+    { "node", "peer_addrs", "peer-addrs", CONFIG_STRING, F(peer_addrs), NULL, 0, 0,
+      "ID=HOST:PORT,...: reach these members there, whatever address they were added with "
+      "(a proxy, NAT)" },
     { "node", "data_dir", "data-dir", CONFIG_STRING, F(data_dir), NULL, 0, 0,
       "directory of this node's LMDB store (required)" },
     { "node", "max_request_bytes", "max-request-bytes", CONFIG_SIZE, F(max_request_bytes),
@@ -135,6 +138,20 @@ static size_t svc_base(void)
     return (sizeof(struct node_opts) + a - 1) / a * a;
 }
 
+static bool join_list_valid(const char *list)
+{
+    char **v;
+    size_t n = split_list(list, &v);
+    bool ok = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        char host[256];
+        uint16_t port;
+        ok &= parse_host_port(v[i], host, sizeof host, &port) == 0 && port != 0;
+    }
+    strv_free(v, n);
+    return ok;
+}
+
 /* Checks the node's options (the service's come after): NULL, or what is wrong (in err or a
  * constant). Sets *listen and the parsed peers. */
 static const char *check_node_opts(const struct node_opts *o, enum log_level *level,
@@ -166,10 +183,8 @@ static const char *check_node_opts(const struct node_opts *o, enum log_level *le
         snprintf(err, errlen, "%s", rerr);
         return err;
     }
-    char host[256];
-    uint16_t port;
-    if (o->join && (parse_host_port(o->join, host, sizeof host, &port) != 0 || port == 0))
-        return "--join: expected HOST:PORT of a member";
+    if (o->join && !join_list_valid(o->join))
+        return "--join: expected HOST:PORT[,...] of members";
     if (o->join) {
         *listen = o->listen; /* or the address it was added with (join_cluster) */
         return NULL;
@@ -227,7 +242,12 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     const char *prog = dm->program;
     char err[512];
     int rc = 1;
-    struct node_peer *joined = NULL;
+    struct node_peer *joined = NULL, *routes = NULL;
+    size_t n_routes = 0;
+    if (o->peer_addrs && node_parse_peers(o->peer_addrs, &routes, &n_routes, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --peer-addrs: %s\n", prog, err);
+        return 2;
+    }
     if (o->join) {
         if (join_cluster(o, &listen, &joined, &n_peers, err, sizeof err) != 0) {
             fprintf(stderr, "%s: --join %s: %s\n", prog, o->join, err);
@@ -267,7 +287,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         .background_snapshot_rate = o->background_snapshot_rate, .fsync = o->fsync, .pre_vote = o->pre_vote, .check_quorum = o->check_quorum,
         .noop_on_elect = o->noop_on_elect, .max_frame = so.limits.max_frame,
         .replace = strcmp(o->initial_cluster_state, "existing") == 0,
-        .joining = o->join != NULL,
+        .joining = o->join != NULL, .routes = routes, .n_routes = n_routes,
     };
     d.node = node_new(d.base, d.srv, &nc, svc->sm, err, sizeof err);
     if (!d.node) {
@@ -300,6 +320,7 @@ out:
     rpc_signals_free(sig);
     event_base_free(d.base);
     free(joined);
+    free(routes);
     return rc;
 }
 

@@ -20,7 +20,7 @@ struct rpc_server;
  * node_service_env). */
 struct node_opts {
     int64_t id;
-    char *listen, *peers, *join, *data_dir, *log_level;
+    char *listen, *peers, *join, *peer_addrs, *data_dir, *log_level;
     char *initial_cluster_state; /* "new" or "existing" */
     uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
     uint64_t background_snapshot_min, background_snapshot_rate;

@@ -35,42 +35,54 @@ static enum join_result members_of(const Node__MembersReply *r, uint32_t self,
     return JOIN_OK;
 }
 
-enum join_result node_join_fetch(const char *addr, uint32_t self, uint64_t wait_ms,
-                                 struct node_peer **peers, size_t *n, char *err, size_t errlen)
+/* One try at addr: JOIN_OK, JOIN_NOT_MEMBER, or JOIN_UNREACHABLE (err says why). */
+static enum join_result ask(const char *addr, uint32_t self, struct node_peer **peers, size_t *n,
+                            char *err, size_t errlen)
 {
     struct rpc_sync *s = rpc_sync_new(addr, err, errlen);
     if (!s)
         return JOIN_UNREACHABLE;
+    Node__MembersRequest q = NODE__MEMBERS_REQUEST__INIT;
+    uint8_t req[16], *reply = NULL;
+    size_t len = node__members_request__pack(&q, req), rlen = 0;
+    char *why = NULL;
+    enum rpc_status st = rpc_sync_call(s, "node.Members", req, len, JOIN_CALL_MS, &reply, &rlen,
+                                       &why);
+    rpc_sync_free(s);
+    if (st != RPC_OK) {
+        snprintf(err, errlen, "%s: %s%s%s", addr, rpc_status_name(st), why ? ": " : "",
+                 why ? why : "");
+        free(why);
+        return JOIN_UNREACHABLE;
+    }
+    Node__MembersReply *r = node__members_reply__unpack(NULL, rlen, reply);
+    free(reply);
+    enum join_result res = JOIN_UNREACHABLE;
+    if (r && r->leader_id != 0) /* a leader's view, or a member that knows one */
+        res = members_of(r, self, peers, n, err, errlen);
+    else
+        snprintf(err, errlen, "%s %s", addr, r ? "knows no leader yet" : "sent a malformed reply");
+    if (r)
+        node__members_reply__free_unpacked(r, NULL);
+    return res;
+}
+
+enum join_result node_join_fetch(const char *list, uint32_t self, uint64_t wait_ms,
+                                 struct node_peer **peers, size_t *n, char *err, size_t errlen)
+{
+    char **addrs;
+    size_t na = split_list(list, &addrs);
     uint64_t t0 = clock_mono_ms();
     enum join_result res = JOIN_UNREACHABLE;
+    snprintf(err, errlen, "no member given");
     for (;;) {
-        Node__MembersRequest q = NODE__MEMBERS_REQUEST__INIT;
-        uint8_t req[16], *reply = NULL;
-        size_t len = node__members_request__pack(&q, req), rlen = 0;
-        char *why = NULL;
-        enum rpc_status st = rpc_sync_call(s, "node.Members", req, len, JOIN_CALL_MS, &reply,
-                                           &rlen, &why);
-        if (st == RPC_OK) {
-            Node__MembersReply *r = node__members_reply__unpack(NULL, rlen, reply);
-            free(reply);
-            if (r && r->leader_id != 0) { /* a leader's view, or a member that knows one */
-                res = members_of(r, self, peers, n, err, errlen);
-                node__members_reply__free_unpacked(r, NULL);
-                break;
-            }
-            if (r)
-                node__members_reply__free_unpacked(r, NULL);
-            snprintf(err, errlen, "%s knows no leader yet", addr);
-        } else {
-            snprintf(err, errlen, "%s: %s%s%s", addr, rpc_status_name(st), why ? ": " : "",
-                     why ? why : "");
-            free(why);
-        }
-        if (clock_mono_ms() - t0 >= wait_ms)
+        for (size_t i = 0; i < na && res == JOIN_UNREACHABLE; i++)
+            res = ask(addrs[i], self, peers, n, err, errlen);
+        if (res != JOIN_UNREACHABLE || clock_mono_ms() - t0 >= wait_ms)
             break;
         struct timespec ts = { 0, JOIN_RETRY_MS * 1000000L };
         nanosleep(&ts, NULL);
     }
-    rpc_sync_free(s);
+    strv_free(addrs, na);
     return res;
 }

@@ -15,9 +15,10 @@ enum join_result {
     JOIN_NOT_MEMBER = -2,  /* answered, and self is not a member: it must be added first */
 };
 
-/* Asks the member at addr for the membership, retrying for up to wait_ms. On JOIN_OK, *peers
+/* Asks the members at list ("HOST:PORT,...", each in turn) for the membership, retrying for
+ * up to wait_ms. On JOIN_OK, *peers
  * (malloc'd) and *n hold every member's id and address; otherwise err says why. */
-enum join_result node_join_fetch(const char *addr, uint32_t self, uint64_t wait_ms,
+enum join_result node_join_fetch(const char *list, uint32_t self, uint64_t wait_ms,
                                  struct node_peer **peers, size_t *n, char *err, size_t errlen);
 
 #endif

@@ -386,7 +386,9 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
         n->cfg.peer_method = NODE_PEER_METHOD;
     n->store = store;
     n->cfg.peers = NULL; /* (the book holds them) */
-    if (peers_init(&n->book, base, c->id, c->max_frame, c->peers, c->n_peers, err, errlen) != 0) {
+    peers_init(&n->book, base, c->id, c->max_frame);
+    if (peers_add(&n->book, c->peers, c->n_peers, !c->joining, err, errlen) != 0 ||
+        peers_add(&n->book, c->routes, c->n_routes, true, err, errlen) != 0) {
         node_free(n);
         return NULL;
     }

@@ -37,6 +37,10 @@ struct node_config {
     const struct node_peer *peers;
     size_t n_peers;
     bool joining; /* joins a running cluster as a learner (node.ChangeMember added it) */
+    /* Where this node reaches these members, whatever address the membership gives them
+     * (--peer-addrs: proxies, NAT); copied. */
+    const struct node_peer *routes;
+    size_t n_routes;
     const char *data_dir;
     uint64_t tick_ms;
     unsigned election_ticks, heartbeat_ticks;
@@ -114,7 +118,8 @@ void node_on_role(struct node *n, node_role_fn fn, void *arg);
  * the entry that set it (*committed: whether it has committed). */
 const struct raft_membership *node_membership(const struct node *n);
 uint64_t node_membership_index(const struct node *n, bool *committed);
-/* The address this node reaches member id at ("" when unknown). */
+/* The address this node reaches member id at ("" when unknown). Addresses given on the
+ * command line (--peers, --peer-addrs) win over the ones members were added with. */
 const char *node_peer_addr(const struct node *n, uint32_t id);
 
 /* Proposes a membership change on the leader (raft_propose_change's return codes, the reason

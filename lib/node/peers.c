@@ -54,16 +54,22 @@ static int set_addr(struct peers *p, uint32_t id, const char *addr, char *err, s
     return 0;
 }
 
-int peers_init(struct peers *p, struct event_base *base, uint32_t self, size_t max_frame,
-               const struct node_peer *initial, size_t n, char *err, size_t errlen)
+void peers_init(struct peers *p, struct event_base *base, uint32_t self, size_t max_frame)
 {
     memset(p, 0, sizeof *p);
     p->base = base;
     p->self = self;
     p->max_frame = max_frame;
-    for (size_t i = 0; i < n; i++)
-        if (set_addr(p, initial[i].id, initial[i].addr, err, errlen) != 0)
+}
+
+int peers_add(struct peers *p, const struct node_peer *v, size_t n, bool pinned, char *err,
+              size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (set_addr(p, v[i].id, v[i].addr, err, errlen) != 0)
             return -1;
+        peers_find(p, v[i].id)->pinned |= pinned;
+    }
     return 0;
 }
 
@@ -72,7 +78,7 @@ void peers_sync(struct peers *p, const struct raft_membership *m)
     for (size_t i = 0; i < m->n; i++) {
         const struct raft_member *mb = &m->m[i];
         struct peer_link *l = peers_find(p, mb->id);
-        if (!mb->addr[0] || (l && strcmp(l->peer.addr, mb->addr) == 0))
+        if (!mb->addr[0] || (l && (l->pinned || strcmp(l->peer.addr, mb->addr) == 0)))
             continue;
         char err[256];
         if (set_addr(p, mb->id, mb->addr, err, sizeof err) != 0)

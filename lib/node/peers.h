@@ -5,6 +5,7 @@
 #ifndef NODE_PEERS_H
 #define NODE_PEERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,7 @@ struct rpc_client;
 struct peer_link {
     struct node_peer peer;
     struct rpc_client *client; /* NULL for this node */
+    bool pinned;               /* given on the command line: the membership does not move it */
 };
 
 struct peers {
@@ -29,9 +31,12 @@ struct peers {
     size_t n_retired;            /* since relayed calls may still be in flight on them */
 };
 
-/* Starts with the given peers (connecting to each but self). Returns 0, or -1 with err. */
-int peers_init(struct peers *p, struct event_base *base, uint32_t self, size_t max_frame,
-               const struct node_peer *initial, size_t n, char *err, size_t errlen);
+/* Starts empty. */
+void peers_init(struct peers *p, struct event_base *base, uint32_t self, size_t max_frame);
+/* Adds peers (connecting to each but self); pinned: addresses the membership's do not
+ * replace (the command line's: --peers, --peer-addrs). Returns 0, or -1 with err. */
+int peers_add(struct peers *p, const struct node_peer *v, size_t n, bool pinned, char *err,
+              size_t errlen);
 void peers_free(struct peers *p);
 
 /* The link to id, or NULL when its address is unknown. */

@@ -121,6 +121,9 @@ void cluster_print_tail(const char *path, int lines, const char *prefix);
 
 struct cluster_opts {
     unsigned n;               /* number of nodes, 1..CLUSTER_MAX_NODES (3) */
+    unsigned members;         /* membership changes: nodes 1..members form the cluster and are
+                                 started; the others are started by the test after a member
+                                 add (cluster_restart_node), with --join (0: n) */
     const char *daemon;       /* program to run: a path (with a '/'), or a bare name run from $BIN
                                  (BIN defaulting to "bin"), e.g. "kvd"; NULL: "raftd" */
     const char *const *args;  /* extra flags for every node, NULL-terminated (or NULL); they

@@ -23,6 +23,7 @@ struct cnode {
 
 struct cluster {
     unsigned n;
+    unsigned members; /* nodes 1..members form the cluster; the others join when added */
     uint64_t seed;
     uint64_t replay_seed; /* the CLUSTER_SEED that makes this seed again (see pick_seed) */
     struct rng rng;

@@ -41,6 +41,12 @@ struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int ma
 struct kvt *kvt_new_with(const char *name, unsigned nservers, bool unreliable, int maxraftstate,
                          const char *const *more_args)
 {
+    return kvt_new_members(name, nservers, 0, unreliable, maxraftstate, more_args);
+}
+
+struct kvt *kvt_new_members(const char *name, unsigned nservers, unsigned members,
+                            bool unreliable, int maxraftstate, const char *const *more_args)
+{
     struct kvt *t = xcalloc(1, sizeof *t);
     t->name = name;
     t->n = nservers;
@@ -60,6 +66,7 @@ struct kvt *kvt_new_with(const char *name, unsigned nservers, bool unreliable, i
     struct cluster_opts o;
     cluster_opts_default(&o);
     o.n = nservers;
+    o.members = members;
     o.daemon = daemon;
     o.args = args;
     o.name = name;
@@ -565,8 +572,8 @@ void kvt_generic(const char *name, const struct kvt_params *p)
 {
     uint64_t t0 = clock_mono_ns();
     static const char *const background[] = { "--background-snapshot-min", "1", NULL };
-    struct kvt *t = kvt_new_with(name, (unsigned)p->nservers, p->unreliable, p->maxraftstate,
-                                 p->background_snapshots ? background : NULL);
+    struct kvt *t = kvt_new_members(name, (unsigned)p->nservers, p->members, p->unreliable,
+                                    p->maxraftstate, p->background_snapshots ? background : NULL);
     struct kvt_ck *ck = kvt_ck_new(t);
     double secs = kvt_seconds();
     uint64_t client_ms = (uint64_t)(p->lab == 2 ? secs * 1000 / 5 : secs * 1000);
@@ -594,7 +601,10 @@ void kvt_generic(const char *name, const struct kvt_params *p)
         }
         pthread_t th;
         ck_assert_int_eq(pthread_create(&th, NULL, loop_main, &g), 0);
-        client_phase(t, p, client_ms);
+        if (p->during)
+            p->during(t, iter, client_ms, p->during_arg);
+        else
+            client_phase(t, p, client_ms);
         atomic_store(&g.done_clients, 1);
         if (p->partitions) {
             cluster_heal(t->c);
@@ -627,6 +637,8 @@ void kvt_generic(const char *name, const struct kvt_params *p)
                           p->maxraftstate);
         if (p->maxraftstate < 0) {
             for (unsigned i = 1; i <= t->n; i++) {
+                if (!cluster_node_running(t->c, i)) /* removed (membership tests) */
+                    continue;
                 Kv__StatusReply *st = kvt_status(t, i);
                 ck_assert_msg(st && st->node, "node %u does not answer kv.Status", i);
                 ck_assert_msg(st->node->snapshots_taken == 0 && st->node->snapshot_index == 0,
@@ -655,6 +667,8 @@ void kvt_generic(const char *name, const struct kvt_params *p)
     }
     kvt_ck_free(ck);
     kvt_check_linearizable(t);
+    if (p->after)
+        p->after(t, p->during_arg);
     printf("  ... Passed -- %.1f s, %d servers, %llu ops, max raft state %llu B\n",
            (double)(clock_mono_ns() - t0) / 1e9, p->nservers, (unsigned long long)ops_total,
            (unsigned long long)max_state);

@@ -61,6 +61,9 @@ struct kvt *kvt_new(const char *name, unsigned nservers, bool unreliable, int ma
 /* The same with more kvd flags (NULL-terminated; NULL: none). */
 struct kvt *kvt_new_with(const char *name, unsigned nservers, bool unreliable, int maxraftstate,
                          const char *const *more_args);
+/* The same where only nodes 1..members start as the cluster (cluster_opts.members). */
+struct kvt *kvt_new_members(const char *name, unsigned nservers, unsigned members,
+                            bool unreliable, int maxraftstate, const char *const *more_args);
 void kvt_set_unreliable(struct kvt *t, bool unreliable);
 /* Stops every node (each must exit 0, no unexpected exit during the test) and frees. */
 void kvt_free(struct kvt *t);
@@ -119,6 +122,17 @@ struct kvt_params {
     /* Every snapshot written by a forked child (kvd --background-snapshot-min 1); the test
      * then requires some to have been. */
     bool background_snapshots;
+    /* Membership changes: nodes 1..members form the cluster, the others join when the test
+     * adds them (0: all nservers). */
+    unsigned members;
+    /* Runs in the test thread during each iteration's client phase instead of its sleep (and
+     * partitions): the clients keep going until it returns (it gets the phase's usual
+     * length as a guide). */
+    void (*during)(struct kvt *t, int iter, uint64_t client_ms, void *arg);
+    /* Runs once the history has been checked, before the config is freed (may be NULL): to
+     * read t->hist, which the clients no longer touch. */
+    void (*after)(struct kvt *t, void *arg);
+    void *during_arg;
 };
 void kvt_generic(const char *name, const struct kvt_params *p);
 
