@@ -8,3 +8,9 @@ bench-kv: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench
 
 # The report's numeric comparisons on made-up results (no benchmark run).
 TEST_PROGRAMS += test/bench/test-bench-kv-report.sh
+
+# make bench-member: leadership transfers beside etcd's move-leader, and a learner catching up
+# with 1 GiB (scripts/bench-member.sh).
+.PHONY: bench-member
+bench-member: $(BIN)/kvd $(BIN)/kvcli $(BIN)/kvbench
+	@BIN=$(BIN) scripts/bench-member.sh

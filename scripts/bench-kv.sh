@@ -85,92 +85,11 @@ if [ "${1:-}" = --report ]; then
   exit
 fi
 
-if ! command -v etcd >/dev/null 2>&1; then
-  echo "bench-kv: etcd is missing; installing etcd-server from Debian"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "bench-kv: installing needs root (apt-get install etcd-server)" >&2
-    exit 1
-  fi
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
-fi
-
-dir=$(mktemp -d /tmp/bench-kv-XXXXXX)
-etcd_pids=()
-cleanup() {
-  set +e
-  BIN=$bin scripts/local-cluster.sh stop "$dir/kvd" >/dev/null 2>&1
-  for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${etcd_pids[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench-kv: logs kept in $dir"; else rm -rf "$dir"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A port nobody listens on and not in $used (free_port runs in a subshell: callers add the
-# ports they take to $used themselves).
-used=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 12000))
-    case $used in *" $p "*) continue ;; esac
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && continue
-    echo "$p"
-    return
-  done
-}
-
-# ---- etcd: 3 members, each with its own data dir --------------------------------------------
-cluster="" eservers=""
-declare -a cports pports
-for i in 1 2 3; do
-  cports[i]=$(free_port)
-  used+="${cports[i]} "
-  pports[i]=$(free_port)
-  used+="${pports[i]} "
-  cluster+="${cluster:+,}e$i=http://127.0.0.1:${pports[i]}"
-  eservers+="${eservers:+,}127.0.0.1:${cports[i]}"
-done
-mkdir -p "$dir/etcd"
-for i in 1 2 3; do
-  etcd --name "e$i" --data-dir "$dir/etcd/data-$i" \
-    --listen-client-urls "http://127.0.0.1:${cports[i]}" \
-    --advertise-client-urls "http://127.0.0.1:${cports[i]}" \
-    --listen-peer-urls "http://127.0.0.1:${pports[i]}" \
-    --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}" \
-    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench-kv \
-    --logger zap --log-level warn >"$dir/etcd/e$i.log" 2>&1 &
-  etcd_pids+=($!)
-  disown $! # no job notice when cleanup has to kill -9 it
-done
-
-# ---- kvd: 3 nodes through local-cluster.sh (fsync on by default) ------------------------------
-while :; do # three consecutive free ports base+1..base+3
-  base=$((20000 + RANDOM % 12000))
-  ok=1
-  for i in 1 2 3; do
-    p=$((base + i))
-    case $used in *" $p "*) ok=0 ;; esac
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && ok=0
-  done
-  [ $ok = 1 ] && break
-done
-BIN=$bin scripts/local-cluster.sh start "$dir/kvd" 3 "$base" kvd --log-level warn --max-raft-state 64MiB
-kservers=$(cat "$dir/kvd/servers")
-
-BIN=$bin scripts/local-cluster.sh wait "$dir/kvd" 15
-for i in 1 2 3; do
-  for t in $(seq 150); do
-    (exec 3<>/dev/tcp/127.0.0.1/${cports[i]}) 2>/dev/null && break
-    kill -0 "${etcd_pids[i - 1]}" 2>/dev/null || { echo "bench-kv: etcd e$i exited:" >&2; tail -5 "$dir/etcd/e$i.log" >&2; exit 1; }
-    [ "$t" = 150 ] && { echo "bench-kv: etcd e$i does not listen after 15 s" >&2; exit 1; }
-    sleep 0.1
-  done
-done
+. scripts/bench-clusters.sh
+bench_name=bench-kv
+bench_setup
+bench_start_etcd
+bench_start_kvd --log-level warn --max-raft-state 64MiB
 echo "== kvd (git $(git rev-parse --short HEAD 2>/dev/null || echo ?)) on $kservers; etcd $(etcd --version | sed -n 's/^etcd Version: //p') on $eservers"
 echo "== $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
 

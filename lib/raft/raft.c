@@ -61,8 +61,12 @@ struct raft {
     size_t n_reads_waiting, cap_reads_waiting;
     struct raft_read *reads_ready;
     size_t n_reads_ready, cap_reads_ready;
-    /* InstallSnapshot being received */
+    /* InstallSnapshot being received: recv_snap from leader recv_from in term recv_term (two
+     * leaders' snapshots of one index may differ in bytes: chunks of one are never appended to
+     * the other's) */
     struct raft_snapshot_meta recv_snap;
+    uint32_t recv_from;
+    uint64_t recv_term;
     uint8_t *recv_buf;
     size_t recv_len, recv_cap;
     /* a received snapshot to hand out in the next ready */
@@ -809,6 +813,12 @@ static void handle_snapshot_reply(struct raft *r, const struct raft_msg *m)
         send_append(r, pr, true);
         return;
     }
+    /* The next chunk goes when the follower moved on (or went back: it lost what it had). A
+     * reply that wants the chunk already sent answers a duplicate (the heartbeats resend
+     * unacknowledged chunks): sending again on it would add one more copy of every later
+     * chunk to the link at each heartbeat. */
+    if (m->offset == pr->snap_offset)
+        return;
     pr->snap_offset = m->offset;
     send_snapshot_chunk(r, pr);
 }
@@ -941,14 +951,17 @@ static void handle_snapshot(struct raft *r, const struct raft_msg *m)
         reply_snapshot(r, m, true, 0);
         return;
     }
-    if (m->offset == 0) {
+    bool same = r->recv_snap.index == m->snap.index && r->recv_snap.term == m->snap.term &&
+                r->recv_from == m->from && r->recv_term == m->term;
+    if (!same && m->offset == 0) { /* a transfer begins (a duplicate first chunk does not) */
         r->recv_snap = m->snap;
+        r->recv_from = m->from;
+        r->recv_term = m->term;
         r->recv_len = 0;
+        same = true;
     }
-    if (r->recv_snap.index != m->snap.index || r->recv_snap.term != m->snap.term ||
-        m->offset != r->recv_len) {
+    if (!same || m->offset != r->recv_len) {
         /* Not the chunk we expect: tell the leader where to resume. */
-        bool same = r->recv_snap.index == m->snap.index && r->recv_snap.term == m->snap.term;
         reply_snapshot(r, m, false, same ? r->recv_len : 0);
         return;
     }

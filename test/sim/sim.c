@@ -61,6 +61,7 @@ struct sim {
     uint64_t max_index[SIM_MAX_NODES]; /* per cluster */
     uint64_t next_read_id, reads_confirmed;
     uint64_t rpc_total, rpc_to[SIM_MAX_NODES], bytes_total, snapshots_installed;
+    uint64_t snapshot_msgs_to[SIM_MAX_NODES];
     char *failure;
     bool stopped;
     char trace[TRACE_LINES][TRACE_LEN];
@@ -218,6 +219,7 @@ static void send_msg(struct sim *s, size_t from, const struct raft_msg *m)
     if (is_request(m->type)) {
         s->rpc_total++;
         s->rpc_to[to]++;
+        s->snapshot_msgs_to[to] += m->type == RAFT_MSG_SNAPSHOT;
     }
     s->bytes_total += msg_bytes(m);
     if (!s->link[from][to])
@@ -921,6 +923,7 @@ uint64_t sim_applied_term(const struct sim *s, uint64_t index)
 }
 uint64_t sim_rpc_total(const struct sim *s) { return s->rpc_total; }
 uint64_t sim_rpc_count(const struct sim *s, size_t i) { return s->rpc_to[i]; }
+uint64_t sim_snapshot_msgs(const struct sim *s, size_t i) { return s->snapshot_msgs_to[i]; }
 uint64_t sim_bytes_total(const struct sim *s) { return s->bytes_total; }
 uint64_t sim_snapshots_installed(const struct sim *s) { return s->snapshots_installed; }
 uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i)

@@ -148,6 +148,7 @@ uint64_t sim_max_index(const struct sim *s);
 uint64_t sim_applied_term(const struct sim *s, uint64_t index);
 uint64_t sim_rpc_total(const struct sim *s);   /* request messages sent (vote, append, snapshot) */
 uint64_t sim_rpc_count(const struct sim *s, size_t i); /* request messages addressed to i */
+uint64_t sim_snapshot_msgs(const struct sim *s, size_t i); /* InstallSnapshot chunks sent to i */
 uint64_t sim_bytes_total(const struct sim *s);
 uint64_t sim_snapshots_installed(const struct sim *s); /* InstallSnapshot completions */
 uint64_t sim_snapshots_installed_on(const struct sim *s, size_t i); /* ... on node i */
