@@ -1340,8 +1340,17 @@ int raft_propose_change(struct raft *r, enum raft_change_type type, uint32_t id,
             return refuse(err, errlen, RAFT_ERR_BUSY, "another membership change is not committed yet");
         int rc;
         uint64_t t = r->commit ? term_at(r, r->commit, &rc) : 0;
-        if (t != r->term)
-            return refuse(err, errlen, RAFT_ERR_BUSY, "the new leader has not committed in its term yet");
+        if (t != r->term) {
+            /* Without client writes (and noop_on_elect) that could last: an entry of this term
+             * is appended now, so that the retry finds it committed. */
+            if (raft_log_last_term(&r->log) != r->term) {
+                struct raft_entry e = { r->term, raft_log_last(&r->log) + 1, RAFT_ENTRY_NOOP, NULL, 0 };
+                append_entries(r, &e, 1);
+                r->need_broadcast = true;
+            }
+            return refuse(err, errlen, RAFT_ERR_BUSY, "the new leader has not committed in its term "
+                                                      "yet (retry in a moment)");
+        }
     }
     struct raft_membership next;
     if (membership_change(latest(r), type, id, addr, &next, err, errlen) != 0)

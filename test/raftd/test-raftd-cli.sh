@@ -89,6 +89,31 @@ log_survives() {
     "$BIN/raftcli" --servers "127.0.0.1:$P" log 1 | grep -q $'^1\t1\thello$'
 }
 check "the log survives a restart" log_survives
+# Membership administration (lib/node/admin.c) on raftd, through kvcli.
+KC=("$BIN/kvcli" --servers "127.0.0.1:$P" --timeout 5s)
+lists_leader() { "${KC[@]}" member list | grep -Eq "^1 +127.0.0.1:$P +leader"; }
+check "kvcli member list on raftd: one voter, the leader" lists_leader
+check "kvcli member add with a bad member: exit 2" expect 2 "bad member 'x=y'" "${KC[@]}" member add x=y
+check "kvcli member remove of the last voter: exit 1 with the reason" expect 1 "the last voter cannot be removed" "${KC[@]}" member remove 1
+check "kvcli leader transfer to a non-member: exit 1" expect 1 "not a voter" "${KC[@]}" leader transfer 9
+P2=$(free_port)
+join_and_promote() {
+  "${KC[@]}" member add "2=127.0.0.1:$P2" >/dev/null &&
+    { "$BIN/raftd" --id 2 --join "127.0.0.1:$P" --data-dir data2 2>node2.log & pids+=($!); } &&
+    "${KC[@]}" member promote 2 >/dev/null &&
+    "${KC[@]}" --json member list | grep -q '"id":2,"addr":"127.0.0.1:'"$P2"'","voter":true'
+}
+check "a raftd joins with --join (listening where it was added) and is promoted" join_and_promote
+transfers() {
+  "${KC[@]}" leader transfer 2 >/dev/null && "$BIN/raftcli" --servers "127.0.0.1:$P2" status | grep -q leader
+}
+check "kvcli leader transfer moves raftd's leader" transfers
+check "a node that was not added cannot join: exit 1 naming the command" expect 1 "node 3 is not a member.*kvcli member add 3=" \
+  "$BIN/raftd" --id 3 --join "127.0.0.1:$P" --data-dir data3
+check "--peers and --join together: exit 2" expect 2 "exclude each other" \
+  "$BIN/raftd" --id 3 --peers "3=127.0.0.1:1" --join "127.0.0.1:$P" --data-dir data3
+"${KC[@]}" member remove 2 >/dev/null || true
+kill -TERM "${pids[-1]}" 2>/dev/null || true
 kill -TERM "$RAFTD"
 wait "$RAFTD"
 # raftd's own option, in use: --read-log-max caps what one raftd.ReadLog returns.
