@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/util.h"
+#include "raft/raft.h" /* RAFT_ENTRY_CONFIG */
 #include "node.pb-c.h"
 #include "../raftclerk/raftclerk.h"
 #include "raftd.pb-c.h"
@@ -154,10 +155,15 @@ static int cmd_log(const struct cluster *c, uint64_t from, uint32_t max, uint64_
     if (best->compacted)
         printf("(entries up to %llu are compacted into a snapshot)\n",
                (unsigned long long)best->snapshot_index);
-    for (size_t k = 0; k < best->n_entries; k++)
-        printf("%llu\t%llu\t%.*s\n", (unsigned long long)best->entries[k]->index,
-               (unsigned long long)best->entries[k]->term, (int)best->entries[k]->data.len,
-               (const char *)best->entries[k]->data.data);
+    for (size_t k = 0; k < best->n_entries; k++) {
+        const Raftd__LogEntry *e = best->entries[k];
+        if (e->type == RAFT_ENTRY_CONFIG) /* binary (lib/raft/membership.h): not the user's */
+            printf("%llu\t%llu\t(membership change)\n", (unsigned long long)e->index,
+                   (unsigned long long)e->term);
+        else
+            printf("%llu\t%llu\t%.*s\n", (unsigned long long)e->index, (unsigned long long)e->term,
+                   (int)e->data.len, (const char *)e->data.data);
+    }
     raftd__read_log_reply__free_unpacked(best, NULL);
     return 0;
 }

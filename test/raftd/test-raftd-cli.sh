@@ -104,6 +104,8 @@ join_and_promote() {
     "${KC[@]}" --json member list | grep -q '"id":2,"addr":"127.0.0.1:'"$P2"'","voter":true'
 }
 check "a raftd joins with --join (listening where it was added) and is promoted" join_and_promote
+shows_changes() { [ "$("$BIN/raftcli" --servers "127.0.0.1:$P" log 1 | grep -c $'\t(membership change)$')" = 2 ]; }
+check "raftcli log shows the two changes as such (not their bytes)" shows_changes
 transfers() {
   "${KC[@]}" leader transfer 2 >/dev/null && "$BIN/raftcli" --servers "127.0.0.1:$P2" status | grep -q leader
 }
