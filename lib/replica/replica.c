@@ -626,10 +626,16 @@ struct replica *replica_new(const struct replica_config *c, struct store *store,
     }
     struct raft_config rc = c->raft;
     rc.storage = store->ops->reader(store);
+    char why[128];
+    if (raft_config_check(&rc, why, sizeof why) != 0) {
+        snprintf(err, errlen, "invalid Raft configuration: %s", why);
+        free(rep);
+        return NULL;
+    }
     rep->r = raft_new(&rc, &init);
-    if (!rep->r) {
-        snprintf(err, errlen, "invalid Raft configuration (election ticks must exceed heartbeat "
-                              "ticks)");
+    if (!rep->r) { /* the config is valid: what the store holds is not */
+        snprintf(err, errlen, "corrupted data directory: the stored membership (or the last log "
+                              "entry's term) cannot be read");
         free(rep);
         return NULL;
     }

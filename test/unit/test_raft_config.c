@@ -15,6 +15,24 @@ static void valid(struct raft_config *c)
     c->n_peers = 3;
 }
 
+/* A membership state that does not parse (a corrupted store) is refused, not guessed at. */
+START_TEST(test_corrupted_membership_refused)
+{
+    struct raft_config c;
+    valid(&c);
+    struct raft_init init;
+    memset(&init, 0, sizeof init);
+    init.conf = (const uint8_t *)"\x01garbage";
+    init.conf_len = 8;
+    ck_assert_ptr_null(raft_new(&c, &init));
+    init.conf = NULL; /* none stored: the initial members */
+    struct raft *r = raft_new(&c, &init);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(raft_membership(r)->n, 3);
+    raft_free(r);
+}
+END_TEST
+
 /* A node that joins a running cluster starts with no members: it learns them from the leader. */
 START_TEST(test_no_members_is_a_joining_node)
 {
@@ -84,6 +102,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_defaults_pass);
     tcase_add_test(tc, test_bad_fields_refused);
     tcase_add_test(tc, test_no_members_is_a_joining_node);
+    tcase_add_test(tc, test_corrupted_membership_refused);
     suite_add_tcase(s, tc);
     return s;
 }
