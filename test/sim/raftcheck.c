@@ -54,7 +54,11 @@ static void check_new_leader_complete(struct sim *s, size_t i, const struct raft
     uint64_t top = sim_max_index(s);
     for (uint64_t k = raft_snapshot_index(r) + 1; k <= top; k++) {
         uint64_t want = sim_applied_term(s, k);
-        if (want == 0)
+        /* Raft promises a leader of term T the entries committed in terms below T: one applied
+         * by a node then in term T or later may have committed only in T or later (a leader of
+         * an older term can still be elected late, by a delayed vote reply, and cannot commit). */
+        uint64_t by = sim_applied_at_term(s, k);
+        if (want == 0 || by == 0 || by >= raft_soft_state(r).term)
             continue;
         uint64_t have = raftcheck_term(r, k);
         if (have != want) {

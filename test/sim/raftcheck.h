@@ -3,7 +3,8 @@
  *   - leader append-only: a leader never overwrites or deletes entries of its own log;
  *   - log matching (every 64 events, and on demand): two logs with an entry of the same index
  *     and term agree on all before it;
- *   - leader completeness: a new leader holds every entry already applied anywhere.
+ *   - leader completeness: a new leader of term T holds every entry applied anywhere by a node
+ *     that was then in a term below T (so committed before T).
  * State machine safety (no two nodes apply different commands at one index) is the
  * simulator's applier's own check. Shared by the randomized modes. */
 #ifndef SIM_RAFTCHECK_H

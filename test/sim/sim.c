@@ -31,6 +31,7 @@ struct applied_log {
     uint8_t **cmd;
     size_t *len;
     uint64_t *term; /* 0 when learned from a snapshot */
+    uint64_t *at_term; /* the node's own term when it applied it (0: unknown) */
     size_t cap;
 };
 
@@ -248,18 +249,22 @@ static void send_msg(struct sim *s, size_t from, const struct raft_msg *m)
 /* ---- the applier (the lab's applier / applierSnap) ----------------------------------------- */
 
 static void alog_set(struct applied_log *l, uint64_t index, const uint8_t *cmd, size_t len,
-                     uint64_t term)
+                     uint64_t term, uint64_t at_term)
 {
     if (index >= l->cap) {
         size_t cap = MAX(l->cap * 2, (size_t)index + 64);
         l->cmd = xrealloc(l->cmd, cap * sizeof *l->cmd);
         l->len = xrealloc(l->len, cap * sizeof *l->len);
         l->term = xrealloc(l->term, cap * sizeof *l->term);
+        l->at_term = xrealloc(l->at_term, cap * sizeof *l->at_term);
         memset(l->cmd + l->cap, 0, (cap - l->cap) * sizeof *l->cmd);
         memset(l->len + l->cap, 0, (cap - l->cap) * sizeof *l->len);
         memset(l->term + l->cap, 0, (cap - l->cap) * sizeof *l->term);
+        memset(l->at_term + l->cap, 0, (cap - l->cap) * sizeof *l->at_term);
         l->cap = cap;
     }
+    if (at_term && (!l->at_term[index] || at_term < l->at_term[index]))
+        l->at_term[index] = at_term;
     if (!l->cmd[index]) {
         l->cmd[index] = xmalloc(len ? len : 1);
         memcpy(l->cmd[index], cmd, len);
@@ -281,6 +286,7 @@ static void alog_free(struct applied_log *l)
     free(l->cmd);
     free(l->len);
     free(l->term);
+    free(l->at_term);
 }
 
 /* Records that node i applied cmd at index, checking it against every node's history. */
@@ -306,7 +312,8 @@ static void apply_command(struct sim *s, size_t i, uint64_t index, uint64_t term
         sim_fail(s, "server %zu apply out of order %llu", i, (unsigned long long)index);
         return;
     }
-    alog_set(&nd->log, index, cmd, len, term);
+    alog_set(&nd->log, index, cmd, len, term,
+             nd->rep ? raft_soft_state(replica_raft(nd->rep)).term : 0);
     nd->last_applied = index;
     saw_index(s, i, index);
 }
@@ -366,7 +373,8 @@ static void ingest_snapshot(struct sim *s, size_t i, const uint8_t *data, size_t
                 sim_fail(s, "snapshot index=%llu server=%zu differs from server=%zu",
                          (unsigned long long)k, i, j);
         }
-        alog_set(&s->nodes[i].log, k, p, l, 0);
+        alog_set(&s->nodes[i].log, k, p, l, 0,
+                 s->nodes[i].rep ? raft_soft_state(replica_raft(s->nodes[i].rep)).term : 0);
         p += l;
     }
     s->nodes[i].last_applied = last;
@@ -921,6 +929,17 @@ uint64_t sim_applied_term(const struct sim *s, uint64_t index)
     }
     return 0;
 }
+uint64_t sim_applied_at_term(const struct sim *s, uint64_t index)
+{
+    uint64_t best = 0;
+    for (size_t i = 0; i < s->o.cluster_size; i++) {
+        const struct applied_log *al = &s->nodes[i].log;
+        if (index < al->cap && al->at_term[index] && (!best || al->at_term[index] < best))
+            best = al->at_term[index];
+    }
+    return best;
+}
+
 uint64_t sim_rpc_total(const struct sim *s) { return s->rpc_total; }
 uint64_t sim_rpc_count(const struct sim *s, size_t i) { return s->rpc_to[i]; }
 uint64_t sim_snapshot_msgs(const struct sim *s, size_t i) { return s->snapshot_msgs_to[i]; }

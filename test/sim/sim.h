@@ -146,6 +146,9 @@ size_t sim_n_committed(struct sim *s, uint64_t index, const uint8_t **cmd, size_
 uint64_t sim_max_index(const struct sim *s);
 /* The term of the entry some node applied at index (0 when unknown: learned by snapshot). */
 uint64_t sim_applied_term(const struct sim *s, uint64_t index);
+/* The lowest term a node was in when it applied index (0 when unknown): the entry was
+ * committed in that term or an earlier one. */
+uint64_t sim_applied_at_term(const struct sim *s, uint64_t index);
 uint64_t sim_rpc_total(const struct sim *s);   /* request messages sent (vote, append, snapshot) */
 uint64_t sim_rpc_count(const struct sim *s, size_t i); /* request messages addressed to i */
 uint64_t sim_snapshot_msgs(const struct sim *s, size_t i); /* InstallSnapshot chunks sent to i */

@@ -625,14 +625,29 @@ static int live_leader(struct run *run)
 
 enum verdict { HELD, UNSAFE, NOT_LIVE };
 
-/* After the faults: a leader whose latest membership has committed (within 5 s), or -1. */
+/* After the faults: a leader whose latest membership has committed and has it as a voter (not
+ * one about to step down after its own removal), the same leader, term and membership for
+ * 500 ms (longer than a transfer takes to end), within 5 s; or -1. */
 static int settled_leader(struct run *run)
 {
+    int last = -1;
+    uint64_t last_term = 0, last_conf = 0, since = 0;
     for (int waited = 0; waited < 5000; waited += 10) {
         int l = live_leader(run);
         const struct raft *r = l >= 0 ? sim_raft(run->s, (size_t)l) : NULL;
-        if (r && raft_membership_index(r) <= raft_hard_state(r).commit)
+        bool settled = r && raft_membership_index(r) <= raft_hard_state(r).commit &&
+                       membership_is_voter(raft_membership(r), raft_id(r));
+        if (!settled) {
+            last = -1;
+        } else if (l != last || raft_soft_state(r).term != last_term ||
+                   raft_membership_index(r) != last_conf) {
+            last = l;
+            last_term = raft_soft_state(r).term;
+            last_conf = raft_membership_index(r);
+            since = sim_now(run->s);
+        } else if (sim_now(run->s) - since >= 500) {
             return l;
+        }
         sim_run_for(run->s, 10);
     }
     return -1;
