@@ -186,7 +186,8 @@ void membership_compact(struct membership_state *s, uint64_t index)
         s->base = s->hist[fold - 1].conf;
     s->base_index = index;
     s->n_hist -= fold;
-    memmove(s->hist, s->hist + fold, s->n_hist * sizeof *s->hist);
+    if (s->n_hist) /* (hist is NULL while nothing was ever pushed) */
+        memmove(s->hist, s->hist + fold, s->n_hist * sizeof *s->hist);
 }
 
 void membership_reset(struct membership_state *s, uint64_t index, const struct raft_membership *c)
