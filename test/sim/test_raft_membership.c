@@ -98,14 +98,21 @@ static uint64_t commit_one(struct sim *s, uint64_t v, size_t expected)
     return (uint64_t)index;
 }
 
+/* The safety checks on s (one simulation at a time in the focused tests). */
+static void watch(struct sim *s)
+{
+    static struct raftcheck checks;
+    memset(&checks, 0, sizeof checks);
+    sim_set_observer(s, raftcheck_observe, &checks);
+}
+
 static struct sim *cluster_on(size_t n, size_t members, uint64_t seed, bool snapshots,
                               enum sim_storage storage)
 {
     struct sim_opts o = { .n = n, .members = members, .seed = seed, .snapshots = snapshots,
                           .noop_on_elect = true, .storage = storage };
     struct sim *s = sim_new(&o);
-    struct raftcheck *c = xcalloc(1, sizeof *c);
-    sim_set_observer(s, raftcheck_observe, c);
+    watch(s);
     ck_assert_int_ge(wait_leader(s, 3000), 0);
     return s;
 }
@@ -504,8 +511,7 @@ static bool two_promotions_in_a_partition(int bug, int *second_rc)
     struct sim_opts o = { .n = 5, .members = 3, .seed = 77, .noop_on_elect = true,
                           .planted_bug = bug };
     struct sim *s = sim_new(&o);
-    struct raftcheck *c = xcalloc(1, sizeof *c);
-    sim_set_observer(s, raftcheck_observe, c);
+    watch(s);
     ck_assert_int_ge(wait_leader(s, 3000), 0);
     ck_assert_int_eq(change(s, RAFT_CHANGE_ADD_LEARNER, 3), RAFT_OK);
     ck_assert_int_eq(change(s, RAFT_CHANGE_ADD_LEARNER, 4), RAFT_OK);
