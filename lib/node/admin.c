@@ -32,8 +32,9 @@ struct node_admin {
 static void members_fill(struct node *n, Node__MembersReply *r)
 {
     const struct raft_membership *m = node_membership(n);
-    Node__Member *ms = xcalloc(m->n + 1, sizeof *ms);
-    r->members = xcalloc(m->n + 1, sizeof *r->members);
+    /* (none on a node that joins, before it learns the membership: members stays NULL) */
+    Node__Member *ms = m->n ? xcalloc(m->n, sizeof *ms) : NULL;
+    r->members = m->n ? xcalloc(m->n, sizeof *r->members) : NULL;
     for (size_t i = 0; i < m->n; i++) {
         node__member__init(&ms[i]);
         ms[i].id = m->m[i].id;

@@ -26,9 +26,12 @@ void node_status_pb(const struct node *n, uint64_t applied_hash, Node__Status *r
     r->raft_state_bytes = st.raft_state_bytes;
     r->snapshot_bytes = st.snapshot_bytes;
     const struct raft_membership *m = node_membership(n);
-    size_t np = m->n;
-    Node__PeerStatus *ps = xcalloc(np + 1, sizeof *ps);
-    r->peers = xcalloc(np + 1, sizeof *r->peers);
+    size_t np = m->n; /* 0 on a node that joins, before it learns the membership */
+    r->n_peers = 0;
+    if (np == 0)
+        return;
+    Node__PeerStatus *ps = xcalloc(np, sizeof *ps);
+    r->peers = xcalloc(np, sizeof *r->peers);
     for (size_t i = 0; i < np; i++) {
         node__peer_status__init(&ps[i]);
         ps[i].id = m->m[i].id;
