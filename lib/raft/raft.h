@@ -259,7 +259,8 @@ int raft_step(struct raft *r, const struct raft_msg *m);
 int raft_grace(struct raft *r, unsigned ticks);
 
 /* Appends a command (copied) to the leader's log. On RAFT_OK, *index and *term say where it
- * will commit if it commits at all. Returns RAFT_ERR_NOT_LEADER on other nodes. */
+ * will commit if it commits at all. Returns RAFT_ERR_NOT_LEADER on other nodes, and
+ * RAFT_ERR_BUSY on a leader handing over (raft_transfer_leader). */
 int raft_propose(struct raft *r, const uint8_t *data, size_t len, uint64_t *index,
                  uint64_t *term);
 
