@@ -653,7 +653,10 @@ void kvt_generic(const char *name, const struct kvt_params *p)
                 bg += lines_with(cluster_node_log(t->c, i), "written in the background");
             printf("  iteration %d: %llu snapshots written in the background so far\n", iter,
                    (unsigned long long)bg);
-            ck_assert_msg(bg > 0, "no snapshot was written in the background");
+            /* By the end, not at every iteration: a first iteration spent mostly in partitions
+             * on the unreliable network may commit too little to need a snapshot (seen once:
+             * 21 entries). */
+            ck_assert_msg(bg > 0 || iter < 2, "no snapshot was written in the background");
         }
         ops_total += t->hist.len - hist_before;
         printf("  iteration %d: %llu ops, %d writes of own elements, max raft state %llu B\n",
