@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "base/b64.h"
 #include "base/clock.h"
 #include "base/util.h"
 #include "bench.h"

@@ -1,5 +1,6 @@
 /* kvcli: the command-line client of a kvd cluster, and the shard controller's admin tool.
- *   kvcli [--servers HOST:PORT,...] [--timeout D] get KEY | put KEY VALUE | append KEY VALUE | status
+ *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json | -w json] get KEY | put KEY VALUE |
+ *         append KEY VALUE | status
  *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json] member list | add | promote | remove,
  *         leader transfer (member.c)
  *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
@@ -16,6 +17,7 @@
 #include "base/util.h"
 #include "clerk/clerk.h"
 #include "clerk/shard.h"
+#include "json.h"
 #include "member.h"
 #include "node_status.h"
 #include "shard.h"
@@ -27,6 +29,7 @@ struct opts {
     char *ctrlers;
     uint64_t timeout_ms;
     bool json;
+    char *write_out;
 };
 
 static const struct config_option options[] = {
@@ -37,7 +40,9 @@ static const struct config_option options[] = {
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       86400000, "give up when no leader answers within this long (a unit is required: 500ms, 10s)" },
     { "", "json", "json", CONFIG_BOOL, offsetof(struct opts, json), "false", 0, 0,
-      "shard config and member commands: print one line of JSON" },
+      "get, status, member and shard commands: print one line of JSON (as --write-out json)" },
+    { "", "write-out", "write-out", CONFIG_STRING, offsetof(struct opts, write_out), "simple", 0,
+      0, "output format, simple or json (-w json, as etcdctl)" },
 };
 
 static const struct config_spec spec = {
@@ -69,7 +74,13 @@ static const struct config_spec spec = {
     "learner (start the node with --join), member promote ID makes a caught-up learner a voter, "
     "member remove ID removes a member (the leader too: it hands over first); leader transfer "
     "ID hands leadership to voter ID. A change is retried while another is pending or the "
-    "learner catches up, until --timeout.",
+    "learner catches up, until --timeout. With --json (or -w json) get, status, member and "
+    "shard commands print one line of JSON: get {\"key\":K,\"found\":true,\"value\":V} (a "
+    "key or value that is not UTF-8 comes as \"key_base64\" / \"value_base64\"; a missing key "
+    "{\"key\":K,\"found\":false}, exit 1), status {\"nodes\":[{\"addr\":A,\"daemon\":D,"
+    "\"id\":N,\"role\":R,\"term\":T,\"leader\":L,\"commit\":C,\"applied\":A,\"last\":L,"
+    "\"snapshot\":S,\"keys\"|\"gid\"|\"config\":N} or {\"addr\":A,\"error\":E},...]}, shard "
+    "join/leave/move {\"config\":N}, shard key {\"key\":K,\"shard\":S,\"gid\":G,...}.",
     options, ARRAY_LEN(options),
 };
 
@@ -87,10 +98,36 @@ static uint8_t *read_stdin(size_t *len)
     return buf;
 }
 
+/* One node of kvcli --json status: {"addr":A,"daemon":D,"id":N,"role":R,"term":T,"leader":L,
+ * "commit":C,"applied":A,"last":L,"snapshot":S,"keys"|"gid"|"config":N}, or {"addr":A,
+ * "error":WHY} for a node that did not answer. */
+static void print_status_json(bool first, const char *addr, const struct node_row *r,
+                              const char *why)
+{
+    printf("%s{\"addr\":", first ? "" : ",");
+    json_string(addr);
+    if (why) {
+        fputs(",\"error\":", stdout);
+        json_string(why);
+        putchar('}');
+        return;
+    }
+    const char *last = strcmp(r->daemon, "shardkvd") == 0     ? "gid"
+                       : strcmp(r->daemon, "shardctrld") == 0 ? "config"
+                                                              : "keys";
+    printf(",\"daemon\":\"%s\",\"id\":%u,\"role\":", r->daemon, r->id);
+    json_string(r->role);
+    printf(",\"term\":%llu,\"leader\":%u,\"commit\":%llu,\"applied\":%llu,\"last\":%llu,"
+           "\"snapshot\":%llu,\"%s\":%llu}",
+           (unsigned long long)r->term, r->leader_id, (unsigned long long)r->commit,
+           (unsigned long long)r->applied, (unsigned long long)r->last,
+           (unsigned long long)r->snapshot, last, (unsigned long long)r->keys);
+}
+
 /* One row per node; exit status 1 unless some node reports a leader (a health check for one
  * node, a cluster check for several). The last column is kvd's keys, shardkvd's gid or
  * shardctrld's latest config number (the header says which when every node is one daemon). */
-static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
+static int cmd_status(char **servers, size_t n, uint64_t timeout_ms, bool json)
 {
     size_t with_leader = 0;
     struct node_row *rows = xcalloc(n ? n : 1, sizeof *rows);
@@ -109,26 +146,47 @@ static int cmd_status(char **servers, size_t n, uint64_t timeout_ms)
     const char *last = mixed || !daemon || strcmp(daemon, "kvd") == 0 ? "keys"
                        : strcmp(daemon, "shardkvd") == 0             ? "gid"
                                                                      : "config";
-    printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
-           "leader", "commit", "applied", "last", "snapshot", last);
+    if (json)
+        fputs("{\"nodes\":[", stdout);
+    else
+        printf("%-4s %-22s %-13s %6s %6s %8s %8s %8s %8s %8s\n", "id", "address", "role", "term",
+               "leader", "commit", "applied", "last", "snapshot", last);
     for (size_t i = 0; i < n; i++) {
         const struct node_row *r = &rows[i];
-        if (why[i]) {
+        if (json)
+            print_status_json(i == 0, servers[i], r, why[i]);
+        else if (why[i])
             printf("%-4s %-22s %s\n", "-", servers[i], why[i]);
-            free(why[i]);
-            continue;
-        }
-        printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", r->id, servers[i],
-               r->role, (unsigned long long)r->term, r->leader_id, (unsigned long long)r->commit,
-               (unsigned long long)r->applied, (unsigned long long)r->last,
-               (unsigned long long)r->snapshot, (unsigned long long)r->keys);
-        with_leader += r->leader_id != 0;
+        else
+            printf("%-4u %-22s %-13s %6llu %6u %8llu %8llu %8llu %8llu %8llu\n", r->id,
+                   servers[i], r->role, (unsigned long long)r->term, r->leader_id,
+                   (unsigned long long)r->commit, (unsigned long long)r->applied,
+                   (unsigned long long)r->last, (unsigned long long)r->snapshot,
+                   (unsigned long long)r->keys);
+        with_leader += !why[i] && r->leader_id != 0;
+        free(why[i]);
     }
+    if (json)
+        puts("]}");
     free(rows);
     free(why);
     if (with_leader == 0)
         fprintf(stderr, "kvcli: no node reports a leader\n");
     return with_leader > 0 ? 0 : 1;
+}
+
+/* kvcli --json get: {"key":K,"found":true,"value":V} (the key and value as json_bytes_member
+ * writes them: "value_base64" for bytes that are not UTF-8), or {"key":K,"found":false}. */
+static void print_get_json(const char *key, bool found, const uint8_t *v, size_t len)
+{
+    putchar('{');
+    json_bytes_member("key", (const uint8_t *)key, strlen(key));
+    printf(",\"found\":%s", found ? "true" : "false");
+    if (found) {
+        putchar(',');
+        json_bytes_member("value", v, len);
+    }
+    puts("}");
 }
 
 /* Where get/put/append go: a kvd cluster (the kv clerk) or a sharded cluster (the shard clerk,
@@ -201,8 +259,27 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
+    /* etcdctl's short form: -w FORMAT is --write-out FORMAT (among the options, i.e. before
+     * the command word; a value after it is left alone). */
+    static const char *const commands[] = { "get", "put", "append", "status", "member", "leader",
+                                            "shard" };
+    for (int i = 1; i < argc; i++) {
+        bool command = false;
+        for (size_t c = 0; c < ARRAY_LEN(commands); c++)
+            command |= strcmp(argv[i], commands[c]) == 0;
+        if (command)
+            break;
+        if (strcmp(argv[i], "-w") == 0)
+            argv[i] = "--write-out";
+    }
     struct opts o;
     int first = config_from_args_or_exit(&spec, argc, argv, &o);
+    if (strcmp(o.write_out, "json") == 0) {
+        o.json = true;
+    } else if (strcmp(o.write_out, "simple") != 0) {
+        fprintf(stderr, "kvcli: --write-out: \"%s\" is not simple or json\n", o.write_out);
+        return 2;
+    }
     log_setup(LOG_ERROR, "kvcli", NULL);
     const char *list = o.servers ? o.servers : getenv("KV_SERVERS") ? getenv("KV_SERVERS")
                                                                     : LOCAL_CLUSTER;
@@ -222,7 +299,7 @@ int main(int argc, char **argv)
                                  o.json)) >= 0) {
         /* done */
     } else if (strcmp(cmd, "status") == 0 && nargs == 1) {
-        rc = cmd_status(servers, n, o.timeout_ms);
+        rc = cmd_status(servers, n, o.timeout_ms, o.json);
     } else if ((strcmp(cmd, "get") == 0 && nargs == 2) ||
                ((strcmp(cmd, "put") == 0 || strcmp(cmd, "append") == 0) && nargs == 3)) {
         uint8_t *val = NULL;
@@ -259,10 +336,13 @@ int main(int argc, char **argv)
                 uint8_t *value;
                 size_t len;
                 r = be_get(&b, key, &value, &len);
-                if (r == CLERK_OK) {
+                if (o.json && (r == CLERK_OK || r == CLERK_NO_KEY)) {
+                    print_get_json(key, r == CLERK_OK, value, len);
+                } else if (r == CLERK_OK) {
                     fwrite(value, 1, len, stdout);
                     putchar('\n');
-                } else if (r == CLERK_NO_KEY) {
+                }
+                if (r == CLERK_NO_KEY) {
                     fprintf(stderr, "kvcli: %s: key not found\n", key);
                 }
                 free(value);

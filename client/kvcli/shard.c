@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "json.h"
 #include "clerk/ctrl.h"
 #include "shard.h"
 #include "shard_status.h"
@@ -115,20 +116,6 @@ static void print_table(const struct sc_config *c)
         free(ranges[r]);
     free(ranges);
     free(counts);
-}
-
-void json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
 }
 
 /* One line: {"num":N,"shards":[gid,...],"groups":{"gid":["server",...],...}}. */
@@ -311,7 +298,7 @@ static int run(struct ctrl_sync *s, const struct request *q, uint64_t timeout_ms
         if (status)
             rc = shard_status(c, timeout_ms, q->json);
         else if (key)
-            shard_key(c, q->key);
+            shard_key(c, q->key, q->json);
         else if (q->json)
             print_json(c);
         else
@@ -329,7 +316,10 @@ static int run(struct ctrl_sync *s, const struct request *q, uint64_t timeout_ms
         num = c->num;
         sc_config_free(c);
         if (num != 0) {
-            printf("config %llu exists: nothing joined (--initial)\n", (unsigned long long)num);
+            if (q->json)
+                printf("{\"config\":%llu,\"joined\":false}\n", (unsigned long long)num);
+            else
+                printf("config %llu exists: nothing joined (--initial)\n", (unsigned long long)num);
             return 0;
         }
     }
@@ -341,7 +331,7 @@ static int run(struct ctrl_sync *s, const struct request *q, uint64_t timeout_ms
         r = ctrl_sync_move(s, q->shard, q->gid, &num);
     if (r != CLERK_OK)
         return failed(s, r);
-    printf("config %llu\n", (unsigned long long)num);
+    printf(q->json ? "{\"config\":%llu}\n" : "config %llu\n", (unsigned long long)num);
     return 0;
 }
 

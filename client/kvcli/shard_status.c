@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "json.h"
 #include "rpc/rpc.h"
 #include "shardctrl/keyshard.h"
 #include "shardkv.pb-c.h"
@@ -202,12 +203,22 @@ int shard_status(const struct sc_config *c, uint64_t timeout_ms, bool json)
     return missing ? 1 : 0;
 }
 
-void shard_key(const struct sc_config *c, const char *key)
+void shard_key(const struct sc_config *c, const char *key, bool json)
 {
     const uint8_t *part;
     size_t plen;
     sc_hash_part((const uint8_t *)key, strlen(key), &part, &plen);
     uint32_t shard = sc_key_shard((const uint8_t *)key, strlen(key), c->n_shards);
-    printf("shard %u gid %u (config %llu, %u shards, hashed: %.*s)\n", shard, c->shards[shard],
-           (unsigned long long)c->num, c->n_shards, (int)plen, (const char *)part);
+    if (!json) {
+        printf("shard %u gid %u (config %llu, %u shards, hashed: %.*s)\n", shard,
+               c->shards[shard], (unsigned long long)c->num, c->n_shards, (int)plen,
+               (const char *)part);
+        return;
+    }
+    putchar('{');
+    json_bytes_member("key", (const uint8_t *)key, strlen(key));
+    printf(",\"shard\":%u,\"gid\":%u,\"config\":%llu,\"shards\":%u,", shard, c->shards[shard],
+           (unsigned long long)c->num, c->n_shards);
+    json_bytes_member("hashed", part, plen);
+    puts("}");
 }

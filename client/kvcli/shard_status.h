@@ -19,12 +19,10 @@
 int shard_status(const struct sc_config *c, uint64_t timeout_ms, bool json);
 
 /* "shard S gid G (config N, M shards, hashed: PART)": the shard of key in c, its group, and the
- * part of the key that is hashed (the hash tag, or the whole key). */
-void shard_key(const struct sc_config *c, const char *key);
+ * part of the key that is hashed (the hash tag, or the whole key); with json one line
+ * {"key":K,"shard":S,"gid":G,"config":N,"shards":M,"hashed":PART}. */
+void shard_key(const struct sc_config *c, const char *key, bool json);
 
 /* Ascending numbers v as ranges: "0-4,7"; "-" for none. */
 void print_ranges(FILE *f, const uint32_t *v, size_t n);
-/* s as a JSON string, on stdout. */
-void json_string(const char *s);
-
 #endif

@@ -49,6 +49,10 @@ uint32_t be32_get(const uint8_t *p);
 /* FNV-1a 32-bit hash (also the MapReduce partition function). */
 uint32_t hash_fnv1a32(const void *data, size_t len);
 
+/* True when p[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+bool utf8_valid(const uint8_t *p, size_t len);
+
 /* A splitmix64 generator: small, seeded, deterministic. */
 struct rng { uint64_t state; };
 void rng_seed(struct rng *r, uint64_t seed);

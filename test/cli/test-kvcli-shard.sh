@@ -126,6 +126,18 @@ lc stop c3
 lc start c3 3 "$base" shardctrld --log-level warn
 check "after a restart of every node: config 1 unchanged" out ctl config 1 <<<"$config1"
 check "... and the latest is config 4" test "$(num)" = 4
+
+# ---- --json for the other shard commands ----
+json_move() { local n; n=$(num); out "$BIN/kvcli" --timeout 10s --json shard move 0 3 <<<"{\"config\":$((n + 1))}"; }
+check "--json move: {\"config\":N}" json_move
+json_key() {
+  local text want
+  text=$(ctl key 'user{42}.name') || return 1
+  want=$(sed -E 's/^shard ([0-9]+) gid ([0-9]+) \(config ([0-9]+), ([0-9]+) shards, hashed: (.*)\)$/{"key":"user{42}.name","shard":\1,"gid":\2,"config":\3,"shards":\4,"hashed":"\5"}/' <<<"$text")
+  [ "$want" != "$text" ] && grep -q '"hashed":"42"' <<<"$want" && out "$BIN/kvcli" --timeout 10s --json shard key 'user{42}.name' <<<"$want"
+}
+check "--json key: the same facts as the text, the hash tag" json_key
+
 lc stop c3
 
 # ---- an unreachable controller: exit 1, within about a second ----

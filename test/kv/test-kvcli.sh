@@ -25,12 +25,29 @@ check "get of a missing key: exit 1, \"key not found\" on stderr, nothing on std
 check "get of a key put to \"\": an empty line, exit 0" test "$(kv put empty '' && kv get empty; echo "rc=$?")" = $'\nrc=0'
 check "VALUE - reads stdin" test "$(printf 'from\nstdin' | kv put multi - && kv get multi)" = $'from\nstdin'
 check "status: one row per node" test "$(kv status | tail -n +2 | grep -c .)" = 3
+# --json / -w json: one line each, exact for get (text, escapes, bytes that are not UTF-8).
+check "--json get" test "$(kv --json get a)" = '{"key":"a","found":true,"value":"123"}'
+check "-w json get is --json get" test "$(kv -w json get a)" = "$(kv --json get a)"
+check "--json get escapes quotes, backslashes, newlines" test "$(kv put q 'say "hi"\
+x' >/dev/null && kv --json get q)" = '{"key":"q","found":true,"value":"say \"hi\"\\\u000ax"}'
+check "--json get of bytes that are not UTF-8: base64" test "$(printf '\xff\x00' | kv put bin - && kv --json get bin)" = '{"key":"bin","found":true,"value_base64":"/wA="}'
+missing_json() { expect 1 'key not found' "$BIN/kvcli" --timeout 5s --json get nothing && test "$(cat out.txt)" = '{"key":"nothing","found":false}'; }
+check "--json get of a missing key: found false, exit 1" missing_json
+status_json() {
+  local j; j=$(kv --json status) || return 1
+  [ "$(grep -c . <<<"$j")" = 1 ] && [ "$(grep -o '"addr":' <<<"$j" | wc -l)" = 3 ] &&
+    [ "$(grep -o '"role":"leader"' <<<"$j" | wc -l)" = 1 ] &&
+    grep -Eq '^\{"nodes":\[\{"addr":"127\.0\.0\.1:[0-9]+","daemon":"kvd","id":[1-3],"role":"[a-z]+","term":[0-9]+,"leader":[1-3],"commit":[0-9]+,"applied":[0-9]+,"last":[0-9]+,"snapshot":[0-9]+,"keys":[0-9]+\}' <<<"$j"
+}
+check "--json status: one line, three nodes, one leader" status_json
+check "-w with another format: exit 2" expect 2 'not simple or json' "$BIN/kvcli" -w yaml get a
 leader=$(kv status | awk '$3 == "leader" {print $1}')
 check "status names one leader" test -n "$leader"
 for victim in $leader $(( leader % 3 + 1 )); do
   kill -9 "$(cat "c3/node-$victim.pid")"
   check "kill -9 node $victim: put/get keep working" test "$(kv put k$victim v$victim && kv get k$victim)" = "v$victim"
   check "kill -9 node $victim: status shows it unreachable" bash -c "$BIN/kvcli status | grep -q 'unreachable'"
+  check "kill -9 node $victim: --json status gives its error" bash -c "$BIN/kvcli --json status | grep -q '\"error\":\"unreachable'"
   "$ROOT/scripts/local-cluster.sh" restart c3 "$victim"
   sleep 0.5
 done

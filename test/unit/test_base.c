@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/b64.h"
 #include "base/u64map.h"
 #include "base/util.h"
 
@@ -135,6 +136,56 @@ START_TEST(test_rng_and_hash)
 }
 END_TEST
 
+START_TEST(test_b64)
+{
+    /* RFC 4648's test vectors, each encoded and decoded back. */
+    static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const coded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                         "Zm9vYmFy" };
+    for (size_t i = 0; i < 7; i++) {
+        char out[16];
+        size_t n = b64_encode((const uint8_t *)plain[i], strlen(plain[i]), out);
+        ck_assert_uint_eq(n, b64_encoded_len(strlen(plain[i])));
+        ck_assert_uint_eq(n, strlen(coded[i]));
+        ck_assert(memcmp(out, coded[i], n) == 0);
+        uint8_t back[16];
+        ck_assert_int_eq(b64_decode(coded[i], n, back), (long)strlen(plain[i]));
+        ck_assert(memcmp(back, plain[i], strlen(plain[i])) == 0);
+    }
+    uint8_t all[256], back[258];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    char out[344];
+    size_t n = b64_encode(all, 256, out);
+    ck_assert_int_eq(b64_decode(out, n, back), 256);
+    ck_assert(memcmp(all, back, 256) == 0);
+    ck_assert_int_eq(b64_decode("Zm9", 3, back), -1);  /* not a multiple of 4 */
+    ck_assert_int_eq(b64_decode("Zm9*", 4, back), -1); /* not in the alphabet */
+}
+END_TEST
+
+START_TEST(test_utf8_valid)
+{
+    static const char *const good[] = { "", "abc", "caf\xc3\xa9", "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf" };
+    static const char *const bad[] = {
+        "\xc3",             /* truncated */
+        "\xc0\xaf",         /* overlong '/' */
+        "\xe0\x80\xaf",     /* overlong */
+        "\xed\xa0\x80",     /* a surrogate */
+        "\xf4\x90\x80\x80", /* past U+10FFFF */
+        "\xff",             /* never in UTF-8 */
+        "a\x80" "b",        /* a lone continuation byte */
+        "\xe2\x82",         /* truncated at the end */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(utf8_valid((const uint8_t *)good[i], strlen(good[i])), "good %zu", i);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!utf8_valid((const uint8_t *)bad[i], strlen(bad[i])), "bad %zu", i);
+    ck_assert(utf8_valid((const uint8_t *)"a\0b", 3)); /* NUL is a character (escaped in JSON) */
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("base");
@@ -145,6 +196,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_u64map_random);
     tcase_add_test(tc, test_rng_and_hash);
     tcase_add_test(tc, test_split_list);
+    tcase_add_test(tc, test_b64);
+    tcase_add_test(tc, test_utf8_valid);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
-/* Standard base64 (RFC 4648, with padding), as etcd's JSON gateway carries keys and values. */
-#ifndef KVBENCH_B64_H
-#define KVBENCH_B64_H
+/* Standard base64 (RFC 4648, with padding): how etcd's JSON gateway carries keys and values
+ * (kvbench), and how kvcli --json prints a value that is not UTF-8 text. */
+#ifndef BASE_B64_H
+#define BASE_B64_H
 
 #include <stddef.h>
 #include <stdint.h>

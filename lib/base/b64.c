@@ -1,4 +1,4 @@
-#include "b64.h"
+#include "base/b64.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
