@@ -489,7 +489,7 @@ START_TEST(jsonl_errors)
         { "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"call\":1,\"retrun\":2}",
           "column 43: unknown field \"retrun\"" },
         { "{\"client\":1,\"client\":2}", "field \"client\" appears twice" },
-        { "{\"client\":1,\"op\":\"cas\"}", "op must be \"get\", \"put\" or \"append\"" },
+        { "{\"client\":1,\"op\":\"frob\"}", "op must be \"get\", \"put\", \"append\", \"delete\" or \"cas\"" },
         { "{\"client\":1.5}", "client must be an integer" },
         { "{\"client\":\"1\"}", "expected an integer for client" },
         { "{\"client\":01}", "leading zero" },
