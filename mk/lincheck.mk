@@ -22,9 +22,12 @@ $(LINCHECK_GEN): $(call obj,test/lincheck/gen_main.c) $(LINK_LINCHECK) $(call li
 PROGRAMS += $(LINCHECK_GEN)
 
 # The unit tests link the library (their own rule replaces the generic one, as in mk/raft.mk):
-# test_lincheck (get/put/append), test_lincheck_delcas (delete and cas in the model).
+# test_lincheck (get/put/append), test_lincheck_delcas (delete and cas in the model), with the
+# helpers they share (test/unit/lincheck_testlib.c: the brute force, the rules' cross-check).
+LINCHECK_TESTLIB := $(call obj,test/unit/lincheck_testlib.c)
+ALL_OBJS += $(LINCHECK_TESTLIB)
 $(OUT)/test/test_lincheck $(OUT)/test/test_lincheck_delcas: $(OUT)/test/%: $(OUT)/obj/test/unit/%.o \
-		$(UNIT_MAIN) $(TEST_SUPPORT) $(LINK_LINCHECK) $(LINK_ECHO)
+		$(LINCHECK_TESTLIB) $(UNIT_MAIN) $(TEST_SUPPORT) $(LINK_LINCHECK) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 

@@ -143,8 +143,9 @@ int lin_history_call_op(struct lin_history *h, const struct lin_op *op, size_t *
     return rc;
 }
 
-int lin_history_return_op(struct lin_history *h, size_t index, bool ok, bool absent,
-                          const char *output, size_t output_len, int64_t return_ns)
+/* Completes operation index with its return time and outcome (has_ok: a delete's or cas's). */
+static int complete(struct lin_history *h, size_t index, bool has_ok, bool ok, bool absent,
+                    const char *output, size_t output_len, int64_t return_ns)
 {
     if (index >= h->len)
         return LIN_ERR_INVALID;
@@ -154,7 +155,7 @@ int lin_history_return_op(struct lin_history *h, size_t index, bool ok, bool abs
         return LIN_ERR_INVALID;
     struct lin_op done = *op;
     done.return_ns = return_ns;
-    done.has_ok = true;
+    done.has_ok = has_ok;
     done.ok = ok;
     if (absent || output) {
         done.output = absent ? "" : output;
@@ -167,23 +168,14 @@ int lin_history_return_op(struct lin_history *h, size_t index, bool ok, bool abs
     return 0;
 }
 
+int lin_history_return_op(struct lin_history *h, size_t index, bool ok, bool absent,
+                          const char *output, size_t output_len, int64_t return_ns)
+{
+    return complete(h, index, true, ok, absent, output, output_len, return_ns);
+}
+
 int lin_history_return(struct lin_history *h, size_t index, const char *output, size_t output_len,
                        int64_t return_ns)
 {
-    if (index >= h->len)
-        return LIN_ERR_INVALID;
-    struct lin_op *op = &h->ops[index];
-    if (op->return_ns != LIN_NO_RETURN || return_ns == LIN_NO_RETURN ||
-        !valid_times(op->call_ns, return_ns))
-        return LIN_ERR_INVALID;
-    struct lin_op done = *op;
-    done.return_ns = return_ns;
-    if (output) {
-        done.output = output;
-        done.output_len = output_len;
-        done.has_output = true;
-    }
-    op_copy(op, &done);
-    free((char *)done.key);
-    return 0;
+    return complete(h, index, false, false, false, output, output_len, return_ns);
 }

@@ -19,37 +19,51 @@ struct res {
     char value[256];
 };
 
-/* Through the decoded API (kv_apply). */
-static struct res run(struct kv *kv, enum kv_op op, const char *key, const char *val,
-                      uint64_t client, uint64_t seq, bool want_prev)
+/* Applies c through the decoded API (kv_apply), or, bytes set, through the codec (what kvd's
+ * state machine adapter calls). */
+static struct res apply(struct kv *kv, const struct kv_cmd *c, bool bytes)
 {
-    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
-                        val ? strlen(val) : 0, client, seq, want_prev, NULL, 0, false };
-    struct kv_result r;
-    kv_apply(kv, &c, &r);
-    struct res out = { r.err, "" };
-    snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
-    return out;
-}
-
-/* The same through the codec (what kvd's state machine adapter calls). */
-static struct res run_bytes(struct kv *kv, enum kv_op op, const char *key, const char *val,
-                            uint64_t client, uint64_t seq, bool want_prev)
-{
-    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
-                        val ? strlen(val) : 0, client, seq, want_prev, NULL, 0, false };
+    struct res out = { 0, "" };
+    if (!bytes) {
+        struct kv_result r;
+        kv_apply(kv, c, &r);
+        out.err = r.err;
+        snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
+        return out;
+    }
     uint8_t *buf, *reply;
     size_t n, len;
-    kv_codec_encode_cmd(&c, &buf, &n);
+    kv_codec_encode_cmd(c, &buf, &n);
     kv_codec_apply(kv, buf, n, &reply, &len);
     Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
     ck_assert_ptr_nonnull(r);
-    struct res out = { (enum kv_err)r->err, "" };
+    out.err = (enum kv_err)r->err;
     snprintf(out.value, sizeof out.value, "%.*s", (int)r->value.len, (const char *)r->value.data);
     kv__reply__free_unpacked(r, NULL);
     free(reply);
     free(buf);
     return out;
+}
+
+static struct res run_how(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                          uint64_t client, uint64_t seq, bool want_prev, bool bytes)
+{
+    struct kv_cmd c = { .op = op, .key = (const uint8_t *)key, .klen = strlen(key),
+                        .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
+                        .client_id = client, .seq = seq, .want_prev = want_prev };
+    return apply(kv, &c, bytes);
+}
+
+static struct res run(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                      uint64_t client, uint64_t seq, bool want_prev)
+{
+    return run_how(kv, op, key, val, client, seq, want_prev, false);
+}
+
+static struct res run_bytes(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                            uint64_t client, uint64_t seq, bool want_prev)
+{
+    return run_how(kv, op, key, val, client, seq, want_prev, true);
 }
 
 #define GET(kv, k) run(kv, KV_OP_GET, k, NULL, 0, 0, false)
@@ -330,26 +344,7 @@ static struct res cond(struct kv *kv, enum kv_op op, const char *key, const char
                         .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
                         .client_id = client, .seq = seq, .expected = (const uint8_t *)expected,
                         .elen = expected ? strlen(expected) : 0, .expect_absent = absent };
-    struct res out = { 0, "" };
-    if (!bytes) {
-        struct kv_result r;
-        kv_apply(kv, &c, &r);
-        out.err = r.err;
-        snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
-        return out;
-    }
-    uint8_t *buf, *reply;
-    size_t n, len;
-    kv_codec_encode_cmd(&c, &buf, &n);
-    kv_codec_apply(kv, buf, n, &reply, &len);
-    Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
-    ck_assert_ptr_nonnull(r);
-    out.err = (enum kv_err)r->err;
-    snprintf(out.value, sizeof out.value, "%.*s", (int)r->value.len, (const char *)r->value.data);
-    kv__reply__free_unpacked(r, NULL);
-    free(reply);
-    free(buf);
-    return out;
+    return apply(kv, &c, bytes);
 }
 #define DEL(kv, k, cl, seq) cond(kv, KV_OP_DELETE, k, NULL, false, NULL, cl, seq, false)
 #define CAS(kv, k, old, new, cl, seq) cond(kv, KV_OP_CAS, k, old, false, new, cl, seq, false)

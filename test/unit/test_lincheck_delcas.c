@@ -3,7 +3,8 @@
  * success or failure, and a failed one's current value, must be consistent; "" is not absent
  * but an output "" fits an absent key), operations without a return, the JSON fields and their
  * errors, the recording API, random small histories against a brute-force checker, and the
- * model's rules against the plain search on generated histories with deletes and cas. */
+ * model's rules against the plain search on generated histories with deletes and cas (the
+ * brute force and the cross-check are lincheck_testlib.c's). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "../lincheck/internal.h"
 #include "../lincheck/lincheck.h"
 #include "base/util.h"
+#include "lincheck_testlib.h"
 
 #define NR LIN_NO_RETURN
 
@@ -335,8 +337,6 @@ END_TEST
 
 /* ---- JSON and recording ------------------------------------------------------------------- */
 
-static char *temp_path(const char *name) { return xasprintf("/tmp/lincheck-delcas-%d-%s", getpid(), name); }
-
 static bool same_op(const struct lin_op *a, const struct lin_op *b)
 {
     return a->client == b->client && a->kind == b->kind && a->key_len == b->key_len &&
@@ -360,7 +360,7 @@ START_TEST(jsonl_round_trip)
     CAS_FAILED(&h, 4, NULL, "v", "cur", 12, 13);
     CAS_FAILED(&h, 4, "", "v", NULL, 14, 15);
     CAS_LOST(&h, 5, "x", "y", 16);
-    char *path = temp_path("rt.jsonl");
+    char *path = lt_temp_path("rt.jsonl");
     char err[256];
     ck_assert_int_eq(lin_history_write_jsonl(&h, path, err, sizeof err), 0);
     struct lin_history g = { 0 };
@@ -415,7 +415,7 @@ START_TEST(jsonl_errors)
         { "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"absent\":\"yes\",\"call\":1}",
           "absent must be true or false" },
     };
-    char *path = temp_path("bad.jsonl");
+    char *path = lt_temp_path("bad.jsonl");
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         FILE *f = fopen(path, "w");
         fprintf(f, "{\"client\":1,\"op\":\"delete\",\"key\":\"k\",\"call\":1}\n%s\n", bad[i].line);
@@ -456,104 +456,6 @@ END_TEST
 
 /* ---- random small histories against a brute-force checker ---------------------------------- */
 
-struct bstate {
-    bool absent;
-    char v[64];
-};
-
-struct brute {
-    const struct lin_history *h;
-    bool used[8];
-    struct bstate st[2];
-};
-
-/* The model as the documentation states it, written apart from model.c. */
-static bool fits(const struct lin_op *op, const struct bstate *s)
-{
-    if (op->absent)
-        return s->absent;
-    return s->absent ? op->output_len == 0 : strcmp(op->output, s->v) == 0;
-}
-
-static bool matches(const struct lin_op *op, const struct bstate *s)
-{
-    return op->expect_absent ? s->absent : !s->absent && strcmp(op->expected, s->v) == 0;
-}
-
-/* Applies op to s if its recorded outcome allows it here. */
-static bool brute_step(const struct lin_op *op, struct bstate *s)
-{
-    bool returned = op->return_ns != NR;
-    switch (op->kind) {
-    case LIN_GET:
-        return !op->has_output || !returned || fits(op, s);
-    case LIN_PUT:
-        s->absent = false;
-        strcpy(s->v, op->value);
-        return true;
-    case LIN_APPEND:
-        if (op->has_output && returned && !fits(op, s))
-            return false;
-        if (s->absent)
-            s->v[0] = '\0';
-        s->absent = false;
-        strcat(s->v, op->value);
-        return true;
-    case LIN_DELETE:
-        if (op->has_ok && returned && op->ok == s->absent)
-            return false;
-        s->absent = true;
-        s->v[0] = '\0';
-        return true;
-    case LIN_CAS: {
-        bool m = matches(op, s);
-        if (op->has_ok && returned && (op->ok != m || (!m && op->has_output && !fits(op, s))))
-            return false;
-        if (m) {
-            s->absent = false;
-            strcpy(s->v, op->value);
-        }
-        return true;
-    }
-    }
-    return false;
-}
-
-static bool brute_search(struct brute *b)
-{
-    const struct lin_history *h = b->h;
-    size_t n = h->len;
-    bool all_done = true;
-    for (size_t i = 0; i < n; i++)
-        if (!b->used[i] && h->ops[i].return_ns != NR)
-            all_done = false;
-    if (all_done)
-        return true; /* the remaining ops have no return: they never took effect */
-    for (size_t i = 0; i < n; i++) {
-        if (b->used[i])
-            continue;
-        const struct lin_op *op = &h->ops[i];
-        bool blocked = false;
-        for (size_t j = 0; j < n && !blocked; j++)
-            if (!b->used[j] && h->ops[j].return_ns != NR && h->ops[j].return_ns < op->call_ns)
-                blocked = true;
-        if (blocked)
-            continue;
-        struct bstate *st = &b->st[op->key[0] - 'a'], saved = *st;
-        if (!brute_step(op, st)) {
-            *st = saved;
-            continue;
-        }
-        b->used[i] = true;
-        bool found = brute_search(b);
-        b->used[i] = false;
-        *st = saved;
-        if (found)
-            return true;
-    }
-    return false;
-}
-
 START_TEST(random_against_brute_force)
 {
     static const char *const outs[] = { "", "a", "b", "ab", "ba", "aa" };
@@ -592,23 +494,7 @@ START_TEST(random_against_brute_force)
             o.return_ns = rng_below(&rng, 5) == 0 ? NR : o.call_ns + (int64_t)rng_below(&rng, 10);
             add(&h, o);
         }
-        struct brute b = { .h = &h };
-        for (int k = 0; k < 2; k++)
-            b.st[k].absent = true;
-        bool want = brute_search(&b);
-        struct lin_report r, plain;
-        enum lin_result got = lin_check(&h, 10000, &r);
-        enum lin_result got_plain = lin_check_flags(&h, 10000, LIN_FLAG_NO_PRUNE, &plain);
-        if ((got == LIN_OK) != want || (got_plain == LIN_OK) != want) {
-            char *path = temp_path("mismatch.jsonl");
-            char err[256];
-            lin_history_write_jsonl(&h, path, err, sizeof err);
-            ck_abort_msg("history %d (saved to %s): brute force says %d, lin_check %s, plain %s",
-                         iter, path, want, lin_result_name(got), lin_result_name(got_plain));
-        }
-        counts[want]++;
-        lin_report_free(&r);
-        lin_report_free(&plain);
+        counts[lt_brute_agrees(&h, iter)]++;
         lin_history_free(&h);
     }
     printf("random small histories with delete and cas: %d linearizable, %d not\n", counts[1],
@@ -623,67 +509,34 @@ END_TEST
 /* The model's rules never change a verdict with deletes and cas about: generated one-key
  * histories, each with one mutation (an outcome flipped, an output replaced, an interval
  * moved), checked with and without the rules. */
+static void delcas_params(struct lin_gen_params *p, struct rng *rng, int iter)
+{
+    p->seed = 5000 + (uint64_t)iter;
+    p->ops = 20 + rng_below(rng, 40);
+    p->clients = 2 + (unsigned)rng_below(rng, 3);
+    p->put_pct = (unsigned)rng_below(rng, 15);
+    p->append_pct = 20 + (unsigned)rng_below(rng, 30);
+    p->delete_pct = (unsigned)rng_below(rng, 10);
+    p->cas_pct = 5 + (unsigned)rng_below(rng, 20);
+    p->append_output = rng_below(rng, 3) == 0;
+    p->lost_pct = (unsigned)rng_below(rng, 10);
+}
+
+/* A delete's or cas's recorded outcome flipped, or an output replaced by another one's. */
+static void delcas_mutate(struct lin_op *op, const struct lin_op *other, unsigned how)
+{
+    if (how == 0 && op->has_ok) {
+        op->ok = !op->ok;
+    } else if (how == 1 && other->has_output && op->has_output) {
+        op->output = other->output;
+        op->output_len = other->output_len;
+        op->absent = other->absent;
+    }
+}
+
 START_TEST(pruning_agrees_with_plain_search)
 {
-    struct rng rng;
-    rng_seed(&rng, 77);
-    int counts[2] = { 0, 0 }, skipped = 0;
-    for (int iter = 0; iter < 400; iter++) {
-        struct lin_gen_params p;
-        lin_gen_params_default(&p);
-        p.seed = 5000 + (uint64_t)iter;
-        p.ops = 20 + rng_below(&rng, 40);
-        p.clients = 2 + (unsigned)rng_below(&rng, 3);
-        p.keys = 1;
-        p.put_pct = (unsigned)rng_below(&rng, 15);
-        p.append_pct = 20 + (unsigned)rng_below(&rng, 30);
-        p.delete_pct = (unsigned)rng_below(&rng, 10);
-        p.cas_pct = 5 + (unsigned)rng_below(&rng, 20);
-        p.append_output = rng_below(&rng, 3) == 0;
-        p.lost_pct = (unsigned)rng_below(&rng, 10);
-        struct lin_history g = { 0 }, h = { 0 };
-        lin_history_generate(&g, &p);
-        size_t victim = rng_below(&rng, g.len), other = rng_below(&rng, g.len);
-        unsigned how = (unsigned)rng_below(&rng, 3);
-        for (size_t i = 0; i < g.len; i++) {
-            struct lin_op op = g.ops[i];
-            if (i == victim && how == 0 && op.has_ok) {
-                op.ok = !op.ok;
-            } else if (i == victim && how == 1 && g.ops[other].has_output && op.has_output) {
-                op.output = g.ops[other].output;
-                op.output_len = g.ops[other].output_len;
-                op.absent = g.ops[other].absent;
-            } else if (i == victim && how == 2 && op.return_ns != NR) {
-                int64_t shift = (int64_t)rng_below(&rng, 2000000);
-                op.call_ns += shift;
-                op.return_ns += shift;
-            }
-            ck_assert_int_eq(lin_history_add_op(&h, &op), 0);
-        }
-        struct lin_report r1, r2;
-        enum lin_result pruned = lin_check(&h, 10000, &r1);
-        enum lin_result plain = lin_check_flags(&h, 2000, LIN_FLAG_NO_PRUNE, &r2);
-        if (plain == LIN_UNKNOWN) {
-            skipped++;
-        } else {
-            if (pruned != plain) {
-                char *path = temp_path("prune-mismatch.jsonl");
-                char err[256];
-                lin_history_write_jsonl(&h, path, err, sizeof err);
-                ck_abort_msg("history %d (saved to %s): pruned %s, plain %s", iter, path,
-                             lin_result_name(pruned), lin_result_name(plain));
-            }
-            counts[plain == LIN_OK]++;
-        }
-        lin_report_free(&r1);
-        lin_report_free(&r2);
-        lin_history_free(&h);
-        lin_history_free(&g);
-    }
-    printf("delete/cas: pruned vs plain search: %d linearizable, %d not, %d undecided\n",
-           counts[1], counts[0], skipped);
-    ck_assert_int_gt(counts[0], 50);
-    ck_assert_int_gt(counts[1], 50);
+    lt_mutated_rules_agree("delete/cas", 400, 77, delcas_params, delcas_mutate);
 }
 END_TEST
 
