@@ -82,7 +82,7 @@ void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg);
 /* The partition of key (0 without a partition function). */
 uint32_t kv_partition_of(const struct kv *kv, const uint8_t *key, size_t klen);
 
-/* Applies one command from the log into *res. A Get is answered as kv_get does; a Put/Append
+/* Applies one command from the log into *res. A Get is answered as kv_get does; a write
  * already applied for (client, seq) gets the stored reply without being redone; an older seq
  * gets KV_STALE. Every replica applying the same commands reaches the same state. */
 void kv_apply(struct kv *kv, const struct kv_cmd *cmd, struct kv_result *res);
