@@ -21,9 +21,13 @@ $(LINCHECK_GEN): $(call obj,test/lincheck/gen_main.c) $(LINK_LINCHECK) $(call li
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
 PROGRAMS += $(LINCHECK_GEN)
 
-# The unit test links the library (its own rule replaces the generic one, as in mk/raft.mk).
-$(OUT)/test/test_lincheck: $(call obj,test/unit/test_lincheck.c) $(UNIT_MAIN) $(TEST_SUPPORT) \
-		$(LINK_LINCHECK) $(LINK_ECHO)
+# The unit tests link the library (their own rule replaces the generic one, as in mk/raft.mk):
+# test_lincheck (get/put/append), test_lincheck_delcas (delete and cas in the model), with the
+# helpers they share (test/unit/lincheck_testlib.c: the brute force, the rules' cross-check).
+LINCHECK_TESTLIB := $(call obj,test/unit/lincheck_testlib.c)
+ALL_OBJS += $(LINCHECK_TESTLIB)
+$(OUT)/test/test_lincheck $(OUT)/test/test_lincheck_delcas: $(OUT)/test/%: $(OUT)/obj/test/unit/%.o \
+		$(LINCHECK_TESTLIB) $(UNIT_MAIN) $(TEST_SUPPORT) $(LINK_LINCHECK) $(LINK_ECHO)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
 

@@ -18,3 +18,6 @@ stop-sharded:
 	@if compgen -G 'run/sharded/*/node-*.pid' >/dev/null; then \
 		BIN=$(BIN) scripts/sharded-cluster.sh stop run/sharded && \
 		echo "sharded cluster stopped (data kept in run/sharded)"; fi
+
+# kvcli del and cas on a kvd cluster and on a sharded one (test/cli/test-kvcli-delcas.sh, ~11 s).
+TEST_PROGRAMS += test/cli/test-kvcli-delcas.sh

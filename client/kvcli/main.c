@@ -1,6 +1,8 @@
 /* kvcli: the command-line client of a kvd cluster, and the shard controller's admin tool.
  *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json | -w json] get KEY | put KEY VALUE |
  *         append KEY VALUE | status
+ *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json] del KEY | cas KEY OLD NEW |
+ *         cas --absent KEY NEW (write_ops.c)
  *   kvcli [--servers HOST:PORT,...] [--timeout D] [--json] member list | add | promote | remove,
  *         leader transfer (member.c)
  *   kvcli [--ctrlers HOST:PORT,...] [--timeout D] [--json] shard join | leave | move | config
@@ -21,6 +23,7 @@
 #include "member.h"
 #include "node_status.h"
 #include "shard.h"
+#include "write_ops.h"
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
 
@@ -40,16 +43,21 @@ static const struct config_option options[] = {
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       86400000, "give up when no leader answers within this long (a unit is required: 500ms, 10s)" },
     { "", "json", "json", CONFIG_BOOL, offsetof(struct opts, json), "false", 0, 0,
-      "get, status, member and shard commands: print one line of JSON (as --write-out json)" },
+      "get, status, member, shard, del and cas commands: print one line of JSON (as "
+      "--write-out json)" },
     { "", "write-out", "write-out", CONFIG_STRING, offsetof(struct opts, write_out), "simple", 0,
       0, "output format, simple or json (-w json, as etcdctl)" },
 };
 
 static const struct config_spec spec = {
-    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " MEMBER_SYNOPSIS
+    "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | " WRITE_OPS_SYNOPSIS
+    " | status | " MEMBER_SYNOPSIS
     " | " SHARD_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
-    "from standard input); status prints one row per node (of kvd, shardkvd or shardctrld; the "
+    "from standard input); del deletes KEY and prints \"deleted\" or \"not found\" (exit 0 either "
+    "way); cas sets KEY to NEW only if it holds OLD (cas --absent: only if KEY is absent), prints "
+    "nothing and exits 0 when it did, else exits 1 printing the current value (stderr: \"compare "
+    "failed\"; for an absent key only \"compare failed: key not found\" on stderr); status prints one row per node (of kvd, shardkvd or shardctrld; the "
     "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
     "address is enough (a follower relays to the leader). Exit status: 0 success; 1 failure, "
     "with the reason on standard error: \"key not found\" (get of a key never written), \"value "
@@ -65,7 +73,7 @@ static const struct config_spec spec = {
     "--json one line {\"num\":N,\"shards\":[gid,...],\"groups\":{\"gid\":[server,...]}}. A "
     "request the controller refuses (an unknown gid, gid 0, a gid joined twice, a shard out of "
     "range) exits 1 with the controller's message. With controllers given (--ctrlers or "
-    "$KV_CTRLERS) and no --servers, get, put and append go to the sharded cluster (shardkvd "
+    "$KV_CTRLERS) and no --servers, get, put, append, del and cas go to the sharded cluster (shardkvd "
     "groups) through the shard clerk. shard status prints every group member's role, config "
     "number and shard states, and exits 1 until every shard is served; shard key KEY prints the "
     "key's shard and group. The member commands work on any Raft daemon's cluster (--servers: "
@@ -253,7 +261,7 @@ static int report(struct kv_backend *b, enum clerk_result r, const char *key, si
 static int usage(void)
 {
     fprintf(stderr, "kvcli: usage: kvcli [OPTION]... get KEY | put KEY VALUE | append KEY VALUE | "
-                    "status | member ... | leader transfer ID | shard ... (see --help)\n");
+                    WRITE_OPS_SYNOPSIS " | status | member ... | leader transfer ID | shard ... (see --help)\n");
     return 2;
 }
 
@@ -261,8 +269,8 @@ int main(int argc, char **argv)
 {
     /* etcdctl's short form: -w FORMAT is --write-out FORMAT (among the options, i.e. before
      * the command word; a value after it is left alone). */
-    static const char *const commands[] = { "get", "put", "append", "status", "member", "leader",
-                                            "shard" };
+    static const char *const commands[] = { "get",    "put",    "append", "del",  "cas",
+                                            "status", "member", "leader", "shard" };
     for (int i = 1; i < argc; i++) {
         bool command = false;
         for (size_t c = 0; c < ARRAY_LEN(commands); c++)
@@ -301,10 +309,11 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "status") == 0 && nargs == 1) {
         rc = cmd_status(servers, n, o.timeout_ms, o.json);
     } else if ((strcmp(cmd, "get") == 0 && nargs == 2) ||
-               ((strcmp(cmd, "put") == 0 || strcmp(cmd, "append") == 0) && nargs == 3)) {
+               ((strcmp(cmd, "put") == 0 || strcmp(cmd, "append") == 0) && nargs == 3) ||
+               write_ops_match(cmd, argv + first + 1, nargs)) {
         uint8_t *val = NULL;
         size_t vlen = 0;
-        if (cmd[0] != 'g') {
+        if (cmd[0] == 'p' || cmd[0] == 'a') {
             const char *arg = argv[first + 2];
             vlen = strlen(arg);
             val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
@@ -332,7 +341,10 @@ int main(int argc, char **argv)
         } else {
             const char *key = argv[first + 1];
             enum clerk_result r;
-            if (cmd[0] == 'g') {
+            int own = -1; /* del / cas: the exit status of an outcome they printed */
+            if (write_ops_match(cmd, argv + first + 1, nargs)) {
+                own = write_ops_run(cmd, argv + first + 1, nargs - 1, b.kv, b.sharded, o.json, &r);
+            } else if (cmd[0] == 'g') {
                 uint8_t *value;
                 size_t len;
                 r = be_get(&b, key, &value, &len);
@@ -349,7 +361,7 @@ int main(int argc, char **argv)
             } else {
                 r = be_write(&b, cmd[0] == 'p', key, val, vlen);
             }
-            rc = report(&b, r, key, vlen);
+            rc = own >= 0 ? own : report(&b, r, key, vlen);
             clerk_sync_free(b.kv);
             shard_sync_free(b.sharded);
         }

@@ -12,7 +12,7 @@ int main(int argc, char **argv)
     struct node_sm sm = kvd_state_machine(&m);
     const struct node_daemon d = {
         .program = "kvd",
-        .summary = "A linearizable key/value server (Get, Put, Append) replicated by Raft. "
+        .summary = "A linearizable key/value server (Get, Put, Append, Delete, compare-and-swap) replicated by Raft. "
                    "Clients call kv.Op (kvcli, lib/clerk); writes execute at most once per "
                    "(client id, sequence); reads are confirmed by a heartbeat round (ReadIndex), "
                    "not logged. Snapshots past --max-raft-state. State lives in LMDB in "

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/u64map.h"
 #include "base/util.h"
 #include "kv.pb-c.h"
@@ -100,7 +101,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     struct kvd_service *s = arg;
     /* Only well-formed commands enter the log. */
     Kv__Command *c = kv__command__unpack(NULL, len, req);
-    if (!c || c->op > KV__OP_TYPE__APPEND) {
+    if (!c || !kv_codec_op_known(c->op)) {
         if (c)
             kv__command__free_unpacked(c, NULL);
         rpc_call_fail(call, RPC_BAD_REQUEST, "kv.Op: request is not a valid kv.Command");
@@ -164,6 +165,13 @@ void *kvd_service_start(const struct node_service_env *env, char *err, size_t er
     struct kvd_service *s = xmalloc(sizeof *s);
     *s = (struct kvd_service){ .node = env->node, .kv = kv };
     s->op = (struct node_reply){ env->node, "kv.Op", kv_reply_fail, s };
+    /* For tests only: start with one of lib/kv's planted bugs (enum kv_bug, a number), to show
+     * that a real-process test catches it (test/kv/test_kvd_delcas.c). */
+    const char *bug = getenv("KVD_PLANTED_BUG");
+    if (bug && atoi(bug) > 0) {
+        kv_set_planted_bug(kv, atoi(bug));
+        LOG_WARN("kvd", "KVD_PLANTED_BUG=%d: running with a planted bug (tests only)", atoi(bug));
+    }
     rpc_server_handle(env->srv, "kv.Op", handle_op, s);
     rpc_server_handle(env->srv, "kv.Status", handle_status, s);
     return s;

@@ -9,6 +9,7 @@
 #include "base/util.h"
 #include "driver_io.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "kv/reply.h"
 #include "node/reply.h"
 #include "node/status_pb.h"
@@ -126,7 +127,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     struct service *s = arg;
     /* Only well-formed commands enter the log. */
     Kv__Command *c = kv__command__unpack(NULL, len, req);
-    if (!c || c->op > KV__OP_TYPE__APPEND) {
+    if (!c || !kv_codec_op_known(c->op)) {
         if (c)
             kv__command__free_unpacked(c, NULL);
         rpc_call_fail(call, RPC_BAD_REQUEST, "shardkv.Op: request is not a valid kv.Command");

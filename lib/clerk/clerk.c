@@ -17,30 +17,47 @@ struct clerk {
 
 /* ---- operations --------------------------------------------------------------------------- */
 
-static void enqueue(struct clerk *c, enum clerk_kv_op op, const uint8_t *key, size_t klen,
-                    const uint8_t *val, size_t vlen, bool want_prev, clerk_done_fn done, void *arg)
+static void enqueue(struct clerk *c, const struct clerk_kv_req *r, clerk_done_fn done, void *arg)
 {
     size_t len;
-    uint64_t seq = op == CLERK_KV_GET ? 0 : ++c->seq; /* Gets leave no state: no number */
-    uint8_t *req = clerk_kv_command(op, key, klen, val, vlen, want_prev, c->id, seq, &len);
+    uint64_t seq = r->op == CLERK_KV_GET ? 0 : ++c->seq; /* Gets leave no state: no number */
+    uint8_t *req = clerk_kv_command(r, c->id, seq, &len);
     clerk_engine_submit(c->e, req, len, done, arg);
 }
 
 void clerk_get(struct clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg)
 {
-    enqueue(c, CLERK_KV_GET, key, klen, NULL, 0, false, done, arg);
+    enqueue(c, &(struct clerk_kv_req){ .op = CLERK_KV_GET, .key = key, .klen = klen }, done, arg);
 }
 
 void clerk_put(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
                bool want_prev, clerk_done_fn done, void *arg)
 {
-    enqueue(c, CLERK_KV_PUT, key, klen, val, vlen, want_prev, done, arg);
+    enqueue(c, &(struct clerk_kv_req){ CLERK_KV_PUT, key, klen, val, vlen, NULL, 0, false, want_prev },
+            done, arg);
 }
 
 void clerk_append(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val,
                   size_t vlen, bool want_prev, clerk_done_fn done, void *arg)
 {
-    enqueue(c, CLERK_KV_APPEND, key, klen, val, vlen, want_prev, done, arg);
+    enqueue(c,
+            &(struct clerk_kv_req){ CLERK_KV_APPEND, key, klen, val, vlen, NULL, 0, false, want_prev },
+            done, arg);
+}
+
+void clerk_delete(struct clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg)
+{
+    enqueue(c, &(struct clerk_kv_req){ .op = CLERK_KV_DELETE, .key = key, .klen = klen }, done, arg);
+}
+
+void clerk_cas(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *expected,
+               size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+               clerk_done_fn done, void *arg)
+{
+    enqueue(c,
+            &(struct clerk_kv_req){ CLERK_KV_CAS, key, klen, val, vlen, expected, elen,
+                                    expect_absent, false },
+            done, arg);
 }
 
 struct clerk *clerk_new_on(const struct clerk_transport *t, const struct clerk_opts *o)
@@ -131,4 +148,21 @@ enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const
     struct clerk_outcome res = { 0 };
     clerk_append(s->clerk, (const uint8_t *)key, strlen(key), val, vlen, false, clerk_outcome_done, &res);
     return clerk_outcome_wait(&s->loop, &res, NULL, NULL);
+}
+
+enum clerk_result clerk_sync_delete(struct clerk_sync *s, const char *key)
+{
+    struct clerk_outcome res = { 0 };
+    clerk_delete(s->clerk, (const uint8_t *)key, strlen(key), clerk_outcome_done, &res);
+    return clerk_outcome_wait(&s->loop, &res, NULL, NULL);
+}
+
+enum clerk_result clerk_sync_cas(struct clerk_sync *s, const char *key, const uint8_t *expected,
+                                 size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+                                 uint8_t **current, size_t *len)
+{
+    struct clerk_outcome res = { 0 };
+    clerk_cas(s->clerk, (const uint8_t *)key, strlen(key), expected, elen, expect_absent, val,
+              vlen, clerk_outcome_done, &res);
+    return clerk_outcome_wait(&s->loop, &res, current, len);
 }

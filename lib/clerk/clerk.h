@@ -1,5 +1,7 @@
 /* The kvd client library: the kv layer on the clerk engine (engine.h). A clerk has a random
- * 64-bit client id and numbers its writes, so a retried Put/Append executes at most once; it remembers the last known leader, follows leader
+ * 64-bit client id and numbers its writes, so a retried Put/Append/Delete/CAS executes at most
+ * once (a retried CAS gets its first execution's outcome); it remembers the last known leader,
+ * follows leader
  * hints, retries with backoff and gives up at a per-operation deadline.
  *
  * Operations of one clerk run one at a time, in the order they were asked for (that is what
@@ -34,7 +36,8 @@ const char *clerk_error(const struct clerk *c);
 void clerk_too_large(const struct clerk *c, uint64_t *size, uint64_t *limit);
 
 /* Outcome of an operation, called exactly once (unless the clerk is freed first). value is the
- * Get's value, or the previous value of a Put/Append asked with want_prev; valid during the call. */
+ * Get's value, the previous value of a Put/Append asked with want_prev, or a failed CAS's
+ * current value (CLERK_CAS_FAILED); valid during the call. */
 typedef void (*clerk_done_fn)(enum clerk_result r, const uint8_t *value, size_t len, void *arg);
 
 /* Queue an operation; key and value are copied. */
@@ -43,6 +46,14 @@ void clerk_put(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *
                bool want_prev, clerk_done_fn done, void *arg);
 void clerk_append(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *val,
                   size_t vlen, bool want_prev, clerk_done_fn done, void *arg);
+/* Delete: CLERK_OK (the key existed and is gone) or CLERK_NO_KEY (it was absent). */
+void clerk_delete(struct clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done, void *arg);
+/* Compare-and-swap: sets key to val iff it holds expected (a present key with exactly those
+ * bytes), or, with expect_absent, iff it is absent (expected ignored). CLERK_OK: swapped;
+ * CLERK_CAS_FAILED: not, the key holds value; CLERK_NO_KEY: not, the key is absent. */
+void clerk_cas(struct clerk *c, const uint8_t *key, size_t klen, const uint8_t *expected,
+               size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+               clerk_done_fn done, void *arg);
 
 /* ---- blocking API (its own event loop), for command-line tools and simple programs ---- */
 
@@ -57,6 +68,11 @@ enum clerk_result clerk_sync_put(struct clerk_sync *s, const char *key, const ui
                                  size_t vlen);
 enum clerk_result clerk_sync_append(struct clerk_sync *s, const char *key, const uint8_t *val,
                                     size_t vlen);
+enum clerk_result clerk_sync_delete(struct clerk_sync *s, const char *key);
+/* *current (malloc'd, may be NULL): the current value on CLERK_CAS_FAILED. */
+enum clerk_result clerk_sync_cas(struct clerk_sync *s, const char *key, const uint8_t *expected,
+                                 size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+                                 uint8_t **current, size_t *len);
 
 /* The clerk of s (for clerk_error, clerk_too_large). */
 struct clerk *clerk_sync_clerk(struct clerk_sync *s);

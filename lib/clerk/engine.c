@@ -45,7 +45,7 @@ struct clerk_engine {
 const char *clerk_result_name(enum clerk_result r)
 {
     static const char *const names[] = { "OK", "NO_KEY", "TIMEOUT", "TOO_LARGE", "UNREACHABLE",
-                                         "NO_SPACE", "REFUSED", "WRONG_GROUP" };
+                                         "NO_SPACE", "REFUSED", "WRONG_GROUP", "CAS_FAILED" };
     return (unsigned)r < ARRAY_LEN(names) ? names[r] : "?";
 }
 

@@ -31,7 +31,8 @@
 
 enum clerk_result {
     CLERK_OK = 0,
-    CLERK_NO_KEY,      /* Get: the key was never written (the value is "") */
+    CLERK_NO_KEY,      /* the key is absent: Get (the value is ""); Delete (nothing done); CAS
+                          (not swapped) */
     CLERK_TIMEOUT,     /* no leader answered before the deadline */
     CLERK_TOO_LARGE,   /* the request exceeds the servers' (or the frame) limit: not retried */
     CLERK_UNREACHABLE, /* (opts.fail_fast_ms) no server could be reached: every one refused,
@@ -41,6 +42,7 @@ enum clerk_result {
                           argument: an unknown gid, a shard out of range): the error says why */
     CLERK_WRONG_GROUP, /* a shard group does not serve the key's shard now: not done (the shard
                           clerk refreshes its configuration and asks the owner) */
+    CLERK_CAS_FAILED,  /* CAS not swapped: the key holds another value (the result's value) */
 };
 
 const char *clerk_result_name(enum clerk_result r);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "kv.pb-c.h"
@@ -43,7 +44,9 @@ static bool classify(void *ctx, const uint8_t *payload, size_t len, struct clerk
         return true;
     default:
         out->verdict = CLERK_DONE;
-        out->result = r->err == KV__ERR__NO_KEY ? CLERK_NO_KEY : CLERK_OK;
+        out->result = r->err == KV__ERR__NO_KEY       ? CLERK_NO_KEY
+                      : r->err == KV__ERR__CAS_FAILED ? CLERK_CAS_FAILED
+                                                      : CLERK_OK;
         out->value = r->value.data;
         out->len = r->value.len;
         return true;
@@ -61,20 +64,22 @@ struct clerk_layer clerk_kv_layer(const char *method, const char *service)
     return (struct clerk_layer){ method, service, "kv.Reply", classify, release, NULL };
 }
 
-uint8_t *clerk_kv_command(enum clerk_kv_op op, const uint8_t *key, size_t klen,
-                          const uint8_t *val, size_t vlen, bool want_prev, uint64_t client_id,
-                          uint64_t seq, size_t *len)
+uint8_t *clerk_kv_command(const struct clerk_kv_req *r, uint64_t client_id, uint64_t seq,
+                          size_t *len)
 {
-    static const Kv__OpType types[] = { KV__OP_TYPE__GET, KV__OP_TYPE__PUT,
-                                        KV__OP_TYPE__APPEND };
+    static const Kv__OpType types[] = { KV__OP_TYPE__GET, KV__OP_TYPE__PUT, KV__OP_TYPE__APPEND,
+                                        KV__OP_TYPE__DELETE, KV__OP_TYPE__CAS };
     Kv__Command cmd = KV__COMMAND__INIT;
-    cmd.op = types[op];
-    cmd.key.data = (uint8_t *)key;
-    cmd.key.len = klen;
-    cmd.value.data = (uint8_t *)val;
-    cmd.value.len = vlen;
-    cmd.want_prev = want_prev;
-    if (op != CLERK_KV_GET) {
+    cmd.op = types[r->op];
+    cmd.key.data = (uint8_t *)r->key;
+    cmd.key.len = r->klen;
+    cmd.value.data = (uint8_t *)r->val;
+    cmd.value.len = r->vlen;
+    cmd.want_prev = r->want_prev;
+    cmd.expected.data = (uint8_t *)r->expected;
+    cmd.expected.len = r->elen;
+    cmd.expect_absent = r->expect_absent;
+    if (r->op != CLERK_KV_GET) {
         cmd.client_id = client_id;
         cmd.seq = seq;
     }
@@ -82,4 +87,28 @@ uint8_t *clerk_kv_command(enum clerk_kv_op op, const uint8_t *key, size_t klen,
     uint8_t *req = xmalloc(*len ? *len : 1);
     kv__command__pack(&cmd, req);
     return req;
+}
+
+static uint8_t *copy_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t *c = xmalloc(len ? len : 1);
+    if (len) /* p may be NULL when empty */
+        memcpy(c, p, len);
+    return c;
+}
+
+void clerk_kv_req_copy(struct clerk_kv_req *dst, const struct clerk_kv_req *src)
+{
+    *dst = *src;
+    dst->key = copy_bytes(src->key, src->klen);
+    dst->val = copy_bytes(src->val, src->vlen);
+    dst->expected = copy_bytes(src->expected, src->elen);
+}
+
+void clerk_kv_req_release(struct clerk_kv_req *r)
+{
+    free((uint8_t *)r->key);
+    free((uint8_t *)r->val);
+    free((uint8_t *)r->expected);
+    r->key = r->val = r->expected = NULL;
 }

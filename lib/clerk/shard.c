@@ -30,10 +30,7 @@ struct group {
 /* One operation: what to send (the request is built again for each group, with the same
  * number), and its caller. */
 struct sop {
-    enum clerk_kv_op op;
-    uint8_t *key, *val;
-    size_t klen, vlen;
-    bool want_prev;
+    struct clerk_kv_req r; /* its own copy */
     uint64_t seq; /* writes: fixed at submit, kept through every retry */
     clerk_done_fn done;
     void *arg;
@@ -132,8 +129,7 @@ static struct group *group_get(struct shard_clerk *c, const struct sc_group *sg)
 
 static void sop_free(struct sop *op)
 {
-    free(op->key);
-    free(op->val);
+    clerk_kv_req_release(&op->r);
     free(op);
 }
 
@@ -200,9 +196,11 @@ static void on_group_done(enum clerk_result r, const uint8_t *value, size_t len,
     case CLERK_TOO_LARGE:
         clerk_engine_too_large(g->e, &c->too_large_size, &c->too_large_limit);
         /* fall through */
-    default: /* OK, NO_KEY, NO_SPACE, REFUSED: the group's answer */
-        snprintf(c->error, sizeof c->error, "%s", r == CLERK_OK || r == CLERK_NO_KEY ? ""
-                                                                     : clerk_engine_error(g->e));
+    default: /* OK, NO_KEY, CAS_FAILED, NO_SPACE, REFUSED: the group's answer */
+        snprintf(c->error, sizeof c->error, "%s",
+                 r == CLERK_OK || r == CLERK_NO_KEY || r == CLERK_CAS_FAILED
+                     ? ""
+                     : clerk_engine_error(g->e));
         finish(c, r, value, len);
         return;
     }
@@ -212,7 +210,7 @@ static void on_group_done(enum clerk_result r, const uint8_t *value, size_t len,
 static void route(struct shard_clerk *c)
 {
     struct sop *op = c->head;
-    uint32_t shard = sc_key_shard(op->key, op->klen, c->config->n_shards);
+    uint32_t shard = sc_key_shard(op->r.key, op->r.klen, c->config->n_shards);
     uint32_t gid = c->config->shards[shard];
     const struct sc_group *sg = gid ? sc_config_group(c->config, gid) : NULL;
     char why[256];
@@ -236,8 +234,7 @@ static void route(struct shard_clerk *c)
     }
     clerk_engine_set_times(g->e, round, c->o.attempt_ms);
     size_t len;
-    uint8_t *req = clerk_kv_command(op->op, op->key, op->klen, op->val, op->vlen, op->want_prev,
-                                    c->id, op->seq, &len);
+    uint8_t *req = clerk_kv_command(&op->r, c->id, op->seq, &len);
     c->sent = g;
     clerk_engine_submit(g->e, req, len, on_group_done, c);
 }
@@ -281,22 +278,12 @@ static void start(struct shard_clerk *c)
         requery(c);
 }
 
-static void enqueue(struct shard_clerk *c, enum clerk_kv_op kind, const uint8_t *key, size_t klen,
-                    const uint8_t *val, size_t vlen, bool want_prev, clerk_done_fn done,
+static void enqueue(struct shard_clerk *c, const struct clerk_kv_req *r, clerk_done_fn done,
                     void *arg)
 {
     struct sop *op = xcalloc(1, sizeof *op);
-    op->op = kind;
-    op->key = xmalloc(klen ? klen : 1);
-    if (klen) /* key may be NULL when empty */
-        memcpy(op->key, key, klen);
-    op->klen = klen;
-    op->val = xmalloc(vlen ? vlen : 1);
-    if (vlen)
-        memcpy(op->val, val, vlen);
-    op->vlen = vlen;
-    op->want_prev = want_prev;
-    op->seq = kind == CLERK_KV_GET ? 0 : ++c->seq;
+    clerk_kv_req_copy(&op->r, r);
+    op->seq = r->op == CLERK_KV_GET ? 0 : ++c->seq;
     op->done = done;
     op->arg = arg;
     bool idle = !c->head && !c->finishing;
@@ -312,20 +299,39 @@ static void enqueue(struct shard_clerk *c, enum clerk_kv_op kind, const uint8_t 
 void shard_clerk_get(struct shard_clerk *c, const uint8_t *key, size_t klen, clerk_done_fn done,
                      void *arg)
 {
-    enqueue(c, CLERK_KV_GET, key, klen, NULL, 0, false, done, arg);
+    enqueue(c, &(struct clerk_kv_req){ .op = CLERK_KV_GET, .key = key, .klen = klen }, done, arg);
 }
 
 void shard_clerk_put(struct shard_clerk *c, const uint8_t *key, size_t klen, const uint8_t *val,
                      size_t vlen, bool want_prev, clerk_done_fn done, void *arg)
 {
-    enqueue(c, CLERK_KV_PUT, key, klen, val, vlen, want_prev, done, arg);
+    enqueue(c, &(struct clerk_kv_req){ CLERK_KV_PUT, key, klen, val, vlen, NULL, 0, false, want_prev },
+            done, arg);
 }
 
 void shard_clerk_append(struct shard_clerk *c, const uint8_t *key, size_t klen,
                         const uint8_t *val, size_t vlen, bool want_prev, clerk_done_fn done,
                         void *arg)
 {
-    enqueue(c, CLERK_KV_APPEND, key, klen, val, vlen, want_prev, done, arg);
+    enqueue(c,
+            &(struct clerk_kv_req){ CLERK_KV_APPEND, key, klen, val, vlen, NULL, 0, false, want_prev },
+            done, arg);
+}
+
+void shard_clerk_delete(struct shard_clerk *c, const uint8_t *key, size_t klen,
+                        clerk_done_fn done, void *arg)
+{
+    enqueue(c, &(struct clerk_kv_req){ .op = CLERK_KV_DELETE, .key = key, .klen = klen }, done, arg);
+}
+
+void shard_clerk_cas(struct shard_clerk *c, const uint8_t *key, size_t klen,
+                     const uint8_t *expected, size_t elen, bool expect_absent, const uint8_t *val,
+                     size_t vlen, clerk_done_fn done, void *arg)
+{
+    enqueue(c,
+            &(struct clerk_kv_req){ CLERK_KV_CAS, key, klen, val, vlen, expected, elen,
+                                    expect_absent, false },
+            done, arg);
 }
 
 /* ---- making one ------------------------------------------------------------------------------ */
@@ -477,4 +483,21 @@ enum clerk_result shard_sync_append(struct shard_sync *s, const char *key, const
     shard_clerk_append(s->c, (const uint8_t *)key, strlen(key), val, vlen, false,
                        clerk_outcome_done, &res);
     return clerk_outcome_wait(&s->loop, &res, NULL, NULL);
+}
+
+enum clerk_result shard_sync_delete(struct shard_sync *s, const char *key)
+{
+    struct clerk_outcome res = { 0 };
+    shard_clerk_delete(s->c, (const uint8_t *)key, strlen(key), clerk_outcome_done, &res);
+    return clerk_outcome_wait(&s->loop, &res, NULL, NULL);
+}
+
+enum clerk_result shard_sync_cas(struct shard_sync *s, const char *key, const uint8_t *expected,
+                                 size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+                                 uint8_t **current, size_t *len)
+{
+    struct clerk_outcome res = { 0 };
+    shard_clerk_cas(s->c, (const uint8_t *)key, strlen(key), expected, elen, expect_absent, val,
+                    vlen, clerk_outcome_done, &res);
+    return clerk_outcome_wait(&s->loop, &res, current, len);
 }

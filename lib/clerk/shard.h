@@ -1,7 +1,7 @@
 /* The shard clerk: a client of the sharded service (shardkvd groups under a shardctrld
  * controller). It keeps the latest configuration it has seen (a Query(-1) on the controller's
  * servers, through a controller clerk) and sends each Get, Put and Append to the group that
- * serves the key's shard there (sc_key_shard(key, n_shards), lib/shardctrl/keyshard.h), as a
+ * serves the key's shard there (Delete and CAS too) (sc_key_shard(key, n_shards), lib/shardctrl/keyshard.h), as a
  * kv.Command on "shardkv.Op", through one clerk engine per group (created when first needed,
  * recreated when a config gives the gid other servers).
  *
@@ -74,6 +74,12 @@ void shard_clerk_put(struct shard_clerk *c, const uint8_t *key, size_t klen, con
 void shard_clerk_append(struct shard_clerk *c, const uint8_t *key, size_t klen,
                         const uint8_t *val, size_t vlen, bool want_prev, clerk_done_fn done,
                         void *arg);
+/* Delete and compare-and-swap, with clerk_delete's and clerk_cas's outcomes (clerk.h). */
+void shard_clerk_delete(struct shard_clerk *c, const uint8_t *key, size_t klen,
+                        clerk_done_fn done, void *arg);
+void shard_clerk_cas(struct shard_clerk *c, const uint8_t *key, size_t klen,
+                     const uint8_t *expected, size_t elen, bool expect_absent, const uint8_t *val,
+                     size_t vlen, clerk_done_fn done, void *arg);
 
 /* ---- blocking, on a private loop (clerk_loop): one per thread ---- */
 
@@ -88,6 +94,11 @@ enum clerk_result shard_sync_put(struct shard_sync *s, const char *key, const ui
                                  size_t vlen);
 enum clerk_result shard_sync_append(struct shard_sync *s, const char *key, const uint8_t *val,
                                     size_t vlen);
+enum clerk_result shard_sync_delete(struct shard_sync *s, const char *key);
+/* *current (malloc'd, may be NULL): the current value on CLERK_CAS_FAILED. */
+enum clerk_result shard_sync_cas(struct shard_sync *s, const char *key, const uint8_t *expected,
+                                 size_t elen, bool expect_absent, const uint8_t *val, size_t vlen,
+                                 uint8_t **current, size_t *len);
 struct shard_clerk *shard_sync_clerk(struct shard_sync *s);
 
 #endif

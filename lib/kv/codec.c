@@ -10,7 +10,7 @@
 int kv_codec_decode_cmd(const uint8_t *buf, size_t len, struct kv_codec_cmd *out)
 {
     Kv__Command *c = kv__command__unpack(NULL, len, buf);
-    if (!c || c->op > KV__OP_TYPE__APPEND) {
+    if (!c || !kv_codec_op_known(c->op)) {
         if (c)
             kv__command__free_unpacked(c, NULL);
         return -1;
@@ -23,7 +23,10 @@ int kv_codec_decode_cmd(const uint8_t *buf, size_t len, struct kv_codec_cmd *out
                                 .vlen = c->value.len,
                                 .client_id = c->client_id,
                                 .seq = c->seq,
-                                .want_prev = c->want_prev };
+                                .want_prev = c->want_prev,
+                                .expected = c->expected.data,
+                                .elen = c->expected.len,
+                                .expect_absent = c->expect_absent };
     return 0;
 }
 
@@ -45,6 +48,9 @@ void kv_codec_encode_cmd(const struct kv_cmd *cmd, uint8_t **out, size_t *out_le
     c.client_id = cmd->client_id;
     c.seq = cmd->seq;
     c.want_prev = cmd->want_prev;
+    c.expected.data = (uint8_t *)cmd->expected;
+    c.expected.len = cmd->elen;
+    c.expect_absent = cmd->expect_absent;
     *out_len = kv__command__get_packed_size(&c);
     *out = xmalloc(*out_len ? *out_len : 1);
     kv__command__pack(&c, *out);

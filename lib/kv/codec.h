@@ -4,11 +4,15 @@
 #ifndef KV_CODEC_H
 #define KV_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kv.pb-c.h"
 #include "kv/kv.h"
+
+/* Does op name an operation this version knows (the check before a command enters a log)? */
+static inline bool kv_codec_op_known(Kv__OpType op) { return (unsigned)op <= KV__OP_TYPE__CAS; }
 
 /* A decoded command: cmd's key and value point into pb (the unpacked message), which
  * kv_codec_cmd_release frees. */

@@ -73,6 +73,78 @@ void kv_get(const struct kv *kv, const uint8_t *key, size_t klen, struct kv_resu
     *res = (struct kv_result){ v ? KV_OK : KV_NO_KEY, v && vlen ? v : NULL, v ? vlen : 0 };
 }
 
+/* A duplicate's answer from the reply its session stored. Put/Append store the bare previous
+ * value (the format snapshots have always had); Delete and CAS store their kv_err in one byte,
+ * then (KV_CAS_FAILED) the current value. A retry carries the same command as the first
+ * execution, so its op says which form the stored bytes have. */
+static void from_session(const struct kv_cmd *c, const uint8_t *stored, size_t len,
+                         struct kv_result *res)
+{
+    if (c->op == KV_OP_PUT || c->op == KV_OP_APPEND || len == 0)
+        *res = (struct kv_result){ KV_OK, len ? stored : NULL, len };
+    else
+        *res = (struct kv_result){ (enum kv_err)stored[0], len > 1 ? stored + 1 : NULL, len - 1 };
+}
+
+/* Put / Append: the reply (the previous value, when asked for) is copied before the write
+ * changes it: into the session when there is one, which is then also what res points to. */
+static void apply_update(struct kv *kv, const struct kv_cmd *c, uint32_t part,
+                         struct kv_result *res)
+{
+    size_t old_len = 0;
+    const uint8_t *old = kv_table_get(&kv->table, c->key, c->klen, &old_len);
+    size_t prev_len = c->want_prev ? old_len : 0;
+    const uint8_t *prev = session_record(kv->sessions, part, c->client_id, c->seq, old, prev_len);
+    if (!prev && prev_len) {
+        kv->scratch = xmalloc(prev_len);
+        memcpy(kv->scratch, old, prev_len);
+        prev = kv->scratch;
+    }
+    if (c->op == KV_OP_PUT)
+        kv_table_put(&kv->table, c->key, c->klen, c->value, c->vlen);
+    else
+        kv_table_append(&kv->table, c->key, c->klen, c->value, c->vlen);
+    *res = (struct kv_result){ KV_OK, prev_len ? prev : NULL, prev_len };
+}
+
+/* Delete / CAS: the outcome is decided, recorded in the session (see from_session), then done. */
+static void apply_conditional(struct kv *kv, const struct kv_cmd *c, uint32_t part,
+                              struct kv_result *res)
+{
+    size_t old_len = 0;
+    const uint8_t *old = kv_table_get(&kv->table, c->key, c->klen, &old_len);
+    enum kv_err err;
+    size_t cur_len = 0; /* KV_CAS_FAILED: the current value goes into the reply */
+    if (c->op == KV_OP_DELETE) {
+        err = old ? KV_OK : KV_NO_KEY;
+    } else {
+        bool match = c->expect_absent ? !old
+                                      : old && old_len == c->elen &&
+                                            (old_len == 0 || memcmp(old, c->expected, old_len) == 0);
+        if (kv->bugs & KV_BUG_CAS_ALWAYS_SWAPS)
+            match = true; /* the planted bug */
+        err = match ? KV_OK : old ? KV_CAS_FAILED : KV_NO_KEY;
+        cur_len = err == KV_CAS_FAILED ? old_len : 0;
+    }
+    kv->scratch = xmalloc(1 + cur_len);
+    kv->scratch[0] = (uint8_t)err;
+    if (cur_len)
+        memcpy(kv->scratch + 1, old, cur_len);
+    const uint8_t *reply =
+        session_record(kv->sessions, part, c->client_id, c->seq, kv->scratch, 1 + cur_len);
+    if (reply) {
+        free(kv->scratch);
+        kv->scratch = NULL;
+    } else {
+        reply = kv->scratch; /* client id 0: no session keeps it */
+    }
+    if (c->op == KV_OP_DELETE && old)
+        kv_table_del(&kv->table, c->key, c->klen);
+    else if (c->op == KV_OP_CAS && err == KV_OK)
+        kv_table_put(&kv->table, c->key, c->klen, c->value, c->vlen);
+    *res = (struct kv_result){ err, cur_len ? reply + 1 : NULL, cur_len };
+}
+
 void kv_apply(struct kv *kv, const struct kv_cmd *c, struct kv_result *res)
 {
     free(kv->scratch);
@@ -90,7 +162,7 @@ void kv_apply(struct kv *kv, const struct kv_cmd *c, struct kv_result *res)
         v = SESSION_NEW; /* the planted bug: the retry is executed again */
     switch (v) {
     case SESSION_DUPLICATE: /* a retry of the last write: answer it again, do not redo it */
-        *res = (struct kv_result){ KV_OK, stored_len ? stored : NULL, stored_len };
+        from_session(c, stored, stored_len, res);
         return;
     case SESSION_STALE:
         *res = (struct kv_result){ KV_STALE, NULL, 0 };
@@ -98,22 +170,10 @@ void kv_apply(struct kv *kv, const struct kv_cmd *c, struct kv_result *res)
     case SESSION_NEW:
         break;
     }
-    size_t old_len = 0;
-    const uint8_t *old = kv_table_get(&kv->table, c->key, c->klen, &old_len);
-    size_t prev_len = c->want_prev ? old_len : 0;
-    /* The reply (the previous value) is copied before the write changes it: into the session
-     * when there is one, which is then also what this result points to. */
-    const uint8_t *prev = session_record(kv->sessions, part, c->client_id, c->seq, old, prev_len);
-    if (!prev && prev_len) {
-        kv->scratch = xmalloc(prev_len);
-        memcpy(kv->scratch, old, prev_len);
-        prev = kv->scratch;
-    }
-    if (c->op == KV_OP_PUT)
-        kv_table_put(&kv->table, c->key, c->klen, c->value, c->vlen);
+    if (c->op == KV_OP_PUT || c->op == KV_OP_APPEND)
+        apply_update(kv, c, part, res);
     else
-        kv_table_append(&kv->table, c->key, c->klen, c->value, c->vlen);
-    *res = (struct kv_result){ KV_OK, prev_len ? prev : NULL, prev_len };
+        apply_conditional(kv, c, part, res);
 }
 
 void kv_load_pair(struct kv *kv, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)

@@ -1,4 +1,5 @@
-/* The key/value state machine: Get, Put, Append with at-most-once execution of writes from
+/* The key/value state machine: Get, Put, Append, Delete and compare-and-swap (CAS) with
+ * at-most-once execution of writes from
  * (client id, sequence number). Pure: decoded commands in, results out; no I/O, no Raft, no
  * protobuf (lib/kv/codec.h turns kv.Command / kv.Reply / kv.Snapshot bytes into these calls).
  *
@@ -17,13 +18,15 @@
 struct kv;
 struct session_table;
 
-enum kv_op { KV_OP_GET = 0, KV_OP_PUT = 1, KV_OP_APPEND = 2 };
+enum kv_op { KV_OP_GET = 0, KV_OP_PUT = 1, KV_OP_APPEND = 2, KV_OP_DELETE = 3, KV_OP_CAS = 4 };
+#define KV_OP_LAST KV_OP_CAS
 
 /* The values match kv.Err's, so the codec maps them one to one. */
 enum kv_err {
     KV_OK = 0,
-    KV_NO_KEY = 1, /* Get of a key that was never written */
-    KV_STALE = 5,  /* a write older than the client's last one (a delayed copy): not executed */
+    KV_NO_KEY = 1,      /* the key is absent: Get; Delete (nothing done); CAS (not swapped) */
+    KV_STALE = 5,       /* a write older than the client's last one (a delayed copy): not executed */
+    KV_CAS_FAILED = 10, /* CAS not swapped: the key exists with another value (the result's) */
 };
 
 /* One decoded command. The caller owns the bytes; kv copies what it keeps. key / value may be
@@ -32,16 +35,23 @@ struct kv_cmd {
     enum kv_op op;
     const uint8_t *key;
     size_t klen;
-    const uint8_t *value; /* Put/Append */
+    const uint8_t *value; /* Put/Append; CAS: the new value */
     size_t vlen;
-    uint64_t client_id, seq; /* Put/Append */
+    uint64_t client_id, seq; /* writes */
     bool want_prev;          /* Put/Append: return the previous value (etcd's prev_kv) */
+    const uint8_t *expected; /* CAS: the value the key must hold (an existing key: "" matches
+                                only a key present with an empty value) */
+    size_t elen;
+    bool expect_absent;      /* CAS: swap only if the key is absent (expected ignored) */
 };
 
 /* A command's outcome. value (NULL when vlen is 0) is owned by the kv and valid until the next
  * call that changes it (kv_apply, kv_clear, kv_load_pair, a change to kv_sessions_mut's table,
  * kv_free): copy or encode it before then. Get: the value; Put/Append with want_prev: the
- * previous value (also for a duplicate, which is answered with the first execution's reply). */
+ * previous value (also for a duplicate, which is answered with the first execution's reply);
+ * CAS with KV_CAS_FAILED: the current value. Delete: KV_OK (it existed) or KV_NO_KEY; CAS:
+ * KV_OK (swapped), KV_CAS_FAILED or KV_NO_KEY (absent: not swapped). A retried Delete or CAS
+ * gets its first execution's outcome, not a new evaluation. */
 struct kv_result {
     enum kv_err err;
     const uint8_t *value;
@@ -72,7 +82,7 @@ void kv_set_partition(struct kv *kv, kv_partition_fn fn, void *arg);
 /* The partition of key (0 without a partition function). */
 uint32_t kv_partition_of(const struct kv *kv, const uint8_t *key, size_t klen);
 
-/* Applies one command from the log into *res. A Get is answered as kv_get does; a Put/Append
+/* Applies one command from the log into *res. A Get is answered as kv_get does; a write
  * already applied for (client, seq) gets the stored reply without being redone; an older seq
  * gets KV_STALE. Every replica applying the same commands reaches the same state. */
 void kv_apply(struct kv *kv, const struct kv_cmd *cmd, struct kv_result *res);
@@ -102,8 +112,9 @@ struct session_table *kv_sessions_mut(struct kv *kv);
 
 /* Planted bugs, for tests only (a test shows its checker notices each): off in every kv_new.
  * KV_BUG_REAPPLY_RETRY: a retried write (the client's last sequence number again) is executed
- * again instead of answered from the session table. */
-enum kv_bug { KV_BUG_NONE = 0, KV_BUG_REAPPLY_RETRY = 1 };
+ * again instead of answered from the session table;
+ * KV_BUG_CAS_ALWAYS_SWAPS: a CAS swaps (and answers OK) whatever the key holds. */
+enum kv_bug { KV_BUG_NONE = 0, KV_BUG_REAPPLY_RETRY = 1, KV_BUG_CAS_ALWAYS_SWAPS = 2 };
 void kv_set_planted_bug(struct kv *kv, int bugs);
 
 struct kv_stats {

@@ -91,6 +91,29 @@ void kv_table_append(struct kv_table *t, const uint8_t *key, size_t klen, const 
     t->bytes += vlen;
 }
 
+bool kv_table_del(struct kv_table *t, const uint8_t *key, size_t klen)
+{
+    struct kv_slot *s = find(t, key, klen, hash_key(key, klen));
+    if (!s || s->hash == 0)
+        return false;
+    t->bytes -= s->klen + s->vlen;
+    t->len--;
+    free(s->key);
+    free(s->val);
+    /* Backward shift: move later members of the probe run into the hole when the hole lies
+     * between their home slot and where they sit, so that every lookup still finds them. */
+    size_t mask = t->cap - 1, hole = (size_t)(s - t->slots);
+    for (size_t i = (hole + 1) & mask; t->slots[i].hash; i = (i + 1) & mask) {
+        size_t home = t->slots[i].hash & mask;
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            t->slots[hole] = t->slots[i];
+            hole = i;
+        }
+    }
+    t->slots[hole] = (struct kv_slot){ 0 };
+    return true;
+}
+
 bool kv_table_free_some(struct kv_table *t, size_t *next, size_t n)
 {
     size_t end = MIN(t->cap, *next + n);

@@ -28,6 +28,8 @@ void kv_table_put(struct kv_table *t, const uint8_t *key, size_t klen, const uin
 /* Appends to key's value (creating it). */
 void kv_table_append(struct kv_table *t, const uint8_t *key, size_t klen, const uint8_t *val,
                      size_t vlen);
+/* Removes key (backward-shift deletion: no tombstones). Returns whether it was there. */
+bool kv_table_del(struct kv_table *t, const uint8_t *key, size_t klen);
 void kv_table_free(struct kv_table *t);
 /* kv_table_free in steps: frees the pairs of up to n slots from *next on (advancing it), and
  * once past the last slot the slots too. Returns true when the table is gone (empty). */

@@ -26,8 +26,12 @@ double kvt_seconds(void)
 }
 
 
-/* Every clerk outcome but OK and NO_KEY is a failed operation (TIMEOUT: its effect unknown). */
-static bool clerk_failed(enum clerk_result r) { return r != CLERK_OK && r != CLERK_NO_KEY; }
+/* Every clerk outcome but OK, NO_KEY and CAS_FAILED is a failed operation (TIMEOUT: its effect
+ * unknown). */
+static bool clerk_failed(enum clerk_result r)
+{
+    return r != CLERK_OK && r != CLERK_NO_KEY && r != CLERK_CAS_FAILED;
+}
 static const struct cluster_faults UNRELIABLE = { .drop = 0.1, .delay_min_ms = 0,
                                                   .delay_max_ms = 26, .reorder = true };
 
@@ -195,6 +199,10 @@ static void op_done(enum clerk_result r, const uint8_t *value, size_t len, void 
     op->out_len = len;
     if (clerk_failed(r))
         return; /* outcome unknown: stays without a return */
+    if (op->kind == LIN_GET && r == CLERK_NO_KEY) {
+        lin_history_return_op(&op->t->hist, op->idx, false, true, NULL, 0, now);
+        return;
+    }
     bool has_out = op->kind == LIN_GET || (op->kind == LIN_APPEND && op->want_prev);
     lin_history_return(&op->t->hist, op->idx, has_out ? op->out : NULL, has_out ? len : 0, now);
 }
@@ -381,7 +389,8 @@ void kvt_check_concurrent_appends(const char *v, const int *counts, int nclients
     ck_assert_msg(kv_appends_check_concurrent(v, counts, nclients, why, sizeof why), "%s", why);
 }
 
-void kvt_check_linearizable(struct kvt *t)
+/* Checks the history; planted: a planted bug runs, and the history must be judged illegal. */
+static void check_history(struct kvt *t, bool planted)
 {
     struct lin_report rep;
     int r = lin_check_and_save(&t->hist, t->name, LIN_TIMEOUT_MS, &rep);
@@ -390,15 +399,22 @@ void kvt_check_linearizable(struct kvt *t)
     printf("  %s: lincheck %s\n", t->name, sum);
     fflush(stdout);
     if (r == LIN_ILLEGAL)
-        fprintf(stderr, "%s\n", rep.explanation ? rep.explanation : "");
+        fprintf(planted ? stdout : stderr, "%s\n", rep.explanation ? rep.explanation : "");
     ck_assert_msg(r != LIN_ERR_IO, "could not save the history: %s",
                   rep.explanation ? rep.explanation : "");
-    ck_assert_msg(r != LIN_ILLEGAL, "history is not linearizable (seed %llu): %s",
-                  (unsigned long long)cluster_seed(t->c), sum);
-    if (r == LIN_UNKNOWN)
-        printf("  info: linearizability check timed out, assuming history is ok\n");
+    if (planted) {
+        ck_assert_msg(r == LIN_ILLEGAL, "with a planted bug the history should not be "
+                      "linearizable (seed %llu): %s", (unsigned long long)cluster_seed(t->c), sum);
+    } else {
+        ck_assert_msg(r != LIN_ILLEGAL, "history is not linearizable (seed %llu): %s",
+                      (unsigned long long)cluster_seed(t->c), sum);
+        if (r == LIN_UNKNOWN)
+            printf("  info: linearizability check timed out, assuming history is ok\n");
+    }
     lin_report_free(&rep);
 }
+
+void kvt_check_linearizable(struct kvt *t) { check_history(t, false); }
 
 /* ---- GenericTest -------------------------------------------------------------------------- */
 
@@ -423,9 +439,24 @@ struct gclient {
     enum lin_kind kind;
     char key[32], nv[64];
     size_t idx;
+    char **seen; /* delcas: per key (index), the value last seen (NULL: absent or unknown) */
 };
 
 static void gclient_next(struct gclient *c);
+
+/* delcas: what the client now knows of its key's value, for its next cas there. */
+static void gclient_saw(struct gclient *c, enum clerk_result r, const char *v)
+{
+    char **seen = &c->seen[atoi(c->key)];
+    free(*seen);
+    *seen = NULL;
+    if ((c->kind == LIN_GET && r == CLERK_OK) || r == CLERK_CAS_FAILED)
+        *seen = xstrdup(v);
+    else if ((c->kind == LIN_PUT || c->kind == LIN_CAS) && r == CLERK_OK)
+        *seen = xstrdup(c->nv);
+    if (c->kind == LIN_CAS || c->kind == LIN_DELETE)
+        c->j++; /* a fresh value for the next write */
+}
 
 static void gfail(struct gen *g, const char *fmt, const char *a, const char *b)
 {
@@ -453,7 +484,13 @@ static void gclient_done(enum clerk_result r, const uint8_t *value, size_t len, 
     }
     bool lab2 = g->p->lab == 2;
     bool has_out = c->kind == LIN_GET || (c->kind == LIN_APPEND && lab2);
-    lin_history_return(&g->t->hist, c->idx, has_out ? v : NULL, has_out ? len : 0, now);
+    if (c->kind == LIN_DELETE || c->kind == LIN_CAS || (c->kind == LIN_GET && r == CLERK_NO_KEY))
+        lin_history_return_op(&g->t->hist, c->idx, r == CLERK_OK, r == CLERK_NO_KEY,
+                              r == CLERK_CAS_FAILED ? v : NULL, len, now);
+    else
+        lin_history_return(&g->t->hist, c->idx, has_out ? v : NULL, has_out ? len : 0, now);
+    if (g->p->delcas)
+        gclient_saw(c, r, v);
     if (!c->put_done) {
         c->put_done = true;
     } else if (c->kind == LIN_APPEND) {
@@ -493,9 +530,24 @@ static void gclient_issue(struct gclient *c, enum lin_kind kind, const char *val
     struct kvt *t = c->g->t;
     c->kind = kind;
     size_t vlen = val ? strlen(val) : 0;
+    const uint8_t *kb = (const uint8_t *)c->key;
+    if (kind == LIN_DELETE || kind == LIN_CAS) {
+        const char *e = kind == LIN_CAS ? c->seen[atoi(c->key)] : NULL;
+        struct lin_op op = { .client = c->k->cli, .kind = kind, .key = c->key,
+                             .key_len = strlen(c->key), .value = val ? val : "",
+                             .value_len = vlen, .expected = e, .expected_len = e ? strlen(e) : 0,
+                             .expect_absent = kind == LIN_CAS && !e,
+                             .call_ns = (int64_t)clock_mono_ns() };
+        lin_history_call_op(&t->hist, &op, &c->idx);
+        if (kind == LIN_DELETE)
+            clerk_delete(c->k->ck, kb, strlen(c->key), gclient_done, c);
+        else
+            clerk_cas(c->k->ck, kb, strlen(c->key), (const uint8_t *)e, op.expected_len, !e,
+                      (const uint8_t *)val, vlen, gclient_done, c);
+        return;
+    }
     lin_history_call(&t->hist, c->k->cli, kind, c->key, strlen(c->key), val ? val : "", vlen,
                      (int64_t)clock_mono_ns(), &c->idx);
-    const uint8_t *kb = (const uint8_t *)c->key;
     bool lab2 = c->g->p->lab == 2;
     if (kind == LIN_GET)
         clerk_get(c->k->ck, kb, strlen(c->key), gclient_done, c);
@@ -514,6 +566,13 @@ static void gclient_next(struct gclient *c)
     else
         snprintf(c->key, sizeof c->key, "%d", c->cli);
     snprintf(c->nv, sizeof c->nv, "x %d %d y", c->cli, c->j);
+    if (p->delcas) {
+        unsigned roll = (unsigned)rng_below(&c->rng, 100);
+        gclient_issue(c, roll < 35 ? LIN_APPEND : roll < 40 ? LIN_PUT : roll < 45 ? LIN_DELETE
+                                                : roll < 65 ? LIN_CAS : LIN_GET,
+                      roll < 40 || (roll >= 45 && roll < 65) ? c->nv : NULL);
+        return;
+    }
     if (rng_below(&c->rng, 1000) < 500)
         gclient_issue(c, LIN_APPEND, c->nv);
     else if (p->randomkeys && rng_below(&c->rng, 1000) < 100)
@@ -568,9 +627,38 @@ static uint64_t lines_with(const char *path, const char *needle)
     return n;
 }
 
+/* delcas: what the history holds of deletes and cas and their outcomes; the load must have
+ * had cas that swapped, cas that failed (unless a planted bug makes every cas swap), and
+ * deletes. */
+static void delcas_summary(const struct kvt *t, bool planted)
+{
+    size_t swapped = 0, failed = 0, found = 0, deletes = 0, absent = 0, unknown = 0;
+    for (size_t i = 0; i < t->hist.len; i++) {
+        const struct lin_op *o = &t->hist.ops[i];
+        bool cas = o->kind == LIN_CAS;
+        unknown += (cas || o->kind == LIN_DELETE) && !o->has_ok;
+        swapped += cas && o->has_ok && o->ok;
+        failed += cas && o->has_ok && !o->ok;
+        deletes += o->kind == LIN_DELETE;
+        found += o->kind == LIN_DELETE && o->has_ok && o->ok;
+        absent += o->kind == LIN_GET && o->absent;
+    }
+    printf("  delete/cas: %zu cas swapped, %zu failed; %zu deletes (%zu found the key); %zu "
+           "absent reads; %zu outcomes unknown\n",
+           swapped, failed, deletes, found, absent, unknown);
+    ck_assert_msg(swapped > 0 && (failed > 0 || planted) && deletes > 0,
+                  "the load had too few cas / deletes");
+}
+
 void kvt_generic(const char *name, const struct kvt_params *p)
 {
     uint64_t t0 = clock_mono_ns();
+    ck_assert_msg(!p->delcas || p->randomkeys, "delcas needs randomkeys");
+    if (p->planted_bug) { /* the nodes inherit it, restarts included */
+        char bug[16];
+        snprintf(bug, sizeof bug, "%d", p->planted_bug);
+        setenv("KVD_PLANTED_BUG", bug, 1);
+    }
     static const char *const background[] = { "--background-snapshot-min", "1", NULL };
     struct kvt *t = kvt_new_members(name, (unsigned)p->nservers, p->members, p->unreliable,
                                     p->maxraftstate, p->background_snapshots ? background : NULL);
@@ -590,6 +678,7 @@ void kvt_generic(const char *name, const struct kvt_params *p)
             c->cli = i;
             c->k = kvt_ck_new(t);
             c->last = xstrdup("");
+            c->seen = xcalloc((size_t)p->nclients, sizeof *c->seen);
             rng_seed(&c->rng, rng_next(cluster_rng(t->c)));
             if (!p->randomkeys) {
                 snprintf(c->key, sizeof c->key, "%d", i);
@@ -665,11 +754,16 @@ void kvt_generic(const char *name, const struct kvt_params *p)
         for (int i = 0; i < p->nclients; i++) {
             kvt_ck_free(g.cl[i].k);
             free(g.cl[i].last);
+            for (int k = 0; k < p->nclients; k++)
+                free(g.cl[i].seen[k]);
+            free(g.cl[i].seen);
         }
         free(g.cl);
     }
     kvt_ck_free(ck);
-    kvt_check_linearizable(t);
+    if (p->delcas)
+        delcas_summary(t, p->planted_bug != 0);
+    check_history(t, p->planted_bug != 0);
     if (p->after)
         p->after(t, p->during_arg);
     printf("  ... Passed -- %.1f s, %d servers, %llu ops, max raft state %llu B\n",
@@ -677,6 +771,8 @@ void kvt_generic(const char *name, const struct kvt_params *p)
            (unsigned long long)max_state);
     fflush(stdout);
     kvt_free(t);
+    if (p->planted_bug)
+        unsetenv("KVD_PLANTED_BUG");
 }
 
 /* ---- concurrent appends to one key -------------------------------------------------------- */

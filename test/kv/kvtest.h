@@ -133,6 +133,14 @@ struct kvt_params {
      * read t->hist, which the clients no longer touch. */
     void (*after)(struct kvt *t, void *arg);
     void *during_arg;
+    /* Delete and compare-and-swap mixed into the load (needs randomkeys): per operation 35%
+     * appends, 5% puts, 5% deletes, 20% cas (expecting the value the client last saw for the
+     * key, or absence), the rest gets; outcomes recorded for lincheck (absent reads, cas
+     * success / failure with the current value, whether a delete found the key). */
+    bool delcas;
+    /* Every kvd runs with this lib/kv planted bug (enum kv_bug, through KVD_PLANTED_BUG; 0:
+     * none), and the history must then be judged NOT linearizable. */
+    int planted_bug;
 };
 void kvt_generic(const char *name, const struct kvt_params *p);
 

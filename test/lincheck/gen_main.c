@@ -1,5 +1,6 @@
 /* lincheck-gen: writes a generated linearizable history (for the CLI tests and timing).
- *   lincheck-gen [--seed N] [--ops N] [--clients N] [--keys N] [--lost-pct N] OUT.jsonl */
+ *   lincheck-gen [--seed N] [--ops N] [--clients N] [--keys N] [--put-pct N] [--append-pct N]
+ *                [--delete-pct N] [--cas-pct N] [--lost-pct N] OUT.jsonl */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +10,7 @@
 #include "lincheck.h"
 
 struct opts {
-    int64_t seed, ops, clients, keys, put_pct, append_pct, lost_pct;
+    int64_t seed, ops, clients, keys, put_pct, append_pct, delete_pct, cas_pct, lost_pct;
     bool append_output;
 };
 
@@ -23,7 +24,11 @@ static const struct config_option options[] = {
     { "", "keys", "keys", CONFIG_INT, offsetof(struct opts, keys), "15", 1, 100000000, "keys" },
     { "", "put_pct", "put-pct", CONFIG_INT, offsetof(struct opts, put_pct), "5", 0, 100, "% puts" },
     { "", "append_pct", "append-pct", CONFIG_INT, offsetof(struct opts, append_pct), "50", 0, 100,
-      "% appends (the rest are gets)" },
+      "% appends" },
+    { "", "delete_pct", "delete-pct", CONFIG_INT, offsetof(struct opts, delete_pct), "0", 0, 100,
+      "% deletes" },
+    { "", "cas_pct", "cas-pct", CONFIG_INT, offsetof(struct opts, cas_pct), "0", 0, 100,
+      "% compare-and-swaps (the rest are gets)" },
     { "", "lost_pct", "lost-pct", CONFIG_INT, offsetof(struct opts, lost_pct), "0", 0, 100,
       "% operations without a return" },
     { "", "append_output", "append-output", CONFIG_BOOL, offsetof(struct opts, append_output),
@@ -41,8 +46,9 @@ int main(int argc, char **argv)
 {
     struct opts o;
     int first = config_from_args_or_exit(&spec, argc, argv, &o);
-    if (argc - first != 1 || o.put_pct + o.append_pct > 100) {
-        fprintf(stderr, "lincheck-gen: expected one OUT file and put-pct + append-pct <= 100\n");
+    if (argc - first != 1 || o.put_pct + o.append_pct + o.delete_pct + o.cas_pct > 100) {
+        fprintf(stderr, "lincheck-gen: expected one OUT file and put-pct + append-pct + "
+                        "delete-pct + cas-pct <= 100\n");
         return 2;
     }
     struct lin_gen_params p;
@@ -53,6 +59,8 @@ int main(int argc, char **argv)
     p.keys = (unsigned)o.keys;
     p.put_pct = (unsigned)o.put_pct;
     p.append_pct = (unsigned)o.append_pct;
+    p.delete_pct = (unsigned)o.delete_pct;
+    p.cas_pct = (unsigned)o.cas_pct;
     p.lost_pct = (unsigned)o.lost_pct;
     p.append_output = o.append_output;
     struct lin_history h;

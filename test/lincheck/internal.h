@@ -17,6 +17,7 @@
 
 #define LIN_NIL UINT32_MAX              /* no entry / no state */
 #define LIN_DOOMED (LIN_NIL - 1)        /* the state of every value no output can read (model.c) */
+#define LIN_ABSENT (LIN_NIL - 2)        /* the key is absent (at the start, after a delete) */
 #define LIN_HASH_BASE UINT64_C(0x100000001b3)
 
 /* splitmix64's finalizer: spreads a 64-bit hash over the table index bits. */
@@ -132,11 +133,16 @@ bool lin_cache_add(struct lin_cache *c, const struct lin_bits *b, uint32_t state
 /* An operation of the partition being searched, with what a model step needs precomputed. */
 struct lin_pop {
     enum lin_kind kind;
-    bool has_output; /* false also when it has no return (its output is unknown) */
-    const char *value, *output;
-    size_t value_len, output_len;
-    uint64_t value_hash, value_pow, output_hash;
-    uint32_t put_state; /* puts: the value's state id (LIN_DOOMED when no output can read it) */
+    bool has_output; /* false also when it has no return (its output is unknown); a cas has one
+                        only when it failed with the current value recorded */
+    bool absent;     /* the output is "absent" */
+    bool has_ok, ok; /* delete, cas: the recorded outcome (has_ok false without a return) */
+    bool expect_absent;
+    const char *value, *output, *expected;
+    size_t value_len, output_len, expected_len;
+    uint64_t value_hash, value_pow, output_hash, expected_hash;
+    uint32_t put_state; /* puts, cas: the new value's state id (LIN_DOOMED when no output can
+                           read it) */
 };
 
 struct lin_entry {
@@ -147,7 +153,7 @@ struct lin_entry {
 
 struct lin_frame {
     uint32_t entry; /* the call entry linearized */
-    uint32_t state; /* the value before it */
+    uint32_t state; /* the value before it (or LIN_ABSENT, LIN_DOOMED) */
     bool forced;    /* see lin_forced_read */
 };
 
@@ -165,7 +171,8 @@ struct lin_search {
     struct lin_cache cache;
     size_t m;              /* operations in the partition */
     struct lin_pop *pops;  /* [m] */
-    struct lin_obs *obs;   /* the partition's outputs, sorted (model.c) */
+    struct lin_obs *obs;   /* the partition's outputs and cas expected values, sorted (model.c):
+                              at most 2 per operation */
     size_t nobs;
     struct lin_entry *ents;                 /* [2m], sorted */
     uint32_t *next, *prev, *match, *ent_op; /* the entry list; head is entry 2m */

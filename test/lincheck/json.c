@@ -254,15 +254,38 @@ static bool parse_null(struct parser *p)
     return false;
 }
 
-enum field { F_CLIENT, F_OP, F_KEY, F_VALUE, F_OUTPUT, F_CALL, F_RETURN, F_COUNT };
-static const char *const field_names[F_COUNT] = { "client", "op",   "key",   "value",
-                                                  "output", "call", "return" };
+static int parse_boolean(struct parser *p, bool *out, const char *what)
+{
+    skip_ws(p);
+    size_t left = p->len - p->pos;
+    if (left >= 4 && memcmp(p->s + p->pos, "true", 4) == 0) {
+        p->pos += 4;
+        *out = true;
+        return 0;
+    }
+    if (left >= 5 && memcmp(p->s + p->pos, "false", 5) == 0) {
+        p->pos += 5;
+        *out = false;
+        return 0;
+    }
+    return fail(p, "%s must be true or false", what);
+}
+
+enum field {
+    F_CLIENT, F_OP, F_KEY, F_VALUE, F_OUTPUT, F_ABSENT, F_EXPECTED, F_IF_ABSENT, F_OK, F_CALL,
+    F_RETURN, F_COUNT
+};
+static const char *const field_names[F_COUNT] = { "client",   "op",        "key", "value",
+                                                  "output",   "absent",    "expected",
+                                                  "if_absent", "ok",       "call", "return" };
+static const char *const op_names[] = { "get", "put", "append", "delete", "cas" };
 
 int lin_history_parse_line(struct lin_history *h, const char *line, size_t len, uint32_t line_no,
                            char *err, size_t errlen)
 {
     struct parser p = { .s = line, .len = len, .err = err, .errlen = errlen };
-    struct buf name = { 0 }, key = { 0 }, value = { 0 }, output = { 0 }, tmp = { 0 };
+    struct buf name = { 0 }, key = { 0 }, value = { 0 }, output = { 0 }, expected = { 0 },
+               tmp = { 0 };
     bool seen[F_COUNT] = { false };
     bool output_null = false;
     struct lin_op op = { .return_ns = LIN_NO_RETURN, .line = line_no };
@@ -307,20 +330,37 @@ int lin_history_parse_line(struct lin_history *h, const char *line, size_t len, 
             size_t vat = p.pos;
             if (parse_string(&p, &tmp, "op") < 0)
                 goto out;
-            if (strcmp(tmp.p, "get") == 0 && tmp.len == 3)
-                op.kind = LIN_GET;
-            else if (strcmp(tmp.p, "put") == 0 && tmp.len == 3)
-                op.kind = LIN_PUT;
-            else if (strcmp(tmp.p, "append") == 0 && tmp.len == 6)
-                op.kind = LIN_APPEND;
-            else {
+            size_t k = 0;
+            while (k < ARRAY_LEN(op_names) &&
+                   !(strlen(op_names[k]) == tmp.len && strcmp(tmp.p, op_names[k]) == 0))
+                k++;
+            if (k == ARRAY_LEN(op_names)) {
                 p.pos = vat;
                 skip_ws(&p);
-                fail(&p, "op must be \"get\", \"put\" or \"append\", not \"%.20s\"", tmp.p);
+                fail(&p, "op must be \"get\", \"put\", \"append\", \"delete\" or \"cas\", not "
+                         "\"%.20s\"", tmp.p);
                 goto out;
             }
+            op.kind = (enum lin_kind)k;
             break;
         }
+        case F_ABSENT:
+            if (parse_boolean(&p, &op.absent, "absent") < 0)
+                goto out;
+            break;
+        case F_EXPECTED:
+            if (parse_string(&p, &expected, "expected") < 0)
+                goto out;
+            break;
+        case F_IF_ABSENT:
+            if (parse_boolean(&p, &op.expect_absent, "if_absent") < 0)
+                goto out;
+            break;
+        case F_OK:
+            if (parse_boolean(&p, &op.ok, "ok") < 0)
+                goto out;
+            op.has_ok = true;
+            break;
         case F_KEY:
             if (parse_string(&p, &key, "key") < 0)
                 goto out;
@@ -390,7 +430,7 @@ int lin_history_parse_line(struct lin_history *h, const char *line, size_t len, 
             goto out;
         }
     }
-    if (op.kind != LIN_GET && !seen[F_VALUE]) {
+    if (op.kind != LIN_GET && op.kind != LIN_DELETE && !seen[F_VALUE]) {
         fail(&p, "missing field \"value\" (required for %s)", lin_kind_name(op.kind));
         goto out;
     }
@@ -398,13 +438,31 @@ int lin_history_parse_line(struct lin_history *h, const char *line, size_t len, 
         fail(&p, "return (%" PRId64 ") is before call (%" PRId64 ")", op.return_ns, op.call_ns);
         goto out;
     }
+    if (op.absent && seen[F_OUTPUT] && !output_null) {
+        fail(&p, "\"absent\":true and an \"output\" contradict each other");
+        goto out;
+    }
+    if (op.kind == LIN_CAS && !op.expect_absent && !seen[F_EXPECTED]) {
+        fail(&p, "missing field \"expected\" (required for cas without \"if_absent\":true)");
+        goto out;
+    }
+    if ((seen[F_EXPECTED] || seen[F_IF_ABSENT]) && op.kind != LIN_CAS) {
+        fail(&p, "\"expected\" and \"if_absent\" are for cas only");
+        goto out;
+    }
+    if (seen[F_OK] && op.kind != LIN_CAS && op.kind != LIN_DELETE) {
+        fail(&p, "\"ok\" is for delete and cas only");
+        goto out;
+    }
+    op.expected = expected.p;
+    op.expected_len = expected.len;
     op.key = key.p;
     op.key_len = key.len;
     op.value = seen[F_VALUE] ? value.p : "";
     op.value_len = seen[F_VALUE] ? value.len : 0;
-    op.has_output = seen[F_OUTPUT] && !output_null;
-    op.output = op.has_output ? output.p : NULL;
-    op.output_len = op.has_output ? output.len : 0;
+    op.has_output = (seen[F_OUTPUT] && !output_null) || op.absent;
+    op.output = op.has_output ? (op.absent ? "" : output.p ? output.p : "") : NULL;
+    op.output_len = op.has_output && !op.absent ? output.len : 0;
     if (lin_history_add_op(h, &op) < 0) {
         fail(&p, "invalid operation");
         goto out;
@@ -415,6 +473,7 @@ out:
     free(key.p);
     free(value.p);
     free(output.p);
+    free(expected.p);
     free(tmp.p);
     return rc < 0 ? LIN_ERR_PARSE : 0;
 }
@@ -505,10 +564,20 @@ int lin_history_write_jsonl(const struct lin_history *h, const char *path, char 
         write_string(f, op->key, op->key_len);
         fputs(",\"value\":", f);
         write_string(f, op->value, op->value_len);
-        if (op->has_output) {
+        if (op->absent) {
+            fputs(",\"absent\":true", f);
+        } else if (op->has_output) {
             fputs(",\"output\":", f);
             write_string(f, op->output, op->output_len);
         }
+        if (op->kind == LIN_CAS && op->expect_absent) {
+            fputs(",\"if_absent\":true", f);
+        } else if (op->kind == LIN_CAS) {
+            fputs(",\"expected\":", f);
+            write_string(f, op->expected, op->expected_len);
+        }
+        if (op->has_ok)
+            fprintf(f, ",\"ok\":%s", op->ok ? "true" : "false");
         fprintf(f, ",\"call\":%" PRId64 ",\"return\":%" PRId64 "}\n", op->call_ns, op->return_ns);
     }
     int bad = ferror(f);

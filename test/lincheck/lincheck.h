@@ -1,11 +1,16 @@
 /* lincheck: a linearizability checker for key/value histories (docs/LINCHECK.md).
  *
- * A history is a list of operations (get / put / append on string keys), each with the client
- * that issued it, its input, its output and the interval [call, return] during which it ran,
- * in nanoseconds of one monotonic clock. lin_check decides whether some total order of the
- * operations respects real time (an operation that returned before another was called comes
- * first) and the key/value model (per key: the value starts as ""; get returns it; put sets it;
- * append concatenates, and when an output is recorded it must equal the value before it).
+ * A history is a list of operations (get / put / append / delete / cas on string keys), each
+ * with the client that issued it, its input, its output and the interval [call, return] during
+ * which it ran, in nanoseconds of one monotonic clock. lin_check decides whether some total
+ * order of the operations respects real time (an operation that returned before another was
+ * called comes first) and the key/value model (per key: the key starts absent; get returns its
+ * value or "absent"; put sets it; append concatenates (to "" when absent), and when an output is
+ * recorded it must equal the value before it; delete makes it absent (its recorded outcome:
+ * whether it existed); cas sets it to the new value iff it holds the expected one (or, with
+ * if_absent, iff it is absent), and its recorded outcome must agree, a failed one with the
+ * current value it reports). An output "" without the absent flag also fits an absent key (what
+ * recorders that do not tell them apart write).
  *
  * The algorithm is Porcupine's: the history is partitioned per key (the model is a product of
  * independent per-key registers), and each partition is searched with Wing & Gong's algorithm
@@ -26,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum lin_kind { LIN_GET = 0, LIN_PUT = 1, LIN_APPEND = 2 };
+enum lin_kind { LIN_GET = 0, LIN_PUT = 1, LIN_APPEND = 2, LIN_DELETE = 3, LIN_CAS = 4 };
 
 /* The verdict of a check. The values are bin/lincheck's exit statuses. */
 enum lin_result { LIN_OK = 0, LIN_ILLEGAL = 1, LIN_UNKNOWN = 3 };
@@ -62,12 +67,22 @@ struct lin_op {
     enum lin_kind kind;
     const char *key;
     size_t key_len;
-    const char *value;  /* put: the new value; append: the suffix; get: "" (ignored) */
+    const char *value;  /* put: the new value; append: the suffix; cas: the new value; get,
+                         * delete: "" (ignored) */
     size_t value_len;
-    const char *output; /* get: the value read; append: the value before it (Lab 2); put: unused */
+    const char *output; /* get: the value read; append: the value before it (Lab 2); a failed
+                         * cas: the current value it reported; put, delete: unused */
     size_t output_len;
     bool has_output;    /* false: no output recorded (a get without output constrains nothing,
                          * an append without output is not checked against the old value) */
+    bool absent;        /* the output is "the key is absent" (a get of NO_KEY; an append to an
+                         * absent key; a cas that failed on an absent key): output is "" and
+                         * has_output true */
+    const char *expected; /* cas: the value the key must hold (unless expect_absent) */
+    size_t expected_len;
+    bool expect_absent; /* cas: swap only if the key is absent */
+    bool has_ok;        /* delete, cas: the outcome was recorded (false: unknown) */
+    bool ok;            /* delete: the key existed; cas: it swapped */
     int64_t call_ns;    /* >= 0 */
     int64_t return_ns;  /* >= call_ns, or LIN_NO_RETURN */
     uint32_t line;      /* the JSON line it was read from (1-based), 0 when added in code */
@@ -111,7 +126,16 @@ int lin_history_call(struct lin_history *h, int64_t client, enum lin_kind kind, 
 int lin_history_return(struct lin_history *h, size_t index, const char *output, size_t output_len,
                        int64_t return_ns);
 
-/* "get", "put", "append" (or "?" for a bad value). */
+/* Recording any operation, cas included: lin_history_call with op's kind, strings and call_ns
+ * (op->return_ns and outputs are ignored). */
+int lin_history_call_op(struct lin_history *h, const struct lin_op *op, size_t *index);
+/* Completes it with its outcome: ok (delete: the key existed; cas: swapped; ignored for the
+ * others), absent (the output is "absent") or output (NULL: none; cas: the current value when
+ * it failed) and the return time. */
+int lin_history_return_op(struct lin_history *h, size_t index, bool ok, bool absent,
+                          const char *output, size_t output_len, int64_t return_ns);
+
+/* "get", "put", "append", "delete", "cas" (or "?" for a bad value). */
 const char *lin_kind_name(enum lin_kind kind);
 
 /* ---- JSON lines ------------------------------------------------------------------------------ */
@@ -119,9 +143,12 @@ const char *lin_kind_name(enum lin_kind kind);
 /* Parses one JSON line (len bytes, no newline needed; blank lines are not accepted here) and
  * appends the operation to h with the given line number. The object must be flat, with exactly
  * these fields, in any order, each at most once:
- *   client (integer, required), op ("get" | "put" | "append", required), key (string, required),
- *   value (string; required for put and append), output (string or null), call (integer >= 0,
- *   required), return (integer >= call, or -1 or null or absent: no return).
+ *   client (integer, required), op ("get" | "put" | "append" | "delete" | "cas", required),
+ *   key (string, required), value (string; required for put, append and cas), output (string or
+ *   null), absent (true: the output is "the key is absent"; not with output), expected (string;
+ *   cas, unless if_absent), if_absent (cas: true / false), ok (delete: the key existed; cas:
+ *   swapped; without it the outcome is unknown), call (integer >= 0, required), return
+ *   (integer >= call, or -1 or null or absent: no return).
  * Strings take the escapes \" \\ \/ \b \f \n \r \t \uXXXX (surrogate pairs included; code points
  * are stored as UTF-8); other bytes are taken as they are. Unknown fields are errors.
  * Returns 0, or LIN_ERR_PARSE with "column N: <what is wrong>" in err (nothing added). */
@@ -200,7 +227,11 @@ struct lin_gen_params {
     unsigned clients;      /* >= 1 */
     unsigned keys;         /* >= 1; keys are "0", "1", ... */
     unsigned put_pct;      /* percentage of puts; */
-    unsigned append_pct;   /* of appends; the rest are gets */
+    unsigned append_pct;   /* of appends; */
+    unsigned delete_pct;   /* of deletes (outcome recorded); */
+    unsigned cas_pct;      /* of cas (outcome recorded; expected: the key's value at some recent
+                            * instant, or absent); the rest are gets (an absent key reads as
+                            * "absent") */
     bool append_output;    /* appends record the old value (Lab 2) */
     unsigned lost_pct;     /* percentage of operations with no return (each applied or not,
                             * at random; a lost get is dropped) */

@@ -1,6 +1,9 @@
-/* The key/value model (per key: the value starts as ""; get reads it; put sets it; append
- * extends it, and its recorded output is the value before it) and the rules that exploit it to
- * keep the search small. Each rule is sound: it never changes a verdict, only how much of the
+/* The key/value model (per key: the key starts absent; get reads its value or "absent"; put
+ * sets it; append extends it (from "" when absent), and its recorded output is the value before
+ * it; delete makes it absent, and its recorded outcome says whether it existed; cas sets it iff
+ * it holds the expected value (or, if_absent, iff it is absent), its recorded outcome must say
+ * so, and a failed one the current value) and the rules that exploit it to keep the search
+ * small. Each rule is sound: it never changes a verdict, only how much of the
  * search space is visited (the unit tests cross-check them against the plain search).
  *  - doomed values: one state stands for every value that no output could ever read;
  *  - dead ends: a branch whose value no pending read can reach any more is cut at once;
@@ -17,7 +20,11 @@
  * doomed (they only extend it). So all doomed values are equivalent for the rest of the search,
  * and the search represents them by one state, LIN_DOOMED: the memo then sees the many orders in
  * which appends that a later put wipes out could have run as one. Outputs of operations already
- * linearized are included in the test, which only makes it more cautious. */
+ * linearized are included in the test, which only makes it more cautious. A cas compares the
+ * value with its expected one, so expected values count as outputs here: a doomed value is
+ * then never a cas's expected value (every cas on it fails alike), and a failed cas's recorded
+ * current value is an output too. A delete replaces a doomed value (with "absent") as a put
+ * does, and an absent key is not a value: LIN_ABSENT is never doomed. */
 
 static int cmp_obs(const void *a, const void *b)
 {
@@ -69,17 +76,31 @@ void lin_model_prepare(struct lin_search *s)
 {
     qsort(s->obs, s->nobs, sizeof *s->obs, cmp_obs);
     for (size_t i = 0; i < s->m; i++)
-        if (s->pops[i].kind == LIN_PUT &&
+        if ((s->pops[i].kind == LIN_PUT || s->pops[i].kind == LIN_CAS) &&
             doomed(s, s->pops[i].value, s->pops[i].value_len, NULL, 0))
             s->pops[i].put_state = LIN_DOOMED;
 }
 
-/* Does p's output (when it has one) equal the value of state? */
+/* Does p's output (when it has one) describe state? An "absent" output fits only LIN_ABSENT; an
+ * output "" also fits it (recorders that do not tell an absent key from an empty value write
+ * ""). */
 static bool output_fits(const struct lin_search *s, const struct lin_pop *p, uint32_t state)
 {
-    return !p->has_output ||
-           (state != LIN_DOOMED &&
-            lin_states_equal(&s->states, state, p->output, p->output_len, p->output_hash));
+    if (!p->has_output)
+        return true;
+    if (state == LIN_ABSENT)
+        return p->absent || p->output_len == 0;
+    return !p->absent && state != LIN_DOOMED &&
+           lin_states_equal(&s->states, state, p->output, p->output_len, p->output_hash);
+}
+
+/* Does a cas find what it expects in state? */
+static bool cas_matches(const struct lin_search *s, const struct lin_pop *p, uint32_t state)
+{
+    if (p->expect_absent)
+        return state == LIN_ABSENT;
+    return state != LIN_ABSENT && state != LIN_DOOMED &&
+           lin_states_equal(&s->states, state, p->expected, p->expected_len, p->expected_hash);
 }
 
 bool lin_model_step(struct lin_search *s, const struct lin_pop *p, uint32_t state, uint32_t *out)
@@ -100,13 +121,27 @@ bool lin_model_step(struct lin_search *s, const struct lin_pop *p, uint32_t stat
             *out = LIN_DOOMED;
             return true;
         }
-        const struct lin_state *st = &s->states.v[state];
-        if (s->prune && doomed(s, s->states.bytes + st->off, st->len, p->value, p->value_len)) {
+        const struct lin_state *st = state == LIN_ABSENT ? NULL : &s->states.v[state];
+        const char *old = st ? s->states.bytes + st->off : NULL;
+        size_t old_len = st ? st->len : 0;
+        if (s->prune && doomed(s, old, old_len, p->value, p->value_len)) {
             *out = LIN_DOOMED;
             return true;
         }
-        uint64_t hash = st->hash * p->value_pow + p->value_hash;
-        *out = lin_states_intern(&s->states, state, p->value, p->value_len, hash);
+        uint64_t hash = (st ? st->hash : 0) * p->value_pow + p->value_hash;
+        *out = lin_states_intern(&s->states, st ? state : LIN_NIL, p->value, p->value_len, hash);
+        return true;
+    }
+    case LIN_DELETE:
+        if (p->has_ok && p->ok != (state != LIN_ABSENT))
+            return false;
+        *out = LIN_ABSENT;
+        return true;
+    case LIN_CAS: {
+        bool swaps = cas_matches(s, p, state);
+        if (p->has_ok && (p->ok != swaps || (!swaps && !output_fits(s, p, state))))
+            return false;
+        *out = swaps ? p->put_state : state;
         return true;
     }
     }
@@ -122,8 +157,11 @@ bool lin_model_step(struct lin_search *s, const struct lin_pop *p, uint32_t stat
  * before r. If r checks the value (a get, or an append with its old value), its output O must
  * therefore be the current value, or the value of one of those puts, followed by the values
  * of some of those appends (each once, r itself excluded), in some order. When no such split
- * of O exists, no continuation of the search can succeed. The walk and the split search are
- * bounded; past a bound the rule answers "maybe" (no pruning). */
+ * of O exists, no continuation of the search can succeed. A cas may set its value as a put
+ * does, and a delete makes the key absent, from which appends build on "": both count among
+ * the puts (a delete as a put of ""); an absent key is the current value "" likewise. Only gets
+ * and appends that read a value are checked (not "absent" outputs, not cas). The walk and the
+ * split search are bounded; past a bound the rule answers "maybe" (no pruning). */
 #define PRUNE_WALK 4096
 #define PRUNE_RETURNS 64
 #define PRUNE_PUTS 32
@@ -184,8 +222,11 @@ static bool reachable(struct prune *pr, const struct lin_pop *r, const char *pre
 
 bool lin_dead_end(const struct lin_search *s, uint32_t head, uint32_t state)
 {
-    const struct lin_state *st = state == LIN_DOOMED ? NULL : &s->states.v[state];
+    const struct lin_state *st =
+        state == LIN_DOOMED || state == LIN_ABSENT ? NULL : &s->states.v[state];
     const char *value = st ? s->states.bytes + st->off : NULL;
+    size_t value_len = st ? st->len : 0;
+    bool known = state != LIN_DOOMED; /* the current value can start an output */
     struct prune pr;
     pr.nputs = pr.napps = 0;
     pr.apps_overflow = false;
@@ -195,7 +236,7 @@ bool lin_dead_end(const struct lin_search *s, uint32_t head, uint32_t state)
          e = s->next[e], walked++) {
         const struct lin_pop *p = &s->pops[s->ent_op[e]];
         if (s->match[e] != LIN_NIL) {
-            if (p->kind == LIN_PUT) {
+            if (p->kind == LIN_PUT || p->kind == LIN_CAS || p->kind == LIN_DELETE) {
                 if (pr.nputs == PRUNE_PUTS)
                     return false;
                 pr.puts[pr.nputs++] = p;
@@ -208,10 +249,10 @@ bool lin_dead_end(const struct lin_search *s, uint32_t head, uint32_t state)
             continue;
         }
         returns++;
-        if (!p->has_output || p->kind == LIN_PUT)
+        if (!p->has_output || p->absent || (p->kind != LIN_GET && p->kind != LIN_APPEND))
             continue;
         checks++;
-        bool ok = st && reachable(&pr, p, value, st->len);
+        bool ok = known && reachable(&pr, p, value, value_len);
         for (unsigned i = 0; i < pr.nputs && !ok; i++)
             ok = reachable(&pr, p, pr.puts[i]->value, pr.puts[i]->value_len);
         if (!ok)
@@ -229,11 +270,11 @@ uint32_t lin_forced_read(const struct lin_search *s, uint32_t head, uint32_t sta
 {
     if (state == LIN_DOOMED)
         return LIN_NIL;
-    const struct lin_state *st = &s->states.v[state];
+    uint64_t hash = state == LIN_ABSENT ? 0 : s->states.v[state].hash;
     for (uint32_t e = s->next[head]; e != LIN_NIL && s->match[e] != LIN_NIL; e = s->next[e]) {
         const struct lin_pop *p = &s->pops[s->ent_op[e]];
-        if (p->kind == LIN_GET && p->has_output && p->output_hash == st->hash &&
-            lin_states_equal(&s->states, state, p->output, p->output_len, p->output_hash))
+        if (p->kind == LIN_GET && p->has_output &&
+            (state == LIN_ABSENT || p->output_hash == hash) && output_fits(s, p, state))
             return e;
     }
     return LIN_NIL;
@@ -245,12 +286,14 @@ uint32_t lin_forced_read(const struct lin_search *s, uint32_t head, uint32_t sta
  * replaces the value (appends with an output read it too), so an append whose value occurs in
  * no output of an operation that returned after its call is invisible; likewise a put whose
  * value starts no such output. (Empty appends change nothing.) The scan for each operation is
- * bounded; past the bound the operation is kept. Returns the new count of ops[]. */
+ * bounded; past the bound the operation is kept. A delete or cas can observe a value without an
+ * output showing it (a delete that found the key, a cas that swapped or failed), so in a
+ * partition with any of them nothing is left out. Returns the new count of ops[]. */
 #define DROP_SCAN_BYTES (1u << 22)
 
 static bool observes_after(const struct lin_op *o, const struct lin_op *pending)
 {
-    return o->kind != LIN_PUT && o->has_output && o->return_ns != LIN_NO_RETURN &&
+    return o->kind != LIN_PUT && o->has_output && !o->absent && o->return_ns != LIN_NO_RETURN &&
            o->return_ns >= pending->call_ns;
 }
 
@@ -281,6 +324,9 @@ static bool observable(const struct lin_history *h, const size_t *ops, size_t m,
 
 size_t lin_drop_unobserved(const struct lin_history *h, size_t *ops, size_t m)
 {
+    for (size_t i = 0; i < m; i++)
+        if (h->ops[ops[i]].kind == LIN_DELETE || h->ops[ops[i]].kind == LIN_CAS)
+            return m;
     bool *drop = xcalloc(m ? m : 1, sizeof *drop);
     bool any = false;
     for (size_t i = 0; i < m; i++) {

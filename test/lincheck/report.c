@@ -114,13 +114,29 @@ static void describe_op(FILE *f, const struct lin_history *h, size_t index)
     else
         fprintf(f, "op #%zu: ", index);
     fprintf(f, "client %" PRId64 " %s", op->client, lin_kind_name(op->kind));
-    if (op->kind != LIN_GET) {
+    if (op->kind == LIN_CAS) {
+        fputc(' ', f);
+        if (op->expect_absent)
+            fputs("(absent)", f);
+        else
+            lin_quote(f, op->expected, op->expected_len, QUOTE_LIMIT);
+        fputs(" to", f);
+    }
+    if (op->kind != LIN_GET && op->kind != LIN_DELETE) {
         fputc(' ', f);
         lin_quote(f, op->value, op->value_len, QUOTE_LIMIT);
     }
-    if (op->has_output && op->kind != LIN_PUT) {
-        fputs(" -> ", f);
-        lin_quote(f, op->output, op->output_len, QUOTE_LIMIT);
+    if (op->has_ok && op->kind == LIN_DELETE)
+        fputs(op->ok ? " -> existed" : " -> was absent", f);
+    if (op->has_ok && op->kind == LIN_CAS)
+        fputs(op->ok ? " -> swapped" : " -> failed", f);
+    if (op->has_output && op->kind != LIN_PUT && op->kind != LIN_DELETE &&
+        (op->kind != LIN_CAS || (op->has_ok && !op->ok))) {
+        fputs(op->kind == LIN_CAS ? ", current " : " -> ", f);
+        if (op->absent)
+            fputs("(absent)", f);
+        else
+            lin_quote(f, op->output, op->output_len, QUOTE_LIMIT);
     }
     if (op->return_ns == LIN_NO_RETURN)
         fprintf(f, " [call %" PRId64 ", no return]", op->call_ns);
@@ -128,16 +144,18 @@ static void describe_op(FILE *f, const struct lin_history *h, size_t index)
         fprintf(f, " [call %" PRId64 ", return %" PRId64 "]", op->call_ns, op->return_ns);
 }
 
-/* A growable string for the replayed value. */
+/* A growable string for the replayed value; absent: the key is absent (p is then ""). */
 struct value {
     char *p;
     size_t len, cap;
+    bool absent;
 };
 
 static void value_set(struct value *v, const char *s, size_t len, bool append)
 {
     if (!append)
         v->len = 0;
+    v->absent = false;
     if (v->len + len + 1 > v->cap) {
         v->cap = (v->len + len + 1) * 2;
         v->p = xrealloc(v->p, v->cap);
@@ -145,6 +163,39 @@ static void value_set(struct value *v, const char *s, size_t len, bool append)
     if (len)
         memcpy(v->p + v->len, s, len);
     v->len += len;
+}
+
+static void quote_value(FILE *f, const struct value *v, size_t limit)
+{
+    if (v->absent)
+        fputs("(absent)", f);
+    else
+        lin_quote(f, v->p, v->len, limit);
+}
+
+static void quote_output(FILE *f, const struct lin_op *op)
+{
+    if (op->absent)
+        fputs("(absent)", f);
+    else
+        lin_quote(f, op->output, op->output_len, QUOTE_LIMIT);
+}
+
+/* The model's rules (model.c) on a replayed value: an output "" also fits an absent key. */
+static bool output_fits(const struct lin_op *op, const struct value *v)
+{
+    if (v->absent)
+        return op->absent || op->output_len == 0;
+    return !op->absent && op->output_len == v->len &&
+           (v->len == 0 || memcmp(op->output, v->p, v->len) == 0);
+}
+
+static bool cas_matches(const struct lin_op *op, const struct value *v)
+{
+    if (op->expect_absent)
+        return v->absent;
+    return !v->absent && op->expected_len == v->len &&
+           (v->len == 0 || memcmp(op->expected, v->p, v->len) == 0);
 }
 
 char *lin_explain_illegal(const struct lin_failure *fl)
@@ -159,13 +210,16 @@ char *lin_explain_illegal(const struct lin_failure *fl)
     bool *done = xcalloc(fl->n ? fl->n : 1, sizeof *done);
     struct value v = { 0 };
     value_set(&v, "", 0, false);
+    v.absent = true;
     for (size_t i = 0; i < fl->best_len; i++) {
         const struct lin_op *op = &h->ops[fl->ops[fl->best[i]]];
         done[fl->best[i]] = true;
-        if (op->kind == LIN_PUT)
+        if (op->kind == LIN_PUT || (op->kind == LIN_CAS && cas_matches(op, &v)))
             value_set(&v, op->value, op->value_len, false);
         else if (op->kind == LIN_APPEND)
             value_set(&v, op->value, op->value_len, true);
+        else if (op->kind == LIN_DELETE)
+            value_set(&v, "", 0, false), v.absent = true;
     }
 
     const struct lin_op *first = &h->ops[fl->ops[0]];
@@ -173,7 +227,7 @@ char *lin_explain_illegal(const struct lin_failure *fl)
     lin_quote(f, first->key, first->key_len, 64);
     fprintf(f, ": no linearization of its %zu operations exists.\n", fl->n);
     if (fl->best_len == 0) {
-        fputs("No operation can be linearized first (the value starts as \"\").\n", f);
+        fputs("No operation can be linearized first (the key starts absent).\n", f);
     } else {
         fprintf(f, "The longest linearizable prefix found has %zu operations", fl->best_len);
         size_t from = 0;
@@ -188,7 +242,7 @@ char *lin_explain_illegal(const struct lin_failure *fl)
             fputc('\n', f);
         }
         fputs("The value after it is ", f);
-        lin_quote(f, v.p, v.len, 2 * QUOTE_LIMIT);
+        quote_value(f, &v, 2 * QUOTE_LIMIT);
         fputs(".\n", f);
     }
 
@@ -212,12 +266,28 @@ char *lin_explain_illegal(const struct lin_failure *fl)
         shown++;
         fputs("  ", f);
         describe_op(f, h, fl->ops[i]);
-        bool checks = op->kind != LIN_PUT && op->has_output && op->return_ns != LIN_NO_RETURN;
-        if (checks && (op->output_len != v.len || memcmp(op->output, v.p, v.len) != 0)) {
+        bool returned = op->return_ns != LIN_NO_RETURN;
+        bool checks = (op->kind == LIN_GET || op->kind == LIN_APPEND) && op->has_output && returned;
+        if (checks && !output_fits(op, &v)) {
             fputs(op->kind == LIN_GET ? ": it read " : ": it saw the old value ", f);
-            lin_quote(f, op->output, op->output_len, QUOTE_LIMIT);
+            quote_output(f, op);
             fputs(", but the value is ", f);
-            lin_quote(f, v.p, v.len, QUOTE_LIMIT);
+            quote_value(f, &v, QUOTE_LIMIT);
+        } else if (op->kind == LIN_DELETE && op->has_ok && returned && op->ok == v.absent) {
+            fputs(op->ok ? ": it found the key, but the key is absent"
+                         : ": it found the key absent, but the value is ", f);
+            if (!op->ok)
+                quote_value(f, &v, QUOTE_LIMIT);
+        } else if (op->kind == LIN_CAS && op->has_ok && returned &&
+                   (op->ok != cas_matches(op, &v) ||
+                    (!op->ok && op->has_output && !output_fits(op, &v)))) {
+            fputs(op->ok ? ": it swapped" : ": it failed", f);
+            if (!op->ok && op->has_output) {
+                fputs(" reporting ", f);
+                quote_output(f, op);
+            }
+            fputs(", but the value is ", f);
+            quote_value(f, &v, QUOTE_LIMIT);
         } else {
             fputs(": it fits here, but no linearization of the rest follows it", f);
         }

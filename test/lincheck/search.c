@@ -34,7 +34,7 @@ static void search_reserve(struct lin_search *s, size_t m)
         while (cap < m)
             cap *= 2;
         s->pops = xrealloc(s->pops, cap * sizeof *s->pops);
-        s->obs = xrealloc(s->obs, cap * sizeof *s->obs);
+        s->obs = xrealloc(s->obs, 2 * cap * sizeof *s->obs);
         s->ents = xrealloc(s->ents, 2 * cap * sizeof *s->ents);
         s->next = xrealloc(s->next, (2 * cap + 1) * sizeof *s->next);
         s->prev = xrealloc(s->prev, (2 * cap + 1) * sizeof *s->prev);
@@ -161,7 +161,6 @@ enum lin_result lin_search_partition(struct lin_search *s, const struct lin_hist
     lin_states_clear(&s->states);
     lin_cache_clear(&s->cache);
 
-    uint32_t empty = lin_states_intern(&s->states, LIN_NIL, NULL, 0, 0);
     s->nobs = 0;
     struct rng rng;
     rng_seed(&rng, UINT64_C(0x6c696e636865636b));
@@ -170,18 +169,31 @@ enum lin_result lin_search_partition(struct lin_search *s, const struct lin_hist
         struct lin_pop *p = &s->pops[i];
         p->kind = op->kind;
         /* the output of an operation without a return is unknown: ignore it */
-        p->has_output = op->has_output && op->return_ns != LIN_NO_RETURN;
+        bool returned = op->return_ns != LIN_NO_RETURN;
+        p->has_ok = (op->kind == LIN_DELETE || op->kind == LIN_CAS) && op->has_ok && returned;
+        p->ok = p->has_ok && op->ok;
+        p->has_output = op->has_output && returned && op->kind != LIN_DELETE &&
+                        (op->kind != LIN_CAS || (p->has_ok && !p->ok));
+        p->absent = p->has_output && op->absent;
+        p->expect_absent = op->kind == LIN_CAS && op->expect_absent;
+        p->expected = op->expected;
+        p->expected_len = op->kind == LIN_CAS ? op->expected_len : 0;
+        p->expected_hash = lin_poly_hash(p->expected, p->expected_len, NULL);
         p->value = op->value;
         p->value_len = op->value_len;
         p->value_hash = lin_poly_hash(op->value, op->value_len, &p->value_pow);
         p->output = op->output;
         p->output_len = op->output_len;
         p->output_hash = op->has_output ? lin_poly_hash(op->output, op->output_len, NULL) : 0;
-        p->put_state = op->kind != LIN_PUT ? 0
-                                           : lin_states_intern(&s->states, LIN_NIL, op->value,
-                                                               op->value_len, p->value_hash);
-        if (p->has_output && p->kind != LIN_PUT)
+        p->put_state = op->kind != LIN_PUT && op->kind != LIN_CAS
+                           ? 0
+                           : lin_states_intern(&s->states, LIN_NIL, op->value, op->value_len,
+                                               p->value_hash);
+        /* What can observe a value: outputs, and a cas's comparison with its expected value */
+        if (p->has_output && !p->absent)
             s->obs[s->nobs++] = (struct lin_obs){ p->output, p->output_len };
+        if (op->kind == LIN_CAS && !p->expect_absent)
+            s->obs[s->nobs++] = (struct lin_obs){ p->expected, p->expected_len };
         s->zkey[i] = rng_next(&rng);
         s->ents[2 * i] = (struct lin_entry){ op->call_ns, 0, (uint32_t)i };
         s->ents[2 * i + 1] = (struct lin_entry){
@@ -213,7 +225,7 @@ enum lin_result lin_search_partition(struct lin_search *s, const struct lin_hist
         .s = s,
         .b = { s->words, (m + 63) / 64, 0, 0, 0 },
         .head = head,
-        .state = empty,
+        .state = LIN_ABSENT,
     };
     memset(w.b.w, 0, w.b.nw * sizeof *w.b.w);
 

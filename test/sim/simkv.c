@@ -35,7 +35,7 @@ static enum simsvc_kind classify(void *arg, const uint8_t *req, size_t len, void
 {
     (void)arg;
     Kv__Command *c = kv__command__unpack(NULL, len, req);
-    if (!c || c->op > KV__OP_TYPE__APPEND) {
+    if (!c || !kv_codec_op_known(c->op)) {
         if (c)
             kv__command__free_unpacked(c, NULL);
         return SIMSVC_DROP;

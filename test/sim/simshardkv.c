@@ -6,6 +6,7 @@
 
 #include "base/util.h"
 #include "kv.pb-c.h"
+#include "kv/codec.h"
 #include "shardkv.pb-c.h"
 #include "shardkv/codec.h"
 #include "shardkv/driver.h"
@@ -244,7 +245,7 @@ static enum simsvc_kind classify(void *arg, const uint8_t *req, size_t len, void
         if (c && c->op == KV__OP_TYPE__GET) {
             r->get = c;
             kind = SIMSVC_READ; /* through the log while the leader is not ready, as shardkvd */
-        } else if (c && c->op <= KV__OP_TYPE__APPEND) {
+        } else if (c && kv_codec_op_known(c->op)) {
             kv__command__free_unpacked(c, NULL);
             kind = SIMSVC_WRITE;
         } else if (c) {

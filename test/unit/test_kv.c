@@ -1,6 +1,7 @@
 /* lib/kv: the state machine's semantics — Get/Put/Append, at-most-once writes from (client id,
  * sequence), Gets leaving no per-client state, previous values, sessions per partition, memory
- * accounting bounded by clients rather than requests — and its codec (lib/kv/codec.h): bytes
+ * accounting bounded by clients rather than requests, Delete and compare-and-swap (retries
+ * answered from the first execution) — and its codec (lib/kv/codec.h): bytes
  * in / bytes out, deterministic snapshots, old-format snapshots. */
 #include <check.h>
 #include <stdbool.h>
@@ -18,37 +19,51 @@ struct res {
     char value[256];
 };
 
-/* Through the decoded API (kv_apply). */
-static struct res run(struct kv *kv, enum kv_op op, const char *key, const char *val,
-                      uint64_t client, uint64_t seq, bool want_prev)
+/* Applies c through the decoded API (kv_apply), or, bytes set, through the codec (what kvd's
+ * state machine adapter calls). */
+static struct res apply(struct kv *kv, const struct kv_cmd *c, bool bytes)
 {
-    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
-                        val ? strlen(val) : 0, client, seq, want_prev };
-    struct kv_result r;
-    kv_apply(kv, &c, &r);
-    struct res out = { r.err, "" };
-    snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
-    return out;
-}
-
-/* The same through the codec (what kvd's state machine adapter calls). */
-static struct res run_bytes(struct kv *kv, enum kv_op op, const char *key, const char *val,
-                            uint64_t client, uint64_t seq, bool want_prev)
-{
-    struct kv_cmd c = { op, (const uint8_t *)key, strlen(key), (const uint8_t *)val,
-                        val ? strlen(val) : 0, client, seq, want_prev };
+    struct res out = { 0, "" };
+    if (!bytes) {
+        struct kv_result r;
+        kv_apply(kv, c, &r);
+        out.err = r.err;
+        snprintf(out.value, sizeof out.value, "%.*s", (int)r.vlen, (const char *)r.value);
+        return out;
+    }
     uint8_t *buf, *reply;
     size_t n, len;
-    kv_codec_encode_cmd(&c, &buf, &n);
+    kv_codec_encode_cmd(c, &buf, &n);
     kv_codec_apply(kv, buf, n, &reply, &len);
     Kv__Reply *r = kv__reply__unpack(NULL, len, reply);
     ck_assert_ptr_nonnull(r);
-    struct res out = { (enum kv_err)r->err, "" };
+    out.err = (enum kv_err)r->err;
     snprintf(out.value, sizeof out.value, "%.*s", (int)r->value.len, (const char *)r->value.data);
     kv__reply__free_unpacked(r, NULL);
     free(reply);
     free(buf);
     return out;
+}
+
+static struct res run_how(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                          uint64_t client, uint64_t seq, bool want_prev, bool bytes)
+{
+    struct kv_cmd c = { .op = op, .key = (const uint8_t *)key, .klen = strlen(key),
+                        .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
+                        .client_id = client, .seq = seq, .want_prev = want_prev };
+    return apply(kv, &c, bytes);
+}
+
+static struct res run(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                      uint64_t client, uint64_t seq, bool want_prev)
+{
+    return run_how(kv, op, key, val, client, seq, want_prev, false);
+}
+
+static struct res run_bytes(struct kv *kv, enum kv_op op, const char *key, const char *val,
+                            uint64_t client, uint64_t seq, bool want_prev)
+{
+    return run_how(kv, op, key, val, client, seq, want_prev, true);
 }
 
 #define GET(kv, k) run(kv, KV_OP_GET, k, NULL, 0, 0, false)
@@ -179,7 +194,7 @@ START_TEST(test_codec_bytes_in_bytes_out)
     kv__reply__free_unpacked(r, NULL);
     free(reply);
     Kv__Command c = KV__COMMAND__INIT;
-    c.op = 3;
+    c.op = 5; /* past CAS: unknown */
     c.key.data = (uint8_t *)"a";
     c.key.len = 1;
     uint8_t buf[64];
@@ -321,6 +336,175 @@ START_TEST(test_restore_old_format_snapshot)
 }
 END_TEST
 
+/* A Delete or CAS command (through the codec when bytes is set). */
+static struct res cond(struct kv *kv, enum kv_op op, const char *key, const char *expected,
+                       bool absent, const char *val, uint64_t client, uint64_t seq, bool bytes)
+{
+    struct kv_cmd c = { .op = op, .key = (const uint8_t *)key, .klen = strlen(key),
+                        .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
+                        .client_id = client, .seq = seq, .expected = (const uint8_t *)expected,
+                        .elen = expected ? strlen(expected) : 0, .expect_absent = absent };
+    return apply(kv, &c, bytes);
+}
+#define DEL(kv, k, cl, seq) cond(kv, KV_OP_DELETE, k, NULL, false, NULL, cl, seq, false)
+#define CAS(kv, k, old, new, cl, seq) cond(kv, KV_OP_CAS, k, old, false, new, cl, seq, false)
+#define CAS_ABSENT(kv, k, new, cl, seq) cond(kv, KV_OP_CAS, k, NULL, true, new, cl, seq, false)
+
+START_TEST(test_delete)
+{
+    struct kv *kv = kv_new();
+    PUT(kv, "a", "1", 1, 1);
+    PUT(kv, "b", "2", 1, 2);
+    ck_assert_int_eq(DEL(kv, "a", 1, 3).err, KV_OK);
+    ck_assert_int_eq(GET(kv, "a").err, KV_NO_KEY);
+    ck_assert_str_eq(GET(kv, "b").value, "2");
+    ck_assert_int_eq(DEL(kv, "a", 1, 4).err, KV_NO_KEY); /* absent: nothing to delete */
+    ck_assert_int_eq(DEL(kv, "never", 0, 0).err, KV_NO_KEY);
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    ck_assert_uint_eq(st.keys, 1);
+    /* After a delete an append starts from nothing. */
+    ck_assert_int_eq(APPEND(kv, "a", "x", 1, 5).err, KV_OK);
+    ck_assert_str_eq(GET(kv, "a").value, "x");
+    kv_free(kv);
+}
+END_TEST
+
+/* Deleting from a table keeps every other key findable (backward-shift deletion), whatever
+ * the probe runs: thousands of keys, every third one deleted, the rest read back, then
+ * re-inserted. */
+START_TEST(test_delete_many_keys)
+{
+    struct kv *kv = kv_new();
+    char k[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        PUT(kv, k, k, 0, 0);
+    }
+    for (int i = 0; i < 3000; i += 3) {
+        snprintf(k, sizeof k, "key%d", i);
+        ck_assert_int_eq(DEL(kv, k, 0, 0).err, KV_OK);
+    }
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        struct res r = GET(kv, k);
+        if (i % 3 == 0) {
+            ck_assert_int_eq(r.err, KV_NO_KEY);
+        } else {
+            ck_assert_int_eq(r.err, KV_OK);
+            ck_assert_str_eq(r.value, k);
+        }
+    }
+    struct kv_stats st;
+    kv_stats(kv, &st);
+    ck_assert_uint_eq(st.keys, 2000);
+    for (int i = 0; i < 3000; i += 3) {
+        snprintf(k, sizeof k, "key%d", i);
+        ck_assert_int_eq(CAS_ABSENT(kv, k, "back", 0, 0).err, KV_OK);
+    }
+    kv_stats(kv, &st);
+    ck_assert_uint_eq(st.keys, 3000);
+    ck_assert_str_eq(GET(kv, "key0").value, "back");
+    kv_free(kv);
+}
+END_TEST
+
+START_TEST(test_cas)
+{
+    struct kv *kv = kv_new();
+    for (int bytes = 0; bytes < 2; bytes++) {
+        kv_clear(kv);
+        /* only if absent: on an absent key it swaps, on a present one it fails with the value */
+        ck_assert_int_eq(cond(kv, KV_OP_CAS, "k", NULL, true, "v1", 1, 1, bytes).err, KV_OK);
+        struct res r = cond(kv, KV_OP_CAS, "k", NULL, true, "v2", 1, 2, bytes);
+        ck_assert_int_eq(r.err, KV_CAS_FAILED);
+        ck_assert_str_eq(r.value, "v1");
+        /* OLD matching swaps; not matching reports the current value */
+        ck_assert_int_eq(cond(kv, KV_OP_CAS, "k", "v1", false, "v3", 1, 3, bytes).err, KV_OK);
+        ck_assert_str_eq(GET(kv, "k").value, "v3");
+        r = cond(kv, KV_OP_CAS, "k", "v1", false, "v4", 1, 4, bytes);
+        ck_assert_int_eq(r.err, KV_CAS_FAILED);
+        ck_assert_str_eq(r.value, "v3");
+        ck_assert_str_eq(GET(kv, "k").value, "v3");
+        /* on an absent key a CAS with an expected value fails with NO_KEY, even for "" */
+        ck_assert_int_eq(cond(kv, KV_OP_CAS, "n", "", false, "x", 1, 5, bytes).err, KV_NO_KEY);
+        ck_assert_int_eq(GET(kv, "n").err, KV_NO_KEY);
+        /* present with an empty value: "" matches, "only if absent" does not */
+        PUT(kv, "e", "", 1, 6);
+        r = cond(kv, KV_OP_CAS, "e", NULL, true, "x", 1, 7, bytes);
+        ck_assert_int_eq(r.err, KV_CAS_FAILED);
+        ck_assert_str_eq(r.value, "");
+        ck_assert_int_eq(cond(kv, KV_OP_CAS, "e", "", false, "y", 1, 8, bytes).err, KV_OK);
+        ck_assert_str_eq(GET(kv, "e").value, "y");
+        /* after a delete, only-if-absent swaps again */
+        ck_assert_int_eq(cond(kv, KV_OP_DELETE, "k", NULL, false, NULL, 1, 9, bytes).err, KV_OK);
+        ck_assert_int_eq(cond(kv, KV_OP_CAS, "k", NULL, true, "v5", 1, 10, bytes).err, KV_OK);
+        ck_assert_str_eq(GET(kv, "k").value, "v5");
+    }
+    kv_free(kv);
+}
+END_TEST
+
+/* A retried Delete or CAS gets its first execution's outcome: a CAS that swapped is not
+ * re-evaluated (which would now fail), a Delete that deleted does not report "absent" the
+ * second time, a CAS that failed still reports the value it saw then. With the planted bug
+ * KV_BUG_REAPPLY_RETRY the retries are re-evaluated, and these checks see it. */
+static bool retries_answered_from_session(int bugs)
+{
+    struct kv *kv = kv_new();
+    kv_set_planted_bug(kv, bugs);
+    bool ok = true;
+    ok &= CAS_ABSENT(kv, "k", "a", 5, 1).err == KV_OK;
+    ok &= CAS_ABSENT(kv, "k", "a", 5, 1).err == KV_OK; /* the retry */
+    ok &= CAS(kv, "k", "a", "b", 5, 2).err == KV_OK;
+    ok &= CAS(kv, "k", "a", "b", 5, 2).err == KV_OK;
+    struct res r = CAS(kv, "k", "zz", "c", 5, 3);
+    ok &= r.err == KV_CAS_FAILED && strcmp(r.value, "b") == 0;
+    PUT(kv, "k", "d", 6, 1); /* another client changes the value */
+    r = CAS(kv, "k", "zz", "c", 5, 3);
+    ok &= r.err == KV_CAS_FAILED && strcmp(r.value, "b") == 0; /* what it saw then */
+    ok &= DEL(kv, "k", 5, 4).err == KV_OK;
+    ok &= DEL(kv, "k", 5, 4).err == KV_OK;
+    ok &= DEL(kv, "k", 5, 3).err == KV_STALE;
+    ok &= GET(kv, "k").err == KV_NO_KEY;
+    kv_free(kv);
+    return ok;
+}
+
+START_TEST(test_cas_delete_at_most_once)
+{
+    ck_assert(retries_answered_from_session(KV_BUG_NONE));
+    ck_assert(!retries_answered_from_session(KV_BUG_REAPPLY_RETRY));
+}
+END_TEST
+
+/* The Delete/CAS sessions survive a snapshot (their stored outcome with them), and the planted
+ * KV_BUG_CAS_ALWAYS_SWAPS does what it says. */
+START_TEST(test_cas_snapshot_and_planted_bug)
+{
+    struct kv *kv = kv_new();
+    PUT(kv, "k", "v", 1, 1);
+    struct res r = CAS(kv, "k", "other", "w", 2, 1);
+    ck_assert_int_eq(r.err, KV_CAS_FAILED);
+    ck_assert_int_eq(DEL(kv, "gone", 3, 1).err, KV_NO_KEY);
+    uint8_t *snap;
+    size_t len;
+    kv_codec_snapshot(kv, &snap, &len);
+    struct kv *b = kv_new();
+    ck_assert_int_eq(kv_codec_restore(b, snap, len), 0);
+    free(snap);
+    r = CAS(b, "k", "other", "w", 2, 1); /* a retry after the restore */
+    ck_assert_int_eq(r.err, KV_CAS_FAILED);
+    ck_assert_str_eq(r.value, "v");
+    ck_assert_int_eq(DEL(b, "gone", 3, 1).err, KV_NO_KEY);
+    kv_set_planted_bug(b, KV_BUG_CAS_ALWAYS_SWAPS);
+    ck_assert_int_eq(CAS(b, "k", "other", "w", 2, 2).err, KV_OK);
+    ck_assert_str_eq(GET(b, "k").value, "w");
+    kv_free(b);
+    kv_free(kv);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kv");
@@ -335,6 +519,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_sessions_per_partition);
     tcase_add_test(tc, test_snapshot_bytes_deterministic);
     tcase_add_test(tc, test_restore_old_format_snapshot);
+    tcase_add_test(tc, test_delete);
+    tcase_add_test(tc, test_delete_many_keys);
+    tcase_add_test(tc, test_cas);
+    tcase_add_test(tc, test_cas_delete_at_most_once);
+    tcase_add_test(tc, test_cas_snapshot_and_planted_bug);
     suite_add_tcase(s, tc);
     return s;
 }

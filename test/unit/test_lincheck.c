@@ -12,6 +12,7 @@
 #include "../lincheck/lincheck.h"
 #include "base/clock.h"
 #include "base/util.h"
+#include "lincheck_testlib.h"
 
 #define NR LIN_NO_RETURN
 
@@ -376,12 +377,6 @@ END_TEST
 
 /* ---- JSON lines ------------------------------------------------------------------------------ */
 
-static char *temp_path(const char *name)
-{
-    const char *dir = getenv("TMPDIR");
-    return xasprintf("%s/lincheck-%d-%s", dir && *dir ? dir : "/tmp", (int)getpid(), name);
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -412,7 +407,7 @@ START_TEST(jsonl_round_trip)
                          .value = "\0", .value_len = 1, .call_ns = 1, .return_ns = 2 };
     ck_assert_int_eq(lin_history_add_op(&h, &op), 0);
 
-    char *path = temp_path("rt.jsonl");
+    char *path = lt_temp_path("rt.jsonl");
     char err[256];
     ck_assert_int_eq(lin_history_write_jsonl(&h, path, err, sizeof err), 0);
     struct lin_history g = { 0 };
@@ -444,7 +439,7 @@ END_TEST
 
 START_TEST(jsonl_accepted_forms)
 {
-    char *path = temp_path("forms.jsonl");
+    char *path = lt_temp_path("forms.jsonl");
     write_file(path,
                "\n"
                "  { \"op\" : \"put\", \"key\":\"k\", \"value\":\"\\u0041\\u00e9\\ud83d\\ude00\\/\\b\\f\","
@@ -489,7 +484,7 @@ START_TEST(jsonl_errors)
         { "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"call\":1,\"retrun\":2}",
           "column 43: unknown field \"retrun\"" },
         { "{\"client\":1,\"client\":2}", "field \"client\" appears twice" },
-        { "{\"client\":1,\"op\":\"cas\"}", "op must be \"get\", \"put\" or \"append\"" },
+        { "{\"client\":1,\"op\":\"frob\"}", "op must be \"get\", \"put\", \"append\", \"delete\" or \"cas\"" },
         { "{\"client\":1.5}", "client must be an integer" },
         { "{\"client\":\"1\"}", "expected an integer for client" },
         { "{\"client\":01}", "leading zero" },
@@ -512,7 +507,7 @@ START_TEST(jsonl_errors)
         { "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"call\":1,\"output\":5}",
           "expected a string for output" },
     };
-    char *path = temp_path("bad.jsonl");
+    char *path = lt_temp_path("bad.jsonl");
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         char *text = xasprintf("{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"output\":\"\",\"call\":1,"
                                "\"return\":2}\n\n%s\n{\"client\":1,\"op\":\"get\",\"key\":\"k\","
@@ -545,7 +540,7 @@ START_TEST(check_and_save)
     struct lin_history h = { 0 };
     ADD(&h, 1, LIN_PUT, "k", "v", NULL, 0, 10);
     ADD(&h, 2, LIN_GET, "k", NULL, "v", 20, 30);
-    char *dir = temp_path("histories");
+    char *dir = lt_temp_path("histories");
     unsetenv(LIN_HISTORY_DIR_ENV);
     struct lin_report r;
     ck_assert_int_eq(lin_check_and_save(&h, "TestNothing", 1000, &r), LIN_OK);
@@ -623,55 +618,6 @@ END_TEST
 
 /* ---- random small histories against a brute-force checker ------------------------------------ */
 
-struct brute {
-    const struct lin_history *h;
-    bool used[8];
-    char state[2][64];
-};
-
-static bool brute_search(struct brute *b)
-{
-    const struct lin_history *h = b->h;
-    size_t n = h->len;
-    bool all_done = true;
-    for (size_t i = 0; i < n; i++)
-        if (!b->used[i] && h->ops[i].return_ns != NR)
-            all_done = false;
-    if (all_done)
-        return true; /* the remaining ops have no return: they never took effect */
-    for (size_t i = 0; i < n; i++) {
-        if (b->used[i])
-            continue;
-        const struct lin_op *op = &h->ops[i];
-        bool blocked = false; /* some remaining op returned before this one was called */
-        for (size_t j = 0; j < n && !blocked; j++)
-            if (!b->used[j] && h->ops[j].return_ns != NR && h->ops[j].return_ns < op->call_ns)
-                blocked = true;
-        if (blocked)
-            continue;
-        char *st = b->state[op->key[0] - 'a'];
-        char saved[64];
-        strcpy(saved, st);
-        bool ok = true;
-        if (op->kind != LIN_PUT && op->has_output && op->return_ns != NR &&
-            strcmp(op->output, st) != 0)
-            ok = false;
-        if (!ok)
-            continue;
-        if (op->kind == LIN_PUT)
-            strcpy(st, op->value);
-        else if (op->kind == LIN_APPEND)
-            strcat(st, op->value);
-        b->used[i] = true;
-        bool found = brute_search(b);
-        b->used[i] = false;
-        strcpy(st, saved);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
 START_TEST(random_against_brute_force)
 {
     static const char *const outs[] = { "", "a", "b", "ab", "ba", "aa", "bb", "aba" };
@@ -693,19 +639,7 @@ START_TEST(random_against_brute_force)
             int64_t ret = rng_below(&rng, 5) == 0 ? NR : call + (int64_t)rng_below(&rng, 10);
             ADD(&h, (int64_t)i, kind, key, kind == LIN_GET ? NULL : value, out, call, ret);
         }
-        struct brute b = { .h = &h };
-        bool want = brute_search(&b);
-        struct lin_report r;
-        enum lin_result got = lin_check(&h, 10000, &r);
-        if ((got == LIN_OK) != want || got == LIN_UNKNOWN) {
-            char *path = temp_path("mismatch.jsonl");
-            char err[256];
-            lin_history_write_jsonl(&h, path, err, sizeof err);
-            ck_abort_msg("history %d (saved to %s): brute force says %d, lin_check %s", iter, path,
-                         want, lin_result_name(got));
-        }
-        counts[want]++;
-        lin_report_free(&r);
+        counts[lt_brute_agrees(&h, iter)]++;
         lin_history_free(&h);
     }
     printf("random small histories: %d linearizable, %d not\n", counts[1], counts[0]);
@@ -718,66 +652,32 @@ END_TEST
  * generated one-key histories (few clients, so the plain search finishes) with one mutation each:
  * an output replaced by another one of the history, an append's value duplicated, an interval
  * moved. */
+static void plain_params(struct lin_gen_params *p, struct rng *rng, int iter)
+{
+    p->seed = 1000 + (uint64_t)iter;
+    p->ops = 20 + rng_below(rng, 40);
+    p->clients = 2 + (unsigned)rng_below(rng, 3);
+    p->put_pct = (unsigned)rng_below(rng, 20);
+    p->append_output = rng_below(rng, 3) == 0;
+    p->lost_pct = (unsigned)rng_below(rng, 10);
+}
+
+/* An output replaced by another one's, or an append's value by another append's. */
+static void plain_mutate(struct lin_op *op, const struct lin_op *other, unsigned how)
+{
+    if (how == 0 && other->has_output) {
+        op->output = other->output;
+        op->output_len = other->output_len;
+        op->has_output = op->kind != LIN_PUT;
+    } else if (how == 1 && op->kind == LIN_APPEND && other->kind == LIN_APPEND) {
+        op->value = other->value;
+        op->value_len = other->value_len;
+    }
+}
+
 START_TEST(pruning_agrees_with_plain_search)
 {
-    struct rng rng;
-    rng_seed(&rng, 7);
-    int counts[2] = { 0, 0 }, skipped = 0;
-    for (int iter = 0; iter < 400; iter++) {
-        struct lin_gen_params p;
-        lin_gen_params_default(&p);
-        p.seed = 1000 + (uint64_t)iter;
-        p.ops = 20 + rng_below(&rng, 40);
-        p.clients = 2 + (unsigned)rng_below(&rng, 3);
-        p.keys = 1;
-        p.put_pct = (unsigned)rng_below(&rng, 20);
-        p.append_output = rng_below(&rng, 3) == 0;
-        p.lost_pct = (unsigned)rng_below(&rng, 10);
-        struct lin_history g = { 0 }, h = { 0 };
-        lin_history_generate(&g, &p);
-        size_t victim = rng_below(&rng, g.len), other = rng_below(&rng, g.len);
-        unsigned how = (unsigned)rng_below(&rng, 3);
-        for (size_t i = 0; i < g.len; i++) {
-            struct lin_op op = g.ops[i];
-            if (i == victim && how == 0 && g.ops[other].has_output) {
-                op.output = g.ops[other].output;
-                op.output_len = g.ops[other].output_len;
-                op.has_output = op.kind != LIN_PUT;
-            } else if (i == victim && how == 1 && op.kind == LIN_APPEND &&
-                       g.ops[other].kind == LIN_APPEND) {
-                op.value = g.ops[other].value;
-                op.value_len = g.ops[other].value_len;
-            } else if (i == victim && how == 2 && op.return_ns != NR) {
-                int64_t shift = (int64_t)rng_below(&rng, 2000000);
-                op.call_ns += shift;
-                op.return_ns += shift;
-            }
-            ck_assert_int_eq(lin_history_add_op(&h, &op), 0);
-        }
-        struct lin_report r1, r2;
-        enum lin_result pruned = lin_check(&h, 10000, &r1);
-        enum lin_result plain = lin_check_flags(&h, 2000, LIN_FLAG_NO_PRUNE, &r2);
-        if (plain == LIN_UNKNOWN) {
-            skipped++;
-        } else {
-            if (pruned != plain) {
-                char *path = temp_path("prune-mismatch.jsonl");
-                char err[256];
-                lin_history_write_jsonl(&h, path, err, sizeof err);
-                ck_abort_msg("history %d (saved to %s): pruned %s, plain %s", iter, path,
-                             lin_result_name(pruned), lin_result_name(plain));
-            }
-            counts[plain == LIN_OK]++;
-        }
-        lin_report_free(&r1);
-        lin_report_free(&r2);
-        lin_history_free(&h);
-        lin_history_free(&g);
-    }
-    printf("pruned vs plain search: %d linearizable, %d not, %d undecided by the plain search\n",
-           counts[1], counts[0], skipped);
-    ck_assert_int_gt(counts[0], 50);
-    ck_assert_int_gt(counts[1], 50);
+    lt_mutated_rules_agree("get/put/append", 400, 7, plain_params, plain_mutate);
 }
 END_TEST
 

@@ -162,15 +162,12 @@ static void settle_counting(struct world *w, int *installs)
 static void settle(struct world *w) { settle_counting(w, NULL); }
 
 /* A client op through the codec: returns the kv.Reply's err and (for Gets) the value. */
-static int op(struct shardkv *s, int type, const char *key, const char *val, uint64_t client,
-              uint64_t seq, char *out, size_t cap)
+/* Applies the client command c as a log entry; returns its kv.Err (out: its value). */
+static int op_cmd(struct shardkv *s, const struct kv_cmd *c, char *out, size_t cap)
 {
-    struct kv_cmd c = { .op = type, .key = (const uint8_t *)key, .klen = strlen(key),
-                        .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
-                        .client_id = client, .seq = seq };
     uint8_t *kvc, *entry, *res;
     size_t kl, el, rl;
-    kv_codec_encode_cmd(&c, &kvc, &kl);
+    kv_codec_encode_cmd(c, &kvc, &kl);
     skv_codec_op_entry(kvc, kl, &entry, &el);
     res = apply_bytes(s, entry, el, &rl);
     Kv__Reply *r = kv__reply__unpack(NULL, rl, res);
@@ -183,6 +180,26 @@ static int op(struct shardkv *s, int type, const char *key, const char *val, uin
     free(entry);
     free(kvc);
     return err;
+}
+
+static int op(struct shardkv *s, int type, const char *key, const char *val, uint64_t client,
+              uint64_t seq, char *out, size_t cap)
+{
+    struct kv_cmd c = { .op = type, .key = (const uint8_t *)key, .klen = strlen(key),
+                        .value = (const uint8_t *)val, .vlen = val ? strlen(val) : 0,
+                        .client_id = client, .seq = seq };
+    return op_cmd(s, &c, out, cap);
+}
+
+/* A CAS from expected (NULL: only if absent) to val. */
+static int cas(struct shardkv *s, const char *key, const char *expected, const char *val,
+               uint64_t client, uint64_t seq, char *out, size_t cap)
+{
+    struct kv_cmd c = { .op = KV_OP_CAS, .key = (const uint8_t *)key, .klen = strlen(key),
+                        .value = (const uint8_t *)val, .vlen = strlen(val), .client_id = client,
+                        .seq = seq, .expected = (const uint8_t *)expected,
+                        .elen = expected ? strlen(expected) : 0, .expect_absent = !expected };
+    return op_cmd(s, &c, out, cap);
 }
 
 /* The group that owns key's shard in the controller's latest config. */
@@ -367,6 +384,38 @@ START_TEST(test_sessions_move_with_the_shard)
     ck_assert_int_eq(op(o, KV_OP_APPEND, "k", "b", 9, 2, NULL, 0), 0);
     ck_assert_int_eq(op(o, KV_OP_GET, "k", NULL, 0, 0, got, sizeof got), 0);
     ck_assert_str_eq(got, "ab");
+    world_free(&w);
+}
+END_TEST
+
+/* A Delete and a CAS retried after their shard moved get their first outcome at the new owner,
+ * although the key's value has changed meanwhile so that a new evaluation would differ. */
+START_TEST(test_cas_and_delete_retries_after_a_move)
+{
+    struct world w;
+    world_init(&w, 16);
+    ctrl_join(&w, 100);
+    settle(&w);
+    char got[16];
+    struct shardkv *o = owner_of(&w, "{t}k");
+    ck_assert_int_eq(cas(o, "{t}k", NULL, "a", 9, 1, NULL, 0), KV__ERR__OK);
+    ck_assert_int_eq(cas(o, "{t}k", "zz", "b", 9, 2, got, sizeof got), KV__ERR__CAS_FAILED);
+    ck_assert_str_eq(got, "a");
+    ck_assert_int_eq(op(o, KV_OP_PUT, "{t}d", "x", 8, 1, NULL, 0), KV__ERR__OK);
+    ck_assert_int_eq(op(o, KV_OP_DELETE, "{t}d", NULL, 8, 2, NULL, 0), KV__ERR__OK);
+    ctrl_join(&w, 101);
+    ctrl_leave(&w, 100);
+    settle(&w);
+    o = owner_of(&w, "{t}k");
+    ck_assert_ptr_eq(o, w.g[1]);
+    ck_assert_int_eq(op(o, KV_OP_PUT, "{t}k", "zz", 5, 1, NULL, 0), KV__ERR__OK);
+    ck_assert_int_eq(cas(o, "{t}k", "zz", "b", 9, 2, got, sizeof got), KV__ERR__CAS_FAILED);
+    ck_assert_str_eq(got, "a"); /* the retry's first outcome */
+    ck_assert_int_eq(op(o, KV_OP_GET, "{t}k", NULL, 0, 0, got, sizeof got), KV__ERR__OK);
+    ck_assert_str_eq(got, "zz");
+    ck_assert_int_eq(op(o, KV_OP_DELETE, "{t}d", NULL, 8, 2, NULL, 0), KV__ERR__OK); /* retry */
+    ck_assert_int_eq(op(o, KV_OP_DELETE, "{t}d", NULL, 8, 3, NULL, 0), KV__ERR__NO_KEY);
+    ck_assert_int_eq(op(o, KV_OP_GET, "{t}d", NULL, 0, 0, NULL, 0), KV__ERR__NO_KEY);
     world_free(&w);
 }
 END_TEST
@@ -698,6 +747,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_large_shard_index_in_steps);
     tcase_add_test(tc, test_migration_in_small_chunks);
     tcase_add_test(tc, test_sessions_move_with_the_shard);
+    tcase_add_test(tc, test_cas_and_delete_retries_after_a_move);
     tcase_add_test(tc, test_sessions_move_in_chunks);
     tcase_add_test(tc, test_entries_are_tagged_and_idempotent);
     tcase_add_test(tc, test_parked_shards_come_back);
