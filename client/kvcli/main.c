@@ -19,6 +19,7 @@
 #include "member.h"
 #include "node_status.h"
 #include "shard.h"
+#include "snapshot.h"
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
 
@@ -42,7 +43,7 @@ static const struct config_option options[] = {
 
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | status | " MEMBER_SYNOPSIS
-    " | " SHARD_SYNOPSIS,
+    " | " SHARD_SYNOPSIS " | " SNAPSHOT_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); status prints one row per node (of kvd, shardkvd or shardctrld; the "
     "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
@@ -69,7 +70,7 @@ static const struct config_spec spec = {
     "learner (start the node with --join), member promote ID makes a caught-up learner a voter, "
     "member remove ID removes a member (the leader too: it hands over first); leader transfer "
     "ID hands leadership to voter ID. A change is retried while another is pending or the "
-    "learner catches up, until --timeout.",
+    "learner catches up, until --timeout. " SNAPSHOT_HELP,
     options, ARRAY_LEN(options),
 };
 
@@ -214,6 +215,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "shard") == 0) {
         rc = shard_main(argv + first + 1, nargs - 1, ctrlers, o.timeout_ms, o.json);
+    } else if (strcmp(cmd, "snapshot") == 0) {
+        rc = snapshot_main(argv + first + 1, nargs - 1, servers, n, o.timeout_ms);
     } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;

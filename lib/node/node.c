@@ -529,6 +529,13 @@ void node_status(const struct node *n, struct node_status *st)
     st->snapshot_bytes = storage_snapshot_size(n->store);
 }
 
+void node_applied(const struct node *n, uint64_t *index, uint64_t *term)
+{
+    *index = raft_applied(core(n));
+    *term = 0;
+    raft_term_at(core(n), *index, term);
+}
+
 uint64_t node_peer_match(const struct node *n, uint32_t peer) { return raft_peer_match(core(n), peer); }
 
 const struct raft_membership *node_membership(const struct node *n)

@@ -131,6 +131,11 @@ int node_change_member(struct node *n, enum raft_change_type type, uint32_t id, 
 int node_transfer_leader(struct node *n, uint32_t target);
 uint32_t node_transfer_target(const struct node *n);
 
+/* The index the state machine has applied and the term of that entry. Between the loop's
+ * events (never from inside a node callback) the state machine is exactly at that index: what
+ * a backup of it (lib/node/backup.c) is labelled with. */
+void node_applied(const struct node *n, uint64_t *index, uint64_t *term);
+
 /* The leader's match index for a peer (0 elsewhere). */
 uint64_t node_peer_match(const struct node *n, uint32_t peer);
 
