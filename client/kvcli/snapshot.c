@@ -144,12 +144,6 @@ static int save_from(const char *server, const char *path, char *why, size_t why
     return rc;
 }
 
-static void pause_ms(uint64_t ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* Tries each server in turn (a follower relays to the leader) until a save succeeds or the
  * timeout passes; a transfer that breaks off starts over. */
 static int cmd_save(const char *path, char **servers, size_t n, uint64_t timeout_ms)
@@ -162,7 +156,7 @@ static int cmd_save(const char *path, char **servers, size_t n, uint64_t timeout
             return 0;
         if (rc < 0 || clock_mono_ms() + RETRY_MS >= deadline)
             break;
-        pause_ms(RETRY_MS);
+        clock_sleep_ms(RETRY_MS);
     }
     fprintf(stderr, "kvcli: snapshot save: %s\n", why);
     return 1;

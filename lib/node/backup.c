@@ -254,15 +254,6 @@ static void on_barrier(enum node_result res, uint64_t index, uint64_t term, cons
     confirmed(arg, res);
 }
 
-/* Relays call to the leader when this node does not lead; false when it must answer itself. */
-static bool relayed(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
-                    size_t len)
-{
-    struct node_status st;
-    node_status(n, &st);
-    return st.soft.role != RAFT_LEADER && node_forward(n, call, method, req, len);
-}
-
 static void handle_save(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
 {
     struct node_backup *b = arg;
@@ -273,7 +264,7 @@ static void handle_save(struct rpc_call *call, const uint8_t *req, size_t len, v
     }
     uint32_t max_bytes = q->max_bytes;
     node__snapshot_save_request__free_unpacked(q, NULL);
-    if (relayed(b->node, call, "node.SnapshotSave", req, len))
+    if (node_forward_unless_leader(b->node, call, "node.SnapshotSave", req, len))
         return;
     struct save *s = xcalloc(1, sizeof *s);
     *s = (struct save){ b, call, max_bytes, false, NULL, b->saves };
@@ -287,6 +278,9 @@ static void handle_save(struct rpc_call *call, const uint8_t *req, size_t len, v
         uint64_t index, term;
         res = node_propose(b->node, b->cfg.barrier, b->cfg.barrier_len, on_barrier, s, &index,
                            &term);
+        if (res == NODE_OK)
+            LOG_INFO("node", "backup: a new leader: confirming through the log (index %llu)",
+                     (unsigned long long)index);
     } else if (res == NODE_NOT_READY) {
         save_fail(s, NODE__ADMIN_STATUS__ADMIN_BUSY, "a new leader has not committed an entry of "
                   "its term yet: retry shortly", true);
@@ -323,7 +317,7 @@ static void handle_chunk(struct rpc_call *call, const uint8_t *req, size_t len, 
     struct held *h = held_find(b, id);
     if (!h) {
         /* Taken by the leader, which this member may be relaying for. */
-        if (relayed(b->node, call, "node.SnapshotChunk", req, len))
+        if (node_forward_unless_leader(b->node, call, "node.SnapshotChunk", req, len))
             return;
         char err[256];
         snprintf(err, sizeof err, "no snapshot %016llx is held here: it was read to its end, "

@@ -164,6 +164,12 @@ bool node_forward(struct node *n, struct rpc_call *call, const char *method, con
     return true;
 }
 
+bool node_forward_unless_leader(struct node *n, struct rpc_call *call, const char *method,
+                                const uint8_t *req, size_t len)
+{
+    return raft_soft_state(core(n)).role != RAFT_LEADER && node_forward(n, call, method, req, len);
+}
+
 static void fail_relays(struct node *n)
 {
     while (n->relays) {

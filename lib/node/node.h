@@ -105,6 +105,11 @@ void node_status(const struct node *n, struct node_status *st);
 bool node_forward(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
                   size_t len);
 
+/* node_forward, on a node that does not lead: for a method that only the leader can answer.
+ * Returns false, leaving call to the caller, when this node leads or cannot relay. */
+bool node_forward_unless_leader(struct node *n, struct rpc_call *call, const char *method,
+                                const uint8_t *req, size_t len);
+
 /* The leader as this node knows it: its id (RAFT_NONE when unknown) and, in *addr, its
  * configured address ("" when unknown). For the leader hints in wrong-leader replies. A leader
  * that holds a write it could not store says "unknown": it cannot lead until it stores it. */

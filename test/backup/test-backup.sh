@@ -8,7 +8,8 @@
 # non-empty data directory and a member outside --peers are refused with their reason and
 # nothing written. The file restored into a new 3-node cluster (new ports, new directories)
 # must serve every key with the file's value, take writes, and start as an ordinary cluster
-# (no lost-store refusal, no recovery).
+# (no lost-store refusal, no recovery); a save on its new leader, which cannot confirm a read
+# yet, goes through the log.
 #   BIN=bin MODE=release test/backup/test-backup.sh
 set -uo pipefail
 . "$(dirname "$0")/../support/cluster-suite.sh" test-backup
@@ -78,6 +79,14 @@ check "snapshot restore, once per member" restore_all
 lc start new 3 "$nb" kvd --log-level info >/dev/null
 check "the restored cluster elects a leader" lc wait new 15
 N=$(cat new/servers)
+# Its leader has committed nothing in its term yet: a save confirms through the log (kvd's
+# barrier, an empty command) and holds the restored state one index later.
+resave() {
+  "$BIN/kvcli" --servers "$N" snapshot save again.snap >/dev/null &&
+    grep -q "backup: a new leader: confirming through the log (index $((index + 1)))" new/node-*.log &&
+    "$BIN/kvcli" snapshot status again.snap | grep -q "^index: *$((index + 1))\$"
+}
+check "a save on a new leader goes through the log (index $((index + 1)))" resave
 check "kvcli get of a saved key" \
   test "$(kvcli --servers "$N" get k099999)" = "0:pppppppppppppppppppppppppppppppppppppppp"
 check "every key equals the file's value" "$TOOL" check backup.snap $KEYS churn.log "$t0" "$t1" "$N" 32
