@@ -9,3 +9,10 @@ $(BACKUPTOOL): $(call obj,test/backup/backuptool.c) $(call lib_a,clerk) $(call l
 PROGRAMS += $(BACKUPTOOL)
 ALL_OBJS += $(call obj,test/backup/backuptool.c)
 TEST_PROGRAMS += test/backup/test-backup.sh
+
+# test/unit/test_backup_file.c links lib/node (snapfile, restore), lib/storage and lib/raft: its
+# own rule (see mk/raft.mk's note on test_storage's).
+$(OUT)/test/test_backup_file: $(call obj,test/unit/test_backup_file.c) $(UNIT_MAIN) $(TEST_SUPPORT) \
+		$(filter-out $(call lib_a,base),$(LINK_NODE)) $(LINK_ECHO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS) $(CHECKLIBS)
