@@ -273,17 +273,19 @@ static void process(evutil_socket_t fd, short what, void *arg)
  * few times that, so a leader that dies meanwhile is replaced at most a few seconds late. */
 #define GRACE_BYTES_PER_MS 10000
 
-/* A large frame begins to arrive (rpc_server_on_big_frame): as leader, announce the time it
- * will take before it takes the loop (raft_grace), and send that announcement at once. */
-static void on_big_frame(size_t len, void *arg)
+bool node_grace(struct node *n, size_t bytes)
 {
-    struct node *n = arg;
-    unsigned ticks = (unsigned)MIN(len / GRACE_BYTES_PER_MS / n->cfg.tick_ms, 100000);
-    if (ticks == 0 || replica_grace(n->rep, ticks) != RAFT_OK)
-        return;
-    LOG_DEBUG("node", "a %zu-byte frame is arriving: grace of %u ticks announced", len, ticks);
+    unsigned ticks = (unsigned)MIN(bytes / GRACE_BYTES_PER_MS / n->cfg.tick_ms, 100000);
+    if (ticks == 0 || replica_holding(n->rep) || replica_grace(n->rep, ticks) != RAFT_OK)
+        return false;
+    LOG_DEBUG("node", "work on %zu bytes coming: grace of %u ticks announced", bytes, ticks);
     process(-1, 0, n);
+    return true;
 }
+
+/* A large frame begins to arrive (rpc_server_on_big_frame): as leader, announce the time it
+ * will take before it takes the loop. */
+static void on_big_frame(size_t len, void *arg) { node_grace(arg, len); }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {

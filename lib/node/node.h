@@ -136,6 +136,13 @@ int node_change_member(struct node *n, enum raft_change_type type, uint32_t id, 
 int node_transfer_leader(struct node *n, uint32_t target);
 uint32_t node_transfer_target(const struct node *n);
 
+/* On the leader, before work on about `bytes` bytes that blocks the loop (a large frame, a
+ * backup's encoding): announces a grace sized by them (raft_grace, docs/RAFT.md) and sends it
+ * at once, so that followers do not count the silence toward an election. Not from inside a
+ * node callback. Returns whether a grace was announced (false: not the leader, or too little
+ * work to need one). */
+bool node_grace(struct node *n, size_t bytes);
+
 /* The index the state machine has applied and the term of that entry. Between the loop's
  * events (never from inside a node callback) the state machine is exactly at that index: what
  * a backup of it (lib/node/backup.c) is labelled with. */
