@@ -276,7 +276,7 @@ static void process(evutil_socket_t fd, short what, void *arg)
 bool node_grace(struct node *n, size_t bytes)
 {
     unsigned ticks = (unsigned)MIN(bytes / GRACE_BYTES_PER_MS / n->cfg.tick_ms, 100000);
-    if (ticks == 0 || replica_holding(n->rep) || replica_grace(n->rep, ticks) != RAFT_OK)
+    if (ticks == 0 || replica_grace(n->rep, ticks) != RAFT_OK)
         return false;
     LOG_DEBUG("node", "work on %zu bytes coming: grace of %u ticks announced", bytes, ticks);
     process(-1, 0, n);
