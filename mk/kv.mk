@@ -4,7 +4,10 @@ $(eval $(call LIBRARY,session))
 $(eval $(call LIBRARY,kv))
 $(eval $(call PROGRAM,kvd,$(wildcard daemons/kvd/*.c),$(LINK_KV)))
 $(eval $(call LIBRARY,clerk))
-$(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(LINK_CLERK)))
+# kvcli's snapshot commands read and write backup files and data directories (lib/node's
+# snapfile and restore, lib/kv's codec to check a kvd snapshot).
+$(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(call lib_a,clerk) $(call lib_a,kv) \
+	$(call lib_a,shardctrl) $(call lib_a,session) $(LINK_NODE)))
 
 # The README's run command: a local 3-node kvd cluster in the background (data and logs under
 # run/kv, client ports 7101-7103, which kvcli uses by default); `make stop` stops it (and the

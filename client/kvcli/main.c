@@ -24,6 +24,7 @@
 #include "node_status.h"
 #include "shard.h"
 #include "write_ops.h"
+#include "snapshot.h"
 
 #define LOCAL_CLUSTER "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
 
@@ -51,15 +52,14 @@ static const struct config_option options[] = {
 
 static const struct config_spec spec = {
     "kvcli", "[OPTION]... get KEY | put KEY VALUE | append KEY VALUE | " WRITE_OPS_SYNOPSIS
-    " | status | " MEMBER_SYNOPSIS
-    " | " SHARD_SYNOPSIS,
+    " | status | " MEMBER_SYNOPSIS " | " SHARD_SYNOPSIS " | " SNAPSHOT_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); del deletes KEY and prints \"deleted\" or \"not found\" (exit 0 either "
     "way); cas sets KEY to NEW only if it holds OLD (cas --absent: only if KEY is absent), prints "
     "nothing and exits 0 when it did, else exits 1 printing the current value (stderr: \"compare "
-    "failed\"; for an absent key only \"compare failed: key not found\" on stderr); status prints one row per node (of kvd, shardkvd or shardctrld; the "
-    "last column is kvd's keys, shardkvd's gid or shardctrld's latest config). Any one member's "
-    "address is enough (a follower relays to the leader). Exit status: 0 success; 1 failure, "
+    "failed\"; for an absent key only \"compare failed: key not found\" on stderr); status "
+    "prints one row per node (of kvd, shardkvd or shardctrld; the last column is kvd's keys, "
+    "shardkvd's gid or shardctrld's latest config). Any one member's address is enough (a follower relays to the leader). Exit status: 0 success; 1 failure, "
     "with the reason on standard error: \"key not found\" (get of a key never written), \"value "
     "too large: N bytes, limit M\", \"not written: no space left on the data volume of X\", "
     "\"cannot connect to X: ...\" / \"cannot resolve X\" / \"X is not a kvd server\" (within "
@@ -88,7 +88,8 @@ static const struct config_spec spec = {
     "{\"key\":K,\"found\":false}, exit 1), status {\"nodes\":[{\"addr\":A,\"daemon\":D,"
     "\"id\":N,\"role\":R,\"term\":T,\"leader\":L,\"commit\":C,\"applied\":A,\"last\":L,"
     "\"snapshot\":S,\"keys\"|\"gid\"|\"config\":N} or {\"addr\":A,\"error\":E},...]}, shard "
-    "join/leave/move {\"config\":N}, shard key {\"key\":K,\"shard\":S,\"gid\":G,...}.",
+    "join/leave/move {\"config\":N}, shard key {\"key\":K,\"shard\":S,\"gid\":G,...}. "
+    SNAPSHOT_HELP,
     options, ARRAY_LEN(options),
 };
 
@@ -261,7 +262,8 @@ static int report(struct kv_backend *b, enum clerk_result r, const char *key, si
 static int usage(void)
 {
     fprintf(stderr, "kvcli: usage: kvcli [OPTION]... get KEY | put KEY VALUE | append KEY VALUE | "
-                    WRITE_OPS_SYNOPSIS " | status | member ... | leader transfer ID | shard ... (see --help)\n");
+                    WRITE_OPS_SYNOPSIS " | status | member ... | leader transfer ID | shard ... | "
+                    "snapshot ... (see --help)\n");
     return 2;
 }
 
@@ -270,7 +272,7 @@ int main(int argc, char **argv)
     /* etcdctl's short form: -w FORMAT is --write-out FORMAT (among the options, i.e. before
      * the command word; a value after it is left alone). */
     static const char *const commands[] = { "get",    "put",    "append", "del",  "cas",
-                                            "status", "member", "leader", "shard" };
+                                            "status", "member", "leader", "shard", "snapshot" };
     for (int i = 1; i < argc; i++) {
         bool command = false;
         for (size_t c = 0; c < ARRAY_LEN(commands); c++)
@@ -299,6 +301,8 @@ int main(int argc, char **argv)
     int rc;
     if (strcmp(cmd, "shard") == 0) {
         rc = shard_main(argv + first + 1, nargs - 1, ctrlers, o.timeout_ms, o.json);
+    } else if (strcmp(cmd, "snapshot") == 0) {
+        rc = snapshot_main(argv + first + 1, nargs - 1, servers, n, o.timeout_ms);
     } else if (n == 0) {
         fprintf(stderr, "kvcli: no servers given\n");
         rc = 2;

@@ -17,7 +17,10 @@ int main(int argc, char **argv)
                    "(client id, sequence); reads are confirmed by a heartbeat round (ReadIndex), "
                    "not logged. Snapshots past --max-raft-state. State lives in LMDB in "
                    "--data-dir.",
-        .service = { .start = kvd_service_start, .stop = kvd_service_stop, .arg = kv, .sm = &sm },
+        /* The barrier of a backup on a new leader: an empty kv.Command is a Get of "", which
+         * changes nothing (not even the session table). */
+        .service = { .start = kvd_service_start, .stop = kvd_service_stop, .arg = kv, .sm = &sm,
+                     .barrier = (const uint8_t *)"", .barrier_len = 0 },
     };
     int rc = node_daemon_main(&d, argc, argv);
     kv_free(kv);

@@ -94,21 +94,12 @@ static Node__AdminStatus status_of(int rc)
     }
 }
 
-/* Relays call to the leader when this node does not lead; false when it must answer itself. */
-static bool relayed(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
-                    size_t len)
-{
-    struct node_status st;
-    node_status(n, &st);
-    return st.soft.role != RAFT_LEADER && node_forward(n, call, method, req, len);
-}
-
 /* ---- node.Members ------------------------------------------------------------------------ */
 
 static void handle_members(struct rpc_call *call, const uint8_t *req, size_t len, void *arg)
 {
     struct node_admin *a = arg;
-    if (relayed(a->node, call, "node.Members", req, len))
+    if (node_forward_unless_leader(a->node, call, "node.Members", req, len))
         return;
     Node__MembersReply r = NODE__MEMBERS_REPLY__INIT;
     members_fill(a->node, &r);
@@ -172,7 +163,7 @@ static void handle_change(struct rpc_call *call, const uint8_t *req, size_t len,
                                              "or 2 (remove)");
         return;
     }
-    if (relayed(a->node, call, "node.ChangeMember", req, len)) {
+    if (node_forward_unless_leader(a->node, call, "node.ChangeMember", req, len)) {
         node__change_member_request__free_unpacked(q, NULL);
         return;
     }
@@ -239,7 +230,7 @@ static void handle_transfer(struct rpc_call *call, const uint8_t *req, size_t le
     }
     uint32_t target = q->id;
     node__transfer_leader_request__free_unpacked(q, NULL);
-    if (relayed(a->node, call, "node.TransferLeader", req, len))
+    if (node_forward_unless_leader(a->node, call, "node.TransferLeader", req, len))
         return;
     int rc = node_transfer_leader(a->node, target);
     struct node_status st;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/admin.h"
+#include "node/backup.h"
 #include "node/join.h"
 #include "node/status_pb.h"
 #include "storage/storage.h"
@@ -256,6 +257,7 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         peers = joined;
     }
     struct node_admin *admin = NULL;
+    struct node_backup *backup = NULL;
     struct daemon d = { .base = event_base_new(), .svc = svc, .name = prog };
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
@@ -303,6 +305,8 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     }
     rpc_server_handle(d.srv, "node.Status", handle_status, &d);
     admin = node_admin_new(d.base, d.srv, d.node);
+    const struct node_backup_config bc = { prog, svc->sm, svc->barrier, svc->barrier_len };
+    backup = node_backup_new(d.base, d.srv, d.node, &bc);
     if (svc->on_role)
         node_on_role(d.node, on_role, &d);
     LOG_INFO(prog, "serving on %s", listen);
@@ -312,6 +316,7 @@ out:
     /* The node first: it completes every proposal (NODE_SHUTDOWN) while the service lives. */
     node_free(d.node);
     node_admin_free(admin);
+    node_backup_free(backup);
     rpc_server_free(d.srv);
     if (d.service && svc->stop)
         svc->stop(d.service);

@@ -1,7 +1,7 @@
 /* The shape of every Raft daemon (raftd, kvd): the node's options (flags and INI keys), the
  * run loop (config, logging, join a running cluster (--join), listen, open the node, serve,
  * clean shutdown on SIGTERM/SIGINT), "node.Status", the membership administration
- * (lib/node/admin.h), and the hooks through which a service checks its own options, starts, hears
+ * (lib/node/admin.h), backups (lib/node/backup.h), and the hooks through which a service checks its own options, starts, hears
  * of leadership changes and stops. A daemon's main() is its state machine and its service. */
 #ifndef NODE_DAEMON_H
 #define NODE_DAEMON_H
@@ -56,6 +56,10 @@ struct node_service {
     void (*stop)(void *service);
     void *arg;
     const struct node_sm *sm; /* the state machine the node applies to (required) */
+    /* Optional: a command whose apply changes nothing, which node.SnapshotSave proposes on a
+     * new leader that cannot confirm a read yet (lib/node/backup.h); NULL: none. */
+    const uint8_t *barrier;
+    size_t barrier_len;
 };
 
 /* A Raft daemon: its name and --help text, its own options, and its service. */

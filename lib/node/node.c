@@ -164,6 +164,12 @@ bool node_forward(struct node *n, struct rpc_call *call, const char *method, con
     return true;
 }
 
+bool node_forward_unless_leader(struct node *n, struct rpc_call *call, const char *method,
+                                const uint8_t *req, size_t len)
+{
+    return raft_soft_state(core(n)).role != RAFT_LEADER && node_forward(n, call, method, req, len);
+}
+
 static void fail_relays(struct node *n)
 {
     while (n->relays) {
@@ -267,17 +273,19 @@ static void process(evutil_socket_t fd, short what, void *arg)
  * few times that, so a leader that dies meanwhile is replaced at most a few seconds late. */
 #define GRACE_BYTES_PER_MS 10000
 
-/* A large frame begins to arrive (rpc_server_on_big_frame): as leader, announce the time it
- * will take before it takes the loop (raft_grace), and send that announcement at once. */
-static void on_big_frame(size_t len, void *arg)
+bool node_grace(struct node *n, size_t bytes)
 {
-    struct node *n = arg;
-    unsigned ticks = (unsigned)MIN(len / GRACE_BYTES_PER_MS / n->cfg.tick_ms, 100000);
+    unsigned ticks = (unsigned)MIN(bytes / GRACE_BYTES_PER_MS / n->cfg.tick_ms, 100000);
     if (ticks == 0 || replica_grace(n->rep, ticks) != RAFT_OK)
-        return;
-    LOG_DEBUG("node", "a %zu-byte frame is arriving: grace of %u ticks announced", len, ticks);
+        return false;
+    LOG_DEBUG("node", "work on %zu bytes coming: grace of %u ticks announced", bytes, ticks);
     process(-1, 0, n);
+    return true;
 }
+
+/* A large frame begins to arrive (rpc_server_on_big_frame): as leader, announce the time it
+ * will take before it takes the loop. */
+static void on_big_frame(size_t len, void *arg) { node_grace(arg, len); }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -527,6 +535,13 @@ void node_status(const struct node *n, struct node_status *st)
     st->snapshots_background = replica_snapshots_background(n->rep);
     st->raft_state_bytes = storage_raft_state_size(n->store);
     st->snapshot_bytes = storage_snapshot_size(n->store);
+}
+
+void node_applied(const struct node *n, uint64_t *index, uint64_t *term)
+{
+    *index = raft_applied(core(n));
+    *term = 0;
+    raft_term_at(core(n), *index, term);
 }
 
 uint64_t node_peer_match(const struct node *n, uint32_t peer) { return raft_peer_match(core(n), peer); }

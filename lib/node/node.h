@@ -105,6 +105,11 @@ void node_status(const struct node *n, struct node_status *st);
 bool node_forward(struct node *n, struct rpc_call *call, const char *method, const uint8_t *req,
                   size_t len);
 
+/* node_forward, on a node that does not lead: for a method that only the leader can answer.
+ * Returns false, leaving call to the caller, when this node leads or cannot relay. */
+bool node_forward_unless_leader(struct node *n, struct rpc_call *call, const char *method,
+                                const uint8_t *req, size_t len);
+
 /* The leader as this node knows it: its id (RAFT_NONE when unknown) and, in *addr, its
  * configured address ("" when unknown). For the leader hints in wrong-leader replies. A leader
  * that holds a write it could not store says "unknown": it cannot lead until it stores it. */
@@ -130,6 +135,18 @@ int node_change_member(struct node *n, enum raft_change_type type, uint32_t id, 
  * way (RAFT_NONE: none). */
 int node_transfer_leader(struct node *n, uint32_t target);
 uint32_t node_transfer_target(const struct node *n);
+
+/* On the leader, before work on about `bytes` bytes that blocks the loop (a large frame, a
+ * backup's encoding): announces a grace sized by them (raft_grace, docs/RAFT.md) and sends it
+ * at once, so that followers do not count the silence toward an election. Not from inside a
+ * node callback. Returns whether a grace was announced (false: not the leader, or too little
+ * work to need one). */
+bool node_grace(struct node *n, size_t bytes);
+
+/* The index the state machine has applied and the term of that entry. Between the loop's
+ * events (never from inside a node callback) the state machine is exactly at that index: what
+ * a backup of it (lib/node/backup.c) is labelled with. */
+void node_applied(const struct node *n, uint64_t *index, uint64_t *term);
 
 /* The leader's match index for a peer (0 elsewhere). */
 uint64_t node_peer_match(const struct node *n, uint32_t peer);
