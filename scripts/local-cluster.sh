@@ -16,6 +16,9 @@
 # Node i listens on 127.0.0.1:BASEPORT+i and keeps its data in DIR/data-i, its log in
 # DIR/node-i.log, its pid in DIR/node-i.pid and its command line in DIR/cmd-i;
 # DIR/servers lists the client addresses (for --servers / KV_SERVERS).
+# With METRICS_BASE=PORT in the environment, start gives node i --metrics-listen
+# 127.0.0.1:PORT+i (Prometheus metrics, /healthz, /readyz) and lists those addresses in
+# DIR/metrics.
 set -euo pipefail
 bin=${BIN:-bin}
 action=${1:-}
@@ -82,8 +85,14 @@ start)
   mkdir -p "$dir"
   peers=""
   for i in $(seq "$n"); do peers+="${peers:+,}$i=127.0.0.1:$((base + i))"; done
+  rm -f "$dir/metrics"
   for i in $(seq "$n"); do
-    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i $*" >"$dir/cmd-$i"
+    metrics=""
+    if [ -n "${METRICS_BASE:-}" ]; then
+      metrics=" --metrics-listen 127.0.0.1:$((METRICS_BASE + i))"
+      echo "127.0.0.1:$((METRICS_BASE + i))" >>"$dir/metrics"
+    fi
+    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i$metrics $*" >"$dir/cmd-$i"
     launch "$i"
   done
   echo "$peers" | tr ',' '\n' | cut -d= -f2 | paste -sd, >"$dir/servers"

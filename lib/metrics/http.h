@@ -3,7 +3,7 @@
  *   GET /metrics   200, the registry in text format 0.0.4
  *   GET <probe>    each path registered with metrics_http_probe: 200 "ok\n" when its check
  *                  passes, 503 and the check's reason (one line) otherwise
- *   anything else  404; methods other than GET and HEAD: 405 (evhttp)
+ *   anything else  404; methods other than GET and HEAD: 501 (evhttp's answer)
  *
  * It runs on the daemon's own event loop (no thread): a scrape reads the state directly. A
  * request's headers are bounded (8 KiB) and a connection idle for 10 s is closed, so a slow or

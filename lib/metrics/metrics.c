@@ -212,6 +212,23 @@ void metrics_on_collect(struct metrics *m, void (*fn)(void *arg), void *arg)
     m->collectors[m->n_collectors++] = (struct collector){ fn, arg };
 }
 
+void metrics_fields(struct metrics *m, const struct metrics_field *f, size_t n,
+                    struct metric **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = metrics_family(m, f[i].type, f[i].name, f[i].help, NULL, NULL, 0)->children;
+}
+
+void metrics_fields_set(const struct metrics_field *f, size_t n, struct metric *const *out,
+                        const void *src)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)src + f[i].offset, sizeof v);
+        metric_set(out[i], (double)v);
+    }
+}
+
 void metrics_exp_buckets(double start, double factor, size_t n, double *out)
 {
     for (size_t i = 0; i < n; i++, start *= factor)

@@ -62,6 +62,19 @@ void metrics_on_collect(struct metrics *m, void (*fn)(void *arg), void *arg);
  * NUL-terminated) and its length in *len. */
 char *metrics_render(struct metrics *m, size_t *len);
 
+/* Unlabelled counters and gauges that mirror the uint64_t fields of a struct (a status or
+ * stats struct filled at scrape time): metrics_fields registers one family per field, its
+ * child in out[i]; metrics_fields_set copies each field of *src into out[i]. */
+struct metrics_field {
+    enum metric_type type; /* METRIC_COUNTER or METRIC_GAUGE */
+    const char *name, *help;
+    size_t offset; /* of a uint64_t in the struct */
+};
+void metrics_fields(struct metrics *m, const struct metrics_field *f, size_t n,
+                    struct metric **out);
+void metrics_fields_set(const struct metrics_field *f, size_t n, struct metric *const *out,
+                        const void *src);
+
 /* Bucket bounds: factor^i * start for i in 0..n-1, into out[n]. */
 void metrics_exp_buckets(double start, double factor, size_t n, double *out);
 

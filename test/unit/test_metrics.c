@@ -1,11 +1,12 @@
 /* lib/metrics: the registry's counters, gauges and histograms, and the exact text of the
  * exposition format 0.0.4 (HELP/TYPE lines, label escaping, cumulative buckets with +Inf,
- * _sum and _count, number formatting), collect callbacks; and the evhttp endpoint on a real
+ * _sum and _count, number formatting), collect callbacks, fields mirroring a struct; and the evhttp endpoint on a real
  * socket (/metrics, a probe's 200 and 503, 404), asked by curl in the background while the
  * loop serves. */
 #include <check.h>
 #include <event2/event.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,31 @@ START_TEST(test_collect_runs_at_each_render)
 }
 END_TEST
 
+struct stats {
+    uint64_t a;
+    int pad;
+    uint64_t b;
+};
+
+START_TEST(test_fields_mirror_a_struct)
+{
+    static const struct metrics_field f[] = {
+        { METRIC_COUNTER, "x_a_total", "A.", offsetof(struct stats, a) },
+        { METRIC_GAUGE, "x_b_bytes", "B.", offsetof(struct stats, b) },
+    };
+    struct metrics *m = metrics_new();
+    struct metric *out[2];
+    metrics_fields(m, f, 2, out);
+    struct stats st = { 7, 0, 1ull << 40 };
+    metrics_fields_set(f, 2, out, &st);
+    char *s = render(m);
+    ck_assert_str_eq(s, "# HELP x_a_total A.\n# TYPE x_a_total counter\nx_a_total 7\n"
+                        "# HELP x_b_bytes B.\n# TYPE x_b_bytes gauge\nx_b_bytes 1099511627776\n");
+    free(s);
+    metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_exp_buckets)
 {
     double b[4];
@@ -248,6 +274,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_labelled_histogram_and_numbers);
     tcase_add_test(tc, test_labelled_family_without_children);
     tcase_add_test(tc, test_collect_runs_at_each_render);
+    tcase_add_test(tc, test_fields_mirror_a_struct);
     tcase_add_test(tc, test_exp_buckets);
     tcase_add_test(tc, test_http_endpoint);
     tcase_set_timeout(tc, 30);
