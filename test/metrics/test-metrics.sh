@@ -23,6 +23,9 @@ cleanup() {
   for p in "${stopped[@]}"; do kill -CONT "$p" 2>/dev/null; done
   [ -n "$prom_pid" ] && kill "$prom_pid" 2>/dev/null && wait "$prom_pid" 2>/dev/null
   [ -n "$coord_pid" ] && kill "$coord_pid" 2>/dev/null && wait "$coord_pid" 2>/dev/null
+  # The sharded cluster's clusters are one level down (sh/ctrl, sh/g100): suite_cleanup only
+  # stops those directly under WORK.
+  [ -d sh ] && SHARDED_GROUPS=1 "$ROOT/scripts/sharded-cluster.sh" stop sh 2>/dev/null
   suite_cleanup
 }
 trap cleanup EXIT
