@@ -7,7 +7,8 @@
 # /healthz and /readyz answer 200 on a healthy cluster and /healthz 503 on a node cut off from
 # the others (SIGSTOP of the other two), first a follower (which still names its old leader),
 # then the leader, and 200 again once they are back; a Prometheus server (Debian's) scrapes
-# the kvd cluster and a query through its HTTP API returns every node's commit index.
+# the kvd cluster and a query through its HTTP API returns every node's commit index; a fourth
+# node joins as a learner: healthy, not ready until promoted.
 #   BIN=bin test/metrics/test-metrics.sh
 set -uo pipefail
 . "$(dirname "$0")/../support/cluster-suite.sh" test-metrics
@@ -170,5 +171,20 @@ series_of() {
 three_series() { [ "$(series_of)" = 3 ]; }
 check "Prometheus's query API returns the commit index of each of the 3 nodes within 20 s" until_true 20 three_series
 curl -s --max-time 3 "http://127.0.0.1:$pport/api/v1/query" --data-urlencode 'query=raftkv_raft_commit_index' |
-  grep -o '"instance":"[^"]*"},"value":\[[^]]*\]' | sed 's/^/    /'
+  grep -o '"instance":"[^"]*"\|"value":\[[^]]*\]' | paste - - | sed 's/^/    /'
+
+# A member added as a learner (local-cluster.sh join gives it METRICS_BASE + 4): healthy, not
+# ready until promoted.
+m4=127.0.0.1:$((mbase + 4))
+join4() {
+  kv member add "4=127.0.0.1:$((base + 4))" >/dev/null &&
+    lc join kv 4 "127.0.0.1:$((base + 4))" "127.0.0.1:$((base + 1))"
+}
+check "a joining learner gets its own metrics port" join4
+learner_not_ready() { healthy "$m4" && [ "$(curl -s --max-time 3 "http://$m4/readyz")" = "a learner, not yet a voter" ]; }
+check "the learner: /healthz 200, /readyz 503 (a learner, not yet a voter)" until_true 5 learner_not_ready
+ready4() { [ "$(code "$m4" /readyz)" = 200 ]; }
+promote4() { kv member promote 4 >/dev/null; }
+check "... promoted" promote4
+check "... /readyz 200 within 5 s" until_true 5 ready4
 check_result
