@@ -98,7 +98,7 @@ LINK_ECHO := $(call lib_a,echo) $(LINK_RPC)
 LINK_RAFT := $(call lib_a,raft) $(call lib_a,base)
 LINK_STORAGE := $(call lib_a,storage) $(LINK_RAFT)
 LINK_REPLICA := $(call lib_a,replica) $(LINK_STORAGE)
-LINK_NODE := $(call lib_a,node) $(call lib_a,replica) $(call lib_a,storage) $(call lib_a,raft) \
+LINK_NODE := $(call lib_a,node) $(call lib_a,metrics) $(call lib_a,replica) $(call lib_a,storage) $(call lib_a,raft) \
 	$(LINK_RPC)
 LINK_SESSION := $(call lib_a,session) $(call lib_a,base)
 LINK_KV := $(call lib_a,kv) $(call lib_a,session) $(LINK_NODE)
@@ -141,7 +141,9 @@ include $(sort $(wildcard mk/*.mk))
 all: $(PROGRAMS) $(UNIT_BINS)
 
 # Test programs see BIN (where the binaries are) and MODE (release or asan) in the environment.
+# The test set's packages (promtool and Prometheus for test/metrics) are installed first.
 test: all
+	@scripts/deps.sh test
 	@BIN=$(BIN) MODE=$(MODE) test/run-all.sh $(TEST_PROGRAMS)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------------------------

@@ -10,14 +10,15 @@ $(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(call lib_a,clerk) $(c
 	$(call lib_a,shardctrl) $(call lib_a,session) $(LINK_NODE)))
 
 # The README's run command: a local 3-node kvd cluster in the background (data and logs under
-# run/kv, client ports 7101-7103, which kvcli uses by default); `make stop` stops it (and the
+# run/kv, client ports 7101-7103, which kvcli uses by default; metrics, /healthz and /readyz on
+# 127.0.0.1:9101-9103, conf/prometheus.yml's targets); `make stop` stops it (and the
 # sharded cluster of `make run-sharded`: mk/sharded-run.mk adds its stop-sharded to stop).
 .PHONY: run stop
 run: $(BIN)/kvd $(BIN)/kvcli
-	@BIN=$(BIN) scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB
+	@BIN=$(BIN) METRICS_BASE=9100 scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB
 	@BIN=$(BIN) scripts/local-cluster.sh wait run/kv 15
 	@$(BIN)/kvcli status
-	@echo "kvd cluster running (logs: run/kv/node-*.log); try: $(BIN)/kvcli put a 1 && $(BIN)/kvcli get a; stop it with: make stop"
+	@echo "kvd cluster running (logs: run/kv/node-*.log; metrics: curl -s 127.0.0.1:9101/metrics); try: $(BIN)/kvcli put a 1 && $(BIN)/kvcli get a; stop it with: make stop"
 
 stop:
 	@BIN=$(BIN) scripts/local-cluster.sh stop run/kv

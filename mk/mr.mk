@@ -2,7 +2,7 @@
 # in $(BIN)/mrapps), the test corpus generator, the lab's test-mr.sh and `make bench-mr`.
 
 $(eval $(call LIBRARY,mr))
-LINK_MR := $(call lib_a,mr) $(LINK_RPC)
+LINK_MR := $(call lib_a,mr) $(call lib_a,metrics) $(LINK_RPC)
 
 $(eval $(call PROGRAM,mrcoordinator,$(wildcard daemons/mrcoordinator/*.c),$(LINK_MR)))
 $(eval $(call PROGRAM,mrworker,$(wildcard daemons/mrworker/*.c),$(LINK_MR)))

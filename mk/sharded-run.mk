@@ -1,11 +1,12 @@
 # The README's sharded run command: a local 3-node shardctrld and three groups of 3 shardkvd
 # (gids 100, 101, 102) in the background, data and logs under run/sharded, controller ports
 # 7501-7503 and group ports 7511-7533 (apart from `make run`'s 7101-7103), the groups joined;
-# it returns once every shard is served. `make stop` (mk/kv.mk) stops it too: stop-sharded is
-# one of its prerequisites.
+# it returns once every shard is served. Metrics, /healthz and /readyz: the controller's nodes
+# on 127.0.0.1:9501-9503, the groups' on 9511-9533 (their client ports, 7 -> 9). `make stop`
+# (mk/kv.mk) stops it too: stop-sharded is one of its prerequisites.
 .PHONY: run-sharded stop-sharded
 run-sharded: $(BIN)/shardctrld $(BIN)/shardkvd $(BIN)/kvcli
-	@BIN=$(BIN) scripts/sharded-cluster.sh start run/sharded 7500 60
+	@BIN=$(BIN) METRICS_BASE=9500 scripts/sharded-cluster.sh start run/sharded 7500 60
 	@KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli shard status
 	@echo "sharded cluster running (logs: run/sharded/*/node-*.log); try: KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli put a 1; stop it with: make stop"
 

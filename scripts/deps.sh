@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, when they are missing.
-#   scripts/deps.sh [--check] [GROUP...]     groups: build (default), fuzz, bench-rpc
+#   scripts/deps.sh [--check] [GROUP...]     groups: build (default), test, fuzz, bench-rpc
 # With --check it installs nothing and exits 1 when something is missing.
 set -euo pipefail
 
 declare -A groups=(
   [build]="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev check libinih-dev"
+  [test]="prometheus curl"
   [fuzz]="clang libclang-rt-14-dev"
   [bench-rpc]="redis-server redis-tools"
 )

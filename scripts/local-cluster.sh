@@ -16,6 +16,9 @@
 # Node i listens on 127.0.0.1:BASEPORT+i and keeps its data in DIR/data-i, its log in
 # DIR/node-i.log, its pid in DIR/node-i.pid and its command line in DIR/cmd-i;
 # DIR/servers lists the client addresses (for --servers / KV_SERVERS).
+# With METRICS_BASE=PORT in the environment, start gives node i --metrics-listen
+# 127.0.0.1:PORT+i (Prometheus metrics, /healthz, /readyz) and lists those addresses in
+# DIR/metrics; join gives node ID PORT+ID (the base is kept in DIR/metrics-base).
 set -euo pipefail
 bin=${BIN:-bin}
 action=${1:-}
@@ -82,8 +85,15 @@ start)
   mkdir -p "$dir"
   peers=""
   for i in $(seq "$n"); do peers+="${peers:+,}$i=127.0.0.1:$((base + i))"; done
+  rm -f "$dir/metrics" "$dir/metrics-base"
+  [ -z "${METRICS_BASE:-}" ] || echo "$METRICS_BASE" >"$dir/metrics-base"
   for i in $(seq "$n"); do
-    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i $*" >"$dir/cmd-$i"
+    metrics=""
+    if [ -n "${METRICS_BASE:-}" ]; then
+      metrics=" --metrics-listen 127.0.0.1:$((METRICS_BASE + i))"
+      echo "127.0.0.1:$((METRICS_BASE + i))" >>"$dir/metrics"
+    fi
+    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i$metrics $*" >"$dir/cmd-$i"
     launch "$i"
   done
   echo "$peers" | tr ',' '\n' | cut -d= -f2 | paste -sd, >"$dir/servers"
@@ -105,11 +115,17 @@ join)
   id=$3 addr=$4 member=$5
   [ -f "$dir/cmd-1" ] || { echo "no cluster in $dir" >&2; exit 1; }
   [ -f "$dir/cmd-$id" ] && { echo "node $id is already in $dir" >&2; exit 1; }
-  sed -E "s# --id 1 # --id $id #; s# --peers [^ ]+ # --join $member --listen $addr #; s#/data-1 #/data-$id #" \
+  # Node 1's metrics address is its own: the new node gets METRICS_BASE + ID, if any.
+  metrics=""
+  if [ -f "$dir/metrics-base" ]; then
+    metrics=" --metrics-listen 127.0.0.1:$(($(cat "$dir/metrics-base") + id))"
+  fi
+  sed -E "s# --id 1 # --id $id #; s# --peers [^ ]+ # --join $member --listen $addr #; s#/data-1 #/data-$id #; s# --metrics-listen [^ ]+##; s#( --data-dir [^ ]+)#\1$metrics#" \
     "$dir/cmd-1" >"$dir/cmd-$id"
   launch "$id"
   started "$id" || { rm -f "$dir/cmd-$id"; exit 1; }
   echo "$(cat "$dir/servers"),$addr" >"$dir/servers"
+  [ -z "$metrics" ] || echo "${metrics# --metrics-listen }" >>"$dir/metrics"
   ;;
 forget)
   id=$3

@@ -13,6 +13,8 @@
 # (default 60); it stops what it started when that fails. SHARDKVD_OPTS replaces the groups'
 # node options (default: --log-level warn --max-raft-state 1MiB), e.g. for make bench-shard.
 # SHARDED_GROUPS (1-3, default 3): how many of the groups (the first ones) to start and stop.
+# METRICS_BASE=PORT: every node serves metrics (--metrics-listen, see local-cluster.sh), the
+# controller's on PORT+1..3, group 100's on PORT+11..13, 101's on +21..23, 102's on +31..33.
 set -euo pipefail
 bin=${BIN:-bin}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,7 +54,8 @@ start)
   for i in "${!gids[@]}"; do
     g=${gids[$i]}
     # shellcheck disable=SC2086 # SHARDKVD_OPTS is a list of options
-    lc start "$dir/g$g" 3 $((base + 10 * (i + 1))) shardkvd --gid "$g" --ctrlers "$ctrlers" \
+    METRICS_BASE=${METRICS_BASE:+$((METRICS_BASE + 10 * (i + 1)))} \
+      lc start "$dir/g$g" 3 $((base + 10 * (i + 1))) shardkvd --gid "$g" --ctrlers "$ctrlers" \
       ${SHARDKVD_OPTS:---log-level warn --max-raft-state 1MiB}
   done
   # Join (in one call) the groups the latest config does not hold.

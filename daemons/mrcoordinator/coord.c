@@ -46,6 +46,7 @@ struct coord {
     bool finished; /* every output is final, or the job failed */
     bool stopping; /* the server is shutting down */
     bool stopped;  /* stopped by a signal before the end */
+    uint64_t failed_reports[2], timeouts; /* coord_stats */
 };
 
 #define CLOG(c, level, ...)                              \
@@ -302,10 +303,12 @@ static void handle_finish_task(struct rpc_call *call, const uint8_t *req, size_t
         break;
     case MR_FINISH_RETRY:
     case MR_FINISH_IGNORED:
+        c->failed_reports[kind == MR_KIND_REDUCE]++;
         CLOG(c, LOG_WARN, "%s %u attempt %u failed on %s: %s%s", k, r->id, r->attempt, name,
              r->error, res == MR_FINISH_RETRY ? "; giving it to a worker again" : "");
         break;
     case MR_FINISH_ABORTED:
+        c->failed_reports[kind == MR_KIND_REDUCE]++;
         CLOG(c, LOG_ERROR, "%s %u failed on %s: %s; giving up", k, r->id, name, r->error);
         break;
     }
@@ -358,6 +361,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     seen_prune(c, now);
     struct mr_assignment late[16];
     size_t n = mr_sched_expire(c->sched, now, late, ARRAY_LEN(late));
+    c->timeouts += n;
     for (size_t i = 0; i < MIN(n, ARRAY_LEN(late)); i++)
         CLOG(c, LOG_WARN, "%s %u (attempt %u) not finished after %llu s; it goes to the next "
              "worker that asks", kind_name(late[i].kind), late[i].id, late[i].attempt,
@@ -403,6 +407,17 @@ int coord_exit_status(const struct coord *c)
     struct mr_sched_counts k;
     mr_sched_counts(c->sched, &k);
     return k.done && !k.failed && !c->stopped ? 0 : 1;
+}
+
+void coord_stats(const struct coord *c, struct coord_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    mr_sched_counts(c->sched, &st->c);
+    memcpy(st->failed_reports, c->failed_reports, sizeof st->failed_reports);
+    st->timeouts = c->timeouts;
+    st->workers = (uint32_t)c->nseen;
+    st->finished = c->finished;
+    st->stopping = c->stopping;
 }
 
 void coord_free(struct coord *c)

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mr/mr.h"
+
 struct event_base;
 struct rpc_server;
 struct coord;
@@ -39,6 +41,16 @@ void coord_stop(struct coord *c);
 /* The exit status for main: 0 when every output is final, 1 when the job failed or was
  * stopped before the end. */
 int coord_exit_status(const struct coord *c);
+
+/* What the metrics show (daemons/mrcoordinator/metrics.c). */
+struct coord_stats {
+    struct mr_sched_counts c;
+    uint64_t failed_reports[2]; /* tasks reported failed by workers: [0] maps, [1] reduces */
+    uint64_t timeouts;          /* running tasks given to another worker after the timeout */
+    uint32_t workers;           /* workers heard from recently */
+    bool finished, stopping;
+};
+void coord_stats(const struct coord *c, struct coord_stats *st);
 
 void coord_free(struct coord *c);
 

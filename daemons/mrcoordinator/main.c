@@ -1,6 +1,7 @@
 /* mrcoordinator: hands the map and reduce tasks of one job to mrworker processes and exits
  * when every output is final.
- *   mrcoordinator [--listen ADDR] [--nreduce N] [--task-timeout SECS] [--workdir DIR] INPUT...
+ *   mrcoordinator [--listen ADDR] [--nreduce N] [--task-timeout SECS] [--workdir DIR]
+ *                 [--metrics-listen ADDR] INPUT...
  *   mrcoordinator --status ADDR      (progress of a running coordinator) */
 #include <event2/event.h>
 #include <stddef.h>
@@ -16,11 +17,15 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "coord.h"
+#include "metrics.h"
+#include "metrics/http.h"
+#include "metrics/metrics.h"
+#include "metrics/rpc.h"
 #include "rpc/rpc.h"
 #include "status.h"
 
 struct opts {
-    char *listen, *workdir, *addr_file, *status, *log_level;
+    char *listen, *workdir, *addr_file, *status, *log_level, *metrics_listen;
     int64_t nreduce, task_timeout_s, max_failures;
     uint64_t linger_ms, hold_ms;
     bool keep_intermediate, no_bar;
@@ -50,6 +55,9 @@ static const struct config_option options[] = {
       "false", 0, 0, "log progress lines even when stderr is a terminal" },
     { "", "log_level", "log-level", CONFIG_STRING, offsetof(struct opts, log_level), "info", 0, 0,
       "debug, info, warn, error or off" },
+    { "", "metrics_listen", "metrics-listen", CONFIG_STRING, offsetof(struct opts, metrics_listen),
+      NULL, 0, 0, "HOST:PORT to serve Prometheus metrics (/metrics), /healthz and /readyz on, "
+      "over HTTP (default: none)" },
     { "", "status", "status", CONFIG_STRING, offsetof(struct opts, status), NULL, 0, 0,
       "print the progress of the coordinator at this address and exit" },
 };
@@ -127,10 +135,17 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
         return 2;
     struct event_base *base = event_base_new();
     struct rpc_server *srv = rpc_server_new(base, NULL);
+    struct metrics *reg = metrics_new();
+    struct rpc_metrics *rm = rpc_metrics_new(reg, srv);
+    struct metrics_http *http = NULL;
     char err[256];
-    if (rpc_server_listen(srv, o->listen, err, sizeof err) != 0) {
+    if (rpc_server_listen(srv, o->listen, err, sizeof err) != 0 ||
+        (o->metrics_listen &&
+         !(http = metrics_http_new(base, o->metrics_listen, reg, err, sizeof err)))) {
         fprintf(stderr, "mrcoordinator: %s\n", err);
         rpc_server_free(srv);
+        rpc_metrics_free(rm);
+        metrics_free(reg);
         event_base_free(base);
         return 1;
     }
@@ -151,6 +166,11 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
              (unsigned)rpc_server_port(srv), ninputs, cfg.nreduce,
              (unsigned long long)cfg.job_id);
     struct coord *c = coord_new(base, srv, &cfg);
+    struct coord_metrics *cm = coord_metrics_new(reg, c);
+    if (http) {
+        metrics_http_probe(http, "/healthz", coord_metrics_healthz, cm);
+        metrics_http_probe(http, "/readyz", coord_metrics_readyz, cm);
+    }
     struct rpc_signals *sig = rpc_signals_install(base, on_signal, c);
     /* The address file says "ready": written only once SIGTERM is handled, so a signal sent as
      * soon as it appears is a clean stop, not the default death. */
@@ -163,8 +183,12 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
         rc = coord_exit_status(c);
     }
     rpc_signals_free(sig);
+    metrics_http_free(http);
     coord_free(c);
     rpc_server_free(srv);
+    coord_metrics_free(cm);
+    rpc_metrics_free(rm);
+    metrics_free(reg);
     event_base_free(base);
     return rc;
 }

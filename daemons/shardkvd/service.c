@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "driver_io.h"
+#include "metrics.h"
 #include "kv.pb-c.h"
 #include "kv/codec.h"
 #include "kv/reply.h"
@@ -26,6 +27,7 @@ struct service {
     uint64_t nudged_term;            /* the term of the last nudge (see nudge) */
     struct driver_io *io;
     struct event *background_ev;     /* shardkv_background's turns */
+    struct shardkvd_metrics *metrics;
 };
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -372,6 +374,7 @@ void *shardkvd_service_start(const struct node_service_env *env, char *err, size
     rpc_server_handle(env->srv, "shardkv.Status", handle_status, s);
     m->moved = moved;
     m->moved_arg = s;
+    s->metrics = shardkvd_metrics_new(env->metrics, &m->skv);
     LOG_INFO("shardkv", "group %u at config %llu; controller %s", shardkv_gid(m->skv),
              (unsigned long long)shardkv_config(m->skv)->num, o->ctrlers);
     return s;
@@ -398,5 +401,6 @@ void shardkvd_service_stop(void *service)
     s->m->moved = NULL;
     driver_io_free(s->io);
     event_free(s->background_ev);
+    shardkvd_metrics_free(s->metrics);
     free(s);
 }

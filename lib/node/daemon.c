@@ -10,7 +10,11 @@
 #include "base/util.h"
 #include "node/admin.h"
 #include "node/backup.h"
+#include "metrics/http.h"
+#include "metrics/metrics.h"
+#include "metrics/rpc.h"
 #include "node/join.h"
+#include "node/metrics.h"
 #include "node/status_pb.h"
 #include "storage/storage.h"
 #include "rpc/rpc.h"
@@ -88,6 +92,9 @@ static const struct config_option node_opts_table[] = {
       "leaders step down without a live majority" },
     { "raft", "noop_on_elect", "noop-on-elect", CONFIG_BOOL, F(noop_on_elect), "false", 0, 0,
       "a new leader appends a no-op entry (commits earlier terms at once)" },
+    { "node", "metrics_listen", "metrics-listen", CONFIG_STRING, F(metrics_listen), NULL, 0, 0,
+      "HOST:PORT to serve Prometheus metrics (/metrics) and the probes /healthz and /readyz "
+      "on, over HTTP (default: none)" },
     { "log", "level", "log-level", CONFIG_STRING, F(log_level), "info", 0, 0,
       "debug, info, warn or error" },
 };
@@ -258,6 +265,9 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     }
     struct node_admin *admin = NULL;
     struct node_backup *backup = NULL;
+    struct metrics_http *http = NULL;
+    struct node_metrics *nm = NULL;
+    struct metrics *reg = metrics_new();
     struct daemon d = { .base = event_base_new(), .svc = svc, .name = prog };
     /* Three priorities: every event gets the middle one by default (libevent gives
      * npriorities / 2), the node's processing the last (see node_new). */
@@ -274,10 +284,16 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     if (so.in_budget < 4 * so.limits.max_frame)
         so.in_budget = 4 * so.limits.max_frame;
     d.srv = rpc_server_new(d.base, &so);
+    struct rpc_metrics *rm = rpc_metrics_new(reg, d.srv);
     /* Installed first: a SIGTERM that arrives while the store opens is handled (as a clean
      * shutdown once the loop runs), not fatal. */
     struct rpc_signals *sig = rpc_signals_install(d.base, on_signal, &d);
     if (rpc_server_listen(d.srv, listen, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        goto out;
+    }
+    if (o->metrics_listen &&
+        !(http = metrics_http_new(d.base, o->metrics_listen, reg, err, sizeof err))) {
         fprintf(stderr, "%s: %s\n", prog, err);
         goto out;
     }
@@ -296,7 +312,12 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
         fprintf(stderr, "%s: %s\n", prog, err);
         goto out;
     }
-    const struct node_service_env env = { d.base, d.srv, d.node, o, svc_opts };
+    nm = node_metrics_new(reg, d.node);
+    if (http) {
+        metrics_http_probe(http, "/healthz", node_metrics_healthz, nm);
+        metrics_http_probe(http, "/readyz", node_metrics_readyz, nm);
+    }
+    const struct node_service_env env = { d.base, d.srv, d.node, o, svc_opts, reg };
     err[0] = '\0';
     d.service = svc->start(&env, err, sizeof err, svc->arg);
     if (!d.service) {
@@ -309,17 +330,22 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     backup = node_backup_new(d.base, d.srv, d.node, &bc);
     if (svc->on_role)
         node_on_role(d.node, on_role, &d);
-    LOG_INFO(prog, "serving on %s", listen);
+    LOG_INFO(prog, "serving on %s%s%s", listen, http ? ", metrics on " : "",
+             http ? o->metrics_listen : "");
     event_base_dispatch(d.base);
     rc = 0;
 out:
+    metrics_http_free(http); /* no scrape from here on */
+    node_metrics_free(nm);
     /* The node first: it completes every proposal (NODE_SHUTDOWN) while the service lives. */
     node_free(d.node);
     node_admin_free(admin);
     node_backup_free(backup);
     rpc_server_free(d.srv);
+    rpc_metrics_free(rm);
     if (d.service && svc->stop)
         svc->stop(d.service);
+    metrics_free(reg);
     if (rc == 0)
         LOG_INFO(prog, "stopped");
     rpc_signals_free(sig);

@@ -1,8 +1,9 @@
 /* The shape of every Raft daemon (raftd, kvd): the node's options (flags and INI keys), the
  * run loop (config, logging, join a running cluster (--join), listen, open the node, serve,
  * clean shutdown on SIGTERM/SIGINT), "node.Status", the membership administration
- * (lib/node/admin.h), backups (lib/node/backup.h), and the hooks through which a service checks its own options, starts, hears
- * of leadership changes and stops. A daemon's main() is its state machine and its service. */
+ * (lib/node/admin.h), backups (lib/node/backup.h), the metrics endpoint (--metrics-listen:
+ * /metrics, /healthz, /readyz; lib/node/metrics.h), and the hooks through which a service checks
+ * its own options, starts, hears of leadership changes and stops. A daemon's main() is its state machine and its service. */
 #ifndef NODE_DAEMON_H
 #define NODE_DAEMON_H
 
@@ -14,6 +15,7 @@
 #include "node/node.h"
 
 struct event_base;
+struct metrics;
 struct rpc_server;
 
 /* The options of a Raft node (filled by node_daemon_main; services see them in
@@ -21,6 +23,7 @@ struct rpc_server;
 struct node_opts {
     int64_t id;
     char *listen, *peers, *join, *peer_addrs, *data_dir, *log_level;
+    char *metrics_listen; /* NULL: no metrics endpoint */
     char *initial_cluster_state; /* "new" or "existing" */
     uint64_t tick_ms, max_raft_state, max_request_bytes, frame_timeout_ms;
     uint64_t background_snapshot_min, background_snapshot_rate;
@@ -35,6 +38,9 @@ struct node_service_env {
     struct node *node;
     const struct node_opts *node_opts;
     const void *opts; /* the service's own options (NULL when it has none) */
+    /* The daemon's metrics registry (lib/metrics), served on --metrics-listen: a service adds
+     * its own families to it (it lives until after the service's stop). */
+    struct metrics *metrics;
 };
 
 /* A daemon's service. Every hook but start is optional; arg is passed to check and start. */

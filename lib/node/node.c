@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/codec.h"
+#include "node/health.h"
 #include "node/peers.h"
 #include "rpc/rpc.h"
 #include "storage/storage.h"
@@ -40,6 +41,14 @@ struct node {
     uint64_t heard_ms;          /* when a message from the known leader last arrived */
     node_role_fn on_role;
     void *on_role_arg;
+    node_timing_fn on_timing;
+    void *on_timing_arg;
+    /* For metrics and health (node_status, node_health_facts). */
+    uint64_t leader_changes;
+    uint32_t last_leader;       /* the leader as of the last soft state */
+    uint64_t ready_index;       /* the commit index known when that leader was learned */
+    uint64_t last_applied;      /* the applied index at the last after_replica */
+    uint64_t apply_ok_ms;       /* when applied last reached commit or moved */
     /* A full data volume (docs/RAFT.md, "Storage"). While an episode lasts, proposals are
      * refused (NODE_NO_SPACE); it is logged once as it starts (WARN) and once as it ends. */
     bool no_space;           /* an episode is on (replica_refusing_writes) */
@@ -211,10 +220,35 @@ static uint64_t io_now_ms(void *ctx)
     return clock_mono_ms();
 }
 
+static uint64_t io_now_ns(void *ctx)
+{
+    (void)ctx;
+    return clock_mono_ns();
+}
+
+static void io_timing(void *ctx, enum replica_timing what, uint64_t ns)
+{
+    struct node *n = ctx;
+    if (n->on_timing)
+        n->on_timing(what, ns, n->on_timing_arg);
+}
+
+void node_on_timing(struct node *n, node_timing_fn fn, void *arg)
+{
+    n->on_timing = fn;
+    n->on_timing_arg = arg;
+}
+
 static void io_soft_state(void *ctx, const struct raft_soft_state *st, bool was_leader)
 {
     struct node *n = ctx;
     bool leader = st->role == RAFT_LEADER;
+    if (st->leader != n->last_leader) {
+        n->last_leader = st->leader;
+        n->ready_index = raft_hard_state(core(n)).commit;
+        if (st->leader != RAFT_NONE)
+            n->leader_changes++;
+    }
     if (st->role == RAFT_PRECANDIDATE || st->role == RAFT_CANDIDATE)
         LOG_INFO("node", "%s in term %llu: last heard from a leader %lld ms ago (-1: never)",
                  raft_role_name(st->role), (unsigned long long)st->term,
@@ -239,6 +273,10 @@ static void after_replica(struct node *n, int rc)
         n->conf_index = raft_membership_index(core(n));
         peers_sync(&n->book, raft_membership(core(n)));
     }
+    uint64_t applied = raft_applied(core(n));
+    if (applied != n->last_applied || applied >= raft_hard_state(core(n)).commit)
+        n->apply_ok_ms = clock_mono_ms();
+    n->last_applied = applied;
     if (rc == REPLICA_HELD && !evtimer_pending(n->retry_ev, NULL)) {
         struct timeval tv = { 0, SAVE_RETRY_MS * 1000 };
         evtimer_add(n->retry_ev, &tv);
@@ -317,8 +355,12 @@ static void on_message(const uint8_t *msg, size_t len, void *arg)
         LOG_WARN("node", "dropping a malformed raft message (%zu bytes)", len);
         return;
     }
+    uint64_t now = clock_mono_ms();
     if (m.from == raft_soft_state(core(n)).leader)
-        n->heard_ms = clock_mono_ms();
+        n->heard_ms = now;
+    struct peer_link *from = peers_find(&n->book, m.from);
+    if (from)
+        from->heard_ms = now;
     int rc = replica_step(n->rep, &m);
     node_msg_release(&m, keep);
     after_replica(n, rc);
@@ -357,7 +399,9 @@ static struct replica *open_replica(struct node *n, const struct node_config *c,
     rc.max_raft_state = c->max_raft_state;
     rc.background_snapshot_min = c->background_snapshot_min;
     rc.slow_ready_ms = c->tick_ms * c->heartbeat_ticks;
-    struct replica_io io = { n, io_send, io_flush, io_now_ms, io_soft_state };
+    struct replica_io io = { .ctx = n, .send = io_send, .flush = io_flush, .now_ms = io_now_ms,
+                             .on_soft_state = io_soft_state, .now_ns = io_now_ns,
+                             .timing = io_timing };
     char why[512];
     struct replica *rep = replica_new(&rc, storage_store(n->store), sm, &io, why, sizeof why);
     if (!rep)
@@ -406,6 +450,7 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
         return NULL;
     }
     n->conf_index = raft_membership_index(core(n));
+    n->apply_ok_ms = clock_mono_ms();
     peers_sync(&n->book, raft_membership(core(n)));
     struct raft_hard_state hs = raft_hard_state(core(n));
     if (hs.recovering && !hs.recover_term)
@@ -535,6 +580,34 @@ void node_status(const struct node *n, struct node_status *st)
     st->snapshots_background = replica_snapshots_background(n->rep);
     st->raft_state_bytes = storage_raft_state_size(n->store);
     st->snapshot_bytes = storage_snapshot_size(n->store);
+    st->leader_changes = n->leader_changes;
+}
+
+void node_health_facts(const struct node *n, struct node_health_facts *f)
+{
+    uint64_t now = clock_mono_ms();
+    const struct raft_membership *m = raft_membership(core(n));
+    const char *addr;
+    memset(f, 0, sizeof *f);
+    f->self = n->cfg.id;
+    f->leader = node_leader(n, &addr);
+    f->window_ms = MAX(2 * n->cfg.election_ticks * n->cfg.tick_ms, NODE_HEALTH_WINDOW_MIN_MS);
+    f->leader_heard_ago_ms = n->heard_ms ? now - n->heard_ms : UINT64_MAX;
+    for (size_t i = 0; i < m->n; i++) {
+        if (!m->m[i].voter)
+            continue;
+        const struct peer_link *l = peers_find(&n->book, m->m[i].id);
+        if (m->m[i].id == n->cfg.id || (l && l->heard_ms && now - l->heard_ms <= f->window_ms))
+            f->voters_heard++;
+    }
+    f->quorum = membership_quorum(m);
+    f->voter = membership_is_voter(m, n->cfg.id);
+    f->holding = replica_holding(n->rep);
+    f->refusing_writes = replica_refusing_writes(n->rep);
+    f->commit = raft_hard_state(core(n)).commit;
+    f->applied = raft_applied(core(n));
+    f->apply_ok_ago_ms = now - n->apply_ok_ms;
+    f->ready_index = n->ready_index;
 }
 
 void node_applied(const struct node *n, uint64_t *index, uint64_t *term)

@@ -94,8 +94,18 @@ struct node_status {
     uint64_t commit, applied, last_index, snapshot_index, snapshot_term;
     uint64_t snapshots_installed, snapshots_taken, raft_state_bytes, snapshot_bytes;
     uint64_t snapshots_background; /* of snapshots_taken, written in the background */
+    uint64_t leader_changes; /* times the known leader changed to another node (or this one) */
 };
 void node_status(const struct node *n, struct node_status *st);
+
+/* Timings of the replica (replica.h's enum replica_timing, in ns), for metrics: fn is called
+ * from the loop. One observer; NULL removes it. */
+typedef void (*node_timing_fn)(enum replica_timing what, uint64_t ns, void *arg);
+void node_on_timing(struct node *n, node_timing_fn fn, void *arg);
+
+struct node_health_facts;
+/* The facts /healthz and /readyz are judged on (lib/node/health.h), as of now. */
+void node_health_facts(const struct node *n, struct node_health_facts *f);
 
 /* Relays a client's call (method, req[0..len)) to the leader this node knows and answers call
  * with the leader's reply, whatever it is (so one reachable member is enough for a client).

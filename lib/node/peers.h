@@ -19,6 +19,7 @@ struct peer_link {
     struct node_peer peer;
     struct rpc_client *client; /* NULL for this node */
     bool pinned;               /* given on the command line: the membership does not move it */
+    uint64_t heard_ms;         /* when a Raft message from it last arrived (0: never) */
 };
 
 struct peers {

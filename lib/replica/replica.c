@@ -13,6 +13,7 @@
 
 struct pending {
     uint64_t term;
+    uint64_t proposed_ns; /* when proposed (with io.timing) */
     node_done_fn done;
     void *arg;
 };
@@ -136,7 +137,7 @@ static void track(struct replica *rep, uint64_t index, uint64_t term, node_done_
         finish(old, NODE_OVERWRITTEN, index, NULL, 0);
     if (done) {
         struct pending *p = xmalloc(sizeof *p);
-        *p = (struct pending){ term, done, arg };
+        *p = (struct pending){ term, rep->io.timing ? rep->io.now_ns(rep->io.ctx) : 0, done, arg };
         u64map_put(&rep->pending, index, p);
     }
 }
@@ -286,12 +287,18 @@ static void send_msgs(struct replica *rep, const struct raft_ready *rd, bool ear
         rep->io.flush(rep->io.ctx);
 }
 
-static void apply_committed(struct replica *rep, const struct raft_entry *e)
+/* Applies e, committed as of committed_ns (with io.timing). */
+static void apply_committed(struct replica *rep, const struct raft_entry *e, uint64_t committed_ns)
 {
     uint8_t *result = NULL;
     size_t rlen = 0;
+    uint64_t t0 = rep->io.timing ? rep->io.now_ns(rep->io.ctx) : 0;
     rep->sm.apply(rep->sm.ctx, e, &result, &rlen);
+    if (rep->io.timing)
+        rep->io.timing(rep->io.ctx, REPLICA_TIME_APPLY, rep->io.now_ns(rep->io.ctx) - t0);
     struct pending *p = u64map_del(&rep->pending, e->index);
+    if (p && p->term == e->term && rep->io.timing)
+        rep->io.timing(rep->io.ctx, REPLICA_TIME_COMMIT, committed_ns - p->proposed_ns);
     if (p)
         finish(p, p->term == e->term ? NODE_OK : NODE_OVERWRITTEN, e->index, result, rlen);
     free(result);
@@ -460,8 +467,9 @@ static int after_save(struct replica *rep, struct raft_ready *rd)
         LOG_INFO("node", "installed snapshot at index %llu from the leader",
                  (unsigned long long)rd->snapshot.index);
     }
+    uint64_t committed_ns = rep->io.timing && rd->n_committed ? rep->io.now_ns(rep->io.ctx) : 0;
     for (size_t i = 0; i < rd->n_committed; i++)
-        apply_committed(rep, &rd->committed[i]);
+        apply_committed(rep, &rd->committed[i], committed_ns);
     if (rd->soft_state_changed) {
         bool leader = rd->soft_state.role == RAFT_LEADER, was = rep->was_leader;
         if (was && !leader) {
@@ -513,7 +521,10 @@ int replica_process_one(struct replica *rep)
         return fatal(rep, "reading the log", "storage read failed");
     send_msgs(rep, &rd, true); /* 1. replication goes out while the leader's copy is written */
     uint64_t t1 = rep->io.now_ms(rep->io.ctx);
+    uint64_t save_ns = rep->io.timing ? rep->io.now_ns(rep->io.ctx) : 0;
     int rc = rep->store->ops->save(rep->store, &rd, err, sizeof err); /* 2. */
+    if (rep->io.timing && rc == 0)
+        rep->io.timing(rep->io.ctx, REPLICA_TIME_SAVE, rep->io.now_ns(rep->io.ctx) - save_ns);
     if (rc == STORAGE_NO_SPACE)
         return hold(rep, &rd, err);
     if (rc != 0)

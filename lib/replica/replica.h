@@ -81,6 +81,14 @@ typedef void (*node_done_fn)(enum node_result res, uint64_t index, uint64_t term
  * is linearizable for this read. */
 typedef void (*node_read_fn)(enum node_result res, uint64_t index, void *arg);
 
+/* What the replica can time for its driver's metrics (replica_io.timing). */
+enum replica_timing {
+    REPLICA_TIME_COMMIT, /* a tracked proposal, from replica_propose to the ready that says it
+                            committed (only proposals that committed as proposed) */
+    REPLICA_TIME_SAVE,   /* one ready's save: one durable batch (the fsync) */
+    REPLICA_TIME_APPLY,  /* one committed entry's apply to the state machine */
+};
+
 /* What the replica asks of its driver. */
 struct replica_io {
     void *ctx;
@@ -94,6 +102,10 @@ struct replica_io {
     /* The role, term or known leader changed (after the ready that changed it was saved).
      * Optional. */
     void (*on_soft_state)(void *ctx, const struct raft_soft_state *st, bool was_leader);
+    /* Optional, both or neither: a clock in ns and what is timed with it (in ns). Without them
+     * nothing is timed. */
+    uint64_t (*now_ns)(void *ctx);
+    void (*timing)(void *ctx, enum replica_timing what, uint64_t ns);
 };
 
 /* Planted bugs: each breaks one promise, so that a test can show it would notice. */

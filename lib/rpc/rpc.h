@@ -186,6 +186,15 @@ void rpc_server_shutdown(struct rpc_server *s, uint64_t grace_ms, void (*done)(v
 #define RPC_BIG_FRAME (256u << 10)
 void rpc_server_on_big_frame(struct rpc_server *s, void (*fn)(size_t len, void *arg), void *arg);
 
+/* Calls fn once per answered CALL (for metrics): the method's registered name, or NULL for a
+ * method without a handler (so that a client's made-up names never become labels), the status
+ * it was answered with, and the nanoseconds from its dispatch to its answer. A call whose
+ * connection closed before the answer is not counted (its answer is discarded). One observer
+ * per server; NULL removes it. */
+typedef void (*rpc_call_observer_fn)(const char *method, enum rpc_status st, uint64_t ns,
+                                     void *arg);
+void rpc_server_on_call_done(struct rpc_server *s, rpc_call_observer_fn fn, void *arg);
+
 /* Fills *st with counters and current buffer sizes. */
 void rpc_server_stats(const struct rpc_server *s, struct rpc_server_stats *st);
 

@@ -77,6 +77,8 @@ struct rpc_call {
     struct sconn *conn; /* NULL once detached: the answer is discarded */
     uint64_t id;
     bool forwarded;
+    size_t method;      /* index in srv->handlers, or NO_METHOD */
+    uint64_t start_ns;  /* when dispatched (only with an observer) */
     struct rpc_call *prev, *next;
 };
 
@@ -103,7 +105,11 @@ struct rpc_server {
     void *stop_arg;
     void (*on_big_frame)(size_t len, void *arg); /* rpc_server_on_big_frame */
     void *big_frame_arg;
+    rpc_call_observer_fn on_call_done; /* rpc_server_on_call_done */
+    void *call_done_arg;
 };
+
+#define NO_METHOD ((size_t)-1)
 
 static void conn_process(struct sconn *c);
 
@@ -353,6 +359,11 @@ static void answer(struct rpc_call *call, enum rpc_status st, const char *err,
                    const uint8_t *payload, size_t len)
 {
     struct sconn *c = call->conn;
+    struct rpc_server *s = c ? c->srv : NULL; /* a detached call may outlive its server */
+    if (s && s->on_call_done)
+        s->on_call_done(call->method == NO_METHOD ? NULL : s->handlers[call->method].method, st,
+                        call->start_ns ? clock_mono_ns() - call->start_ns : 0,
+                        s->call_done_arg);
     if (c) {
         call_detach(call);
         if (send_reply(c, call->id, st, err, payload, len))
@@ -380,6 +391,12 @@ void rpc_call_fail(struct rpc_call *call, enum rpc_status st, const char *messag
 }
 
 bool rpc_call_forwarded(const struct rpc_call *call) { return call->forwarded; }
+
+void rpc_server_on_call_done(struct rpc_server *s, rpc_call_observer_fn fn, void *arg)
+{
+    s->on_call_done = fn;
+    s->call_done_arg = arg;
+}
 
 void rpc_server_on_big_frame(struct rpc_server *s, void (*fn)(size_t len, void *arg), void *arg)
 {
@@ -415,6 +432,8 @@ static void dispatch(struct sconn *c, const Rpc__Envelope *env)
     struct rpc_call *call = xmalloc(sizeof *call);
     call->id = env->call_id;
     call->forwarded = env->forwarded;
+    call->method = h && h->call ? (size_t)(h - s->handlers) : NO_METHOD;
+    call->start_ns = s->on_call_done ? clock_mono_ns() : 0;
     call_attach(c, call);
     const struct rpc_limits *lim = &s->opts.limits;
     size_t max_request = lim->max_request ? lim->max_request : lim->max_frame;

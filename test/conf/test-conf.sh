@@ -2,7 +2,7 @@
 # The example configuration files in conf/: every file conf/README.md names exists, each daemon
 # (kvd, raftd) has its examples, the files of one cluster agree (same peers, each node's listen
 # address its own entry, kvd's on `make run`'s ports), and each file is accepted by its daemon:
-# started with it (only its addresses and data directory overridden, so that it binds free
+# started with it (only its addresses (metrics' too) and data directory overridden, so that it binds free
 # ports and talks to no one else's cluster), it listens, and SIGTERM stops it with exit 0.
 #   BIN=bin test/conf/test-conf.sh
 set -uo pipefail
@@ -67,7 +67,12 @@ accepted() {
     [ "$i" = "$id" ] && my=$p
   done
   [ -n "$my" ] || { echo "    $name: id $id is not among its peers"; return 1; }
-  "$BIN/$daemon" --config "$f" --peers "$peers" --listen "127.0.0.1:$my" \
+  metrics=()
+  if [ -n "$(key "$f" metrics_listen)" ]; then
+    p=$(free_port) || return 1
+    metrics=(--metrics-listen "127.0.0.1:$p")
+  fi
+  "$BIN/$daemon" --config "$f" --peers "$peers" --listen "127.0.0.1:$my" "${metrics[@]}" \
     --data-dir "$WORK/data-$name" 2>"$WORK/$name.log" &
   pid=$!
   for _ in $(seq 100); do

@@ -31,16 +31,21 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in $(seq 20); do
   base=$((11000 + (RANDOM % 249) * 40))
   taken=0
-  for off in 1 2 3 11 12 13 21 22 23 31 32 33; do port_taken $((base + off)) && taken=1; done
+  # The client ports, and the metrics ports 40 above them.
+  for off in 1 2 3 11 12 13 21 22 23 31 32 33; do
+    port_taken $((base + off)) && taken=1
+    port_taken $((base + 40 + off)) && taken=1
+  done
   [ $taken = 0 ] && break
 done
 declare -A svc_of_port port_of
 for i in 1 2 3; do
-  export "CTRL${i}_PORT=$((base + i))"
+  export "CTRL${i}_PORT=$((base + i))" "CTRL${i}_METRICS_PORT=$((base + 40 + i))"
   port_of[ctrl$i]=$((base + i))
   for k in 0 1 2; do
     g=${gids[$k]}
     export "G${g}_${i}_PORT=$((base + 10 * (k + 1) + i))"
+    export "G${g}_${i}_METRICS_PORT=$((base + 40 + 10 * (k + 1) + i))"
     port_of[g$g-$i]=$((base + 10 * (k + 1) + i))
     svc_of_port[$((base + 10 * (k + 1) + i))]=g$g-$i
   done

@@ -20,6 +20,7 @@ require_engine test-docker
 project=raftkvchaos$$
 export KV1_PORT=$((21000 + RANDOM % 10000)) KV2_PORT KV3_PORT
 KV2_PORT=$((KV1_PORT + 1)); KV3_PORT=$((KV1_PORT + 2))
+export KV1_METRICS_PORT=$((KV1_PORT + 10)) KV2_METRICS_PORT=$((KV1_PORT + 11)) KV3_METRICS_PORT=$((KV1_PORT + 12))
 servers=127.0.0.1:$KV1_PORT,127.0.0.1:$KV2_PORT,127.0.0.1:$KV3_PORT
 dc() { timeout 120 docker-compose -p "$project" -f docker-compose.yml "$@"; }
 work=$(mktemp -d /tmp/test-docker-XXXXXX)

@@ -100,7 +100,7 @@ void mini_start(struct mini *m, uint64_t seed, size_t max_msg_bytes)
             c.raft.max_msg_bytes = max_msg_bytes;
         const struct node_sm sm = { .ctx = NULL, .apply = null_apply, .snapshot = null_snapshot,
                                     .restore = null_restore };
-        const struct replica_io io = { m, mini_send, NULL, mini_now, NULL };
+        const struct replica_io io = { .ctx = m, .send = mini_send, .now_ms = mini_now };
         char err[128];
         m->rep[i] = replica_new(&c, m->st[i]->store, &sm, &io, err, sizeof err);
         ck_assert_msg(m->rep[i] != NULL, "%s", err);

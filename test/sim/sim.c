@@ -593,7 +593,8 @@ static void start_node(struct sim *s, size_t i)
         sm.snapshot_write = sm_snapshot_write;
         sm.snapshot_done = sm_snapshot_done;
     }
-    struct replica_io io = { nd, io_send, NULL, io_now_ms, io_soft_state };
+    struct replica_io io = { .ctx = nd, .send = io_send, .now_ms = io_now_ms,
+                             .on_soft_state = io_soft_state };
     char err[256];
     nd->rep = replica_new(&c, nd->store->store, &sm, &io, err, sizeof err);
     if (!nd->rep) {
