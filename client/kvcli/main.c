@@ -288,6 +288,7 @@ int main(int argc, char **argv)
         o.json = true;
     } else if (strcmp(o.write_out, "simple") != 0) {
         fprintf(stderr, "kvcli: --write-out: \"%s\" is not simple or json\n", o.write_out);
+        config_free(&spec, &o);
         return 2;
     }
     log_setup(LOG_ERROR, "kvcli", NULL);
