@@ -55,7 +55,8 @@ static const struct config_spec spec = {
     " | status | " MEMBER_SYNOPSIS " | " SHARD_SYNOPSIS " | " SNAPSHOT_SYNOPSIS,
     "Talks to a kvd cluster. get prints the value; put and append store VALUE (\"-\" reads it "
     "from standard input); del deletes KEY and prints \"deleted\" or \"not found\" (exit 0 either "
-    "way); cas sets KEY to NEW only if it holds OLD (cas --absent: only if KEY is absent), prints "
+    "way); cas sets KEY to NEW (\"-\": standard input) only if it holds OLD (cas --absent: only "
+    "if KEY is absent), prints "
     "nothing and exits 0 when it did, else exits 1 printing the current value (stderr: \"compare "
     "failed\"; for an absent key only \"compare failed: key not found\" on stderr); status "
     "prints one row per node (of kvd, shardkvd or shardctrld; the last column is kvd's keys, "
@@ -92,20 +93,6 @@ static const struct config_spec spec = {
     SNAPSHOT_HELP,
     options, ARRAY_LEN(options),
 };
-
-static uint8_t *read_stdin(size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    uint8_t *buf = xmalloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n, stdin)) > 0) {
-        n += r;
-        if (n == cap)
-            buf = xrealloc(buf, cap *= 2);
-    }
-    *len = n;
-    return buf;
-}
 
 /* One node of kvcli --json status: {"addr":A,"daemon":D,"id":N,"role":R,"term":T,"leader":L,
  * "commit":C,"applied":A,"last":L,"snapshot":S,"keys"|"gid"|"config":N}, or {"addr":A,
@@ -321,7 +308,7 @@ int main(int argc, char **argv)
         if (cmd[0] == 'p' || cmd[0] == 'a') {
             const char *arg = argv[first + 2];
             vlen = strlen(arg);
-            val = strcmp(arg, "-") == 0 ? read_stdin(&vlen) : (uint8_t *)xstrdup(arg);
+            val = strcmp(arg, "-") == 0 ? read_stream(stdin, &vlen) : (uint8_t *)xstrdup(arg);
         }
         struct clerk_opts co;
         clerk_opts_default(&co);

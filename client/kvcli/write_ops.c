@@ -2,9 +2,10 @@
  *
  * del prints "deleted" or "not found" (exit 0 either way: the key is absent afterwards);
  * --json: {"key":K,"deleted":true|false}.
- * cas prints nothing when it swapped (exit 0); when it did not (exit 1) it prints the current
- * value on standard output and "compare failed" on standard error, or, for an absent key,
- * only "compare failed: key not found" on standard error; --json: {"key":K,"swapped":true} or
+ * cas's NEW "-" is read from standard input (as put's VALUE). cas prints nothing when it
+ * swapped (exit 0); when it did not (exit 1) it prints the current value on standard output
+ * and "compare failed" on standard error, or, for an absent key, only "compare failed: key not
+ * found" on standard error; --json: {"key":K,"swapped":true} or
  * {"key":K,"swapped":false,"exists":true,"value":V} / {"key":K,"swapped":false,"exists":false}
  * (keys and values as json_bytes_member writes them: "value_base64" for bytes that are not
  * UTF-8). */
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "json.h"
 
 bool write_ops_match(const char *cmd, char **args, int n)
@@ -47,12 +49,14 @@ static int run_cas(const char *key, const char *old, bool absent, const char *ne
 {
     const uint8_t *e = (const uint8_t *)(absent ? "" : old);
     size_t elen = absent ? 0 : strlen(old), vlen = strlen(new_value);
+    /* NEW "-" reads the value from standard input, as put's VALUE does. */
+    uint8_t *nv = strcmp(new_value, "-") == 0 ? read_stream(stdin, &vlen)
+                                              : (uint8_t *)xstrdup(new_value);
     uint8_t *cur = NULL;
     size_t clen = 0;
-    *r = kv ? clerk_sync_cas(kv, key, e, elen, absent, (const uint8_t *)new_value, vlen, &cur,
-                             &clen)
-            : shard_sync_cas(sharded, key, e, elen, absent, (const uint8_t *)new_value, vlen,
-                             &cur, &clen);
+    *r = kv ? clerk_sync_cas(kv, key, e, elen, absent, nv, vlen, &cur, &clen)
+            : shard_sync_cas(sharded, key, e, elen, absent, nv, vlen, &cur, &clen);
+    free(nv);
     int rc = -1;
     if (*r == CLERK_OK || *r == CLERK_CAS_FAILED || *r == CLERK_NO_KEY) {
         rc = *r == CLERK_OK ? 0 : 1;

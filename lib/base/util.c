@@ -295,3 +295,17 @@ bool utf8_valid(const uint8_t *p, size_t len)
     }
     return true;
 }
+
+uint8_t *read_stream(FILE *f, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = xmalloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap)
+            buf = xrealloc(buf, cap *= 2);
+    }
+    *len = n;
+    return buf;
+}

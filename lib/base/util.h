@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -18,6 +19,8 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 /* Formats into a freshly allocated string, like asprintf. */
+/* Everything f has left (until EOF or an error), in a buffer of its own (free it). */
+uint8_t *read_stream(FILE *f, size_t *len);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Strict parsers: the whole string must be consumed; no sign for unsigned values.

@@ -40,6 +40,7 @@ cas_json_bytes() { printf '\xff' | kv put "$1" - >/dev/null && expect 1 "" "${KV
 cas_json() { is "{\"key\":\"$1\",\"swapped\":true}" kv --json cas --absent "$1" 'a"b' &&
   expect 1 "" "${KVCLI[@]}" --json cas "$1" nope c && stdout_is "{\"key\":\"$1\",\"swapped\":false,\"exists\":true,\"value\":\"a\\\"b\"}" &&
   expect 1 "" "${KVCLI[@]}" --json cas "$1-none" nope c && stdout_is "{\"key\":\"$1-none\",\"swapped\":false,\"exists\":false}"; }
+cas_stdin() { kv put "$1" old >/dev/null && printf 'from\nstdin' | kv cas "$1" old - && is $'from\nstdin' kv get "$1"; }
 delete_then_cas_absent() { kv del "$1" >/dev/null && is "" kv cas --absent "$1" again && is again kv get "$1"; }
 
 # All of the above on whatever cluster kv reaches; $1 names it in the checks.
@@ -53,6 +54,7 @@ delcas_checks() {
   check "$1: cas on an absent key: exit 1, compare failed: key not found, nothing written" cas_missing "$1-cm"
   check "$1: a key put to \"\" is not absent; cas '' NEW matches it" cas_empty_is_not_absent "$1-ce"
   check "$1: cas --json: swapped, failed with the value, failed absent" cas_json "$1-cj"
+  check "$1: cas KEY OLD -: NEW from standard input" cas_stdin "$1-cs"
   check "$1: -w json cas: a current value that is not UTF-8 as value_base64" cas_json_bytes "$1-cb"
   check "$1: after del, cas --absent swaps again" delete_then_cas_absent "$1-ca"
 }
