@@ -138,7 +138,10 @@ START_TEST(test_timeout_when_never_answered)
     uint64_t t0 = clock_mono_ms();
     ck_assert_int_eq(echo_sync(s, "lost", 0, true, 300), RPC_TIMEOUT);
     uint64_t took = clock_mono_ms() - t0;
-    ck_assert_uint_ge(took, 300);
+    /* libevent measures a timeout from its loop's cached time (taken when the loop last woke,
+     * a little before this call): seen firing at 297 ms by our clock. A few ms early is what a
+     * timeout of libevent's is; it must not be much earlier, nor late. */
+    ck_assert_uint_ge(took, 290);
     ck_assert_uint_lt(took, 2000);
     /* The connection and server still work. */
     ck_assert_int_eq(echo_sync(s, "after", 0, false, 5000), RPC_OK);
