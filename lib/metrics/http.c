@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "base/util.h"
 #include "metrics/metrics.h"
+#include "rpc/rpc.h"
 
 #define MAX_HEADERS (8 * 1024)
 #define IDLE_TIMEOUT_S 10
@@ -111,16 +111,7 @@ void metrics_http_probe(struct metrics_http *h, const char *path, metrics_probe_
 
 unsigned metrics_http_port(const struct metrics_http *h)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(h->sock);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return 0;
+    return rpc_socket_port(evhttp_bound_socket_get_fd(h->sock));
 }
 
 void metrics_http_free(struct metrics_http *h)

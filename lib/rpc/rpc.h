@@ -150,6 +150,8 @@ int rpc_server_listen(struct rpc_server *s, const char *addr, char *err, size_t 
 
 /* The port of the first listener (useful after listening on port 0), or 0. */
 uint16_t rpc_server_port(const struct rpc_server *s);
+/* The local port a bound socket listens on (IPv4 or IPv6), or 0 when it cannot be read. */
+uint16_t rpc_socket_port(int fd);
 
 /* Registers the handler of a method name for CALLs, or of a ONEWAY message. Names are copied;
  * registering a name again replaces its handler. */

@@ -759,19 +759,22 @@ int rpc_server_listen(struct rpc_server *s, const char *addr, char *err, size_t 
     return 0;
 }
 
-uint16_t rpc_server_port(const struct rpc_server *s)
+uint16_t rpc_socket_port(int fd)
 {
-    if (s->nlisteners == 0)
-        return 0;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    if (getsockname(evconnlistener_get_fd(s->listeners[0]), (struct sockaddr *)&ss, &len) != 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return 0;
     if (ss.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
+}
+
+uint16_t rpc_server_port(const struct rpc_server *s)
+{
+    return s->nlisteners ? rpc_socket_port(evconnlistener_get_fd(s->listeners[0])) : 0;
 }
 
 static void set_handler(struct rpc_server *s, const char *method, rpc_handler_fn call,
