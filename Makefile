@@ -142,9 +142,13 @@ all: $(PROGRAMS) $(UNIT_BINS)
 
 # Test programs see BIN (where the binaries are) and MODE (release or asan) in the environment.
 # The test set's packages (promtool and Prometheus for test/metrics) are installed first.
+# TEST_JOBS programs run at once (2), each in its own port range (test/run-all.sh); this run's
+# wall times go to $(OUT)/test-times.txt (copy it to test/test-times.txt to reorder runs).
+TEST_JOBS ?= 2
 test: all
 	@scripts/deps.sh test
-	@BIN=$(BIN) MODE=$(MODE) test/run-all.sh $(TEST_PROGRAMS)
+	@BIN=$(BIN) MODE=$(MODE) TEST_JOBS=$(TEST_JOBS) TEST_TIMES_OUT=$(OUT)/test-times.txt \
+		test/run-all.sh $(TEST_PROGRAMS)
 
 # ---- fuzzing (clang + libFuzzer) -------------------------------------------------------------
 FUZZ_SECONDS ?= 60

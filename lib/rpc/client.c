@@ -313,6 +313,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
                                   const struct rpc_client_opts *opts, char *err, size_t errlen)
 {
+    rpc_ignore_sigpipe();
     char host[256];
     uint16_t port;
     if (parse_host_port(addr, host, sizeof host, &port) != 0 || port == 0) {

@@ -293,4 +293,9 @@ struct rpc_signals *rpc_signals_install(struct event_base *base, void (*fn)(int 
                                         void *arg);
 void rpc_signals_free(struct rpc_signals *s);
 
+/* Ignores SIGPIPE unless the process has a handler of its own: a write to a socket whose peer
+ * has gone must fail with EPIPE, not kill the process. rpc_server_new and rpc_client_new call
+ * it; code that writes sockets through libevent without them (the test proxy) calls it too. */
+void rpc_ignore_sigpipe(void);
+
 #endif

@@ -722,6 +722,7 @@ void rpc_server_opts_default(struct rpc_server_opts *o)
 
 struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts)
 {
+    rpc_ignore_sigpipe();
     struct rpc_server *s = xcalloc(1, sizeof *s);
     s->base = base;
     if (opts)

@@ -43,3 +43,14 @@ void rpc_signals_free(struct rpc_signals *s)
         event_free(s->ev[i]);
     free(s);
 }
+
+/* Writing to a socket whose peer has gone raises SIGPIPE (libevent writes with writev, OpenSSL
+ * with write; neither can pass MSG_NOSIGNAL), and its default action kills the process: a
+ * command-line tool or a test process whose server just died would vanish with status 141. So
+ * every process that makes a server or a client ignores it, unless it handles it itself. */
+void rpc_ignore_sigpipe(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}

@@ -214,19 +214,35 @@ void cluster_port_release(uint16_t port)
     pthread_mutex_unlock(&reg_mu);
 }
 
-int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint16_t *port)
+/* The range ports are picked from: TEST_PORT_LO..TEST_PORT_HI when set (test/run-all.sh gives
+ * each of the programs it runs at once its own), else 10000 up to the kernel's ephemeral range. */
+static void port_range(unsigned *lo, unsigned *hi)
 {
     enum { LOWEST = 10000 };
-    unsigned lo = 32768, hi = 60999;
+    unsigned eph = 32768, eph_hi = 60999;
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f) {
-        if (fscanf(f, "%u %u", &lo, &hi) != 2)
-            lo = 0;
+        if (fscanf(f, "%u %u", &eph, &eph_hi) != 2)
+            eph = 0;
         fclose(f);
     }
-    if (lo >= LOWEST + 1000) {
+    *lo = LOWEST;
+    *hi = eph;
+    const char *l = getenv("TEST_PORT_LO"), *h = getenv("TEST_PORT_HI");
+    if (l && h && (unsigned)atoi(l) >= 1024 && (unsigned)atoi(h) > (unsigned)atoi(l) + 100 &&
+        atoi(h) <= 65535) {
+        *lo = (unsigned)atoi(l);
+        *hi = (unsigned)atoi(h);
+    }
+}
+
+int cluster_port_pick(struct rng *r, const uint16_t *taken, size_t n_taken, uint16_t *port)
+{
+    unsigned lo, hi;
+    port_range(&lo, &hi);
+    if (hi >= lo + 1000) {
         for (int attempt = 0; attempt < 200; attempt++) {
-            uint16_t p = (uint16_t)(LOWEST + rng_below(r, lo - LOWEST));
+            uint16_t p = (uint16_t)(lo + rng_below(r, hi - lo));
             if (!port_taken(p, taken, n_taken) && port_free(p) && port_reserve(p)) {
                 *port = p;
                 return 0;

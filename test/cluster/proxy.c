@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "cluster.h"
 #include "rpc.pb-c.h"
+#include "rpc/rpc.h"
 
 /* Frames larger than this close the connection (the daemons' own limit is 64 MiB). */
 #define PROXY_MAX_FRAME (RPC_DEFAULT_MAX_FRAME + 1024u)
@@ -349,6 +350,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 struct cluster_proxy *cluster_proxy_new(uint64_t seed)
 {
+    rpc_ignore_sigpipe(); /* a write to a killed node must not kill the test */
     struct cluster_proxy *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
     p->base = event_base_new();

@@ -23,13 +23,13 @@ t0=$(date +%s)
 . test/docker/engine.sh
 require_engine test-docker-sharded
 
-# Host ports: base+1..3 the controller, base+11..13 gid 100, +21..23 101, +31..33 102. In
-# 11000-20999: below test-docker's 21000-31002 and the ephemeral range, above make run's 7101-7103
-# and make run-sharded's 7501-7533; a base with any of its ports taken is skipped.
+# Host ports: base+1..3 the controller, base+11..13 gid 100, +21..23 101, +31..33 102, and the
+# metrics ports 40 above them, in the test port range (random_base); a base with any of its
+# ports taken is skipped.
 gids=(100 101 102)
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in $(seq 20); do
-  base=$((11000 + (RANDOM % 249) * 40))
+  base=$(random_base 80)
   taken=0
   # The client ports, and the metrics ports 40 above them.
   for off in 1 2 3 11 12 13 21 22 23 31 32 33; do

@@ -18,7 +18,7 @@ ROUNDS=${CHAOS_ROUNDS:-4}
 require_engine test-docker
 
 project=raftkvchaos$$
-export KV1_PORT=$((21000 + RANDOM % 10000)) KV2_PORT KV3_PORT
+export KV1_PORT=$(random_base 20) KV2_PORT KV3_PORT
 KV2_PORT=$((KV1_PORT + 1)); KV3_PORT=$((KV1_PORT + 2))
 export KV1_METRICS_PORT=$((KV1_PORT + 10)) KV2_METRICS_PORT=$((KV1_PORT + 11)) KV3_METRICS_PORT=$((KV1_PORT + 12))
 servers=127.0.0.1:$KV1_PORT,127.0.0.1:$KV2_PORT,127.0.0.1:$KV3_PORT

@@ -48,7 +48,7 @@ done
 
 # Random ports, tried again (at most 3 times) when another test holds one of them.
 for try in 1 2 3; do
-  base=$((20000 + RANDOM % 12000))
+  base=$(random_base 10)
   "$ROOT/scripts/local-cluster.sh" start c 3 "$base" kvd --max-raft-state 1MiB
   sleep 0.5
   grep -q "Address already in use" c/node-*.log || break

@@ -15,24 +15,21 @@
 #include <unistd.h>
 
 #include "../cluster/cluster.h"
+#include "../cluster/internal.h"
 #include "base/clock.h"
 #include "node.pb-c.h"
 #include "rpc/rpc.h"
 #include "shardkv.pb-c.h"
 
-/* A port nobody listens on now (bound to 0, then released). */
+/* A port nobody listens on now, in the test port range (the harness's picker: below the
+ * ephemeral range, TEST_PORT_LO..TEST_PORT_HI when run-all.sh sets them). */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len)) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
+    static struct rng r;
+    if (!r.state)
+        rng_seed(&r, clock_mono_ns() ^ ((uint64_t)getpid() << 32));
+    uint16_t port;
+    return cluster_port_pick(&r, NULL, 0, &port) == 0 ? port : -1;
 }
 
 static bool listening(const char *addr)

@@ -34,13 +34,24 @@ check_result() {
   [ "$CHECK_FAILED" -eq 0 ]
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now (bounded: 100 tries). Below Linux's
-# ephemeral range (32768-60999), which outgoing connections take their local ports from: a
-# port free of listeners there can still be taken when the daemon binds it.
+# Test ports come from TEST_PORT_LO..TEST_PORT_HI (test/run-all.sh gives each of the programs it
+# runs at once its own range; alone: 20000-32000). Below Linux's ephemeral range (32768-60999),
+# which outgoing connections take their local ports from: a port free of listeners there can
+# still be taken when the daemon binds it.
+TEST_PORT_LO=${TEST_PORT_LO:-20000}
+TEST_PORT_HI=${TEST_PORT_HI:-32000}
+
+# A random base port with SPAN ports above it inside the range (a suite's ports are base + k).
+random_base() {
+  local span=${1:-400}
+  echo $((TEST_PORT_LO + (RANDOM * 32768 + RANDOM) % (TEST_PORT_HI - TEST_PORT_LO - span)))
+}
+
+# A TCP port on 127.0.0.1 in the range that nothing listens on now (bounded: 100 tries).
 free_port() {
   local p
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 12000))
+    p=$(random_base 1)
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
   done
   return 1

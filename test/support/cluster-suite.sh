@@ -19,5 +19,5 @@ suite_cleanup() {
 }
 trap suite_cleanup EXIT
 cd "$WORK" || exit 1
-base=$((20000 + RANDOM % 12000)) # below the ephemeral ports (see free_port)
+base=$(random_base 400) # a suite uses base + 0..399 (see random_base in check.sh)
 lc() { "$ROOT/scripts/local-cluster.sh" "$@"; }
