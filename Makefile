@@ -5,7 +5,7 @@
 #   make SANITIZE=1 test the same under AddressSanitizer + UBSan (objects in build/asan/)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench-rpc       rpcbench beside redis-benchmark
-#   make bench-raft / bench-mr / bench-kv / bench-shard-move, make run / stop, make image,
+#   make bench-raft / bench-mr / bench-kv / bench-shard-move, make run / stop, make image, make certs,
 #   make test-long
 #   make deps            install missing Debian packages (make and make test do it by themselves)
 
