@@ -36,6 +36,11 @@ struct rpc_tls_files {
 struct rpc_tls *rpc_tls_new(const struct rpc_tls_files *files, char *err, size_t errlen);
 void rpc_tls_free(struct rpc_tls *t);
 
+/* An identity without a certificate of its own (only the CA that servers must chain to): a
+ * client made with it is refused by every TLS server (RPC_TLS_NO_CERT). For tests of that
+ * refusal, and of what the client then reports. */
+struct rpc_tls *rpc_tls_new_anonymous(const char *ca, char *err, size_t errlen);
+
 /* The identity every rpc_server and rpc_client made after this call uses, unless their opts
  * name another (opts.tls). NULL = plain TCP (the default). Not owned: keep t alive while
  * servers and clients use it. */
@@ -49,5 +54,9 @@ struct rpc_tls *rpc_tls_default(void);
  * *out (-1 with the loader's message on failure). */
 int rpc_tls_from_options(const char *cert, const char *key, const char *ca,
                          struct rpc_tls **out, char *err, size_t errlen);
+
+struct rpc_client;
+/* True when the client's current connection resumed the TLS session of its previous one. */
+bool rpc_client_tls_resumed(const struct rpc_client *c);
 
 #endif
