@@ -514,6 +514,58 @@ START_TEST(test_reconnect_resumes_session)
 }
 END_TEST
 
+/* ---- rpc_client_flush over TLS ---- */
+
+/* echo.Note messages the server has received, asked on a connection of its own. */
+static uint64_t notes_received(void)
+{
+    rpc_tls_set_default(id_client);
+    char err[256];
+    struct rpc_sync *s = rpc_sync_new(srv.addr, err, sizeof err);
+    ck_assert_msg(s, "%s", err);
+    uint8_t *reply;
+    size_t len;
+    ck_assert_int_eq(rpc_sync_call(s, "echo.Count", NULL, 0, 5000, &reply, &len, NULL), RPC_OK);
+    Echo__Count *cnt = echo__count__unpack(NULL, len, reply);
+    ck_assert_ptr_nonnull(cnt);
+    uint64_t n = cnt->messages;
+    echo__count__free_unpacked(cnt, NULL);
+    free(reply);
+    rpc_sync_free(s);
+    rpc_tls_set_default(NULL);
+    return n;
+}
+
+/* As test_rpc's test_flush_writes_without_the_loop, over TLS: a one-way message reaches the
+ * server through rpc_client_flush alone, the client's loop not running. */
+START_TEST(test_flush_over_tls)
+{
+    start_server(id_server);
+    struct event_base *base = event_base_new();
+    struct rpc_client *c = client_on(base, srv.addr, id_client);
+    uint64_t deadline = clock_mono_ms() + 5000;
+    while (!rpc_client_connected(c) && clock_mono_ms() < deadline)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    ck_assert(rpc_client_connected(c));
+    for (uint64_t round = 1; round <= 3; round++) {
+        ck_assert_int_eq(rpc_client_send(c, "echo.Note", (const uint8_t *)"now", 3), 0);
+        clock_sleep_ms(100);
+        ck_assert_uint_eq(notes_received(), round - 1); /* queued: the loop has not run */
+        rpc_client_flush(c);
+        deadline = clock_mono_ms() + 2000;
+        while (notes_received() < round && clock_mono_ms() < deadline)
+            clock_sleep_ms(10);
+        ck_assert_uint_eq(notes_received(), round);
+        /* the loop runs a while between rounds (the bufferevent's own writes and reads) */
+        for (int i = 0; i < 20; i++)
+            event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+    rpc_client_free(c);
+    event_base_free(base);
+    stop_server();
+}
+END_TEST
+
 /* ---- rpc_tls_from_options ---- */
 
 static void clear_env(void)
@@ -590,6 +642,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_tls_client_on_plain_server);
     tcase_add_test(tc, test_authorized_served_during_refusals);
     tcase_add_test(tc, test_reconnect_resumes_session);
+    tcase_add_test(tc, test_flush_over_tls);
     tcase_add_test(tc, test_from_options);
     suite_add_tcase(s, tc);
     return s;
