@@ -75,8 +75,8 @@ typedef struct ssl_session_st SSL_SESSION;
 struct bufferevent *rpc_tls_server_bev(struct event_base *base, evutil_socket_t fd,
                                        struct rpc_tls *t);
 /* The connecting side, not connected yet (bufferevent_socket_connect / _connect_hostname). The
- * server's certificate must name host (a DNS name or a numeric address). *session, when set, is
- * offered for resumption, and every new session of the connection replaces it (the caller owns
+ * server's certificate must name host (a DNS name or a numeric address). session may be NULL
+ * (no resumption); *session, when set, is offered for resumption, and every new session of the connection replaces it (the caller owns
  * it: SSL_SESSION_free); call rpc_tls_client_detach before *session goes away. */
 struct bufferevent *rpc_tls_client_bev(struct event_base *base, struct rpc_tls *t,
                                        const char *host, SSL_SESSION **session);

@@ -272,10 +272,22 @@ struct bufferevent *rpc_tls_client_bev(struct event_base *base, struct rpc_tls *
         return NULL;
     }
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (*session)
+    if (session && *session)
         SSL_set_session(ssl, *session);
     SSL_set_ex_data(ssl, session_slot, session);
     return ssl_bev(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING);
+}
+
+struct bufferevent *rpc_tls_bufferevent_accept(struct event_base *base, int fd,
+                                               struct rpc_tls *t)
+{
+    return rpc_tls_server_bev(base, fd, t);
+}
+
+struct bufferevent *rpc_tls_bufferevent_connect(struct event_base *base, struct rpc_tls *t,
+                                                const char *host)
+{
+    return rpc_tls_client_bev(base, t, host, NULL);
 }
 
 void rpc_tls_client_detach(struct bufferevent *bev)
