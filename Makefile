@@ -28,7 +28,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) -Ilib -Itest/support -I$(GEN) -MMD -MP
 override LDFLAGS += $(SANFLAGS)
-SYSLIBS := -levent -lprotobuf-c -llmdb -linih -lm
+SYSLIBS := -levent -levent_openssl -lssl -lcrypto -lprotobuf-c -llmdb -linih -lm
 CHECKLIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
 # Install missing packages before anything reads them (skipped for targets that need none).

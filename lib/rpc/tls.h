@@ -36,6 +36,11 @@ struct rpc_tls_files {
 struct rpc_tls *rpc_tls_new(const struct rpc_tls_files *files, char *err, size_t errlen);
 void rpc_tls_free(struct rpc_tls *t);
 
+/* An identity without a certificate of its own (only the CA that servers must chain to): a
+ * client made with it is refused by every TLS server (RPC_TLS_NO_CERT). For tests of that
+ * refusal, and of what the client then reports. */
+struct rpc_tls *rpc_tls_new_anonymous(const char *ca, char *err, size_t errlen);
+
 /* The identity every rpc_server and rpc_client made after this call uses, unless their opts
  * name another (opts.tls). NULL = plain TCP (the default). Not owned: keep t alive while
  * servers and clients use it. */
@@ -49,5 +54,22 @@ struct rpc_tls *rpc_tls_default(void);
  * *out (-1 with the loader's message on failure). */
 int rpc_tls_from_options(const char *cert, const char *key, const char *ca,
                          struct rpc_tls **out, char *err, size_t errlen);
+
+/* The SSL bufferevents lib/rpc's own connections are made of, for a program that relays their
+ * frames (the test harness's fault proxy, which ends TLS on both of its sides so that it can
+ * see the frames). accept: the server side of the accepted socket fd (owned by the
+ * bufferevent; the handshake starts at once; clients must present a certificate). connect: the
+ * client side, not connected yet (bufferevent_socket_connect); the server's certificate must
+ * name host. NULL on failure. Both treat a close without close_notify as an EOF. */
+struct bufferevent;
+struct event_base;
+struct bufferevent *rpc_tls_bufferevent_accept(struct event_base *base, int fd,
+                                               struct rpc_tls *t);
+struct bufferevent *rpc_tls_bufferevent_connect(struct event_base *base, struct rpc_tls *t,
+                                                const char *host);
+
+struct rpc_client;
+/* True when the client's current connection resumed the TLS session of its previous one. */
+bool rpc_client_tls_resumed(const struct rpc_client *c);
 
 #endif
