@@ -74,7 +74,7 @@ $(OUT)/obj/%.o: %.c | $(GEN_H)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- libraries: lib/<name>/*.c -> $(OUT)/lib/lib<name>.a -------------------------------------
-LIBS := base rpc echo
+LIBS := base rpc tlsopt echo
 lib_a = $(OUT)/lib/lib$(1).a
 
 define LIBRARY
@@ -91,7 +91,7 @@ $(call lib_a,proto): $(call obj,$(GEN_C))
 	$(AR) rcs $@ $^
 
 # Link order: dependants first.
-LINK_RPC := $(call lib_a,rpc) $(call lib_a,proto) $(call lib_a,base)
+LINK_RPC := $(call lib_a,tlsopt) $(call lib_a,rpc) $(call lib_a,proto) $(call lib_a,base)
 LINK_ECHO := $(call lib_a,echo) $(LINK_RPC)
 # The link lists of the Raft stack, defined here so every fragment can use them whatever the
 # order in which the fragments are read.
