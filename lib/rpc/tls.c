@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,10 +141,21 @@ static SSL_CTX *ctx_new(bool server)
     return ctx;
 }
 
+/* OpenSSL writes to its sockets with write(): to a peer that has gone, that raises SIGPIPE,
+ * which kills a process that did not ignore it (libevent's own plain writes do not). So a
+ * process with a TLS identity ignores SIGPIPE, unless it handles it itself. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 static struct rpc_tls *tls_make(const char *cert, const char *key, const char *ca, char *err,
                                 size_t errlen)
 {
     pthread_once(&slot_once, slot_init);
+    ignore_sigpipe();
     struct rpc_tls *t = xcalloc(1, sizeof *t);
     t->server = ctx_new(true);
     t->client = ctx_new(false);

@@ -32,7 +32,8 @@ struct rpc_tls_files {
 
 /* Loads an identity: reads and checks the files (the key matches the certificate; the CA
  * bundle holds at least one certificate). Returns NULL with a message naming the file and the
- * cause in err. */
+ * cause in err. The process then ignores SIGPIPE, unless it has a handler of its own (OpenSSL
+ * writes with write(), which raises it when the peer has gone). */
 struct rpc_tls *rpc_tls_new(const struct rpc_tls_files *files, char *err, size_t errlen);
 void rpc_tls_free(struct rpc_tls *t);
 

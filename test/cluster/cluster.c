@@ -323,6 +323,7 @@ void cluster_free(struct cluster *c)
 }
 
 uint64_t cluster_seed(const struct cluster *c) { return c->seed; }
+bool cluster_tls_on(const struct cluster *c) { return c->tls != NULL; }
 struct rng *cluster_rng(struct cluster *c) { return &c->rng; }
 unsigned cluster_size(const struct cluster *c) { return c->n; }
 

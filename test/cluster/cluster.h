@@ -191,6 +191,9 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
  * the last 30 lines of every node's log, and removes the directory (same rule). NULL: no-op. */
 void cluster_free(struct cluster *c);
 
+/* Whether c runs with TLS (cluster_opts.tls, CLUSTER_TLS). */
+bool cluster_tls_on(const struct cluster *c);
+
 /* The seed of every random choice the harness made (proxies, cluster_rng). */
 uint64_t cluster_seed(const struct cluster *c);
 
