@@ -108,8 +108,9 @@ tls_target() {
   END {
     if (have["kvd", 128] && have["kvd-tls", 128]) {
       ratio = w["kvd", 128] > 0 ? w["kvd-tls", 128] / w["kvd", 128] : 0
-      printf "target: 128 clients, kvd with TLS >= 85%% of plain writes/s: %.0f vs %.0f = %.1f%% (%.1f%% fewer) -> %s\n",
-             w["kvd-tls", 128], w["kvd", 128], 100 * ratio, 100 * (1 - ratio),
+      printf "target: 128 clients, kvd with TLS >= 85%% of plain writes/s: %.0f vs %.0f = %.1f%% (%.1f%% %s) -> %s\n",
+             w["kvd-tls", 128], w["kvd", 128], 100 * ratio, 100 * (ratio <= 1 ? 1 - ratio : ratio - 1),
+             (ratio <= 1 ? "fewer" : "more"),
              (w["kvd-tls", 128] > 0 && ratio >= 0.85) ? "PASS" : "MISS"
     } else print "target: 128 clients with TLS: not run (BENCH_CLIENTS)"
   }' "$1"
