@@ -5,7 +5,7 @@
 #   make SANITIZE=1 test the same under AddressSanitizer + UBSan (objects in build/asan/)
 #   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
 #   make bench-rpc       rpcbench beside redis-benchmark
-#   make bench-raft / bench-mr / bench-kv / bench-shard-move, make run / stop, make image,
+#   make bench-raft / bench-mr / bench-kv / bench-shard-move, make run / stop, make image, make certs,
 #   make test-long
 #   make deps            install missing Debian packages (make and make test do it by themselves)
 
@@ -28,7 +28,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) -Ilib -Itest/support -I$(GEN) -MMD -MP
 override LDFLAGS += $(SANFLAGS)
-SYSLIBS := -levent -lprotobuf-c -llmdb -linih -lm
+SYSLIBS := -levent -levent_openssl -lssl -lcrypto -lprotobuf-c -llmdb -linih -lm
 CHECKLIBS := -lcheck_pic -lsubunit -lrt -lm -lpthread
 
 # Install missing packages before anything reads them (skipped for targets that need none).
@@ -74,7 +74,7 @@ $(OUT)/obj/%.o: %.c | $(GEN_H)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- libraries: lib/<name>/*.c -> $(OUT)/lib/lib<name>.a -------------------------------------
-LIBS := base rpc echo
+LIBS := base rpc tlsopt echo
 lib_a = $(OUT)/lib/lib$(1).a
 
 define LIBRARY
@@ -91,7 +91,7 @@ $(call lib_a,proto): $(call obj,$(GEN_C))
 	$(AR) rcs $@ $^
 
 # Link order: dependants first.
-LINK_RPC := $(call lib_a,rpc) $(call lib_a,proto) $(call lib_a,base)
+LINK_RPC := $(call lib_a,tlsopt) $(call lib_a,rpc) $(call lib_a,proto) $(call lib_a,base)
 LINK_ECHO := $(call lib_a,echo) $(LINK_RPC)
 # The link lists of the Raft stack, defined here so every fragment can use them whatever the
 # order in which the fragments are read.

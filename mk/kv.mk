@@ -13,12 +13,14 @@ $(eval $(call PROGRAM,kvcli,$(wildcard client/kvcli/*.c),$(call lib_a,clerk) $(c
 # run/kv, client ports 7101-7103, which kvcli uses by default; metrics, /healthz and /readyz on
 # 127.0.0.1:9101-9103, conf/prometheus.yml's targets); `make stop` stops it (and the
 # sharded cluster of `make run-sharded`: mk/sharded-run.mk adds its stop-sharded to stop).
+# `make run TLS=1`: the same with TLS on every connection, the certificates of `make certs`
+# (mk/tls.mk: TLS_RUN_CERTS, TLS_RUN_HINT; docs/TLS.md).
 .PHONY: run stop
 run: $(BIN)/kvd $(BIN)/kvcli
-	@BIN=$(BIN) METRICS_BASE=9100 scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB
+	@BIN=$(BIN) METRICS_BASE=9100 TLS_CERTS=$(TLS_RUN_CERTS) scripts/local-cluster.sh start run/kv 3 7100 kvd --max-raft-state 1MiB
 	@BIN=$(BIN) scripts/local-cluster.sh wait run/kv 15
-	@$(BIN)/kvcli status
-	@echo "kvd cluster running (logs: run/kv/node-*.log; metrics: curl -s 127.0.0.1:9101/metrics); try: $(BIN)/kvcli put a 1 && $(BIN)/kvcli get a; stop it with: make stop"
+	@$(BIN)/kvcli $$(cat run/kv/tls-client 2>/dev/null) status
+	@echo "kvd cluster running$(if $(TLS_RUN_CERTS), with TLS,) (logs: run/kv/node-*.log; metrics: curl -s 127.0.0.1:9101/metrics); try: $(TLS_RUN_HINT)$(BIN)/kvcli put a 1 && $(BIN)/kvcli get a; stop it with: make stop"
 
 stop:
 	@BIN=$(BIN) scripts/local-cluster.sh stop run/kv

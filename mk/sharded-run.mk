@@ -4,11 +4,12 @@
 # it returns once every shard is served. Metrics, /healthz and /readyz: the controller's nodes
 # on 127.0.0.1:9501-9503, the groups' on 9511-9533 (their client ports, 7 -> 9). `make stop`
 # (mk/kv.mk) stops it too: stop-sharded is one of its prerequisites.
+# `make run-sharded TLS=1`: with TLS (the certificates of `make certs`, docs/TLS.md).
 .PHONY: run-sharded stop-sharded
 run-sharded: $(BIN)/shardctrld $(BIN)/shardkvd $(BIN)/kvcli
-	@BIN=$(BIN) METRICS_BASE=9500 scripts/sharded-cluster.sh start run/sharded 7500 60
-	@KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli shard status
-	@echo "sharded cluster running (logs: run/sharded/*/node-*.log); try: KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli put a 1; stop it with: make stop"
+	@BIN=$(BIN) METRICS_BASE=9500 TLS_CERTS=$(TLS_RUN_CERTS) scripts/sharded-cluster.sh start run/sharded 7500 60
+	@KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli $$(cat run/sharded/ctrl/tls-client 2>/dev/null) shard status
+	@echo "sharded cluster running$(if $(TLS_RUN_CERTS), with TLS,) (logs: run/sharded/*/node-*.log); try: $(TLS_RUN_HINT)KV_CTRLERS=$$(cat run/sharded/ctrlers) $(BIN)/kvcli put a 1; stop it with: make stop"
 
 # kvcli on that cluster (test/cli/test-kvcli-sharded.sh, over scripts/sharded-cluster.sh in a temp
 # dir; it needs bin/shardkvd, which `all` builds).

@@ -7,6 +7,9 @@
 #                              missing (needs root)
 #   bench_start_etcd           $eservers (client host:port list), $ecluster, etcd_pids, cports[]
 #   bench_start_kvd FLAGS...   $kdir and $kservers: nodes 1-3 on three consecutive free ports
+#                              (in $dir/$bench_kvd_name, default kvd; with TLS_CERTS=CERTDIR in
+#                              the environment a TLS cluster: scripts/local-cluster.sh); every
+#                              cluster started is stopped at exit
 # Expects $bin (the programs' directory).
 
 bench_need_etcd() {
@@ -26,13 +29,15 @@ bench_need_etcd() {
 bench_setup() {
   dir=$(mktemp -d "/tmp/$bench_name-XXXXXX")
   etcd_pids=()
+  kdirs=()
   trap bench_cleanup EXIT
   trap 'exit 130' INT TERM
 }
 
 bench_cleanup() {
   set +e
-  [ -n "${kdir:-}" ] && BIN=$bin scripts/local-cluster.sh stop "$kdir" >/dev/null 2>&1
+  local d
+  for d in "${kdirs[@]}"; do BIN=$bin scripts/local-cluster.sh stop "$d" >/dev/null 2>&1; done
   for p in "${etcd_pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${etcd_pids[@]}"; do
     for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -103,7 +108,8 @@ bench_start_kvd() {
   done
   for i in 1 2 3 4 5; do used+="$((base + i)) "; done
   kbase=$base
-  kdir=$dir/kvd
+  kdir=$dir/${bench_kvd_name:-kvd}
+  kdirs+=("$kdir")
   BIN=$bin scripts/local-cluster.sh start "$kdir" 3 "$base" kvd "$@"
   kservers=$(cat "$kdir/servers")
   BIN=$bin scripts/local-cluster.sh wait "$kdir" 15

@@ -7,9 +7,16 @@
 #    (after 1 s of warm-up), 100% puts, alternating kvd and etcd at each client count;
 #    then a second table with a 50/50 get/put mix;
 #  - prints side-by-side tables with ratios and checks the targets (PASS/MISS; a miss does not
-#    fail the target: the figures are the output).
+#    fail the target: the figures are the output);
+#  - with BENCH_TLS=1 (make bench-kv TLS=1) also a second 3-node kvd cluster with TLS on every
+#    connection (certificates of scripts/certs.sh in the temporary directory, kvbench with the
+#    client's), run beside the plain one at each client count, and a table of the two with the
+#    TLS target (at most 15% fewer writes/s at 128 clients).
 # Environment: BIN (bin), BENCH_SECONDS (10), BENCH_CLIENTS ("1 8 32 128"), BENCH_MIXED (1: also
-# the get/put table), BENCH_KEEP (1: keep the temporary directory with the logs).
+# the get/put table), BENCH_KEEP (1: keep the temporary directory with the logs), BENCH_TLS (1:
+# the TLS cluster too), BENCH_ETCD (0: leave etcd out, e.g. for a quick TLS comparison),
+# BENCH_REPEAT (1: runs of each target and client count, alternating; the report takes the
+# median of each, which evens out a machine shared with other work).
 #   scripts/bench-kv.sh --report RESULTS   only the tables and targets of a results file
 #                                          ($dir/results of a BENCH_KEEP=1 run)
 set -euo pipefail
@@ -17,6 +24,9 @@ bin=${BIN:-bin}
 secs=${BENCH_SECONDS:-10}
 client_counts=${BENCH_CLIENTS:-1 8 32 128}
 mixed=${BENCH_MIXED:-1}
+with_tls=${BENCH_TLS:-0}
+with_etcd=${BENCH_ETCD:-1}
+repeat=${BENCH_REPEAT:-1}
 
 # ---- reports (also: scripts/bench-kv.sh --report RESULTS, for a kept results file) ----------
 # A results line is "target=kvd clients=8 mix=put=100,... ops_per_sec=... p99_ms=... ...".
@@ -70,14 +80,76 @@ targets() {
   }' "$1"
 }
 
-# report RESULTS: both tables (the second only when there are mixed results) and the targets.
+# tls_table RESULTS MIX TITLE: kvd beside kvd with TLS, from the results of that mix.
+tls_table() {
+  awk -v mix="$2" -v title="$3" "$AWK_FIELDS"'
+    { l = " " $0; if (get(l, "mix") != mix) next
+      t = get(l, "target"); c = num(l, "clients"); if (t != "kvd" && t != "kvd-tls") next
+      ops[t, c] = num(l, "ops_per_sec"); p50[t, c] = num(l, "p50_ms"); p99[t, c] = num(l, "p99_ms")
+      err[t, c] = get(l, "errors"); if (!(c in seen)) { seen[c] = 1; order[n++] = c } }
+    END {
+      printf "\n%s\n", title
+      printf "%7s | %10s | %10s | %9s | %17s | %17s | %s\n", "clients", "kvd ops/s", "TLS ops/s",
+             "TLS/plain", "kvd p50/p99 ms", "TLS p50/p99 ms", "errors kvd/TLS"
+      for (i = 0; i < n; i++) { c = order[i]
+        r = ops["kvd", c] > 0 ? sprintf("%.3f", ops["kvd-tls", c] / ops["kvd", c]) : "-"
+        printf "%7d | %10.0f | %10.0f | %9s | %7.2f / %7.2f | %7.2f / %7.2f | %s/%s\n", c,
+               ops["kvd", c], ops["kvd-tls", c], r, p50["kvd", c], p99["kvd", c], p50["kvd-tls", c],
+               p99["kvd-tls", c], err["kvd", c], err["kvd-tls", c] }
+      print "(TLS/plain = kvd with TLS ops/s / kvd plain ops/s)"
+    }' "$1"
+}
+
+# tls_target RESULTS: the TLS target's verdict from the 100% put results.
+tls_target() {
+  awk -v mix="$PUTS" "$AWK_FIELDS"'
+  { l = " " $0; if (get(l, "mix") != mix) next; t = get(l, "target"); c = num(l, "clients")
+    w[t, c] = num(l, "writes_per_sec"); have[t, c] = 1 }
+  END {
+    if (have["kvd", 128] && have["kvd-tls", 128]) {
+      ratio = w["kvd", 128] > 0 ? w["kvd-tls", 128] / w["kvd", 128] : 0
+      printf "target: 128 clients, kvd with TLS >= 85%% of plain writes/s: %.0f vs %.0f = %.1f%% (%.1f%% %s) -> %s\n",
+             w["kvd-tls", 128], w["kvd", 128], 100 * ratio, 100 * (ratio <= 1 ? 1 - ratio : ratio - 1),
+             (ratio <= 1 ? "fewer" : "more"),
+             (w["kvd-tls", 128] > 0 && ratio >= 0.85) ? "PASS" : "MISS"
+    } else print "target: 128 clients with TLS: not run (BENCH_CLIENTS)"
+  }' "$1"
+}
+
+# medians RESULTS: one line per target, client count and mix, the run with the median ops/s
+# of its repeats (BENCH_REPEAT), in the order the keys first appear.
+medians() {
+  awk "$AWK_FIELDS"'{ l = " " $0; k = get(l, "target") "|" get(l, "clients") "|" get(l, "mix")
+    if (!(k in idx)) idx[k] = n++; printf "%d\t%s\t%s\n", idx[k], num(l, "ops_per_sec"), $0 }' "$1" |
+    sort -t "$(printf '\t')" -k1,1n -k2,2g |
+    awk -F '\t' '{ n[$1]++; line[$1, n[$1]] = $3; if (!($1 in seen)) { seen[$1] = 1; order[m++] = $1 } }
+      END { for (i = 0; i < m; i++) { k = order[i]; print line[k, int((n[k] + 1) / 2)] } }'
+}
+
+# report RESULTS: both tables (the second only when there are mixed results), the TLS table
+# when there are TLS results, and the targets; from the median of each run's repeats.
 report() {
-  table "$1" "$PUTS" "== 100% put (writes/s = ops/s), 3 members each, fsync on"
-  if grep -qF " mix=$GETPUT " "$1"; then
-    table "$1" "$GETPUT" "== 50% get / 50% put, 3 members each, fsync on"
+  local all=$1 runs
+  set -- "$(mktemp)"
+  medians "$all" >"$1"
+  runs=$(awk 'END { print NR }' "$all")
+  [ "$runs" -gt "$(awk 'END { print NR }' "$1")" ] && echo "(each figure: the run with the median ops/s of its repeats)"
+  if grep -q '^target=etcd ' "$1"; then
+    table "$1" "$PUTS" "== 100% put (writes/s = ops/s), 3 members each, fsync on"
+    if grep -qF " mix=$GETPUT " "$1"; then
+      table "$1" "$GETPUT" "== 50% get / 50% put, 3 members each, fsync on"
+    fi
+  fi
+  if grep -q '^target=kvd-tls ' "$1"; then
+    tls_table "$1" "$PUTS" "== kvd with TLS beside plain kvd: 100% put, 3 members each, fsync on"
+    if grep -qF " mix=$GETPUT " "$1"; then
+      tls_table "$1" "$GETPUT" "== kvd with TLS beside plain kvd: 50% get / 50% put"
+    fi
   fi
   echo
-  targets "$1"
+  if grep -q '^target=etcd ' "$1"; then targets "$1"; fi
+  if grep -q '^target=kvd-tls ' "$1"; then tls_target "$1"; fi
+  rm -f "$1"
 }
 
 if [ "${1:-}" = --report ]; then
@@ -88,18 +160,32 @@ fi
 . scripts/bench-clusters.sh
 bench_name=bench-kv
 bench_setup
-bench_start_etcd
+[ "$with_etcd" = 1 ] && bench_start_etcd
 bench_start_kvd --log-level warn --max-raft-state 64MiB
-echo "== kvd (git $(git rev-parse --short HEAD 2>/dev/null || echo ?)) on $kservers; etcd $(etcd --version | sed -n 's/^etcd Version: //p') on $eservers"
+tls_client=()
+if [ "$with_tls" = 1 ]; then
+  plain_servers=$kservers
+  scripts/certs.sh "$dir/certs" >/dev/null
+  TLS_CERTS=$dir/certs bench_kvd_name=kvd-tls bench_start_kvd --log-level warn --max-raft-state 64MiB
+  read -ra tls_client <"$kdir/tls-client"
+  tservers=$kservers
+  kservers=$plain_servers
+  echo "== kvd with TLS (mutual, EC P-256 certificates; scripts/certs.sh) on $tservers"
+fi
+echo "== kvd (git $(git rev-parse --short HEAD 2>/dev/null || echo ?)) on $kservers${eservers:+; etcd $(etcd --version | sed -n 's/^etcd Version: //p') on $eservers}"
 echo "== $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
 
 results="$dir/results"
 : >"$results"
 # run TARGET SERVERS CLIENTS MIX: one kvbench run, bounded in time; its key=value line is kept.
+# TARGET kvd-tls is kvd with the TLS cluster's client certificate, reported as kvd-tls.
 run() {
-  local out
-  if ! out=$(timeout $((secs + 40)) "$bin/kvbench" --target "$1" --servers "$2" --clients "$3" \
-               --mix "$4" --duration "${secs}s" --warmup 1s --keys 1000 --key-size 8 --value-size 256); then
+  local out target=$1 tls=()
+  [ "$1" = kvd-tls ] && target=kvd tls=("${tls_client[@]}")
+  [ "$1" = etcd ] && [ "$with_etcd" != 1 ] && return 0
+  if ! out=$(timeout $((secs + 40)) "$bin/kvbench" "${tls[@]}" --target "$target" --servers "$2" --clients "$3" \
+               --mix "$4" --duration "${secs}s" --warmup 1s --keys 1000 --key-size 8 --value-size 256 |
+               sed "s/^target=$target /target=$1 /; s/^$target, /$1, /"); then
     echo "bench-kv: kvbench --target $1 --clients $3 failed:" >&2
     echo "$out" >&2
     echo "target=$1 clients=$3 mix=$4 ops_per_sec=0 writes_per_sec=0 p50_ms=0 p99_ms=0 p999_ms=0 errors=-1" >>"$results"
@@ -112,15 +198,21 @@ run() {
 puts=$PUTS
 echo "== write-heavy: 100% put, 8-byte keys over 1000 keys, 256-byte values, ${secs} s per run"
 for c in $client_counts; do
-  run kvd "$kservers" "$c" "$puts"
-  run etcd "$eservers" "$c" "$puts"
+  for ((r = 0; r < repeat; r++)); do
+    run kvd "$kservers" "$c" "$puts"
+    [ "$with_tls" = 1 ] && run kvd-tls "$tservers" "$c" "$puts"
+    run etcd "${eservers:-}" "$c" "$puts"
+  done
 done
 if [ "$mixed" = 1 ]; then
   getput=$GETPUT
   echo "== mixed: 50% get / 50% put (every key already written by the runs above)"
   for c in $client_counts; do
-    run kvd "$kservers" "$c" "$getput"
-    run etcd "$eservers" "$c" "$getput"
+    for ((r = 0; r < repeat; r++)); do
+      run kvd "$kservers" "$c" "$getput"
+      [ "$with_tls" = 1 ] && run kvd-tls "$tservers" "$c" "$getput"
+      run etcd "${eservers:-}" "$c" "$getput"
+    done
   done
 fi
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 declare -A groups=(
-  [build]="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev check libinih-dev"
+  [build]="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev check libinih-dev libssl-dev openssl"
   [test]="prometheus curl"
   [fuzz]="clang libclang-rt-14-dev"
   [bench-rpc]="redis-server redis-tools"

@@ -19,6 +19,11 @@
 # With METRICS_BASE=PORT in the environment, start gives node i --metrics-listen
 # 127.0.0.1:PORT+i (Prometheus metrics, /healthz, /readyz) and lists those addresses in
 # DIR/metrics; join gives node ID PORT+ID (the base is kept in DIR/metrics-base).
+# With TLS_CERTS=CERTDIR (scripts/certs.sh's files), start runs every node with TLS: node i
+# presents CERTDIR/NAMEi.pem (key NAMEi-key.pem; NAME is $TLS_NAME, by default kv for kvd, raft
+# for raftd, ctrl for shardctrld) and trusts CERTDIR/ca.pem; DIR/tls-client holds the flags of
+# a client (kvcli, raftcli: CERTDIR/client.pem) for that cluster, which wait uses, and join
+# gives node ID NAMEID.pem. Without it, start removes DIR/tls-client (a plain cluster).
 set -euo pipefail
 bin=${BIN:-bin}
 action=${1:-}
@@ -78,11 +83,34 @@ started() {
   return 1
 }
 
+# tls_flags CERTDIR NAME: a process's TLS options for the identity NAME.
+tls_flags() {
+  echo "--tls-cert $1/$2.pem --tls-key $1/$2-key.pem --tls-ca $1/ca.pem"
+}
+
+# client_flags: the TLS options of a client of DIR's cluster (none for a plain cluster).
+client_flags() {
+  cat "$dir/tls-client" 2>/dev/null || true
+}
+
 case $action in
 start)
   n=$3 base=$4 daemon=$5
   shift 5
   mkdir -p "$dir"
+  tls_name=
+  rm -f "$dir/tls-client" "$dir/tls-name"
+  if [ -n "${TLS_CERTS:-}" ]; then
+    certs=$(cd "$TLS_CERTS" && pwd)
+    case $daemon in kvd) tls_name=kv ;; raftd) tls_name=raft ;; shardctrld) tls_name=ctrl ;; esac
+    tls_name=${TLS_NAME:-$tls_name}
+    [ -n "$tls_name" ] || { echo "TLS_NAME is required for $daemon" >&2; exit 2; }
+    for f in ca client "${tls_name}1"; do
+      [ -f "$certs/$f.pem" ] || { echo "no $certs/$f.pem (make certs)" >&2; exit 1; }
+    done
+    tls_flags "$certs" client >"$dir/tls-client"
+    echo "$tls_name" >"$dir/tls-name"
+  fi
   peers=""
   for i in $(seq "$n"); do peers+="${peers:+,}$i=127.0.0.1:$((base + i))"; done
   rm -f "$dir/metrics" "$dir/metrics-base"
@@ -93,7 +121,9 @@ start)
       metrics=" --metrics-listen 127.0.0.1:$((METRICS_BASE + i))"
       echo "127.0.0.1:$((METRICS_BASE + i))" >>"$dir/metrics"
     fi
-    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i$metrics $*" >"$dir/cmd-$i"
+    tls=""
+    [ -z "$tls_name" ] || tls=" $(tls_flags "$certs" "$tls_name$i")"
+    echo "$bin/$daemon --id $i --peers $peers --data-dir $dir/data-$i$metrics$tls $*" >"$dir/cmd-$i"
     launch "$i"
   done
   echo "$peers" | tr ',' '\n' | cut -d= -f2 | paste -sd, >"$dir/servers"
@@ -120,7 +150,11 @@ join)
   if [ -f "$dir/metrics-base" ]; then
     metrics=" --metrics-listen 127.0.0.1:$(($(cat "$dir/metrics-base") + id))"
   fi
-  sed -E "s# --id 1 # --id $id #; s# --peers [^ ]+ # --join $member --listen $addr #; s#/data-1 #/data-$id #; s# --metrics-listen [^ ]+##; s#( --data-dir [^ ]+)#\1$metrics#" \
+  # A TLS node presents its own certificate (NAMEID.pem), not node 1's.
+  tls_name=$(cat "$dir/tls-name" 2>/dev/null || true)
+  tls_sed=
+  [ -z "$tls_name" ] || tls_sed="s#/${tls_name}1(-key)?\.pem #/${tls_name}${id}\1.pem #g"
+  sed -E "s# --id 1 # --id $id #; s# --peers [^ ]+ # --join $member --listen $addr #; s#/data-1 #/data-$id #; s# --metrics-listen [^ ]+##; s#( --data-dir [^ ]+)#\1$metrics#; $tls_sed" \
     "$dir/cmd-1" >"$dir/cmd-$id"
   launch "$id"
   started "$id" || { rm -f "$dir/cmd-$id"; exit 1; }
@@ -168,7 +202,8 @@ wait)
     fi
   done
   for _ in $(seq $((limit * 10))); do
-    if "$bin/kvcli" --servers "$(cat "$dir/servers")" --timeout 1s status 2>/dev/null | grep -qE '^[0-9]+ +[^ ]+ +leader '; then
+    # shellcheck disable=SC2046 # the client's TLS flags, one word each
+    if "$bin/kvcli" $(client_flags) --servers "$(cat "$dir/servers")" --timeout 1s status 2>/dev/null | grep -qE '^[0-9]+ +[^ ]+ +leader '; then
       exit 0
     fi
     sleep 0.1

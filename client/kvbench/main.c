@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "bench.h"
 #include "stats.h"
+#include "tlsopt/tlsopt.h"
 #include "workload.h"
 
 #define KVD_LOCAL "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
@@ -30,6 +31,7 @@ struct opts {
     uint64_t duration_ms, warmup_ms, op_timeout_ms;
     bool all_endpoints, preload;
     int64_t seed;
+    struct tls_opts tls; /* kvd, shardkv: TLS to the servers */
 };
 
 #define O(f) offsetof(struct opts, f)
@@ -66,6 +68,7 @@ static const struct config_option options[] = {
     { "", "all_endpoints", "all-endpoints", CONFIG_BOOL, O(all_endpoints), "false", 0, 0,
       "etcd: spread clients over every member (default: all on the leader, like kvd's clerks)" },
     { "", "seed", "seed", CONFIG_INT, O(seed), "0", 0, 0, "workload seed (0: from the clock)" },
+    TLS_CONFIG_OPTIONS("", "tls_", struct opts, tls),
 };
 
 static const struct config_spec spec = {
@@ -254,6 +257,11 @@ int main(int argc, char **argv)
     }
     log_setup(LOG_ERROR, "kvbench", NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct rpc_tls *tls = NULL;
+    if (tls_opts_setup("kvbench", &o.tls, &tls) != 0) {
+        config_free(&spec, &o);
+        return 2;
+    }
     struct driver d = { .o = &o };
     char err[512];
     if (strcmp(o.target, "kvd") == 0) {
@@ -264,6 +272,7 @@ int main(int argc, char **argv)
         d.t = &shardkv_target;
     } else {
         fprintf(stderr, "kvbench: --target must be kvd, etcd or shardkv\n");
+        tls_opts_teardown(tls);
         config_free(&spec, &o);
         return 2;
     }
@@ -271,6 +280,7 @@ int main(int argc, char **argv)
         workload_init(&d.w, (uint64_t)o.keys, (size_t)o.key_size, (size_t)o.value_size, err,
                       sizeof err) != 0) {
         fprintf(stderr, "kvbench: %s\n", err);
+        tls_opts_teardown(tls);
         config_free(&spec, &o);
         return 2;
     }
@@ -295,10 +305,11 @@ int main(int argc, char **argv)
     } else {
         const char *how = d.t->describe(d.tctx);
         printf("kvbench: target=%s servers=%s clients=%lld conns=%lld mix=%s keys=%lld key_size=%lld "
-               "value_size=%lld warmup=%llums duration=%llums%s%s\n",
+               "value_size=%lld warmup=%llums duration=%llums tls=%s%s%s\n",
                d.t->name, list, (long long)o.clients, (long long)o.conns, mix, (long long)o.keys,
                (long long)o.key_size, (long long)o.value_size, (unsigned long long)o.warmup_ms,
-               (unsigned long long)o.duration_ms, how ? "; " : "", how ? how : "");
+               (unsigned long long)o.duration_ms, tls ? "on" : "off", how ? "; " : "",
+               how ? how : "");
         if (d.t == &etcd_target && d.w.weight[OP_APPEND])
             printf("note: etcd has no append; appends are sent to etcd as puts of the same value\n");
         fflush(stdout);
@@ -336,6 +347,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_servers; i++)
         free(servers[i]);
     free(servers);
+    tls_opts_teardown(tls);
     config_free(&spec, &o);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "clerk/clerk.h"
 #include "clerk/shard.h"
+#include "tlsopt/tlsopt.h"
 #include "json.h"
 #include "member.h"
 #include "node_status.h"
@@ -34,6 +35,7 @@ struct opts {
     uint64_t timeout_ms;
     bool json;
     char *write_out;
+    struct tls_opts tls;
 };
 
 static const struct config_option options[] = {
@@ -48,6 +50,7 @@ static const struct config_option options[] = {
       "--write-out json)" },
     { "", "write-out", "write-out", CONFIG_STRING, offsetof(struct opts, write_out), "simple", 0,
       0, "output format, simple or json (-w json, as etcdctl)" },
+    TLS_CONFIG_OPTIONS("", "tls_", struct opts, tls),
 };
 
 static const struct config_spec spec = {
@@ -90,7 +93,10 @@ static const struct config_spec spec = {
     "\"id\":N,\"role\":R,\"term\":T,\"leader\":L,\"commit\":C,\"applied\":A,\"last\":L,"
     "\"snapshot\":S,\"keys\"|\"gid\"|\"config\":N} or {\"addr\":A,\"error\":E},...]}, shard "
     "join/leave/move {\"config\":N}, shard key {\"key\":K,\"shard\":S,\"gid\":G,...}. "
-    SNAPSHOT_HELP,
+    SNAPSHOT_HELP " TLS: with --tls-cert, --tls-key and --tls-ca (or $RAFTKV_TLS_CERT, "
+    "$RAFTKV_TLS_KEY, $RAFTKV_TLS_CA) every connection is mutual TLS (docs/TLS.md); a server "
+    "that refuses the certificate, or a mode mismatch (plain on a TLS port or the reverse), is "
+    "exit 1 with the TLS cause; a partial set or a bad file is exit 2.",
     options, ARRAY_LEN(options),
 };
 
@@ -279,6 +285,11 @@ int main(int argc, char **argv)
         return 2;
     }
     log_setup(LOG_ERROR, "kvcli", NULL);
+    struct rpc_tls *tls = NULL;
+    if (tls_opts_setup("kvcli", &o.tls, &tls) != 0) {
+        config_free(&spec, &o);
+        return 2;
+    }
     const char *list = o.servers ? o.servers : getenv("KV_SERVERS") ? getenv("KV_SERVERS")
                                                                     : LOCAL_CLUSTER;
     char **servers;
@@ -364,6 +375,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         free(servers[i]);
     free(servers);
+    tls_opts_teardown(tls);
     config_free(&spec, &o);
     return rc;
 }

@@ -75,7 +75,9 @@ int node_status_fetch(const char *addr, uint64_t timeout_ms, struct node_row *ro
         free(rep);
     }
     if (rc != 0) {
-        if (rs == RPC_PROTOCOL || rs == RPC_UNKNOWN_METHOD || rs == RPC_OK)
+        if (rs == RPC_PROTOCOL && error && error[0] && !strstr(error, "does not speak this protocol"))
+            snprintf(why, whylen, "refused (%s)", error); /* e.g. "the server requires TLS: ..." */
+        else if (rs == RPC_PROTOCOL || rs == RPC_UNKNOWN_METHOD || rs == RPC_OK)
             snprintf(why, whylen, "not a kvd server (%s)",
                      rs == RPC_PROTOCOL        ? "it does not speak this protocol"
                      : rs == RPC_UNKNOWN_METHOD ? "it has no method kv.Status, shardkv.Status or "

@@ -13,10 +13,12 @@
 #include "../raftclerk/raftclerk.h"
 #include "raftd.pb-c.h"
 #include "rpc/rpc.h"
+#include "tlsopt/tlsopt.h"
 
 struct opts {
     char *servers;
     uint64_t timeout_ms;
+    struct tls_opts tls;
 };
 
 static const struct config_option options[] = {
@@ -24,6 +26,7 @@ static const struct config_option options[] = {
       "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003", 0, 0, "raftd nodes, comma-separated" },
     { "", "timeout", "timeout", CONFIG_DURATION, offsetof(struct opts, timeout_ms), "10s", 1,
       86400000, "give up after this long" },
+    TLS_CONFIG_OPTIONS("", "tls_", struct opts, tls),
 };
 
 static const struct config_spec spec = {
@@ -31,7 +34,9 @@ static const struct config_spec spec = {
     "Talks to a raftd cluster. propose: appends DATA and prints the index and term it committed "
     "at. log: prints committed entries from index FROM, as known to the most up-to-date server "
     "(so a log right after a propose shows it). status: one row per node. Exit status: 0 "
-    "success, 1 no answer within the timeout, 2 usage error.",
+    "success, 1 no answer within the timeout (or a TLS refusal, named), 2 usage error (a partial "
+    "set of --tls-cert, --tls-key, --tls-ca or a bad file among them). With the three (or "
+    "$RAFTKV_TLS_CERT, $RAFTKV_TLS_KEY, $RAFTKV_TLS_CA) every connection is mutual TLS.",
     options, ARRAY_LEN(options),
 };
 
@@ -45,14 +50,20 @@ static void split_servers(const char *list, struct cluster *c)
     c->n = split_list(list, &c->addrs);
 }
 
-/* One call to one server; returns the status and the reply (malloc'd) on RPC_OK. */
+/* One call to one server; returns the status and the reply (malloc'd) on RPC_OK, else, when
+ * why is not NULL, the reason in *why (malloc'd, or NULL). */
 static enum rpc_status call(const char *addr, const char *method, const ProtobufCMessage *req,
-                            uint64_t timeout_ms, uint8_t **reply, size_t *len)
+                            uint64_t timeout_ms, uint8_t **reply, size_t *len, char **why)
 {
     char err[256];
     struct rpc_sync *s = rpc_sync_new(addr, err, sizeof err);
-    if (!s)
+    if (why)
+        *why = NULL;
+    if (!s) {
+        if (why)
+            *why = xstrdup(err);
         return RPC_DISCONNECTED;
+    }
     uint8_t *buf = NULL;
     size_t n = 0;
     if (req) {
@@ -60,7 +71,7 @@ static enum rpc_status call(const char *addr, const char *method, const Protobuf
         buf = xmalloc(n + 1);
         protobuf_c_message_pack(req, buf);
     }
-    enum rpc_status st = rpc_sync_call(s, method, buf, n, timeout_ms, reply, len, NULL);
+    enum rpc_status st = rpc_sync_call(s, method, buf, n, timeout_ms, reply, len, why);
     free(buf);
     rpc_sync_free(s);
     return st;
@@ -74,8 +85,10 @@ static int cmd_status(const struct cluster *c, uint64_t timeout_ms)
     for (size_t i = 0; i < c->n; i++) {
         uint8_t *rep;
         size_t len;
-        if (call(c->addrs[i], "raftd.Status", &req.base, MIN(timeout_ms, 2000), &rep, &len) != RPC_OK) {
-            printf("%-4s %-22s unreachable\n", "-", c->addrs[i]);
+        char *why;
+        if (call(c->addrs[i], "raftd.Status", &req.base, MIN(timeout_ms, 2000), &rep, &len, &why) != RPC_OK) {
+            printf("%-4s %-22s unreachable%s%s\n", "-", c->addrs[i], why ? ": " : "", why ? why : "");
+            free(why);
             continue;
         }
         Node__Status *s = node__status__unpack(NULL, len, rep);
@@ -99,6 +112,9 @@ static int cmd_propose(const struct cluster *c, const char *data, uint64_t timeo
     struct clerk_opts o;
     clerk_opts_default(&o);
     o.deadline_ms = timeout_ms;
+    /* As kvcli: when no server can be reached at all (refused, unresolvable, a TLS refusal),
+     * say why within a second rather than at the deadline. */
+    o.fail_fast_ms = MIN(timeout_ms, 1000);
     char err[256];
     struct raftclerk_sync *s = raftclerk_sync_new((const char *const *)c->addrs, c->n, &o, err,
                                                   sizeof err);
@@ -114,7 +130,7 @@ static int cmd_propose(const struct cluster *c, const char *data, uint64_t timeo
                (unsigned long long)r->term, (unsigned long long)r->applied_hash);
         raftd__propose_reply__free_unpacked(r, NULL);
         rc = 0;
-    } else if (res == CLERK_NO_SPACE || res == CLERK_TOO_LARGE) {
+    } else if (res == CLERK_NO_SPACE || res == CLERK_TOO_LARGE || res == CLERK_UNREACHABLE) {
         fprintf(stderr, "raftcli: %s\n", clerk_engine_error(raftclerk_sync_engine(s)));
     } else {
         fprintf(stderr, "raftcli: no leader accepted the proposal within the timeout\n");
@@ -136,7 +152,7 @@ static int cmd_log(const struct cluster *c, uint64_t from, uint32_t max, uint64_
     for (size_t i = 0; i < c->n; i++) {
         uint8_t *rep;
         size_t len;
-        if (call(c->addrs[i], "raftd.ReadLog", &req.base, MIN(timeout_ms, 2000), &rep, &len) != RPC_OK)
+        if (call(c->addrs[i], "raftd.ReadLog", &req.base, MIN(timeout_ms, 2000), &rep, &len, NULL) != RPC_OK)
             continue;
         Raftd__ReadLogReply *r = raftd__read_log_reply__unpack(NULL, len, rep);
         free(rep);
@@ -172,6 +188,11 @@ int main(int argc, char **argv)
 {
     struct opts o;
     int first = config_from_args_or_exit(&spec, argc, argv, &o);
+    struct rpc_tls *tls = NULL;
+    if (tls_opts_setup("raftcli", &o.tls, &tls) != 0) {
+        config_free(&spec, &o);
+        return 2;
+    }
     struct cluster c = { 0 };
     split_servers(o.servers, &c);
     int rc = 2;
@@ -194,6 +215,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < c.n; i++)
         free(c.addrs[i]);
     free(c.addrs);
+    tls_opts_teardown(tls);
     config_free(&spec, &o);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "metrics/metrics.h"
 #include "metrics/rpc.h"
 #include "rpc/rpc.h"
+#include "tlsopt/tlsopt.h"
 #include "status.h"
 
 struct opts {
@@ -29,6 +30,7 @@ struct opts {
     int64_t nreduce, task_timeout_s, max_failures;
     uint64_t linger_ms, hold_ms;
     bool keep_intermediate, no_bar;
+    struct tls_opts tls;
 };
 
 static const struct config_option options[] = {
@@ -57,7 +59,8 @@ static const struct config_option options[] = {
       "debug, info, warn, error or off" },
     { "", "metrics_listen", "metrics-listen", CONFIG_STRING, offsetof(struct opts, metrics_listen),
       NULL, 0, 0, "HOST:PORT to serve Prometheus metrics (/metrics), /healthz and /readyz on, "
-      "over HTTP (default: none)" },
+      "over plain HTTP even with TLS (default: none)" },
+    TLS_CONFIG_OPTIONS("", "tls_", struct opts, tls),
     { "", "status", "status", CONFIG_STRING, offsetof(struct opts, status), NULL, 0, 0,
       "print the progress of the coordinator at this address and exit" },
 };
@@ -119,7 +122,7 @@ static uint64_t random_job_id(void)
     return id;
 }
 
-static int run(const struct opts *o, char *const *inputs, int ninputs)
+static int run(const struct opts *o, const struct rpc_tls *tls, char *const *inputs, int ninputs)
 {
     enum log_level level;
     if (log_level_parse(o->log_level, &level) != 0) {
@@ -131,6 +134,8 @@ static int run(const struct opts *o, char *const *inputs, int ninputs)
     char desc[1024];
     config_describe(&spec, o, desc, sizeof desc);
     LOG_INFO("coord", "config: %s", desc);
+    tls_opts_describe(&o->tls, tls, desc, sizeof desc);
+    LOG_INFO("coord", "%s", desc);
     if (check_files(inputs, ninputs, o->workdir) != 0)
         return 2;
     struct event_base *base = event_base_new();
@@ -203,7 +208,11 @@ int main(int argc, char **argv)
         config_free(&spec, &o);
         return 2;
     }
-    int rc = o.status ? status_query(o.status, 5000) : run(&o, argv + first, argc - first);
+    struct rpc_tls *tls = NULL;
+    int rc = tls_opts_setup("mrcoordinator", &o.tls, &tls);
+    if (rc == 0)
+        rc = o.status ? status_query(o.status, 5000) : run(&o, tls, argv + first, argc - first);
+    tls_opts_teardown(tls);
     config_free(&spec, &o);
     return rc;
 }

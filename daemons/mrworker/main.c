@@ -10,11 +10,13 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "mr/mr.h"
+#include "tlsopt/tlsopt.h"
 #include "worker.h"
 
 struct opts {
     char *coordinator, *log_level;
     uint64_t give_up_ms;
+    struct tls_opts tls;
 };
 
 static const struct config_option options[] = {
@@ -24,6 +26,7 @@ static const struct config_option options[] = {
       3600000, "exit when the coordinator has not answered for this long" },
     { "", "log_level", "log-level", CONFIG_STRING, offsetof(struct opts, log_level), "info", 0, 0,
       "debug, info, warn, error or off" },
+    TLS_CONFIG_OPTIONS("", "tls_", struct opts, tls),
 };
 
 static const struct config_spec spec = {
@@ -55,9 +58,15 @@ int main(int argc, char **argv)
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, "%s/%ld", host, (long)getpid());
     log_setup(level, name, NULL);
+    struct rpc_tls *tls = NULL;
+    if (tls_opts_setup("mrworker", &o.tls, &tls) != 0) {
+        config_free(&spec, &o);
+        return 2;
+    }
     struct mr_app app;
     if (mr_app_load(&app, argv[first], err, sizeof err) != MR_OK) {
         fprintf(stderr, "mrworker: %s\n", err);
+        tls_opts_teardown(tls);
         config_free(&spec, &o);
         return 2;
     }
@@ -65,9 +74,12 @@ int main(int argc, char **argv)
     char desc[512];
     config_describe(&spec, &o, desc, sizeof desc);
     LOG_INFO("worker", "config: %s app=%s", desc, argv[first]);
+    tls_opts_describe(&o.tls, tls, desc, sizeof desc);
+    LOG_INFO("worker", "%s", desc);
     struct worker_config cfg = { o.coordinator, name, o.give_up_ms };
     int rc = worker_run(&app, &cfg);
     mr_app_close(&app);
+    tls_opts_teardown(tls);
     config_free(&spec, &o);
     return rc;
 }

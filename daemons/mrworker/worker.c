@@ -43,13 +43,17 @@ static uint8_t *call(struct worker *w, const char *method, const ProtobufCMessag
             break;
         }
         LOG_DEBUG("worker", "%s: %s %s", method, rpc_status_name(st), error ? error : "");
-        free(error);
         if (now - w->last_answer_ms >= w->cfg->give_up_ms) {
-            LOG_INFO("worker", "no answer from the coordinator at %s for %.1f s; assuming the job "
-                     "is over", w->cfg->coordinator, (double)(now - w->last_answer_ms) / 1000.0);
+            /* The last error says whether the coordinator is gone or refuses us (TLS). */
+            LOG_INFO("worker", "no answer from the coordinator at %s for %.1f s (last: %s%s%s); "
+                     "assuming the job is over", w->cfg->coordinator,
+                     (double)(now - w->last_answer_ms) / 1000.0, rpc_status_name(st),
+                     error && error[0] ? ", " : "", error ? error : "");
+            free(error);
             reply = NULL;
             break;
         }
+        free(error);
         clock_sleep_ms(pause);
         pause = MIN(pause * 2, (uint64_t)RETRY_MAX_MS);
     }

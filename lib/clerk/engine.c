@@ -185,8 +185,13 @@ static void attempt_failed(struct clerk_engine *e, enum rpc_status st, const cha
         snprintf(why, sizeof why, "%s", error && error[0] ? error : "cannot connect");
         break;
     case RPC_PROTOCOL:
-        snprintf(why, sizeof why, "%s is not a %s server (it does not speak this protocol)", a,
-                 e->l.service);
+        /* A server that says why it will not talk (a TLS server to a plain client: "the
+         * server requires TLS: ...") rather than bytes that are no frame. */
+        if (error && error[0] && !strstr(error, "does not speak this protocol"))
+            snprintf(why, sizeof why, "%s: %s", a, error);
+        else
+            snprintf(why, sizeof why, "%s is not a %s server (it does not speak this protocol)",
+                     a, e->l.service);
         break;
     case RPC_UNKNOWN_METHOD:
         snprintf(why, sizeof why, "%s is not a %s server (it has no method %s)", a, e->l.service,

@@ -40,6 +40,10 @@ static const struct metrics_field stat_metrics[] = {
       S(budget_drops) },
     { METRIC_COUNTER, "raftkv_rpc_frame_timeouts_total",
       "Connections closed for not finishing a frame in time.", S(frame_timeouts) },
+    { METRIC_COUNTER, "raftkv_rpc_tls_handshakes_total",
+      "TLS handshakes completed (a server with TLS).", S(tls_handshakes) },
+    { METRIC_COUNTER, "raftkv_rpc_tls_resumed_total",
+      "TLS handshakes that resumed a session (no certificate exchange).", S(tls_resumed) },
     { METRIC_COUNTER, "raftkv_rpc_backpressure_pauses_total",
       "Times a connection's reading was paused for backpressure.", S(paused) },
     { METRIC_GAUGE, "raftkv_rpc_pending_calls", "Calls handed to handlers and not answered yet.",
@@ -59,6 +63,7 @@ struct rpc_metrics {
     struct method *methods;
     size_t n_methods;
     struct metric *stats[N_STATS];
+    struct metric *tls_refused[RPC_TLS_CAUSES]; /* raftkv_rpc_tls_refused_total{cause} */
 };
 
 static struct method *method_of(struct rpc_metrics *rm, const char *name)
@@ -93,6 +98,8 @@ static void collect(void *arg)
     struct rpc_server_stats st;
     rpc_server_stats(rm->srv, &st);
     metrics_fields_set(stat_metrics, N_STATS, rm->stats, &st);
+    for (int i = 0; i < RPC_TLS_CAUSES; i++)
+        metric_set(rm->tls_refused[i], (double)st.tls_refused_by[i]);
 }
 
 struct rpc_metrics *rpc_metrics_new(struct metrics *reg, struct rpc_server *srv)
@@ -109,6 +116,15 @@ struct rpc_metrics *rpc_metrics_new(struct metrics *reg, struct rpc_server *srv)
                                  "latency inside the server), by method.", "method", b,
                                  N_LATENCY_BUCKETS);
     metrics_fields(reg, stat_metrics, N_STATS, rm->stats);
+    struct metric_family *refused = metrics_family(
+        reg, METRIC_COUNTER, "raftkv_rpc_tls_refused_total",
+        "Connections refused for TLS, by cause: no_cert, unknown_ca, expired (or not yet valid), "
+        "handshake (another handshake failure), plain_client (plain TCP on a TLS port), "
+        "tls_client (a TLS handshake on a plain port).", "cause", NULL, 0);
+    for (int i = 0; i < RPC_TLS_CAUSES; i++) {
+        const char *label[] = { rpc_tls_cause_name((enum rpc_tls_cause)i) };
+        rm->tls_refused[i] = metric_child(refused, label);
+    }
     metrics_on_collect(reg, collect, rm);
     rpc_server_on_call_done(srv, on_call_done, rm);
     return rm;

@@ -18,6 +18,7 @@
 #include "node/status_pb.h"
 #include "storage/storage.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
@@ -94,7 +95,8 @@ static const struct config_option node_opts_table[] = {
       "a new leader appends a no-op entry (commits earlier terms at once)" },
     { "node", "metrics_listen", "metrics-listen", CONFIG_STRING, F(metrics_listen), NULL, 0, 0,
       "HOST:PORT to serve Prometheus metrics (/metrics) and the probes /healthz and /readyz "
-      "on, over HTTP (default: none)" },
+      "on, over plain HTTP even when the node speaks TLS (default: none)" },
+    TLS_CONFIG_OPTIONS("tls", "", struct node_opts, tls),
     { "log", "level", "log-level", CONFIG_STRING, F(log_level), "info", 0, 0,
       "debug, info, warn or error" },
 };
@@ -330,8 +332,9 @@ static int run(const struct node_daemon *dm, const struct node_opts *o, const vo
     backup = node_backup_new(d.base, d.srv, d.node, &bc);
     if (svc->on_role)
         node_on_role(d.node, on_role, &d);
-    LOG_INFO(prog, "serving on %s%s%s", listen, http ? ", metrics on " : "",
-             http ? o->metrics_listen : "");
+    LOG_INFO(prog, "serving on %s over %s%s%s%s", listen, rpc_tls_default() ? "TLS" : "plain TCP",
+             http ? ", metrics on " : "", http ? o->metrics_listen : "",
+             http ? " (plain HTTP)" : "");
     event_base_dispatch(d.base);
     rc = 0;
 out:
@@ -389,8 +392,11 @@ int node_daemon_main(const struct node_daemon *dm, int argc, char **argv)
         dm->service.check(svc_opts, err, sizeof err, dm->service.arg) != 0)
         problem = err;
     int rc;
+    struct rpc_tls *tls = NULL;
     if (problem) {
         rc = usage_error(prog, problem);
+    } else if ((rc = tls_opts_setup(prog, &o->tls, &tls)) != 0) {
+        /* a bad or partial identity: the message is printed, exit 2 */
     } else {
         char node_name[16];
         snprintf(node_name, sizeof node_name, "n%lld", (long long)o->id);
@@ -398,8 +404,11 @@ int node_daemon_main(const struct node_daemon *dm, int argc, char **argv)
         char desc[4096];
         config_describe(&spec, buf, desc, sizeof desc);
         LOG_INFO(prog, "config: %s", desc);
+        tls_opts_describe(&o->tls, tls, desc, sizeof desc);
+        LOG_INFO(prog, "%s", desc);
         rc = run(dm, o, svc_opts, listen, peers, n_peers);
     }
+    tls_opts_teardown(tls);
     free(peers);
     config_free(&spec, buf);
     free(buf);

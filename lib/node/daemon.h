@@ -2,7 +2,8 @@
  * run loop (config, logging, join a running cluster (--join), listen, open the node, serve,
  * clean shutdown on SIGTERM/SIGINT), "node.Status", the membership administration
  * (lib/node/admin.h), backups (lib/node/backup.h), the metrics endpoint (--metrics-listen:
- * /metrics, /healthz, /readyz; lib/node/metrics.h), and the hooks through which a service checks
+ * /metrics, /healthz, /readyz; lib/node/metrics.h), TLS on every connection (--tls-cert,
+ * --tls-key, --tls-ca: lib/tlsopt), and the hooks through which a service checks
  * its own options, starts, hears of leadership changes and stops. A daemon's main() is its state machine and its service. */
 #ifndef NODE_DAEMON_H
 #define NODE_DAEMON_H
@@ -13,6 +14,7 @@
 
 #include "base/config.h"
 #include "node/node.h"
+#include "tlsopt/tlsopt.h"
 
 struct event_base;
 struct metrics;
@@ -29,6 +31,7 @@ struct node_opts {
     uint64_t background_snapshot_min, background_snapshot_rate;
     int64_t election_ticks, heartbeat_ticks, max_connections;
     bool fsync, pre_vote, check_quorum, noop_on_elect;
+    struct tls_opts tls; /* [tls] cert, key, ca: the identity of every connection (docs/TLS.md) */
 };
 
 /* What a service's start gets. Valid until its stop returns. */

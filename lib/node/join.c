@@ -6,12 +6,14 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/util.h"
 #include "node.pb-c.h"
 #include "rpc/rpc.h"
 
 #define JOIN_CALL_MS 2000
 #define JOIN_RETRY_MS 500
+#define JOIN_LOG_MS 5000
 
 /* The members in reply, into *peers; JOIN_NOT_MEMBER when self is not among them. */
 static enum join_result members_of(const Node__MembersReply *r, uint32_t self,
@@ -75,11 +77,20 @@ enum join_result node_join_fetch(const char *list, uint32_t self, uint64_t wait_
     uint64_t t0 = clock_mono_ms();
     enum join_result res = JOIN_UNREACHABLE;
     snprintf(err, errlen, "no member given");
+    uint64_t logged = 0; /* when the last failure was logged (0: never) */
     for (;;) {
         for (size_t i = 0; i < na && res == JOIN_UNREACHABLE; i++)
             res = ask(addrs[i], self, peers, n, err, errlen);
-        if (res != JOIN_UNREACHABLE || clock_mono_ms() - t0 >= wait_ms)
+        uint64_t now = clock_mono_ms();
+        if (res != JOIN_UNREACHABLE || now - t0 >= wait_ms)
             break;
+        /* Say why while waiting (a member down, or refusing this node's certificate), once
+         * at first and then every JOIN_LOG_MS: the wait may last JOIN_WAIT_MS. */
+        if (!logged || now - logged >= JOIN_LOG_MS) {
+            LOG_WARN("node", "--join: no member answered yet (%s); retrying for %.0f s more", err,
+                     (double)(wait_ms - (now - t0)) / 1000.0);
+            logged = now;
+        }
         struct timespec ts = { 0, JOIN_RETRY_MS * 1000000L };
         nanosleep(&ts, NULL);
     }

@@ -16,6 +16,7 @@
 #include "base/u64map.h"
 #include "base/util.h"
 #include "rpc/internal.h"
+#include "rpc/tls.h"
 
 struct pending {
     uint64_t id;
@@ -38,6 +39,13 @@ struct rpc_client {
     struct rpc_client_opts o;
     struct bufferevent *bev; /* NULL while waiting to reconnect */
     bool connected;
+    struct rpc_tls *tls;     /* NULL: plain TCP */
+    SSL_SESSION *tls_session; /* the last TLS session, offered on the next connection */
+    bool tls_resumed;        /* the current connection resumed it */
+    bool got_reply;          /* a frame arrived on the current connection */
+    /* The error of a PROTOCOL reply on the current connection (a TLS server's answer to this
+     * plain client): the reason its connection then closes. */
+    char refusal[256];
     struct evbuffer *queue;  /* frames of calls made while not connected */
     struct u64map calls;     /* id -> struct pending */
     uint64_t next_id;
@@ -52,12 +60,14 @@ struct rpc_client {
 
 static void client_connect(struct rpc_client *c);
 static void client_unresolved(struct rpc_client *c, const char *why);
+static void client_refused(struct rpc_client *c, const char *why);
 
 void rpc_client_opts_default(struct rpc_client_opts *o)
 {
     rpc_limits_default(&o->limits);
     o->reconnect_min_ms = 10;
     o->reconnect_max_ms = 1000;
+    o->tls = NULL;
 }
 
 static void client_destroy(struct rpc_client *c);
@@ -154,14 +164,23 @@ static void fail_calls(struct rpc_client *c, bool all, enum rpc_status st, const
         client_destroy(c);
 }
 
+static void drop_bev(struct rpc_client *c)
+{
+    if (!c->bev)
+        return;
+    if (c->tls)
+        rpc_tls_client_detach(c->bev);
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+}
+
 /* The connection broke or could not be made: drop it, fail the calls that were sent on it
  * (DISCONNECTED, or PROTOCOL when the server spoke something else), or every queued call when
  * it never came up (UNREACHABLE), and schedule the next attempt. */
 static void client_disconnect(struct rpc_client *c, const char *why, bool protocol)
 {
     bool was_connected = c->connected;
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+    drop_bev(c);
     c->connected = false;
     schedule_retry(c);
     char msg[512];
@@ -174,6 +193,8 @@ static void client_disconnect(struct rpc_client *c, const char *why, bool protoc
     }
     if (protocol)
         snprintf(msg, sizeof msg, "%s does not speak this protocol (%s)", c->addr, why);
+    else if (was_connected && c->refusal[0])
+        snprintf(msg, sizeof msg, "connection to %s closed after: %s", c->addr, c->refusal);
     fail_calls(c, !was_connected,
                protocol ? RPC_PROTOCOL : was_connected ? RPC_DISCONNECTED : RPC_UNREACHABLE, msg);
 }
@@ -202,6 +223,9 @@ static void on_read(struct bufferevent *bev, void *arg)
             client_disconnect(c, "its reply is not a frame of this protocol", true);
             break;
         }
+        c->got_reply = true;
+        if (env->status == RPC__STATUS__PROTOCOL)
+            snprintf(c->refusal, sizeof c->refusal, "%s", env->error);
         struct pending *p = u64map_get(&c->calls, env->call_id);
         if (p) /* else: it timed out or was cancelled; the late reply is dropped */
             complete(p, (enum rpc_status)env->status, env->error, env->payload.data,
@@ -218,6 +242,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     struct rpc_client *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         c->connected = true;
+        c->got_reply = false;
+        c->refusal[0] = '\0';
+        c->tls_resumed = c->tls && rpc_tls_resumed(bev);
         c->backoff_ms = c->o.reconnect_min_ms;
         rpc_socket_tune(bufferevent_getfd(bev));
         u64map_each(&c->calls, mark_sent, NULL);
@@ -236,6 +263,22 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         client_unresolved(c, why);
         return;
     }
+    if (c->tls && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        char why[512];
+        int k = rpc_tls_client_failure(bev, what, c->connected, c->addr, why, sizeof why);
+        if (k == 1 && !c->got_reply) {
+            /* The handshake failed (with TLS 1.3 a refusal of this client's certificate comes
+             * just after it): the server served nothing, so every call fails as unsent. */
+            LOG_DEBUG("rpc", "%s", why);
+            c->connected = false;
+            client_refused(c, why);
+            return;
+        }
+        if (k != 0) {
+            client_disconnect(c, why, false);
+            return;
+        }
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         client_disconnect(c, what & BEV_EVENT_EOF ? "closed by peer"
                                                   : evutil_socket_error_to_string(
@@ -248,10 +291,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void client_unresolved(struct rpc_client *c, const char *why)
 {
     LOG_DEBUG("rpc", "%s", why);
-    if (c->bev) {
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-    }
+    client_refused(c, why);
+}
+
+/* No connection could be made (why says why): nothing was sent; every call fails UNREACHABLE
+ * now, and the next attempt is scheduled. */
+static void client_refused(struct rpc_client *c, const char *why)
+{
+    drop_bev(c);
     schedule_retry(c);
     evbuffer_drain(c->queue, evbuffer_get_length(c->queue));
     fail_calls(c, true, RPC_UNREACHABLE, why);
@@ -277,7 +324,14 @@ static void client_connect(struct rpc_client *c)
         client_unresolved(c, err);
         return;
     }
-    c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = c->tls ? rpc_tls_client_bev(c->base, c->tls, c->host, &c->tls_session)
+                    : bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        snprintf(err, sizeof err, "cannot make a %sconnection to %s", c->tls ? "TLS " : "",
+                 c->addr);
+        client_refused(c, err);
+        return;
+    }
     rpc_bev_tune(c->bev);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -295,8 +349,7 @@ static void client_connect(struct rpc_client *c)
     }
     if (rc != 0 && c->bev) {
         /* (A lookup that fails at once has already been reported through on_event.) */
-        bufferevent_free(c->bev);
-        c->bev = NULL;
+        drop_bev(c);
         schedule_retry(c);
     }
 }
@@ -329,6 +382,7 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
         c->o = *opts;
     else
         rpc_client_opts_default(&c->o);
+    c->tls = c->o.tls ? c->o.tls : rpc_tls_default();
     c->queue = evbuffer_new();
     c->backoff_ms = c->o.reconnect_min_ms;
     c->retry_timer = evtimer_new(base, on_retry, c);
@@ -453,6 +507,10 @@ void rpc_client_flush(struct rpc_client *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (evbuffer_get_length(out) == 0)
         return;
+    if (c->tls) {
+        rpc_tls_flush(c->bev);
+        return;
+    }
     /* Between its own writes a socket bufferevent keeps the start of its output buffer frozen,
      * so that only it drains the buffer (evbuffer_write then fails without writing anything):
      * thaw it for this one write. What does not fit, and any error, is left to the
@@ -463,6 +521,8 @@ void rpc_client_flush(struct rpc_client *c)
 }
 
 bool rpc_client_connected(const struct rpc_client *c) { return c->connected; }
+
+bool rpc_client_tls_resumed(const struct rpc_client *c) { return c->connected && c->tls_resumed; }
 
 const char *rpc_client_addr(const struct rpc_client *c) { return c->addr; }
 
@@ -477,8 +537,9 @@ static void free_pending(uint64_t key, void *val, void *arg)
 
 static void client_destroy(struct rpc_client *c)
 {
-    if (c->bev)
-        bufferevent_free(c->bev);
+    drop_bev(c);
+    if (c->tls_session)
+        rpc_tls_session_free(c->tls_session);
     u64map_each(&c->calls, free_pending, NULL);
     u64map_free(&c->calls);
     event_free(c->retry_timer);

@@ -192,3 +192,50 @@ int rpc_resolve_numeric(const char *addr, struct sockaddr_storage *ss, int *ssle
     int gai = 0;
     return lookup(addr, AI_NUMERICHOST, ss, sslen, &gai, err, errlen);
 }
+
+/* A varint at b[*pos..len): 0 with *v, 1 when it runs past len (more bytes needed), -1 when
+ * longer than ten bytes. */
+static int scan_varint(const uint8_t *b, size_t len, size_t *pos, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+        if (*pos >= len)
+            return 1;
+        uint8_t byte = b[(*pos)++];
+        *v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+int rpc_envelope_scan_call(const uint8_t *body, size_t len, size_t body_len, bool *is_call,
+                           uint64_t *id)
+{
+    uint64_t kind = RPC__KIND__CALL; /* proto3 leaves the default out */
+    size_t pos = 0;
+    len = MIN(len, body_len);
+    for (;;) {
+        if (pos == body_len) { /* no call id in the whole body */
+            *is_call = false;
+            return 0;
+        }
+        uint64_t key, v;
+        int r = scan_varint(body, len, &pos, &key);
+        if (r == 0 && (key & 7) == 0 && (key >> 3) <= 2)
+            r = scan_varint(body, len, &pos, &v);
+        if (r != 0)
+            return r == 1 && len < body_len ? 1 : -1;
+        if ((key & 7) != 0 || (key >> 3) > 2 || (key >> 3) == 0) {
+            *is_call = false; /* fields 1 and 2 come first: past them, there was no call id */
+            return 0;
+        }
+        if ((key >> 3) == 1) {
+            kind = v;
+            continue;
+        }
+        *is_call = kind == RPC__KIND__CALL && v != 0;
+        *id = v;
+        return 0;
+    }
+}

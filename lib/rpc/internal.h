@@ -65,4 +65,53 @@ int rpc_resolve_numeric(const char *addr, struct sockaddr_storage *ss, int *ssle
 int rpc_resolve(const char *addr, struct sockaddr_storage *ss, int *sslen, char *err,
                 size_t errlen);
 
+/* ---- TLS (tls.c) ---- */
+
+struct rpc_tls;
+typedef struct ssl_session_st SSL_SESSION;
+
+/* The accepting side of a TLS connection on fd (owned by the bufferevent from then on), or
+ * NULL. Dirty shutdowns (a close without close_notify) are EOFs. */
+struct bufferevent *rpc_tls_server_bev(struct event_base *base, evutil_socket_t fd,
+                                       struct rpc_tls *t);
+/* The connecting side, not connected yet (bufferevent_socket_connect / _connect_hostname). The
+ * server's certificate must name host (a DNS name or a numeric address). session may be NULL
+ * (no resumption); *session, when set, is offered for resumption, and every new session of the connection replaces it (the caller owns
+ * it: SSL_SESSION_free); call rpc_tls_client_detach before *session goes away. */
+struct bufferevent *rpc_tls_client_bev(struct event_base *base, struct rpc_tls *t,
+                                       const char *host, SSL_SESSION **session);
+void rpc_tls_client_detach(struct bufferevent *bev);
+void rpc_tls_session_free(SSL_SESSION *s);
+
+bool rpc_tls_is_tls(struct bufferevent *bev);
+/* True when the connection's handshake resumed a session. */
+bool rpc_tls_resumed(struct bufferevent *bev);
+/* rpc_client_flush for a TLS bufferevent: encrypts and writes what the socket takes now. */
+void rpc_tls_flush(struct bufferevent *bev);
+
+/* Why a server's TLS handshake failed (what: the bufferevent's event flags): the cause, and a
+ * text for the log in why. */
+enum rpc_tls_cause rpc_tls_server_failure(struct bufferevent *bev, short what, char *why,
+                                          size_t len);
+/* Why a client's TLS connection failed (established: after BEV_EVENT_CONNECTED). Returns 1 with
+ * a text naming the handshake's failure (the server refused us or we refused it: nothing was
+ * served), 2 with a text for another TLS error, 0 when the failure is not TLS's (a socket
+ * error: the caller words it). */
+int rpc_tls_client_failure(struct bufferevent *bev, short what, bool established,
+                           const char *addr, char *why, size_t len);
+
+/* The first bytes of a TLS connection: a handshake record (content type 22, version 3.x). */
+#define RPC_TLS_RECORD_HANDSHAKE 0x16
+#define RPC_TLS_RECORD_MAJOR 0x03
+
+/* A TLS alert record, protocol_version (70), fatal: what a plain server answers a TLS
+ * handshake with, so that the TLS client's OpenSSL reports an alert rather than garbage. */
+#define RPC_TLS_ALERT_PROTOCOL_VERSION { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46 }
+
+/* Reads the kind and the call id of an envelope from the first bytes of its body (fields 1
+ * and 2 come first on the wire), without the rest. Returns 0 with *is_call and *id, 1 when
+ * more bytes are needed, -1 when the bytes are not an envelope's start. */
+int rpc_envelope_scan_call(const uint8_t *body, size_t len, size_t body_len, bool *is_call,
+                           uint64_t *id);
+
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct rpc_tls;
 
 /* The transport outcome of a call; the values are those of rpc.Status on the wire. */
 enum rpc_status {
@@ -95,6 +96,21 @@ typedef void (*rpc_handler_fn)(struct rpc_call *call, const uint8_t *req, size_t
 /* Handles a ONEWAY message. msg[0..len) is valid only until the handler returns. */
 typedef void (*rpc_message_fn)(const uint8_t *msg, size_t len, void *arg);
 
+/* Why a server refused a connection for TLS (rpc_server_stats.tls_refused_by). */
+enum rpc_tls_cause {
+    RPC_TLS_NO_CERT,      /* the client sent no certificate */
+    RPC_TLS_UNKNOWN_CA,   /* its certificate is not signed by the server's CA */
+    RPC_TLS_EXPIRED,      /* its certificate is expired or not yet valid */
+    RPC_TLS_HANDSHAKE,    /* any other handshake failure (a bad certificate, a client refusing
+                             the server's, no handshake in time...) */
+    RPC_TLS_PLAIN_CLIENT, /* plain TCP on a TLS port */
+    RPC_TLS_ON_PLAIN,     /* a TLS handshake on a plain port */
+    RPC_TLS_CAUSES
+};
+
+/* A short lower-case name of a cause, e.g. "no_cert" (the metrics' label). */
+const char *rpc_tls_cause_name(enum rpc_tls_cause c);
+
 struct rpc_server_stats {
     uint64_t conns_accepted, conns_open;
     uint64_t calls, messages;      /* CALL and ONEWAY frames dispatched */
@@ -108,6 +124,10 @@ struct rpc_server_stats {
                                       (or whose large frame found no memory) */
     uint64_t frame_timeouts;       /* connections closed for not finishing a frame in time */
     uint64_t conns_refused;        /* connections closed at accept: max_connections were open */
+    uint64_t tls_handshakes;       /* TLS handshakes completed */
+    uint64_t tls_resumed;          /* of those, the ones that resumed a session */
+    uint64_t tls_refused;          /* connections refused for TLS: the sum of tls_refused_by */
+    uint64_t tls_refused_by[RPC_TLS_CAUSES];
 };
 
 /* A server's limits. The per-connection ones bound what one peer can make the server hold;
@@ -133,6 +153,9 @@ struct rpc_server_opts {
      * and closed at once (conns_refused; logged at most once a second). Note that the process
      * limit on open files (ulimit -n) may be lower: accepting then fails with EMFILE. */
     uint32_t max_connections;
+    /* The TLS identity (lib/rpc/tls.h) every connection must use; NULL = rpc_tls_default() when
+     * the server is made (NULL there too: plain TCP). A TLS server refuses plain connections. */
+    struct rpc_tls *tls;
 };
 
 #define RPC_DEFAULT_IN_BUDGET (4 * (size_t)RPC_DEFAULT_MAX_FRAME)
@@ -218,6 +241,7 @@ struct rpc_client_opts {
     struct rpc_limits limits;
     uint64_t reconnect_min_ms; /* first retry delay after a failed connect (10 ms) */
     uint64_t reconnect_max_ms; /* the delay doubles up to this (1000 ms) */
+    struct rpc_tls *tls;       /* as rpc_server_opts.tls: NULL = rpc_tls_default() at creation */
 };
 
 /* Fills *o with the defaults. */

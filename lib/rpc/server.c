@@ -19,6 +19,7 @@
  * of TRIM_PEAK or more (many such connections closed, or finished their frames), the heap is
  * trimmed a little later (malloc_trim gives back the free pages inside it; it took 61 ms to
  * give back 600 MB). */
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <malloc.h>
@@ -27,11 +28,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "rpc/internal.h"
+#include "rpc/tls.h"
 
 #define MAX_LISTENERS 8
 #define SHUTDOWN_TICK_MS 10
@@ -42,6 +45,19 @@
 #define BODY_FIRST_MAP (1u << 20) /* a body's first mapping; it doubles as bytes arrive */
 #define BODY_READ_MAX (4u << 20)  /* read straight from the socket per callback (body_read_socket) */
 #define REFUSE_LOG_MS 1000        /* refused connections are logged at most this often */
+#define TLS_LOG_MS 10000          /* TLS refusals: each cause at most this often */
+/* A TLS server waits this long for a new connection's first bytes, and again for the end of its
+ * handshake. */
+#define TLS_HANDSHAKE_MS 10000
+/* A plain client on a TLS port: for this long after its first bytes, each of its calls is
+ * answered with an error naming the mismatch (at most REFUSE_CALLS of them); then it is
+ * closed. */
+#define REFUSE_WINDOW_MS 1000
+#define LINGER_MS 1000
+#define REFUSE_CALLS 64
+/* Of a frame a plain client sends to a TLS port, the bytes that must be read to find its call
+ * id (kind and call id come first; see rpc_envelope_scan_call). */
+#define REFUSE_SCAN 24
 #define TRIM_PEAK (16u << 20)
 /* The trim waits this long: libevent frees a closed connection's buffers in a deferred
  * finalizer, after the callback that closed it (a trim from there found nothing to give back),
@@ -55,9 +71,26 @@ struct handler {
     void *arg;
 };
 
+/* A connection's phases. A plain server's connections are OPEN from accept. A TLS server's
+ * first wait for their first bytes (SNIFF: no bufferevent yet, the socket in fd); a TLS
+ * handshake is then run (HANDSHAKE), anything else is a plain client (REFUSING: its calls are
+ * answered with an error naming the mismatch, then it is closed). A refused connection ends
+ * in LINGER: the server's side is shut (FIN after its last words: an alert or an error reply)
+ * and what the client still sends is read and dropped for a while, so that the close is no
+ * reset, which would destroy those last words in the client's receive queue before it read
+ * them. */
+enum conn_phase { SNIFF, HANDSHAKE, OPEN, REFUSING, LINGER };
+
 struct sconn {
     struct rpc_server *srv;
-    struct bufferevent *bev;
+    struct bufferevent *bev; /* NULL while SNIFF */
+    evutil_socket_t fd;      /* SNIFF: the socket (then owned by the bufferevent: -1) */
+    enum conn_phase phase;
+    struct event *ev;        /* SNIFF: the first bytes' read event; REFUSING, LINGER: its end */
+    bool tls;                /* bev is a TLS bufferevent */
+    bool first_checked;      /* a plain server has looked at the first bytes (TLS or not) */
+    size_t skip;             /* REFUSING: bytes of the current frame still to discard */
+    uint32_t refused_calls;  /* REFUSING: calls answered with the error */
     char peer[64];
     uint32_t pending;       /* calls dispatched and not answered */
     bool paused;            /* reading stopped: output too large or too many pending calls */
@@ -98,6 +131,8 @@ struct rpc_server {
     struct event *trim_timer;   /* pending: the heap will be trimmed */
     struct event *frame_timer;  /* checks frame_start_ms; pending while a frame is begun */
     uint64_t refuse_logged_ms;  /* when a refused connection was last logged */
+    struct rpc_tls *tls;        /* NULL: plain TCP */
+    uint64_t tls_logged_ms[RPC_TLS_CAUSES]; /* when a TLS refusal of each cause was last logged */
     enum stop_phase phase;
     struct event *stop_timer;
     uint64_t phase_deadline_ms;
@@ -112,6 +147,8 @@ struct rpc_server {
 #define NO_METHOD ((size_t)-1)
 
 static void conn_process(struct sconn *c);
+static void refuse_tls_on_plain(struct sconn *c);
+static void conn_linger(struct sconn *c);
 
 /* ---- calls ---------------------------------------------------------------------------------- */
 
@@ -152,7 +189,12 @@ const char *rpc_call_peer(const struct rpc_call *call)
 
 static void conn_free(struct sconn *c)
 {
-    bufferevent_free(c->bev);
+    if (c->ev)
+        event_free(c->ev);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    else if (c->fd >= 0)
+        evutil_closesocket(c->fd);
     free(c);
 }
 
@@ -234,7 +276,7 @@ static void body_release(struct sconn *c)
 /* Bytes of input read and not dispatched yet. */
 static size_t conn_in_bytes(const struct sconn *c)
 {
-    return evbuffer_get_length(bufferevent_get_input(c->bev)) + c->body_got;
+    return c->bev ? evbuffer_get_length(bufferevent_get_input(c->bev)) + c->body_got : 0;
 }
 
 static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
@@ -281,7 +323,7 @@ static void conn_close(struct sconn *c)
     body_release(c);
     if (c->busy) {
         c->dead = true;
-        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE); /* (busy: only in conn_process) */
     } else {
         conn_free(c);
     }
@@ -306,7 +348,8 @@ static void conn_pause(struct sconn *c)
 {
     c->paused = true;
     c->frame_start_ms = 0;
-    bufferevent_disable(c->bev, EV_READ);
+    if (c->bev)
+        bufferevent_disable(c->bev, EV_READ);
     if (c->srv->phase == RUNNING)
         c->srv->st.paused++;
 }
@@ -471,7 +514,8 @@ static enum rpc_read_result conn_read_frame(struct sconn *c, struct evbuffer *in
         if (c->srv->on_big_frame)
             c->srv->on_big_frame(n, c->srv->big_frame_arg);
     }
-    if (body_fill(c, in) != 0 || body_read_socket(c) != 0)
+    /* (Over TLS the socket's bytes are records: OpenSSL reads them, through the bufferevent.) */
+    if (body_fill(c, in) != 0 || (!c->tls && body_read_socket(c) != 0))
         return RPC_READ_NO_MEMORY;
     if (c->body_got < c->body_len)
         return RPC_READ_NEED_MORE;
@@ -567,6 +611,15 @@ static void conn_process(struct sconn *c)
     struct rpc_server *s = c->srv;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     bool completed = false;
+    if (!c->first_checked && !c->tls && evbuffer_get_length(in) > 0) {
+        c->first_checked = true;
+        uint8_t first;
+        evbuffer_copyout(in, &first, 1);
+        if (first == RPC_TLS_RECORD_HANDSHAKE) { /* (never a frame: 369 MB and more) */
+            refuse_tls_on_plain(c);
+            return;
+        }
+    }
     c->busy = true;
     while (!c->dead) {
         if (conn_should_pause(c)) {
@@ -616,10 +669,37 @@ static void on_write(struct bufferevent *bev, void *arg)
     conn_maybe_resume(arg);
 }
 
+/* A TLS refusal: counted by cause, logged at most once per cause every TLS_LOG_MS. */
+static void tls_refusal(struct rpc_server *s, enum rpc_tls_cause cause, const char *peer,
+                        const char *why)
+{
+    s->st.tls_refused++;
+    s->st.tls_refused_by[cause]++;
+    uint64_t now = clock_mono_ms();
+    if (s->tls_logged_ms[cause] && now - s->tls_logged_ms[cause] < TLS_LOG_MS)
+        return;
+    s->tls_logged_ms[cause] = now;
+    LOG_WARN("rpc", "refusing connection from %s: %s (%llu refused for this cause so far)", peer,
+             why, (unsigned long long)s->st.tls_refused_by[cause]);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     struct sconn *c = arg;
+    if (c->phase == HANDSHAKE) {
+        if (what & BEV_EVENT_CONNECTED) {
+            c->phase = OPEN;
+            c->srv->st.tls_handshakes++;
+            c->srv->st.tls_resumed += rpc_tls_resumed(bev);
+            bufferevent_set_timeouts(bev, NULL, NULL);
+            return;
+        }
+        char why[384];
+        enum rpc_tls_cause cause = rpc_tls_server_failure(bev, what, why, sizeof why);
+        tls_refusal(c->srv, cause, c->peer, why);
+        conn_linger(c);
+        return;
+    }
     if (what & BEV_EVENT_ERROR)
         LOG_DEBUG("rpc", "connection from %s: %s", c->peer,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -635,6 +715,199 @@ static void format_peer(const struct sockaddr *sa, int salen, char *out, size_t 
         snprintf(out, len, "%s:%s", host, serv);
     else
         snprintf(out, len, "(unknown)");
+}
+
+/* Sets a new bufferevent's callbacks and limits, and starts it. */
+static void conn_start(struct sconn *c, bufferevent_data_cb read_cb)
+{
+    bufferevent_setcb(c->bev, read_cb, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, c->srv->opts.limits.out_pause / 2, 0);
+    rpc_bev_tune(c->bev);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* A plain server read a TLS handshake: it answers with a TLS alert (so that the client's
+ * OpenSSL reports one, rather than garbage), and closes. */
+static void refuse_tls_on_plain(struct sconn *c)
+{
+    static const uint8_t alert[] = RPC_TLS_ALERT_PROTOCOL_VERSION;
+    /* Nothing was written to this connection yet: the alert goes first, straight to the
+     * socket (7 bytes into an empty socket buffer). */
+    if (send(bufferevent_getfd(c->bev), alert, sizeof alert, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        LOG_DEBUG("rpc", "alert to %s: %s", c->peer, strerror(errno));
+    tls_refusal(c->srv, RPC_TLS_ON_PLAIN, c->peer,
+                "a TLS handshake on a plain port (this server runs without TLS)");
+    conn_linger(c);
+}
+
+/* ---- a plain client on a TLS port: its calls are answered with the reason, for a while ---- */
+
+static const char TLS_REQUIRED[] =
+    "the server requires TLS: this client connected with plain TCP to its TLS port (give the "
+    "client a certificate, key and CA: --tls-cert, --tls-key, --tls-ca)";
+
+static void on_linger_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_close(arg);
+}
+
+static void on_linger_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Gives c (its socket in c->fd) a plain bufferevent reading with read_cb, and a timer calling
+ * end after ms. */
+static void conn_plain_for(struct sconn *c, uint64_t ms, event_callback_fn end,
+                           bufferevent_data_cb read_cb)
+{
+    c->bev = bufferevent_socket_new(c->srv->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+    c->ev = evtimer_new(c->srv->base, end, c);
+    if (!c->bev || !c->ev) {
+        conn_close(c);
+        return;
+    }
+    c->fd = -1;
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000) };
+    evtimer_add(c->ev, &tv);
+    conn_start(c, read_cb);
+}
+
+/* Ends a refused connection without a reset (LINGER, above). The socket is taken over with a
+ * dup: the TLS bufferevent is freed (its SSL with it), and a plain one reads the rest. */
+static void conn_linger(struct sconn *c)
+{
+    evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : c->fd;
+    evutil_socket_t keep = fd >= 0 ? dup(fd) : -1;
+    if (keep < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->bev)
+        bufferevent_free(c->bev);
+    else
+        evutil_closesocket(c->fd);
+    c->bev = NULL;
+    c->fd = keep;
+    if (c->ev)
+        event_free(c->ev);
+    c->ev = NULL;
+    c->tls = false;
+    c->phase = LINGER;
+    shutdown(keep, SHUT_WR);
+    evutil_make_socket_nonblocking(keep);
+    conn_plain_for(c, LINGER_MS, on_linger_end, on_linger_read);
+}
+
+static void on_refuse_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_linger(arg);
+}
+
+/* Reads the plain client's frames, answering each CALL with the error (its id is read from the
+ * frame's first bytes; the rest is discarded as it arrives). */
+static void on_refusing_read(struct bufferevent *bev, void *arg)
+{
+    struct sconn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        if (c->skip) {
+            size_t n = MIN(c->skip, evbuffer_get_length(in));
+            evbuffer_drain(in, n);
+            c->skip -= n;
+            if (c->skip)
+                return;
+        }
+        uint32_t len;
+        enum rpc_read_result r = rpc_peek_length(in, c->srv->opts.limits.max_frame, &len);
+        if (r == RPC_READ_NEED_MORE)
+            return;
+        if (r != RPC_READ_OK) { /* not even frames: nothing to answer */
+            conn_close(c);
+            return;
+        }
+        size_t want = RPC_FRAME_HEADER + MIN(len, REFUSE_SCAN);
+        if (evbuffer_get_length(in) < want)
+            return;
+        const uint8_t *head = evbuffer_pullup(in, (ev_ssize_t)want);
+        bool is_call = false;
+        uint64_t id = 0;
+        if (rpc_envelope_scan_call(head + RPC_FRAME_HEADER, want - RPC_FRAME_HEADER, len,
+                                   &is_call, &id) < 0) {
+            conn_close(c);
+            return;
+        }
+        evbuffer_drain(in, RPC_FRAME_HEADER);
+        c->skip = len;
+        if (is_call) {
+            if (!send_reply(c, id, RPC_PROTOCOL, TLS_REQUIRED, NULL, 0))
+                return;
+            if (++c->refused_calls >= REFUSE_CALLS) {
+                conn_linger(c);
+                return;
+            }
+        }
+    }
+}
+
+static void refuse_plain_client(struct sconn *c)
+{
+    tls_refusal(c->srv, RPC_TLS_PLAIN_CLIENT, c->peer,
+                "plain TCP on a TLS port (this server requires TLS)");
+    c->phase = REFUSING;
+    conn_plain_for(c, REFUSE_WINDOW_MS, on_refuse_end, on_refusing_read);
+}
+
+/* A TLS server's new connection sent its first bytes (or did not, in time): a TLS handshake
+ * record starts 0x16 0x03; anything else is a plain client. */
+static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
+{
+    struct sconn *c = arg;
+    struct rpc_server *s = c->srv;
+    event_free(c->ev);
+    c->ev = NULL;
+    if (what & EV_TIMEOUT) {
+        char why[96];
+        snprintf(why, sizeof why, "no TLS handshake within %d s of connecting",
+                 TLS_HANDSHAKE_MS / 1000);
+        tls_refusal(s, RPC_TLS_HANDSHAKE, c->peer, why);
+        conn_close(c);
+        return;
+    }
+    uint8_t b[2];
+    ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        c->ev = event_new(s->base, fd, EV_READ, on_first_bytes, c);
+        struct timeval tv = { TLS_HANDSHAKE_MS / 1000, 0 };
+        if (!c->ev || event_add(c->ev, &tv) != 0)
+            conn_close(c);
+        return;
+    }
+    if (n <= 0) { /* closed without a word (a port check), or reset */
+        conn_close(c);
+        return;
+    }
+    if (b[0] != RPC_TLS_RECORD_HANDSHAKE || (n == 2 && b[1] != RPC_TLS_RECORD_MAJOR)) {
+        refuse_plain_client(c);
+        return;
+    }
+    c->phase = HANDSHAKE;
+    c->tls = true;
+    c->bev = rpc_tls_server_bev(s->base, fd, s->tls);
+    if (!c->bev) {
+        conn_close(c);
+        return;
+    }
+    c->fd = -1;
+    struct timeval tv = { TLS_HANDSHAKE_MS / 1000, 0 };
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    conn_start(c, on_read);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -657,14 +930,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     rpc_socket_tune(fd);
-    struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        evutil_closesocket(fd);
-        return;
-    }
     struct sconn *c = xcalloc(1, sizeof *c);
     c->srv = s;
-    c->bev = bev;
+    c->fd = fd;
     format_peer(sa, salen, c->peer, sizeof c->peer);
     c->next = s->conns;
     if (s->conns)
@@ -672,10 +940,23 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->conns = c;
     s->st.conns_accepted++;
     s->st.conns_open++;
-    bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(bev, EV_WRITE, s->opts.limits.out_pause / 2, 0);
-    rpc_bev_tune(bev);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    if (s->tls) {
+        /* What the client speaks decides what to make of the connection (on_first_bytes). */
+        c->phase = SNIFF;
+        c->ev = event_new(s->base, fd, EV_READ, on_first_bytes, c);
+        struct timeval tv = { TLS_HANDSHAKE_MS / 1000, 0 };
+        if (!c->ev || event_add(c->ev, &tv) != 0)
+            conn_close(c);
+        return;
+    }
+    c->phase = OPEN;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        conn_close(c);
+        return;
+    }
+    c->fd = -1;
+    conn_start(c, on_read);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -709,6 +990,15 @@ static void handle_stats(struct rpc_call *call, const uint8_t *req, size_t len, 
     m.budget_drops = st.budget_drops;
     m.frame_timeouts = st.frame_timeouts;
     m.conns_refused = st.conns_refused;
+    m.tls_handshakes = st.tls_handshakes;
+    m.tls_resumed = st.tls_resumed;
+    m.tls_refused = st.tls_refused;
+    m.tls_no_cert = st.tls_refused_by[RPC_TLS_NO_CERT];
+    m.tls_unknown_ca = st.tls_refused_by[RPC_TLS_UNKNOWN_CA];
+    m.tls_expired = st.tls_refused_by[RPC_TLS_EXPIRED];
+    m.tls_handshake = st.tls_refused_by[RPC_TLS_HANDSHAKE];
+    m.tls_plain_client = st.tls_refused_by[RPC_TLS_PLAIN_CLIENT];
+    m.tls_on_plain = st.tls_refused_by[RPC_TLS_ON_PLAIN];
     rpc_call_reply_msg(call, &m.base);
 }
 
@@ -718,6 +1008,7 @@ void rpc_server_opts_default(struct rpc_server_opts *o)
     o->in_budget = RPC_DEFAULT_IN_BUDGET;
     o->frame_timeout_ms = 30000;
     o->max_connections = 4096;
+    o->tls = NULL;
 }
 
 struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_server_opts *opts)
@@ -730,6 +1021,7 @@ struct rpc_server *rpc_server_new(struct event_base *base, const struct rpc_serv
     else
         rpc_server_opts_default(&s->opts);
     s->opts.in_budget = MAX(s->opts.in_budget, s->opts.limits.max_frame + RPC_FRAME_HEADER);
+    s->tls = s->opts.tls ? s->opts.tls : rpc_tls_default();
     if (s->opts.frame_timeout_ms)
         s->frame_timer = evtimer_new(base, on_frame_timer, s);
     s->trim_timer = evtimer_new(base, on_trim_timer, s);
@@ -809,6 +1101,8 @@ void rpc_server_stats(const struct rpc_server *s, struct rpc_server_stats *st)
     *st = s->st;
     st->out_buffered = st->in_buffered = 0;
     for (const struct sconn *c = s->conns; c; c = c->next) {
+        if (!c->bev)
+            continue;
         st->out_buffered += evbuffer_get_length(bufferevent_get_output(c->bev));
         st->in_buffered += conn_in_bytes(c);
     }
@@ -824,7 +1118,7 @@ static void close_listeners(struct rpc_server *s)
 static bool all_flushed(const struct rpc_server *s)
 {
     for (const struct sconn *c = s->conns; c; c = c->next)
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
             return false;
     return true;
 }

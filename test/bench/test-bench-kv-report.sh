@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench-kv.sh --report on made-up results: the tables and the targets' verdicts compare
 # numbers as numbers (awk compared the fields as strings: "kvd p99 <= half of etcd" was MISS at
-# 2.05 vs 34.95 ms, since "4.1" > "34.95").
+# 2.05 vs 34.95 ms, since "4.1" > "34.95"); the TLS table and target of make bench-kv TLS=1.
 #   test/bench/test-bench-kv-report.sh
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,4 +30,22 @@ check "p99 20.1 vs 34.95 ms: MISS" grep -q "kvd p99 <= half of etcd: 20.10 ms vs
 check "writes 29000 vs 9800 (2.96x): MISS" grep -q "= 2.96x -> MISS" miss.txt.out
 check "1 client p50 0.55 ms: MISS" grep -q "kvd p50 <= 0.5 ms: 0.550 ms -> MISS" miss.txt.out
 check "no mixed results: one table" test "$(grep -c '^== ' pass.txt.out)" = 1
+# make bench-kv TLS=1 without etcd (BENCH_ETCD=0): the TLS table and its target only.
+{ line kvd 128 30000 4.1 8.0; line kvd-tls 128 26100 4.7 9.2; } >tls-pass.txt
+{ line kvd 128 30000 4.1 8.0; line kvd-tls 128 25400 4.9 9.9; } >tls-miss.txt
+report tls-pass.txt
+check "TLS 26100 vs 30000 (13% fewer): PASS" grep -q "kvd with TLS >= 85% of plain writes/s: 26100 vs 30000 = 87.0% (13.0% fewer) -> PASS" tls-pass.txt.out
+check "TLS table: ratio 0.870 at 128 clients" grep -Eq "^ +128 \| +30000 \| +26100 \| +0\.870 \|" tls-pass.txt.out
+check "no etcd results: no etcd table nor target" bash -c "! grep -q etcd tls-pass.txt.out"
+report tls-miss.txt
+check "TLS 25400 vs 30000 (15.3% fewer): MISS" grep -q "= 84.7% (15.3% fewer) -> MISS" tls-miss.txt.out
+# Repeats (BENCH_REPEAT=3): each figure is the run with the median ops/s; clients keep their order.
+{ line kvd 8 5000 1.5 4.0; line kvd-tls 8 4800 1.6 4.1
+  line kvd 128 20000 5.0 9.0; line kvd-tls 128 26000 4.9 9.9
+  line kvd 128 31000 4.0 8.0; line kvd-tls 128 18000 7.0 12.0
+  line kvd 128 30000 4.1 8.0; line kvd-tls 128 27000 4.7 9.2; } >repeats.txt
+report repeats.txt
+check "repeats: the medians, 26000 vs 30000 (86.7%): PASS" grep -q "26000 vs 30000 = 86.7% (13.3% fewer) -> PASS" repeats.txt.out
+check "repeats: the table says medians" grep -q "median" repeats.txt.out
+check "repeats: 8 clients before 128" bash -c "grep -E '^ +(8|128) \\|' repeats.txt.out | awk '{print \$1}' | paste -sd, | grep -qx 8,128"
 check_result

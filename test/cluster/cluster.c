@@ -175,9 +175,9 @@ static int cluster_setup(struct cluster *c, char *err, size_t errlen)
         snprintf(err, errlen, "cannot fork the cluster watcher: %s", strerror(errno));
         return -1;
     }
-    printf("cluster %s: seed %llu (replay with CLUSTER_SEED=%llu), %u nodes of %s in %s\n",
+    printf("cluster %s: seed %llu (replay with CLUSTER_SEED=%llu), %u nodes of %s in %s%s\n",
            c->name, (unsigned long long)c->seed, (unsigned long long)c->replay_seed, c->n,
-           c->daemon, c->dir);
+           c->daemon, c->dir, c->tls ? ", TLS" : "");
     fflush(stdout);
 
     /* Ports come from their own generator: replaying a seed must not replay a port clash. */
@@ -201,6 +201,8 @@ static int cluster_setup(struct cluster *c, char *err, size_t errlen)
     }
 
     c->proxy = cluster_proxy_new(c->seed);
+    if (c->tls)
+        cluster_proxy_set_tls(c->proxy, c->tls->proxy);
     for (unsigned i = 1; i <= c->n; i++) {
         for (unsigned j = 1; j <= c->n; j++) {
             c->peer_link[i][j] = -1;
@@ -254,16 +256,26 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
         const char *bin = getenv("BIN");
         c->daemon = xasprintf("%s/%s", bin && *bin ? bin : "bin", prog);
     }
+    if (cluster_tls_wanted(o) && !(c->tls = cluster_tls_acquire(err, errlen))) {
+        cluster_free(c);
+        return NULL;
+    }
     size_t n_args = 0;
     while (o->args && o->args[n_args])
         n_args++;
-    c->argv = xcalloc(n_args + 4, sizeof *c->argv);
+    c->argv = xcalloc(n_args + 10, sizeof *c->argv);
     c->argv[0] = xstrdup(c->daemon);
     c->argv[1] = xstrdup("--config");
     c->argv[2] = NULL; /* the node's config file, set at each start */
-    for (size_t k = 0; k < n_args; k++)
-        c->argv[3 + k] = xstrdup(o->args[k]);
-    c->n_argv = n_args + 3;
+    c->n_argv = 3;
+    if (c->tls) {
+        const char *tls_args[] = { "--tls-cert", c->tls->node_cert, "--tls-key",
+                                   c->tls->node_key, "--tls-ca", c->tls->ca };
+        for (size_t k = 0; k < ARRAY_LEN(tls_args); k++)
+            c->argv[c->n_argv++] = xstrdup(tls_args[k]);
+    }
+    for (size_t k = 0; k < n_args; k++) /* (after the TLS flags: a suite's own win) */
+        c->argv[c->n_argv++] = xstrdup(o->args[k]);
     if (access(c->daemon, X_OK) != 0) {
         snprintf(err, errlen, "cluster: cannot execute %s: %s", c->daemon, strerror(errno));
         cluster_free(c);
@@ -305,10 +317,13 @@ void cluster_free(struct cluster *c)
     free(c->name);
     free(c->status_method);
     free(c->ini_extra);
+    if (c->tls)
+        cluster_tls_release();
     free(c);
 }
 
 uint64_t cluster_seed(const struct cluster *c) { return c->seed; }
+bool cluster_tls_on(const struct cluster *c) { return c->tls != NULL; }
 struct rng *cluster_rng(struct cluster *c) { return &c->rng; }
 unsigned cluster_size(const struct cluster *c) { return c->n; }
 

@@ -82,6 +82,12 @@ int cluster_proxy_add_link(struct cluster_proxy *p, const char *target, char *er
 /* The address the link listens on, "127.0.0.1:<port>" (valid while p lives). */
 const char *cluster_proxy_link_addr(const struct cluster_proxy *p, int link);
 
+/* Makes every connection of the proxy TLS on both sides (proxy.c), with identity tls (not
+ * owned; keep it alive while p lives): its certificate must name 127.0.0.1 and be signed by the
+ * CA the daemons and clients trust. Only before cluster_proxy_start. */
+struct rpc_tls;
+void cluster_proxy_set_tls(struct cluster_proxy *p, struct rpc_tls *tls);
+
 /* Starts the proxy thread. Returns 0, or -1 when the thread cannot start. */
 int cluster_proxy_start(struct cluster_proxy *p);
 
@@ -114,6 +120,27 @@ int cluster_proc_end(pid_t pid, int sig, uint64_t timeout_ms, int *status);
 /* Prints the last `lines` lines of a text file to stderr, each prefixed by prefix. */
 void cluster_print_tail(const char *path, int lines, const char *prefix);
 
+/* ======================= TLS =============================================================
+ * A TLS cluster's daemons get --tls-cert/--tls-key/--tls-ca (one node certificate for all, SAN
+ * IP:127.0.0.1), its proxy ends TLS on both sides with an identity of its own, and the test
+ * process's own clients (the harness's, the suites' clerks, anything using lib/rpc's default)
+ * present a client certificate: rpc_tls_set_default is set while a TLS cluster lives. All of
+ * them come from one test CA per process (test/support/tlscerts), so the clusters of a test
+ * trust each other. */
+struct cluster_tls {
+    const char *ca, *node_cert, *node_key;  /* PEM files */
+    struct rpc_tls *node, *proxy, *client;  /* the identities, loaded */
+};
+
+/* Whether o asks for TLS (o->tls, or env CLUSTER_TLS=1). */
+struct cluster_opts;
+bool cluster_tls_wanted(const struct cluster_opts *o);
+/* The process's PKI, made at the first call (which also sets the default client identity);
+ * NULL with a message in err on failure. Each call is matched by a cluster_tls_release; the
+ * last one removes the files and unsets the default (they are removed at exit otherwise). */
+const struct cluster_tls *cluster_tls_acquire(char *err, size_t errlen);
+void cluster_tls_release(void);
+
 /* ======================= the cluster ====================================================== */
 
 #define CLUSTER_MAX_NODES 9
@@ -141,6 +168,8 @@ struct cluster_opts {
                                  counts as started once it answers it ("": once its port
                                  accepts connections) */
     uint64_t start_timeout_ms;/* how long a node may take to start (15000) */
+    bool tls;                 /* every connection mutual TLS (below, "TLS"); env CLUSTER_TLS=1
+                                 turns it on for every cluster */
 };
 
 /* Fills *o with the defaults above. */
@@ -161,6 +190,9 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
  * assertion, a crash, a timeout), a watcher process forked by cluster_new prints the seed and
  * the last 30 lines of every node's log, and removes the directory (same rule). NULL: no-op. */
 void cluster_free(struct cluster *c);
+
+/* Whether c runs with TLS (cluster_opts.tls, CLUSTER_TLS). */
+bool cluster_tls_on(const struct cluster *c);
 
 /* The seed of every random choice the harness made (proxies, cluster_rng). */
 uint64_t cluster_seed(const struct cluster *c);

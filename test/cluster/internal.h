@@ -39,6 +39,7 @@ struct cluster {
     pid_t watcher;
     int watcher_fd;
     int unexpected_exits; /* nodes that exited without the harness asking */
+    const struct cluster_tls *tls; /* NULL: plain TCP */
 };
 
 /* Node i of c; aborts (a bug in the test) when i is out of range. */

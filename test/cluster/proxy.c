@@ -1,4 +1,10 @@
-/* The frame-aware fault proxy: one thread, one event_base, many links (cluster.h). */
+/* The frame-aware fault proxy: one thread, one event_base, many links (cluster.h).
+ *
+ * With TLS (cluster_proxy_set_tls) each proxied connection is two TLS connections: the proxy
+ * ends the client's on its accepting side and makes its own to the target, with an identity of
+ * its own signed by the cluster's CA. So the frames are in the clear inside the proxy and every
+ * fault works as over plain TCP; the daemons verify the proxy's certificate as a peer's, and
+ * clients verify it against the address they dial (127.0.0.1). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -20,6 +26,7 @@
 #include "cluster.h"
 #include "rpc.pb-c.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 /* Frames larger than this close the connection (the daemons' own limit is 64 MiB). */
 #define PROXY_MAX_FRAME (RPC_DEFAULT_MAX_FRAME + 1024u)
@@ -59,6 +66,7 @@ struct link {
     int fd; /* listening socket until the listener owns it */
     struct evconnlistener *lis;
     struct sockaddr_in target;
+    char target_host[INET_ADDRSTRLEN]; /* what the target's certificate must name (TLS) */
     char addr[32];
     struct conn *conns;
     /* guarded by p->mu */
@@ -73,6 +81,7 @@ struct cluster_proxy {
     struct link **links;
     size_t n_links;
     struct rng rng; /* the proxy thread's only */
+    struct rpc_tls *tls; /* NULL: plain TCP */
     pthread_t thread;
     bool running;
     int wake[2];
@@ -327,15 +336,30 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     l->st.conns++;
     pthread_mutex_unlock(&l->p->mu);
     set_nodelay(fd);
-    int out = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (out < 0) {
-        close(fd);
+    struct bufferevent *client, *server;
+    if (l->p->tls) {
+        client = rpc_tls_bufferevent_accept(base, fd, l->p->tls);
+        server = rpc_tls_bufferevent_connect(base, l->p->tls, l->target_host);
+    } else {
+        int out = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        client = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+        server = out >= 0 ? bufferevent_socket_new(base, out, BEV_OPT_CLOSE_ON_FREE) : NULL;
+        if (out >= 0 && !server)
+            close(out);
+    }
+    if (!client || !server) {
+        if (client)
+            bufferevent_free(client);
+        else
+            close(fd);
+        if (server)
+            bufferevent_free(server);
         return;
     }
     struct conn *c = xcalloc(1, sizeof *c);
     c->link = l;
-    c->client = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    c->server = bufferevent_socket_new(base, out, BEV_OPT_CLOSE_ON_FREE);
+    c->client = client;
+    c->server = server;
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
@@ -374,6 +398,8 @@ int cluster_proxy_add_link(struct cluster_proxy *p, const char *target, char *er
         return -1;
     }
     ta.sin_port = htons(port);
+    char target_host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &ta.sin_addr, target_host, sizeof target_host);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t sl = sizeof sa;
@@ -389,6 +415,7 @@ int cluster_proxy_add_link(struct cluster_proxy *p, const char *target, char *er
     l->index = (int)p->n_links;
     l->fd = fd;
     l->target = ta;
+    snprintf(l->target_host, sizeof l->target_host, "%s", target_host);
     l->up = true;
     snprintf(l->addr, sizeof l->addr, "127.0.0.1:%u", ntohs(sa.sin_port));
     l->lis = evconnlistener_new(p->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
@@ -403,6 +430,8 @@ int cluster_proxy_add_link(struct cluster_proxy *p, const char *target, char *er
     p->links[p->n_links++] = l;
     return l->index;
 }
+
+void cluster_proxy_set_tls(struct cluster_proxy *p, struct rpc_tls *tls) { p->tls = tls; }
 
 const char *cluster_proxy_link_addr(const struct cluster_proxy *p, int link)
 {

@@ -1,5 +1,7 @@
 /* The fault proxy without raftd: lib/echo in a child process (test/support/echo_proc.h) with a
- * proxy link in front of it, driven through rpc_sync and raw sockets. */
+ * proxy link in front of it, driven through rpc_sync and raw sockets. The "tls" case runs the
+ * tests that need no raw socket again with TLS everywhere: the echo server, the proxy (ending
+ * TLS on both sides) and the clients, with the harness's test PKI. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -12,6 +14,32 @@
 #include "cluster.h"
 #include "echo.pb-c.h"
 #include "echo_proc.h"
+#include "rpc/tls.h"
+
+/* The TLS case's PKI (NULL: plain TCP). */
+static const struct cluster_tls *tls;
+
+static void tls_setup(void)
+{
+    char err[512];
+    tls = cluster_tls_acquire(err, sizeof err);
+    ck_assert_msg(tls, "%s", err);
+}
+
+static void tls_teardown(void)
+{
+    cluster_tls_release();
+    tls = NULL;
+}
+
+/* Starts the echo server (at port, 0: any), with the node identity in the TLS case. */
+static void start_echo(struct echo_proc *srv, uint16_t port)
+{
+    struct rpc_server_opts o;
+    rpc_server_opts_default(&o);
+    o.tls = tls ? tls->node : NULL;
+    ck_assert_int_eq(echo_proc_start(srv, port, &o, 200), 0);
+}
 
 struct fixture {
     struct echo_proc srv;
@@ -23,9 +51,11 @@ struct fixture {
 
 static void fixture_start(struct fixture *f)
 {
-    ck_assert_int_eq(echo_proc_start(&f->srv, 0, NULL, 200), 0);
+    start_echo(&f->srv, 0);
     char err[256];
     f->p = cluster_proxy_new(12345);
+    if (tls)
+        cluster_proxy_set_tls(f->p, tls->proxy);
     f->link = cluster_proxy_add_link(f->p, f->srv.addr, err, sizeof err);
     ck_assert_msg(f->link == 0, "%s", err);
     ck_assert_int_eq(cluster_proxy_start(f->p), 0);
@@ -35,6 +65,15 @@ static void fixture_start(struct fixture *f)
 
 static void fixture_stop(struct fixture *f)
 {
+    if (tls) {
+        /* Everything went over TLS (the proxy's connections were verified ones), and nothing
+         * was refused. */
+        Rpc__ServerStats *st = echo_stats(f->srv.addr);
+        ck_assert_ptr_nonnull(st);
+        ck_assert_uint_ge(st->tls_handshakes, 2);
+        ck_assert_uint_eq(st->tls_refused, 0);
+        rpc__server_stats__free_unpacked(st, NULL);
+    }
     cluster_proxy_free(f->p);
     ck_assert_int_eq(echo_proc_stop(&f->srv), 0);
 }
@@ -547,7 +586,7 @@ START_TEST(test_follows_server_crash_and_restart)
      * down it accepts and closes at once. */
     enum rpc_status st = echo_sync(s, "down", 0, false, 300);
     ck_assert(st == RPC_DISCONNECTED || st == RPC_UNREACHABLE || st == RPC_TIMEOUT);
-    ck_assert_int_eq(echo_proc_start(&f.srv, port, NULL, 200), 0);
+    start_echo(&f.srv, port);
     uint64_t deadline = clock_mono_ms() + 5000;
     while ((st = echo_sync(s, "again", 0, false, 500)) != RPC_OK && clock_mono_ms() < deadline)
         clock_sleep_ms(10);
@@ -556,6 +595,34 @@ START_TEST(test_follows_server_crash_and_restart)
     cluster_proxy_stats(f.p, f.link, &ls);
     ck_assert_uint_ge(ls.conns, 2);
     rpc_sync_free(s);
+    fixture_stop(&f);
+}
+END_TEST
+
+/* Over TLS the proxy's accepting side is a TLS server: a plain client gets no further (the
+ * proxy is no rpc_server and does not word the refusal: the handshake fails on the garbage and
+ * the connection is closed). */
+START_TEST(test_plain_client_refused_by_tls_proxy)
+{
+    struct fixture f;
+    fixture_start(&f);
+    struct rpc_sync *s = sync_to(f.addr);
+    ck_assert_int_eq(echo_sync(s, "over TLS", 0, false, 2000), RPC_OK);
+    rpc_sync_free(s);
+    rpc_tls_set_default(NULL);
+    s = sync_to(f.addr);
+    char *err = NULL;
+    uint8_t *rep = NULL;
+    size_t len;
+    enum rpc_status st = rpc_sync_call(s, "echo.Count", NULL, 0, 2000, &rep, &len, &err);
+    rpc_tls_set_default(tls->client);
+    ck_assert_msg(st == RPC_DISCONNECTED || st == RPC_UNREACHABLE, "%s: %s", rpc_status_name(st),
+                  err ? err : "");
+    free(err);
+    rpc_sync_free(s);
+    struct cluster_link_stats ls;
+    cluster_proxy_stats(f.p, f.link, &ls);
+    ck_assert_uint_eq(ls.forwarded, 2); /* only the TLS client's call and reply */
     fixture_stop(&f);
 }
 END_TEST
@@ -576,5 +643,14 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_fifo_without_reorder);
     tcase_add_test(tc, test_follows_server_crash_and_restart);
     suite_add_tcase(s, tc);
+    TCase *tt = tcase_create("tls");
+    tcase_set_timeout(tt, 60);
+    tcase_add_checked_fixture(tt, tls_setup, tls_teardown);
+    tcase_add_test(tt, test_frames_forwarded_intact);
+    tcase_add_test(tt, test_link_down_discards_and_keeps_connection);
+    tcase_add_test(tt, test_dropped_call_fails_fast);
+    tcase_add_test(tt, test_follows_server_crash_and_restart);
+    tcase_add_test(tt, test_plain_client_refused_by_tls_proxy);
+    suite_add_tcase(s, tt);
     return s;
 }

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "clerk/clerk.h"
+#include "rpc.pb-c.h"
 #include "storage/storage.h"
 
 #define OP_DEADLINE_MS 60000 /* the lab fails a whole test after 120 s */
@@ -97,10 +98,37 @@ void kvt_set_unreliable(struct kvt *t, bool unreliable)
     cluster_set_client_faults(t->c, 0, unreliable ? &UNRELIABLE : NULL);
 }
 
+/* A TLS cluster's nodes made TLS handshakes, and refused nobody for a certificate or a
+ * plain/TLS mismatch: every connection of the test (clerks, harness, peers through the proxies)
+ * was authorized TLS. (Handshakes cut by a crash or a closing proxy count as "handshake".) */
+static void check_tls(struct kvt *t)
+{
+    uint64_t handshakes = 0, refused = 0;
+    for (unsigned i = 1; i <= t->n; i++) {
+        if (!cluster_node_running(t->c, i) || cluster_node_paused(t->c, i))
+            continue;
+        ProtobufCMessage *m = NULL;
+        if (cluster_call(cluster_sync(t->c, i), "rpc.Stats", NULL, &rpc__server_stats__descriptor,
+                         5000, &m) != RPC_OK)
+            continue;
+        const Rpc__ServerStats *st = (const Rpc__ServerStats *)m;
+        handshakes += st->tls_handshakes;
+        refused += st->tls_no_cert + st->tls_unknown_ca + st->tls_expired +
+                   st->tls_plain_client + st->tls_on_plain;
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    printf("  TLS: %llu handshakes on the running nodes, %llu refused\n",
+           (unsigned long long)handshakes, (unsigned long long)refused);
+    ck_assert_uint_gt(handshakes, 0);
+    ck_assert_uint_eq(refused, 0);
+}
+
 void kvt_free(struct kvt *t)
 {
     clerk_net_free(t->net);
     event_base_free(t->base);
+    if (cluster_tls_on(t->c))
+        check_tls(t);
     int bad = cluster_stop_all(t->c);
     uint64_t seed = cluster_seed(t->c);
     cluster_free(t->c);
