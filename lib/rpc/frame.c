@@ -115,8 +115,13 @@ int rpc_write_envelope(struct evbuffer *out, const Rpc__Envelope *env, size_t ma
     size_t n = rpc__envelope__get_packed_size(env);
     if (n > max_frame)
         return -1;
+    /* Ask for at least a TLS record's worth of contiguous space though the frame may be
+     * small: the frames that follow fill the same chunk. An SSL bufferevent writes its output
+     * one chunk per SSL_write (one record, one write() each), so small chunks made a syscall
+     * and a TCP segment per reply; a plain socket's writev does not care either way. */
     struct evbuffer_iovec v;
-    if (evbuffer_reserve_space(out, (ev_ssize_t)(RPC_FRAME_HEADER + n), &v, 1) < 1)
+    size_t want = MAX(RPC_FRAME_HEADER + n, (size_t)RPC_WRITE_CHUNK);
+    if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) < 1)
         return -1;
     uint8_t *p = v.iov_base;
     rpc_frame_header(p, (uint32_t)n);

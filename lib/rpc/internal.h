@@ -100,6 +100,10 @@ enum rpc_tls_cause rpc_tls_server_failure(struct bufferevent *bev, short what, c
 int rpc_tls_client_failure(struct bufferevent *bev, short what, bool established,
                            const char *addr, char *why, size_t len);
 
+/* The least contiguous space a frame is written into (the largest TLS record's plaintext):
+ * see rpc_write_envelope. */
+#define RPC_WRITE_CHUNK 16384
+
 /* The first bytes of a TLS connection: a handshake record (content type 22, version 3.x). */
 #define RPC_TLS_RECORD_HANDSHAKE 0x16
 #define RPC_TLS_RECORD_MAJOR 0x03

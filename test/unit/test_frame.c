@@ -91,6 +91,29 @@ START_TEST(test_many_frames_one_read)
 }
 END_TEST
 
+/* Small frames written one after another share chunks of at least RPC_WRITE_CHUNK bytes: an
+ * SSL bufferevent writes one chunk per SSL_write, so a chunk per few frames would be a TLS
+ * record and a write() per reply (bench-kv TLS=1 measured 32% fewer writes/s at 128 clients
+ * before this; libevent's own chunks are 1 KiB or less for such frames). */
+START_TEST(test_small_frames_share_chunks)
+{
+    struct evbuffer *b = evbuffer_new();
+    char payload[300];
+    memset(payload, 'v', sizeof payload - 1);
+    payload[sizeof payload - 1] = '\0';
+    for (int i = 1; i <= 200; i++) {
+        Rpc__Envelope e = make_call((uint64_t)i, "kv.Put", payload);
+        ck_assert_int_eq(rpc_write_envelope(b, &e, RPC_DEFAULT_MAX_FRAME), 0);
+    }
+    size_t len = evbuffer_get_length(b);
+    int chunks = evbuffer_peek(b, -1, NULL, NULL, 0);
+    int most = (int)((len + RPC_WRITE_CHUNK - 1) / RPC_WRITE_CHUNK) + 1;
+    ck_assert_msg(chunks <= most, "%zu bytes of 200 frames in %d chunks (at most %d expected)",
+                  len, chunks, most);
+    evbuffer_free(b);
+}
+END_TEST
+
 /* Bytes arrive one at a time: each frame emerges exactly when its last byte arrives. */
 START_TEST(test_byte_by_byte)
 {
@@ -199,6 +222,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_parse_header);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_many_frames_one_read);
+    tcase_add_test(tc, test_small_frames_share_chunks);
     tcase_add_test(tc, test_byte_by_byte);
     tcase_add_test(tc, test_oversized);
     tcase_add_test(tc, test_invalid_envelopes);
