@@ -59,10 +59,10 @@ static void on_applied(struct rpc_call *call, enum node_result res, uint64_t ind
 {
     struct op_ctx *op = arg;
     if (res == NODE_OK)
-        rpc_call_reply(call, result, len); /* the state machine's encoded kv.Reply */
+        kv_reply_ok(op->s->node, call, result, len); /* the state machine's encoded kv.Reply */
     for (size_t i = 0; i < op->n_retries; i++) {
         if (res == NODE_OK)
-            rpc_call_reply(op->retries[i], result, len);
+            kv_reply_ok(op->s->node, op->retries[i], result, len);
         else
             node_reply_fail(&op->s->op, op->retries[i], res, index, term);
     }
@@ -77,7 +77,7 @@ static void on_read(struct rpc_call *call, enum node_result res, void *arg)
         uint8_t *reply;
         size_t len;
         kv_codec_get(op->s->kv, op->get->key.data, op->get->key.len, &reply, &len);
-        rpc_call_reply(call, reply, len);
+        kv_reply_ok(op->s->node, call, reply, len);
         free(reply);
     }
     op_free(op);

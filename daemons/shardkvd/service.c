@@ -117,7 +117,7 @@ static void on_get_read(struct rpc_call *call, enum node_result res, void *arg)
         uint8_t *reply;
         size_t len;
         skv_codec_get(g->s->m->skv, g->cmd->key.data, g->cmd->key.len, &reply, &len);
-        rpc_call_reply(call, reply, len);
+        kv_reply_ok(g->s->node, call, reply, len);
         free(reply);
     }
     kv__command__free_unpacked(g->cmd, NULL);
@@ -153,7 +153,7 @@ static void handle_op(struct rpc_call *call, const uint8_t *req, size_t len, voi
     uint8_t *entry;
     size_t entry_len;
     skv_codec_op_entry(req, len, &entry, &entry_len);
-    node_reply_propose(&s->op, call, req, len, entry, entry_len, node_reply_result, NULL);
+    node_reply_propose(&s->op, call, req, len, entry, entry_len, kv_reply_result, s->node);
     free(entry);
 }
 

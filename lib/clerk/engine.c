@@ -260,13 +260,18 @@ static void on_reply(enum rpc_status st, const char *error, const uint8_t *paylo
         retry(e, moved);
         return;
     }
-    case CLERK_DONE:
+    case CLERK_DONE: {
+        /* A follower relayed the call and the leader named itself: go there next time. */
+        size_t hint = r.hint_addr && r.hint_addr[0] ? server_of(e, r.hint_addr) : SIZE_MAX;
+        if (hint != SIZE_MAX)
+            e->leader = hint;
         if (r.error[0])
             snprintf(e->error, sizeof e->error, "%s", r.error);
         finish(e, r.result, r.value, r.len);
         if (e->l.release)
             e->l.release(e->l.ctx, &r);
         return;
+    }
     }
 }
 

@@ -88,7 +88,9 @@ struct clerk_reply {
     enum clerk_result result; /* DONE */
     const uint8_t *value;     /* DONE: the result's value (may be NULL with len 0) */
     size_t len;
-    const char *hint_addr;    /* WRONG_LEADER: the leader's address, or NULL / "" unknown */
+    const char *hint_addr;    /* WRONG_LEADER: the leader's address, or NULL / "" unknown; DONE:
+                                 the leader's when a follower relayed the call (the next
+                                 attempt goes there) */
     char why[256];            /* WRONG_LEADER / RETRY: what the server said, for the error
                                  text, without its address ("not the leader") */
     char error[512];          /* DONE with a failure: the clerk_engine_error text ("" none) */

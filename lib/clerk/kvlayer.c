@@ -44,6 +44,7 @@ static bool classify(void *ctx, const uint8_t *payload, size_t len, struct clerk
         return true;
     default:
         out->verdict = CLERK_DONE;
+        out->hint_addr = r->leader_addr; /* set when a follower relayed the call */
         out->result = r->err == KV__ERR__NO_KEY       ? CLERK_NO_KEY
                       : r->err == KV__ERR__CAS_FAILED ? CLERK_CAS_FAILED
                                                       : CLERK_OK;

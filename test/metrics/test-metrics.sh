@@ -88,6 +88,20 @@ for a in "${kv_m[@]}"; do [ "$(metric "$a" raftkv_raft_is_leader)" = 1 ] && lead
 check "one kvd node says it leads" test -n "$leader_m"
 calls_ok() { local a; for a in "${kv_m[@]}"; do positive "$a" 'raftkv_rpc_calls_total{method="kv.Op",status="OK"}' && return 0; done; return 1; }
 check "kv.Op calls counted by method and status" calls_ok
+# Clerks that start on a follower move to the leader after their first relayed operation (the
+# leader names itself in a relayed reply): 32 clerks for 2 s, the followers serve a few calls
+# each (one per clerk that started there, and the earlier puts), the leader thousands.
+relayed_few() {
+  local a n f=0 l=0
+  "$BIN/kvbench" --servers "$(cat kv/servers)" --clients 32 --warmup 0s --duration 2s >/dev/null 2>&1 || return 1
+  for a in "${kv_m[@]}"; do
+    n=$(metric "$a" 'raftkv_rpc_calls_total{method="kv.Op",status="OK"}') || n=0
+    if [ "$a" = "$leader_m" ]; then l=${n%.*}; else f=$((f + ${n%.*})); fi
+  done
+  echo "    kv.Op calls: leader $l, followers $f" >&2
+  [ "$l" -ge 1000 ] && [ "$f" -le 100 ]
+}
+check "clerks move to the leader after a relayed operation" relayed_few
 check "the leader timed proposal to commit" positive "$leader_m" raftkv_raft_proposal_commit_duration_seconds_count
 check "the leader timed its saves and applies" bash -c "$(declare -f metric positive); positive $leader_m raftkv_raft_save_duration_seconds_count && positive $leader_m raftkv_raft_apply_duration_seconds_count"
 check "request latency histogram of kv.Op has its +Inf bucket" bash -c "curl -s http://${kv_m[0]}/metrics http://${kv_m[1]}/metrics http://${kv_m[2]}/metrics | grep -q '^raftkv_rpc_request_duration_seconds_bucket{method=\"kv.Op\",le=\"+Inf\"} [1-9]'"
