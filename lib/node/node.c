@@ -428,6 +428,12 @@ struct node *node_new(struct event_base *base, struct rpc_server *srv, const str
     so.sync = c->fsync;
     so.replace = c->replace;
     so.background_write_rate = c->background_snapshot_rate;
+    /* For tests only (lib/storage's planted bug, which the power-cut tests must catch). */
+    const char *bug = getenv("STORAGE_PLANTED_BUG");
+    so.planted_late_sync = bug && strcmp(bug, "ack-before-fsync") == 0;
+    if (so.planted_late_sync)
+        LOG_WARN("node", "STORAGE_PLANTED_BUG=ack-before-fsync: every save is acknowledged "
+                         "before its fsync (tests only)");
     struct storage *store;
     if (storage_open(c->data_dir, &so, &store, err, errlen) != 0)
         return NULL;

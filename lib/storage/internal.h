@@ -31,6 +31,7 @@ struct storage {
     uint64_t snap_gen;    /* the stored snapshot's generation (snapshot.c) */
     uint64_t next_gen;    /* the next generation to write: above every one in the store */
     bool sync;            /* opened with fsync on */
+    bool late_sync;       /* storage_opts.planted_late_sync: fsync at the next write */
     uint64_t background_write_rate; /* storage_opts' (bytes/s; 0: no cap) */
     uint64_t saved_term;  /* the stored hard state */
     uint32_t saved_vote;

@@ -34,6 +34,7 @@ void storage_opts_default(struct storage_opts *o)
     o->replace = false;
     o->max_map_size = 0;
     o->background_write_rate = 100000000;
+    o->planted_late_sync = false;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -338,6 +339,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     s->map_size = o->map_size;
     s->max_map_size = o->max_map_size;
     s->sync = o->sync;
+    s->late_sync = o->sync && o->planted_late_sync;
     s->background_write_rate = o->background_write_rate;
     int rc = mdb_env_create(&s->env);
     if (rc == 0)
@@ -345,7 +347,8 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, s->map_size);
     if (rc == 0)
-        rc = mdb_env_open(s->env, dir, MDB_NOTLS | (o->sync ? 0 : MDB_NOSYNC), 0644);
+        rc = mdb_env_open(s->env, dir,
+                          MDB_NOTLS | (o->sync && !s->late_sync ? 0 : MDB_NOSYNC), 0644);
     if (rc != 0) {
         if (is_corruption(rc))
             storage_fail(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
@@ -795,6 +798,8 @@ static bool failed_for_space(struct storage *s, int rc)
 static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, struct write_op *),
                      struct write_op *op, char *err, size_t errlen)
 {
+    if (s->late_sync) /* the planted bug: the previous commit's fsync, one write late */
+        mdb_env_sync(s->env, 1);
     for (;;) {
         op->log_bytes = s->log_bytes;
         op->snapshot_len = s->snapshot_len;

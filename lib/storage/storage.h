@@ -46,6 +46,11 @@ struct storage_opts {
      * than this many bytes per second (0: as fast as it can), so that the node's own fsyncs,
      * on the same disk, do not queue behind it (TiKV caps snapshot writes at 100 MB/s). */
     uint64_t background_write_rate;
+    /* For tests only, a planted bug: each commit returns before its fsync, which happens when
+     * the next write begins (LMDB opened with MDB_NOSYNC, mdb_env_sync before each write).
+     * The node then acknowledges what a power cut can still take away; the power-cut tests
+     * must catch it (test/kv/test_kvd_powercut.c). A kill -9 cannot: the page cache keeps it. */
+    bool planted_late_sync;
 };
 
 void storage_opts_default(struct storage_opts *o);
