@@ -251,10 +251,12 @@ static int classify_dir(const char *dir, enum dir_state *state, char *err, size_
     }
     if (fd >= 0)
         close(fd);
-    /* An empty data.mdb is a trace in itself (LMDB writes its meta pages right after creating
-     * it); so are lock.mdb and the marker. */
-    *state = fd >= 0 || path_exists(dir, "lock.mdb") || path_exists(dir, MARKER) ? DIR_LOST
-                                                                                  : DIR_FRESH;
+    /* Without data.mdb's contents, the marker tells a lost store from a first start: it is
+     * written (durably) only after the store's first durable commit, so a directory without it
+     * never held anything this node promised. An empty data.mdb and lock.mdb without the
+     * marker are a first start cut short (a power cut before LMDB's first fsync loses the meta
+     * pages it wrote when it made the file): a first start again, not a lost store forever. */
+    *state = path_exists(dir, MARKER) ? DIR_LOST : DIR_FRESH;
     return 0;
 }
 
@@ -325,7 +327,7 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     if (state == DIR_LOST && !o->replace) {
         close(fd);
         return storage_fail(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
-                    "directory held one (lock.mdb or %s is there). Starting empty as a new member "
+                    "directory held one (its %s marker is there). Starting empty as a new member "
                     "could vote twice in a term and forget acknowledged data, so this is refused. "
                     "To rejoin as a replacement for the lost store, restart with "
                     "--initial-cluster-state existing (it catches up from the other members and "

@@ -2124,6 +2124,44 @@ START_TEST(test_replace)
 }
 END_TEST
 
+/* A first start cut short: LMDB made data.mdb and wrote its meta pages, and the power went
+ * before the first fsync (which the marker follows), so data.mdb is empty, lock.mdb exists, no
+ * marker. That directory never held anything the node promised: it opens as a first start
+ * (it used to be refused as a lost store forever). With the marker, the same files are a lost
+ * store (test_truncated, test_replace). */
+START_TEST(test_first_start_cut_short)
+{
+    char err[512];
+    const char *dir = sub("first_cut");
+    char path[300];
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    const char *files[] = { "data.mdb", "lock.mdb" };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    struct storage_opts o;
+    storage_opts_default(&o);
+    struct storage *s;
+    ck_assert_msg(storage_open(dir, &o, &s, err, sizeof err) == 0, "%s", err);
+    struct raft_init init;
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert(!init.hard_state.recovering);
+    ck_assert_uint_eq(init.last_index, 0);
+    struct model *m = model_new();
+    struct raft_hard_state hs = { .term = 2, .vote = 1, .commit = 1 };
+    save_entries(s, m, 1, 2, NULL, 2, NULL, &hs);
+    storage_close(s);
+    s = open_store(dir, true, 0); /* and it is a store like any other after */
+    ck_assert_int_eq(storage_load(s, &init, err, sizeof err), 0);
+    ck_assert_uint_eq(init.last_index, 2);
+    storage_close(s);
+    free(m);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("storage");
@@ -2146,6 +2184,7 @@ Suite *test_suite(void)
         { "corruption", test_corruption, 120 },
         { "truncated", test_truncated, 120 },
         { "replace", test_replace, 60 },
+        { "first_start_cut_short", test_first_start_cut_short, 60 },
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc = tcase_create(tests[i].name);
