@@ -1,7 +1,8 @@
 /* lib/storage: the LMDB persistence layer of the Raft core. Round trips through a reopen, suffix
  * overwrites, compaction and received snapshots (with the size accounting), crash consistency
- * under SIGKILL at random moments, map growth, the directory lock, corrupted files, and writes
- * that find no room (a map at its size limit, a full tmpfs): told apart, and harmless.
+ * under SIGKILL and under power cuts (test/powercut) at random moments, map growth, the
+ * directory lock, corrupted files, and writes that find no room (a map at its size limit, a
+ * full tmpfs): told apart, and harmless.
  *
  * Every test works in its own mkdtemp directory under /tmp, made and removed (recursively) by an
  * unchecked fixture, i.e. by the runner process, so it is removed even when the test fails. */
@@ -11,6 +12,7 @@
 #include <ftw.h>
 #include <lmdb.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 
 #include "raft/raft.h"
 #include "storage/storage.h"
+#include "../powercut/powercut.h"
 
 #define HARD_STATE_BYTES 20u /* storage_raft_state_size: the hard state ... */
 #define ENTRY_OVERHEAD 20u   /* ... plus, per entry, key (8) + term (8) + type (4) + data */
@@ -707,14 +710,50 @@ START_TEST(test_compaction)
 }
 END_TEST
 
-/* ---- 4. crash consistency under SIGKILL ------------------------------------------------------
+/* ---- the background snapshot writer's source (the background tests and the crash writer) ----- */
+
+/* The forked child's source: appends data in uneven pieces; at byte pause_at it sleeps
+ * pause_ms, then goes on, or stops short (a writer that fails), or is killed by a signal. */
+enum bg_end { BG_FULL, BG_SHORT, BG_KILLED };
+struct bg_src {
+    const uint8_t *data;
+    size_t pause_at;
+    unsigned pause_ms;
+    enum bg_end end;
+};
+
+static void bg_write(void *arg, struct store_sink *sink, size_t len)
+{
+    const struct bg_src *b = arg;
+    size_t at = 0;
+    for (size_t piece = 7; at < len; at += piece, piece = piece * 3 % 65521 + 1) {
+        if (at <= b->pause_at && b->pause_at < at + piece) {
+            usleep(b->pause_ms * 1000u);
+            if (b->end == BG_SHORT)
+                return;
+            if (b->end == BG_KILLED)
+                raise(SIGKILL);
+        }
+        sink->append(sink, b->data + at, piece < len - at ? piece : len - at);
+    }
+}
+
+/* ---- 4. crash consistency under SIGKILL, and under power cuts ---------------------------------
  *
  * A child writes (appends, suffix overwrites in a new term, compactions, received snapshots,
- * each with a hard state) until the parent SIGKILLs it after a random 0-30 ms; the parent then
- * reopens the store and checks it, at least 200 times. The writer runs with sync on, as a real
- * node does, and the whole test still takes a few seconds here. A SIGKILL, unlike a power loss,
- * does not lose what the kernel has already accepted into the page cache, so this checks
- * atomicity and process-crash durability, not the fsyncs (it passes with MDB_NOSYNC forced). */
+ * each with a hard state; optionally snapshots written by the store's forked background writer
+ * too) until the parent SIGKILLs it after a random 0-30 ms; the parent then reopens the store and
+ * checks it. The writer runs with sync on, as a real node does.
+ *
+ * test_crash_consistency: a SIGKILL, unlike a power loss, does not lose what the kernel has
+ * already accepted into the page cache, so this checks atomicity and process-crash durability,
+ * not the fsyncs (it passes with MDB_NOSYNC forced).
+ *
+ * test_power_cut: the same writer under the power-cut shim (test/powercut, docs/POWERCUT.md),
+ * and after each kill a power cut: every page written since its file's last sync is kept, lost
+ * or torn, by a fresh seed. That checks LMDB's fsync order (data pages, fdatasync, then the meta
+ * page through its O_DSYNC descriptor) and the store's use of it; test_power_cut_nosync shows
+ * that it does (sync off, the same loop loses a committed state or the store). */
 
 /* The state the parent compares after each kill. */
 struct cstate {
@@ -730,9 +769,17 @@ struct crash_shm {
     struct cstate committed, pending;
     int phase;
     int started;
-    uint64_t writes; /* writes committed, all rounds */
+    uint64_t writes;              /* writes committed, all rounds */
+    uint64_t bg_begun, bg_adopted; /* background snapshots, all rounds */
     int err_stage;
     char err[512];
+};
+
+/* How the writer runs. */
+struct writer_opts {
+    bool sync;           /* storage_opts.sync */
+    const char *journal; /* under the power-cut shim, with this journal directory; NULL: not */
+    bool background;     /* snapshots written by the store's forked writer too */
 };
 
 static uint64_t rng_next(uint64_t *s)
@@ -779,16 +826,52 @@ static _Noreturn void child_fail(struct crash_shm *sh, int stage, const char *er
     _exit(10 + stage);
 }
 
+/* The writer's background snapshot: polled before each write; adopting it is a write of its
+ * own (pending: the state with it adopted, unless a snapshot stored meanwhile is as new). */
+static void poll_background(struct storage *s, struct crash_shm *sh, struct cstate *st,
+                            bool *running, uint64_t index, uint64_t term)
+{
+    char err[512];
+    struct cstate nx = *st;
+    if (index > st->snap_index) {
+        nx.snap_index = index;
+        nx.snap_term = term;
+        if (nx.commit < index)
+            nx.commit = index;
+    }
+    publish(&sh->pending, &nx);
+    __atomic_store_n(&sh->phase, 1, __ATOMIC_SEQ_CST);
+    uint64_t got_index, got_term;
+    size_t got_len;
+    int rc = storage_compact_poll(s, &got_index, &got_term, &got_len, err, sizeof err);
+    if (rc == STORAGE_OK) {
+        *running = false;
+        if (got_index != 0) {
+            *st = nx;
+            publish(&sh->committed, st);
+            __atomic_add_fetch(&sh->bg_adopted, 1, __ATOMIC_SEQ_CST);
+        }
+    } else if (rc != STORAGE_PENDING) {
+        child_fail(sh, 7, err);
+    }
+    __atomic_store_n(&sh->phase, 0, __ATOMIC_SEQ_CST);
+}
+
 /* The writer: opens the store and writes batches until it is killed. */
-static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_t seed)
+static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_t seed,
+                                  const struct writer_opts *wo)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test (e.g. on its timeout) */
     if (getppid() == 1)
         _exit(1);
     char err[512];
+    if (wo->journal && powercut_start(dir, wo->journal) != 0) {
+        snprintf(err, sizeof err, "powercut_start: %s", strerror(errno));
+        child_fail(sh, 6, err);
+    }
     struct storage_opts o;
     storage_opts_default(&o);
-    o.sync = true;
+    o.sync = wo->sync;
     o.map_size = 256u << 10; /* small, so that the map also grows while writes are killed */
     struct storage *s;
     if (storage_open(dir, &o, &s, err, sizeof err) != 0)
@@ -803,7 +886,11 @@ static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_
     __atomic_store_n(&sh->started, 1, __ATOMIC_SEQ_CST);
 
     struct raft_entry e[40];
+    bool bg = false; /* a background snapshot is being written, at bg_index/bg_term */
+    uint64_t bg_index = 0, bg_term = 0;
     for (;;) {
+        if (bg)
+            poll_background(s, sh, &st, &bg, bg_index, bg_term);
         struct cstate nx = st;
         struct raft_ready rd = { 0 };
         size_t n = 0;
@@ -851,6 +938,21 @@ static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_
             nx.snap_term = nx.term;
             nx.last = idx + n;
             nx.commit = idx;
+        } else if (wo->background && !bg && op < 30 && st.commit > st.snap_index) {
+            /* A snapshot of up to 300 KB written by the store's forked writer (one chunk, one
+             * transaction of its own), adopted at a later poll. */
+            bg_index = st.snap_index + 1 + rnd(&seed, st.commit - st.snap_index);
+            if (r.term(r.ctx, bg_index, &bg_term) != 0)
+                child_fail(sh, 4, "term of a committed entry unreadable");
+            size_t len = SNAP_HEADER + rnd(&seed, 300000);
+            uint8_t *d = snap_make(bg_index, bg_term, len); /* the child has its own copy */
+            struct bg_src b = { d, SIZE_MAX, 0, BG_FULL };
+            if (storage_compact_begin(s, bg_index, bg_term, len, bg_write, &b, err, sizeof err))
+                child_fail(sh, 7, err);
+            free(d);
+            bg = true;
+            __atomic_add_fetch(&sh->bg_begun, 1, __ATOMIC_SEQ_CST);
+            continue;
         } else {
             /* Append a batch in the current term (sometimes a new one). */
             n = 1 + rnd(&seed, 32);
@@ -886,36 +988,46 @@ static _Noreturn void crash_child(const char *dir, struct crash_shm *sh, uint64_
     }
 }
 
-/* Checks that a store is consistent on its own, beyond what storage_load checks. Returns the
- * state; fails the test (mentioning seed and round) otherwise. */
-static struct cstate check_consistent(struct storage *s, uint64_t seed, int round)
+static int say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int say(char *err, size_t errlen, const char *fmt, ...)
 {
-    char err[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Whether a store is consistent on its own, beyond what storage_load checks: 0 with its state
+ * in *state, or -1 with what is wrong in err. Asserts nothing (it also runs in a child that
+ * judges a store after a power cut). */
+static int consistent_state(struct storage *s, struct cstate *state, char *err, size_t errlen)
+{
+    char e[512];
     struct raft_init init;
-    ck_assert_msg(storage_load(s, &init, err, sizeof err) == 0,
-                  "seed %llu round %d: storage_load: %s", (unsigned long long)seed, round, err);
-    ck_assert_msg(init.hard_state.commit <= init.last_index, "seed %llu round %d: commit > last",
-                  (unsigned long long)seed, round);
-    ck_assert_msg(init.snapshot.index <= init.hard_state.commit,
-                  "seed %llu round %d: snapshot %llu beyond commit %llu", (unsigned long long)seed,
-                  round, (unsigned long long)init.snapshot.index,
-                  (unsigned long long)init.hard_state.commit);
+    if (storage_load(s, &init, e, sizeof e) != 0)
+        return say(err, errlen, "storage_load: %s", e);
+    if (init.hard_state.commit > init.last_index)
+        return say(err, errlen, "commit %llu > last %llu",
+                   (unsigned long long)init.hard_state.commit,
+                   (unsigned long long)init.last_index);
+    if (init.snapshot.index > init.hard_state.commit)
+        return say(err, errlen, "snapshot %llu beyond commit %llu",
+                   (unsigned long long)init.snapshot.index,
+                   (unsigned long long)init.hard_state.commit);
     /* The snapshot data decodes to the stored metadata. */
     struct raft_snapshot_meta meta;
     uint8_t *data;
     size_t len;
-    ck_assert_int_eq(storage_snapshot(s, &meta, &data, &len), 0);
-    ck_assert_uint_eq(meta.index, init.snapshot.index);
-    ck_assert_uint_eq(meta.term, init.snapshot.term);
-    if (meta.index > 0)
-        ck_assert_msg(snap_ok(data, len, meta.index, meta.term),
-                      "seed %llu round %d: snapshot data (%zu bytes) does not match its "
-                      "metadata %llu/%llu", (unsigned long long)seed, round, len,
-                      (unsigned long long)meta.index, (unsigned long long)meta.term);
-    else
-        ck_assert_ptr_null(data);
-    ck_assert_uint_eq(storage_snapshot_size(s), len);
+    if (storage_snapshot(s, &meta, &data, &len) != 0)
+        return say(err, errlen, "storage_snapshot failed");
+    bool ok = meta.index == init.snapshot.index && meta.term == init.snapshot.term &&
+              (meta.index > 0 ? snap_ok(data, len, meta.index, meta.term) : data == NULL) &&
+              storage_snapshot_size(s) == len;
     free(data);
+    if (!ok)
+        return say(err, errlen, "snapshot data (%zu bytes) does not match its metadata %llu/%llu",
+                   len, (unsigned long long)meta.index, (unsigned long long)meta.term);
 
     /* Every entry after the snapshot is readable, terms never decrease, data intact. */
     struct raft_storage r = storage_reader(s);
@@ -926,39 +1038,111 @@ static struct cstate check_consistent(struct storage *s, uint64_t seed, int roun
     for (uint64_t lo = init.snapshot.index + 1; lo <= init.last_index; lo += CHUNK) {
         uint64_t hi = lo + CHUNK - 1 < init.last_index ? lo + CHUNK - 1 : init.last_index;
         size_t n = 0;
-        ck_assert_msg(r.entries(r.ctx, lo, hi, SIZE_MAX, out, &n) == 0 && n == hi - lo + 1,
-                      "seed %llu round %d: entries %llu..%llu unreadable",
-                      (unsigned long long)seed, round, (unsigned long long)lo,
-                      (unsigned long long)hi);
-        for (size_t j = 0; j < n; j++) {
+        if (r.entries(r.ctx, lo, hi, SIZE_MAX, out, &n) != 0 || n != hi - lo + 1) {
+            raft_entries_free(out, n);
+            return say(err, errlen, "entries %llu..%llu unreadable", (unsigned long long)lo,
+                       (unsigned long long)hi);
+        }
+        int bad = 0;
+        for (size_t j = 0; j < n && !bad; j++) {
             uint64_t idx = lo + j;
-            ck_assert_msg(r.term(r.ctx, idx, &t) == 0 && t == out[j].term,
-                          "seed %llu round %d: term(%llu)", (unsigned long long)seed, round,
-                          (unsigned long long)idx);
-            ck_assert_msg(out[j].term >= prev, "seed %llu round %d: term decreases at %llu "
-                          "(%llu after %llu)", (unsigned long long)seed, round,
+            if (r.term(r.ctx, idx, &t) != 0 || t != out[j].term)
+                bad = say(err, errlen, "term(%llu)", (unsigned long long)idx);
+            else if (out[j].term < prev)
+                bad = say(err, errlen, "term decreases at %llu (%llu after %llu)",
                           (unsigned long long)idx, (unsigned long long)out[j].term,
                           (unsigned long long)prev);
-            ck_assert_msg(out[j].index == idx && out[j].type == type_of(idx) &&
-                          fill_ok(out[j].data, out[j].len, idx, out[j].term),
-                          "seed %llu round %d: entry %llu corrupted", (unsigned long long)seed,
-                          round, (unsigned long long)idx);
+            else if (out[j].index != idx || out[j].type != type_of(idx) ||
+                     !fill_ok(out[j].data, out[j].len, idx, out[j].term))
+                bad = say(err, errlen, "entry %llu corrupted", (unsigned long long)idx);
             prev = out[j].term;
             size += ENTRY_OVERHEAD + out[j].len;
         }
         raft_entries_free(out, n);
+        if (bad)
+            return -1;
     }
-    ck_assert_msg(init.hard_state.term >= prev, "seed %llu round %d: hard state term %llu < last "
-                  "entry term %llu", (unsigned long long)seed, round,
-                  (unsigned long long)init.hard_state.term, (unsigned long long)prev);
-    ck_assert_int_eq(r.term(r.ctx, init.last_index + 1, &t), -1);
-    if (init.snapshot.index > 0) {
-        ck_assert_int_eq(r.term(r.ctx, init.snapshot.index, &t), 0);
-        ck_assert_uint_eq(t, init.snapshot.term);
+    if (init.hard_state.term < prev)
+        return say(err, errlen, "hard state term %llu < last entry term %llu",
+                   (unsigned long long)init.hard_state.term, (unsigned long long)prev);
+    if (r.term(r.ctx, init.last_index + 1, &t) != -1)
+        return say(err, errlen, "a term after the last index %llu",
+                   (unsigned long long)init.last_index);
+    if (init.snapshot.index > 0 &&
+        (r.term(r.ctx, init.snapshot.index, &t) != 0 || t != init.snapshot.term))
+        return say(err, errlen, "the snapshot's index has no term, or another");
+    if (storage_raft_state_size(s) != size)
+        return say(err, errlen, "size %zu, entries sum to %zu", storage_raft_state_size(s), size);
+    *state = cstate_of(&init);
+    return 0;
+}
+
+/* consistent_state, or the test fails (mentioning seed and round). */
+static struct cstate check_consistent(struct storage *s, uint64_t seed, int round)
+{
+    struct cstate c;
+    char err[600];
+    ck_assert_msg(consistent_state(s, &c, err, sizeof err) == 0, "seed %llu round %d: %s",
+                  (unsigned long long)seed, round, err);
+    return c;
+}
+
+/* Whether the state found after a kill is one the writer may have left: the last committed
+ * one, or the one it was writing. Otherwise false, with why. */
+static bool state_allowed(const struct crash_shm *sh, const struct cstate *now, char *why,
+                          size_t len)
+{
+    if (cstate_eq(now, &sh->committed) || (sh->phase == 1 && cstate_eq(now, &sh->pending)))
+        return true;
+    char a[160], b[160], c[160];
+    cstate_str(now, a, sizeof a);
+    cstate_str(&sh->committed, b, sizeof b);
+    cstate_str(&sh->pending, c, sizeof c);
+    if (sh->phase == 1)
+        snprintf(why, len, "killed during a write, the store holds %s; neither the last "
+                 "committed state %s nor the one being written %s", a, b, c);
+    else
+        snprintf(why, len, "the store holds %s, not the last committed state %s", a, b);
+    return false;
+}
+
+/* Forks the writer, in a process group of its own (which its snapshot writer joins). */
+static pid_t start_writer(const char *dir, struct crash_shm *sh, uint64_t seed,
+                          const struct writer_opts *wo)
+{
+    sh->phase = 0;
+    sh->started = 0;
+    sh->pending = sh->committed;
+    fflush(stdout);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        crash_child(dir, sh, seed, wo);
     }
-    ck_assert_msg(storage_raft_state_size(s) == size, "seed %llu round %d: size %zu, entries "
-                  "sum to %zu", (unsigned long long)seed, round, storage_raft_state_size(s), size);
-    return cstate_of(&init);
+    setpgid(pid, pid);
+    return pid;
+}
+
+/* SIGKILLs the writer's group after sleep_us and reaps every process of it (with background
+ * snapshots the test is a child subreaper: an orphaned snapshot writer becomes its child), so
+ * that nothing writes any more. Returns whether the writer was killed; false, with why, when it
+ * ended by itself. */
+static bool kill_writer(pid_t pid, uint64_t sleep_us, const struct crash_shm *sh, char *why,
+                        size_t len)
+{
+    struct timespec ts = { (time_t)(sleep_us / 1000000), (long)(sleep_us % 1000000) * 1000 };
+    nanosleep(&ts, NULL);
+    kill(-pid, SIGKILL);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    while (waitpid(-pid, NULL, 0) > 0 || errno == EINTR)
+        ;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return true;
+    snprintf(why, len, "the writer ended by itself (status %d, stage %d): %s", status,
+             sh->err_stage, sh->err);
+    return false;
 }
 
 static uint64_t env_u64(const char *name, uint64_t def)
@@ -991,32 +1175,6 @@ START_TEST(test_compaction_fill)
 END_TEST
 
 /* ---- snapshots written in the background (storage_compact_begin / poll) ---------------------- */
-
-/* The forked child's source: appends data in uneven pieces; at byte pause_at it sleeps
- * pause_ms, then goes on, or stops short (a writer that fails), or is killed by a signal. */
-enum bg_end { BG_FULL, BG_SHORT, BG_KILLED };
-struct bg_src {
-    const uint8_t *data;
-    size_t pause_at;
-    unsigned pause_ms;
-    enum bg_end end;
-};
-
-static void bg_write(void *arg, struct store_sink *sink, size_t len)
-{
-    const struct bg_src *b = arg;
-    size_t at = 0;
-    for (size_t piece = 7; at < len; at += piece, piece = piece * 3 % 65521 + 1) {
-        if (at <= b->pause_at && b->pause_at < at + piece) {
-            usleep(b->pause_ms * 1000u);
-            if (b->end == BG_SHORT)
-                return;
-            if (b->end == BG_KILLED)
-                raise(SIGKILL);
-        }
-        sink->append(sink, b->data + at, piece < len - at ? piece : len - at);
-    }
-}
 
 static void bg_begin(struct storage *s, uint64_t index, uint64_t term, size_t len,
                      struct bg_src *b)
@@ -1319,49 +1477,25 @@ START_TEST(test_crash_consistency)
     sh->committed = check_consistent(s, seed, -1);
     storage_close(s);
 
+    const struct writer_opts wo = { .sync = true };
     int started = 0, changed = 0, in_flight = 0, in_flight_landed = 0;
     uint64_t first_last = sh->committed.last;
-    char a[160], b[160], c[160];
+    char why[700];
     for (int k = 0; k < rounds; k++) {
-        sh->phase = 0;
-        sh->started = 0;
-        sh->pending = sh->committed;
         struct cstate base = sh->committed;
         uint64_t child_seed = rng_next(&rng);
         uint64_t sleep_us = rnd(&rng, 30001);
-        fflush(stdout);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0)
-            crash_child(dir, sh, child_seed);
-        struct timespec ts = { (time_t)(sleep_us / 1000000), (long)(sleep_us % 1000000) * 1000 };
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        int status;
-        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                      "seed %llu round %d: the writer ended by itself (status %d, stage %d): %s",
-                      (unsigned long long)seed, k, status, sh->err_stage, sh->err);
+        ck_assert_msg(kill_writer(start_writer(dir, sh, child_seed, &wo), sleep_us, sh, why,
+                                  sizeof why),
+                      "seed %llu round %d: %s", (unsigned long long)seed, k, why);
 
         s = open_store(dir, true, 0);
         struct cstate now = check_consistent(s, seed, k);
         storage_close(s);
-        cstate_str(&now, a, sizeof a);
-        cstate_str(&sh->committed, b, sizeof b);
-        cstate_str(&sh->pending, c, sizeof c);
-        if (sh->phase == 1) {
-            in_flight++;
-            ck_assert_msg(cstate_eq(&now, &sh->committed) || cstate_eq(&now, &sh->pending),
-                          "seed %llu round %d: killed during a write, the store holds %s; "
-                          "neither the last committed state %s nor the one being written %s",
-                          (unsigned long long)seed, k, a, b, c);
-            if (cstate_eq(&now, &sh->pending) && !cstate_eq(&now, &sh->committed))
-                in_flight_landed++;
-        } else {
-            ck_assert_msg(cstate_eq(&now, &sh->committed),
-                          "seed %llu round %d: the store holds %s, not the last committed "
-                          "state %s", (unsigned long long)seed, k, a, b);
-        }
+        ck_assert_msg(state_allowed(sh, &now, why, sizeof why), "seed %llu round %d: %s",
+                      (unsigned long long)seed, k, why);
+        in_flight += sh->phase == 1;
+        in_flight_landed += sh->phase == 1 && !cstate_eq(&now, &sh->committed);
         sh->committed = now;
         started += sh->started;
         changed += !cstate_eq(&now, &base);
@@ -1380,6 +1514,215 @@ START_TEST(test_crash_consistency)
     ck_assert_msg(in_flight >= rounds / 5, "seed %llu: only %d of %d kills came during a write",
                   (unsigned long long)seed, in_flight, rounds);
     munmap(sh, sizeof *sh);
+}
+END_TEST
+
+/* ---- 4b. power cuts ------------------------------------------------------------------------- */
+
+enum { CUT_OK, CUT_WRONG_STATE, CUT_UNUSABLE, CUT_CRASHED, CUT_WRITER_FAILED };
+
+static const char *cut_outcome(int o)
+{
+    switch (o) {
+    case CUT_OK: return "the last committed state or the one in flight";
+    case CUT_WRONG_STATE: return "a consistent store holding another state (a write lost)";
+    case CUT_UNUSABLE: return "a store that does not open or is not consistent";
+    case CUT_WRITER_FAILED: return "a store its next writer failed on";
+    default: return "a store that crashed the process reading it";
+    }
+}
+
+struct cut_check {
+    int outcome;
+    struct cstate now;
+    char msg[700];
+};
+
+/* Opens the store after a cut and judges it, in a child: a store so damaged that LMDB crashes
+ * on it (or hangs: 20 s) must be reported, not take the test down. */
+static void check_after_cut(const char *dir, const struct crash_shm *sh, struct cut_check *res)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        alarm(20);
+        close(p[0]);
+        struct cut_check r = { .outcome = CUT_OK };
+        struct storage *s;
+        char e[512];
+        if (storage_open(dir, NULL, &s, e, sizeof e) != 0) {
+            r.outcome = CUT_UNUSABLE;
+            snprintf(r.msg, sizeof r.msg, "storage_open: %s", e);
+        } else {
+            if (consistent_state(s, &r.now, r.msg, sizeof r.msg) != 0)
+                r.outcome = CUT_UNUSABLE;
+            else if (!state_allowed(sh, &r.now, r.msg, sizeof r.msg))
+                r.outcome = CUT_WRONG_STATE;
+            storage_close(s);
+        }
+        _exit(write(p[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 2);
+    }
+    close(p[1]);
+    size_t got = 0;
+    ssize_t k;
+    while (got < sizeof *res && (k = read(p[0], (char *)res + got, sizeof *res - got)) != 0)
+        if (k > 0)
+            got += (size_t)k;
+        else if (errno != EINTR)
+            break;
+    close(p[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) {
+        res->outcome = CUT_CRASHED;
+        snprintf(res->msg, sizeof res->msg, "the process opening the store was killed by "
+                 "signal %d", WTERMSIG(status));
+    } else {
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && got == sizeof *res,
+                      "the checking child failed (status %d)", status);
+    }
+}
+
+struct cut_run {
+    int cuts;           /* made */
+    int caught;         /* the round whose store was not what it must be; -1: none */
+    struct cut_check bad;
+    int started, changed, in_flight, in_flight_landed;
+    uint64_t first_last, last, writes, bg_begun, bg_adopted;
+    struct powercut_stats total;
+};
+
+/* Up to `cuts` rounds: the writer (wo, under the shim) killed after 0-30 ms, a power cut
+ * (MIXED, a fresh seed each), the store judged. A store that is not what it must be ends the
+ * loop (run->caught); the caller decides whether that fails. */
+static void power_cuts(const char *dir, uint64_t seed, int cuts, const struct writer_opts *wo,
+                       struct cut_run *run)
+{
+    *run = (struct cut_run){ .caught = -1 };
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    struct crash_shm *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(sh, MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    struct storage *s = open_store(dir, true, 0);
+    sh->committed = check_consistent(s, seed, -1);
+    storage_close(s);
+    run->first_last = sh->committed.last;
+    uint64_t rng = seed;
+    for (int k = 0; k < cuts; k++) {
+        struct cstate base = sh->committed;
+        uint64_t child_seed = rng_next(&rng);
+        uint64_t sleep_us = rnd(&rng, 30001);
+        uint64_t cut_seed = rng_next(&rng);
+        struct cut_check res = { .outcome = CUT_OK };
+        if (!kill_writer(start_writer(dir, sh, child_seed, wo), sleep_us, sh, res.msg,
+                         sizeof res.msg)) {
+            /* A store that passed the check yet breaks its next writer. */
+            run->cuts++;
+            run->caught = k;
+            run->bad = (struct cut_check){ .outcome = CUT_WRITER_FAILED };
+            snprintf(run->bad.msg, sizeof run->bad.msg, "%s", res.msg);
+            break;
+        }
+        struct powercut_stats st;
+        char err[512];
+        ck_assert_msg(powercut_apply(dir, wo->journal, cut_seed, POWERCUT_MIXED, &st, err,
+                                     sizeof err) == 0,
+                      "seed %llu round %d: powercut_apply: %s", (unsigned long long)seed, k, err);
+        run->total.files += st.files;
+        run->total.missing += st.missing;
+        run->total.pages += st.pages;
+        run->total.kept += st.kept;
+        run->total.lost += st.lost;
+        run->total.torn += st.torn;
+        check_after_cut(dir, sh, &res);
+        run->cuts++;
+        run->started += sh->started;
+        run->in_flight += sh->phase == 1;
+        if (res.outcome != CUT_OK) {
+            run->caught = k;
+            run->bad = res;
+            break;
+        }
+        run->in_flight_landed += sh->phase == 1 && !cstate_eq(&res.now, &sh->committed);
+        run->changed += !cstate_eq(&res.now, &base);
+        sh->committed = res.now;
+    }
+    run->last = sh->committed.last;
+    run->writes = sh->writes;
+    run->bg_begun = sh->bg_begun;
+    run->bg_adopted = sh->bg_adopted;
+    munmap(sh, sizeof *sh);
+}
+
+static void print_run(const char *name, const struct cut_run *r)
+{
+    printf("%s: %d cuts: writer started in %d, store changed in %d, %d cuts during a write (%d "
+           "of those writes had landed), %llu writes, %llu background snapshots begun and %llu "
+           "adopted, last index %llu -> %llu; %llu unsynced pages in %u files (%u gone): %llu "
+           "kept, %llu lost, %llu torn\n", name, r->cuts, r->started, r->changed, r->in_flight,
+           r->in_flight_landed, (unsigned long long)r->writes, (unsigned long long)r->bg_begun,
+           (unsigned long long)r->bg_adopted, (unsigned long long)r->first_last,
+           (unsigned long long)r->last, (unsigned long long)r->total.pages, r->total.files,
+           r->total.missing, (unsigned long long)r->total.kept,
+           (unsigned long long)r->total.lost, (unsigned long long)r->total.torn);
+    fflush(stdout);
+}
+
+/* The power-cut test: after every cut the store opens, is consistent and holds the last
+ * committed state or the one in flight. STORAGE_CUTS cuts (100; make test-long: 1,000). */
+START_TEST(test_power_cut)
+{
+    uint64_t seed = env_u64("STORAGE_SEED", (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32);
+    int cuts = (int)env_u64("STORAGE_CUTS", 100);
+    printf("test_power_cut: seed %llu (STORAGE_SEED=%llu repeats its random choices), %d cuts\n",
+           (unsigned long long)seed, (unsigned long long)seed, cuts);
+    fflush(stdout);
+    const struct writer_opts wo = { .sync = true, .journal = sub("journal"), .background = true };
+    struct cut_run run;
+    power_cuts(sub("db"), seed, cuts, &wo, &run);
+    print_run("test_power_cut", &run);
+    ck_assert_msg(run.caught < 0, "seed %llu round %d: after a power cut the store is %s: %s",
+                  (unsigned long long)seed, run.caught, cut_outcome(run.bad.outcome),
+                  run.bad.msg);
+    /* The cuts did something: the writer was at work, and pages were lost and torn. */
+    ck_assert_msg(run.last > run.first_last + (uint64_t)cuts, "seed %llu: the log did not grow",
+                  (unsigned long long)seed);
+    ck_assert_msg(run.changed >= cuts / 3, "seed %llu: the store changed in only %d of %d cuts",
+                  (unsigned long long)seed, run.changed, cuts);
+    ck_assert_msg(run.in_flight >= cuts / 5, "seed %llu: only %d of %d cuts came during a write",
+                  (unsigned long long)seed, run.in_flight, cuts);
+    ck_assert_msg(run.total.lost > 0 && run.total.torn > 0 && run.total.kept > 0,
+                  "seed %llu: the cuts kept %llu, lost %llu, tore %llu pages",
+                  (unsigned long long)seed, (unsigned long long)run.total.kept,
+                  (unsigned long long)run.total.lost, (unsigned long long)run.total.torn);
+    /* More than the meta page in flight: the data pages of the writes being synced. */
+    ck_assert_msg(run.total.pages > (uint64_t)cuts, "seed %llu: %llu unsynced pages in %d cuts",
+                  (unsigned long long)seed, (unsigned long long)run.total.pages, cuts);
+    ck_assert_msg(run.bg_begun > 0, "seed %llu: no background snapshot", (unsigned long long)seed);
+}
+END_TEST
+
+/* The same loop with the store's fsyncs off (storage_opts.sync false: MDB_NOSYNC) must lose a
+ * committed state or the store within STORAGE_NOSYNC_CUTS cuts (100): the power-cut test can
+ * tell. It stops at the first. */
+START_TEST(test_power_cut_nosync)
+{
+    uint64_t seed = env_u64("STORAGE_SEED", (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32);
+    int cuts = (int)env_u64("STORAGE_NOSYNC_CUTS", 100);
+    const struct writer_opts wo = { .sync = false, .journal = sub("journal"), .background = true };
+    struct cut_run run;
+    power_cuts(sub("db"), seed, cuts, &wo, &run);
+    print_run("test_power_cut_nosync", &run);
+    ck_assert_msg(run.caught >= 0, "seed %llu: %d power cuts of a store without fsyncs went "
+                  "unnoticed", (unsigned long long)seed, run.cuts);
+    printf("test_power_cut_nosync: seed %llu: caught at cut %d of at most %d: %s: %s\n",
+           (unsigned long long)seed, run.caught + 1, cuts, cut_outcome(run.bad.outcome),
+           run.bad.msg);
 }
 END_TEST
 
@@ -2177,6 +2520,8 @@ Suite *test_suite(void)
         { "background_node_killed", test_background_node_killed, 120 },
         { "format_v1_migrated", test_format_v1_migrated, 120 },
         { "crash_consistency", test_crash_consistency, 600 },
+        { "power_cut", test_power_cut, 300 },
+        { "power_cut_nosync", test_power_cut_nosync, 120 },
         { "map_grows", test_map_grows, 120 },
         { "no_space_map_limit", test_no_space_map_limit, 60 },
         { "no_space_volume", test_no_space_volume, 60 },
