@@ -16,7 +16,10 @@ $(OUT)/test/kv_%: $(call obj,test/kv/test_%.c) $(UNIT_MAIN) $(KVTEST_OBJS) $(CLU
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$+) $(SYSLIBS) $(CHECKLIBS)
 
 PROGRAMS += $(KV_TESTS)
-TEST_PROGRAMS += $(KV_TESTS)
+TEST_PROGRAMS += $(KV_TESTS) test/kv/test-lab4-tls-restricted.sh
+
+# The power-cut suite preloads the shim into every kvd (test/cluster's CLUSTER_POWERCUT).
+$(OUT)/test/kv_kvd_powercut: | $(OUT)/test/libpowercut.so
 
 .PHONY: test-long-kv
 test-long-kv: $(KV_TESTS) $(BIN)/kvd

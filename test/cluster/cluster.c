@@ -72,7 +72,7 @@ static int write_ini(struct cluster *c, struct cnode *nd, char *err, size_t errl
 }
 
 /* Forgets the node's process: its connection is rebuilt after a restart. */
-static void node_gone(struct cnode *nd)
+void cluster_node_forget(struct cnode *nd)
 {
     nd->pid = 0;
     nd->paused = false;
@@ -104,7 +104,9 @@ static int wait_serving(struct cluster *c, struct cnode *nd, uint64_t deadline, 
 /* Spawns node nd and waits until it serves. */
 static int node_start(struct cluster *c, struct cnode *nd, char *err, size_t errlen)
 {
-    pid_t pid = cluster_proc_spawn(c->argv, nd->log, err, errlen);
+    char *env[6], bufs[3][1024];
+    pid_t pid = cluster_proc_spawn_env(c->argv, cluster_node_env(c, nd, env, bufs), nd->log, err,
+                                       errlen);
     if (pid < 0)
         return -1;
     nd->pid = pid;
@@ -125,7 +127,7 @@ static int node_start(struct cluster *c, struct cnode *nd, char *err, size_t err
                  nd->addr, (unsigned long long)c->start_timeout_ms, nd->log);
     if (rc != 1)
         cluster_proc_end(pid, SIGKILL, 5000, NULL);
-    node_gone(nd);
+    cluster_node_forget(nd);
     cluster_print_tail(nd->log, 30, "  | ");
     return -1;
 }
@@ -256,7 +258,8 @@ struct cluster *cluster_new(const struct cluster_opts *o, char *err, size_t errl
         const char *bin = getenv("BIN");
         c->daemon = xasprintf("%s/%s", bin && *bin ? bin : "bin", prog);
     }
-    if (cluster_tls_wanted(o) && !(c->tls = cluster_tls_acquire(err, errlen))) {
+    if ((cluster_tls_wanted(o) && !(c->tls = cluster_tls_acquire(err, errlen))) ||
+        cluster_powercut_init(c, o, err, errlen) != 0) {
         cluster_free(c);
         return NULL;
     }
@@ -304,6 +307,7 @@ void cluster_free(struct cluster *c)
         free(nd->data_dir);
         free(nd->ini);
         free(nd->log);
+        free(nd->env_extra);
     }
     cluster_proxy_free(c->proxy);
     if (c->watcher > 0)
@@ -317,6 +321,7 @@ void cluster_free(struct cluster *c)
     free(c->name);
     free(c->status_method);
     free(c->ini_extra);
+    free(c->powercut_lib);
     if (c->tls)
         cluster_tls_release();
     free(c);
@@ -360,7 +365,7 @@ int cluster_crash_node(struct cluster *c, unsigned i)
     if (nd->pid <= 0)
         return -1;
     cluster_proc_end(nd->pid, SIGKILL, 5000, NULL);
-    node_gone(nd);
+    cluster_node_forget(nd);
     return 0;
 }
 
@@ -380,7 +385,7 @@ int cluster_stop_node(struct cluster *c, unsigned i)
         kill(nd->pid, SIGCONT);
     if (cluster_proc_end(nd->pid, 0, 10000, &status) == 1)
         fprintf(stderr, "cluster: node %u ignored SIGTERM for 10 s: killed\n", i);
-    node_gone(nd);
+    cluster_node_forget(nd);
     return exit_code(status);
 }
 
@@ -416,6 +421,14 @@ int cluster_resume_node(struct cluster *c, unsigned i)
     return 0;
 }
 
+struct cluster_proxy *cluster_proxy_new_for(struct cluster *c)
+{
+    struct cluster_proxy *p = cluster_proxy_new(rng_next(&c->rng));
+    if (c->tls)
+        cluster_proxy_set_tls(p, c->tls->proxy);
+    return p;
+}
+
 bool cluster_node_running(const struct cluster *c, unsigned i) { return cluster_node(c, i)->pid > 0; }
 pid_t cluster_node_pid(const struct cluster *c, unsigned i) { return cluster_node(c, i)->pid; }
 bool cluster_node_paused(const struct cluster *c, unsigned i) { return cluster_node(c, i)->paused; }
@@ -431,7 +444,7 @@ bool cluster_node_reap(struct cluster *c, struct cnode *nd)
             WIFEXITED(status) ? "exited with status" : "died of signal",
             WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), nd->log);
     cluster_print_tail(nd->log, 30, "  | ");
-    node_gone(nd);
+    cluster_node_forget(nd);
     return true;
 }
 
@@ -459,7 +472,7 @@ int cluster_stop_all(struct cluster *c)
             continue;
         int status = 0;
         int rc = cluster_proc_end(nd->pid, 0, 10000, &status);
-        node_gone(nd);
+        cluster_node_forget(nd);
         if (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
             continue;
         bad++;

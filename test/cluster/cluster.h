@@ -111,6 +111,10 @@ void cluster_proxy_free(struct cluster_proxy *p);
  * /dev/null, stdout and stderr appended to log_path, and no other inherited descriptor.
  * Returns the pid, or -1 with a message in err (exec failure included). */
 pid_t cluster_proc_spawn(char *const argv[], const char *log_path, char *err, size_t errlen);
+/* The same with NAME=VALUE strings (NULL-terminated; NULL: none) added to the environment it
+ * inherits, replacing those of the same NAME. */
+pid_t cluster_proc_spawn_env(char *const argv[], char *const env[], const char *log_path,
+                             char *err, size_t errlen);
 
 /* Sends sig (0: none), then waits up to timeout_ms for pid to exit; after that, SIGKILL and a
  * blocking wait. Stores the wait status in *status (may be NULL). Returns 0 if it exited
@@ -170,6 +174,8 @@ struct cluster_opts {
     uint64_t start_timeout_ms;/* how long a node may take to start (15000) */
     bool tls;                 /* every connection mutual TLS (below, "TLS"); env CLUSTER_TLS=1
                                  turns it on for every cluster */
+    bool powercut;            /* every node runs under the power-cut shim (below, "power
+                                 cuts"); env CLUSTER_POWERCUT=1 turns it on for every cluster */
 };
 
 /* Fills *o with the defaults above. */
@@ -241,6 +247,25 @@ int cluster_unexpected_exits(struct cluster *c);
 /* Restarts every node that is not running. Returns 0 or -1. */
 int cluster_restart_all(struct cluster *c);
 
+/* ---- power cuts (test/powercut, docs/POWERCUT.md) ----
+ * A cluster with opts.powercut runs each node with LD_PRELOAD of the shim ($POWERCUT_LIB, else
+ * build/$MODE/test/libpowercut.so), POWERCUT_DIR its data directory and POWERCUT_JOURNAL
+ * <node dir>/powercut: every write to the data directory that no fsync covered yet is
+ * journaled, so that a cut can take it away. */
+
+/* Cuts the power of every running node of set at the same instant: SIGKILL to all of them,
+ * then, once all are dead, each one's unsynced writes lost or torn page by page
+ * (powercut_apply with mode, a POWERCUT_* value, and a seed drawn from seed and the node id).
+ * The nodes stay down (cluster_restart_node). Adds the pages' fates to *st (may be NULL).
+ * Returns 0, or -1 with err (a node of set that was not running is no error). */
+struct powercut_stats;
+int cluster_power_cut(struct cluster *c, uint32_t set, uint64_t seed, int mode,
+                      struct powercut_stats *st, char *err, size_t errlen);
+
+/* NAME=VALUE added to node i's environment from its next start on (e.g. the shim's
+ * POWERCUT_EIO); NULL removes it. */
+void cluster_set_node_env(struct cluster *c, unsigned i, const char *assignment);
+
 /* ---- network (labrpc semantics on the peer links) ---- */
 
 /* Sets the directed peer link from -> to up or down. */
@@ -263,6 +288,10 @@ void cluster_set_client_faults(struct cluster *c, unsigned i, const struct clust
  * several clusters (a controller and shard groups reaching each other through their client
  * proxies) calls it on each to make the whole network unreliable, or reliable again. */
 void cluster_set_faults(struct cluster *c, const struct cluster_faults *f);
+/* A proxy of the test's own in front of c's nodes (not started; free it with
+ * cluster_proxy_free): its seed drawn from c's generator, and TLS on both sides when c runs
+ * with TLS, as c's own proxy (a plain one would read a TLS client's records as frames). */
+struct cluster_proxy *cluster_proxy_new_for(struct cluster *c);
 /* The proxy and link indexes, for cluster_proxy_stats and finer control. */
 struct cluster_proxy *cluster_proxy(struct cluster *c);
 int cluster_peer_link(const struct cluster *c, unsigned from, unsigned to);

@@ -19,6 +19,7 @@ struct cnode {
     char *dir, *data_dir, *ini, *log;
     int client_link;      /* the proxy link in front of it */
     struct rpc_sync *sync;/* the harness's own connection (NULL until used) */
+    char *env_extra;      /* cluster_set_node_env's NAME=VALUE, or NULL */
 };
 
 struct cluster {
@@ -40,7 +41,21 @@ struct cluster {
     int watcher_fd;
     int unexpected_exits; /* nodes that exited without the harness asking */
     const struct cluster_tls *tls; /* NULL: plain TCP */
+    char *powercut_lib;   /* the shim's absolute path (opts.powercut), else NULL */
 };
+
+/* The environment node nd starts with beyond the test's (powercut.c): the shim's variables
+ * when c runs under it, and the node's cluster_set_node_env. Fills out (room for 5 + NULL),
+ * its strings in bufs; returns out. */
+char **cluster_node_env(const struct cluster *c, const struct cnode *nd, char *out[6],
+                        char bufs[3][1024]);
+/* Resolves the shim's path for a cluster with opts.powercut (NULL: none wanted). Returns 0, or
+ * -1 with err when it is wanted but missing. */
+int cluster_powercut_init(struct cluster *c, const struct cluster_opts *o, char *err,
+                          size_t errlen);
+
+/* Forgets nd's process (dead and reaped): its connection is rebuilt after a restart. */
+void cluster_node_forget(struct cnode *nd);
 
 /* Node i of c; aborts (a bug in the test) when i is out of range. */
 struct cnode *cluster_node(const struct cluster *c, unsigned i);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/util.h"
 #include "cluster.h"
 #include "internal.h"
 
@@ -42,19 +43,54 @@ static void reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The environment of a child: this process's, with each NAME=VALUE of extra (NULL-terminated;
+ * may be NULL) replacing its NAME or added. Built before fork (it allocates). Free with free()
+ * (the strings are borrowed). */
+static char **child_env(char *const extra[])
+{
+    extern char **environ;
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    while (extra && extra[k])
+        k++;
+    char **env = xcalloc(n + k + 1, sizeof *env);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < k && !replaced; j++) {
+            size_t name = strcspn(extra[j], "=");
+            replaced = strncmp(environ[i], extra[j], name + 1) == 0;
+        }
+        if (!replaced)
+            env[m++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[m++] = extra[j];
+    return env;
+}
+
 pid_t cluster_proc_spawn(char *const argv[], const char *log_path, char *err, size_t errlen)
+{
+    return cluster_proc_spawn_env(argv, NULL, log_path, err, errlen);
+}
+
+pid_t cluster_proc_spawn_env(char *const argv[], char *const env[], const char *log_path,
+                             char *err, size_t errlen)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
+    char **envp = child_env(env);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
+        free(envp);
         return -1;
     }
     if (pid == 0) {
@@ -70,7 +106,7 @@ pid_t cluster_proc_spawn(char *const argv[], const char *log_path, char *err, si
         } else {
             close_others(fds[1]);
             reset_signals();
-            execv(argv[0], argv);
+            execve(argv[0], argv, envp);
             e = errno;
         }
         if (write(fds[1], &e, sizeof e) != sizeof e)
@@ -78,6 +114,7 @@ pid_t cluster_proc_spawn(char *const argv[], const char *log_path, char *err, si
         _exit(127);
     }
     close(fds[1]);
+    free(envp);
     int e;
     ssize_t n;
     do

@@ -39,6 +39,7 @@ struct kvt {
     struct lin_history hist;
     int next_cli;              /* client numbers for the history */
     uint64_t op_deadline_ms;   /* a single operation that takes longer fails the test */
+    int expected_exits;        /* nodes the test made stop by themselves (a failing disk) */
 };
 
 /* A clerk of the config, driven synchronously from the test thread. */
@@ -141,6 +142,10 @@ struct kvt_params {
     /* Every kvd runs with this lib/kv planted bug (enum kv_bug, through KVD_PLANTED_BUG; 0:
      * none), and the history must then be judged NOT linearizable. */
     int planted_bug;
+    /* NAME=VALUE put in the environment every kvd inherits, restarts included: a planted bug
+     * outside lib/kv (e.g. "STORAGE_PLANTED_BUG=ack-before-fsync"); the history must then be
+     * judged NOT linearizable, as with planted_bug. */
+    const char *planted_env;
 };
 void kvt_generic(const char *name, const struct kvt_params *p);
 
