@@ -348,7 +348,7 @@ static int cut_file(const char *path, const char *rel, const struct rec *r, size
     enum fate *fate = NULL;
     uint8_t *fin = NULL;
     int fd = -1, rc = collect(r, nr, &pg, err, errlen);
-    if (rc != 0)
+    if (rc != 0 || pg.n == 0) /* none: only durable writes, which the cut leaves as they are */
         goto out;
     fd = open(path, O_RDWR | O_CLOEXEC);
     struct stat sb;
