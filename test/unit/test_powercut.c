@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -105,6 +106,7 @@ static void run_writer(const struct site *s, writer_fn fn, void *arg)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test (e.g. on its timeout) */
         NEED(powercut_start(s->data, s->journal) == 0, "powercut_start");
         fn(s, arg);
         raise(SIGKILL);
@@ -588,6 +590,7 @@ static void shared_writer(const struct site *s, void *arg)
     pid_t pid = fork();
     NEED(pid >= 0, "fork");
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int own = open(in(s->data, "h"), O_RDWR);
         NEED(own >= 0, "open in the child");
         wait_on(to_child[0]);
