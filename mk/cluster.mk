@@ -1,7 +1,8 @@
 # test/cluster: the multi-process fault-injection harness (docs/CLUSTER-TESTS.md) and its suites:
 # test/cluster/test_<name>.c -> $(OUT)/test/cluster_<name>. The harness is every other .c there.
 CLUSTER_SRCS := $(filter-out test/cluster/test_%.c,$(wildcard test/cluster/*.c))
-# (and the power-cut tool's cut, mk/powercut.mk's POWERCUT_APPLY: cluster_power_cut)
+# (and the power-cut tool's cut, test/powercut/apply.c: cluster_power_cut; mk/powercut.mk, which
+# names it POWERCUT_APPLY, is read after this file)
 CLUSTER_OBJS := $(call obj,$(CLUSTER_SRCS) test/powercut/apply.c)
 CLUSTER_TESTS := $(patsubst test/cluster/test_%.c,$(OUT)/test/cluster_%,$(wildcard test/cluster/test_*.c))
 ALL_OBJS += $(CLUSTER_OBJS) $(call obj,$(wildcard test/cluster/test_*.c))
