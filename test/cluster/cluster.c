@@ -104,7 +104,7 @@ static int wait_serving(struct cluster *c, struct cnode *nd, uint64_t deadline, 
 /* Spawns node nd and waits until it serves. */
 static int node_start(struct cluster *c, struct cnode *nd, char *err, size_t errlen)
 {
-    char *env[6], bufs[3][1024];
+    char *env[6], bufs[4][1024];
     pid_t pid = cluster_proc_spawn_env(c->argv, cluster_node_env(c, nd, env, bufs), nd->log, err,
                                        errlen);
     if (pid < 0)

@@ -48,7 +48,7 @@ struct cluster {
  * when c runs under it, and the node's cluster_set_node_env. Fills out (room for 5 + NULL),
  * its strings in bufs; returns out. */
 char **cluster_node_env(const struct cluster *c, const struct cnode *nd, char *out[6],
-                        char bufs[3][1024]);
+                        char bufs[4][1024]);
 /* Resolves the shim's path for a cluster with opts.powercut (NULL: none wanted). Returns 0, or
  * -1 with err when it is wanted but missing. */
 int cluster_powercut_init(struct cluster *c, const struct cluster_opts *o, char *err,

@@ -43,7 +43,7 @@ int cluster_powercut_init(struct cluster *c, const struct cluster_opts *o, char 
 }
 
 char **cluster_node_env(const struct cluster *c, const struct cnode *nd, char *out[6],
-                        char bufs[3][1024])
+                        char bufs[4][1024])
 {
     size_t n = 0;
     if (c->powercut_lib) {
@@ -54,8 +54,12 @@ char **cluster_node_env(const struct cluster *c, const struct cnode *nd, char *o
         out[n++] = bufs[1];
         out[n++] = bufs[2];
         /* An ASan daemon checks that its runtime comes first among the libraries; the shim,
-         * preloaded, comes before it and only interposes libc's calls. */
-        out[n++] = "ASAN_OPTIONS=verify_asan_link_order=0";
+         * preloaded, comes before it and only interposes libc's calls. (Added to the test's
+         * own ASAN_OPTIONS, if any.) */
+        const char *asan = getenv("ASAN_OPTIONS");
+        snprintf(bufs[3], 1024, "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "",
+                 asan && *asan ? ":" : "");
+        out[n++] = bufs[3];
     }
     if (nd->env_extra)
         out[n++] = nd->env_extra;
