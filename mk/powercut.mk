@@ -21,7 +21,7 @@ $(OUT)/test/libpowercut.so: $(POWERCUT_PIC)
 	@mkdir -p $(@D)
 	$(CC) -shared -o $@ $^ -ldl -lpthread
 
-$(OUT)/test/powercut: $(POWERCUT_CLI_OBJS)
+$(OUT)/test/powercut: $(POWERCUT_CLI_OBJS) $(call lib_a,base)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 

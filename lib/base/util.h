@@ -18,10 +18,13 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
-/* Formats into a freshly allocated string, like asprintf. */
 /* Everything f has left (until EOF or an error), in a buffer of its own (free it). */
 uint8_t *read_stream(FILE *f, size_t *len);
+/* Formats into a freshly allocated string, like asprintf. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Formats a message into err (errlen bytes) and returns -1: the failure path of the functions
+ * that report in (err, errlen). */
+int errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Strict parsers: the whole string must be consumed; no sign for unsigned values.
  * Each returns 0 and stores the value, or -1 on any error (out left untouched). */

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +22,6 @@ struct snapfile_writer {
     uint32_t crc;         /* of everything written so far */
     uint32_t payload_crc; /* of the payload alone */
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ---- the header ------------------------------------------------------------------------------ */
 
@@ -74,22 +63,22 @@ static int header_decode_rest(const uint8_t *h, size_t hlen, struct snapfile_met
 {
     const uint8_t *p = h + FIXED, *end = h + hlen;
     if (p >= end || (size_t)(end - p) < 1u + *p)
-        return fail(err, errlen, "damaged header: the machine's name runs past its end");
+        return errorf(err, errlen, "damaged header: the machine's name runs past its end");
     size_t mlen = *p++;
     if (mlen >= SNAPFILE_MACHINE_MAX)
-        return fail(err, errlen, "damaged header: a machine name of %zu bytes", mlen);
+        return errorf(err, errlen, "damaged header: a machine name of %zu bytes", mlen);
     memcpy(m->machine, p, mlen);
     m->machine[mlen] = '\0';
     p += mlen;
     if (p >= end)
-        return fail(err, errlen, "damaged header: no member count");
+        return errorf(err, errlen, "damaged header: no member count");
     size_t n = *p++;
     if (n > RAFT_MAX_MEMBERS)
-        return fail(err, errlen, "damaged header: %zu members (at most %d)", n, RAFT_MAX_MEMBERS);
+        return errorf(err, errlen, "damaged header: %zu members (at most %d)", n, RAFT_MAX_MEMBERS);
     m->members.n = n;
     for (size_t i = 0; i < n; i++) {
         if (end - p < 6 || (size_t)(end - p) < 6u + p[5] || p[5] >= RAFT_ADDR_MAX || p[4] > 1)
-            return fail(err, errlen, "damaged header: member %zu runs past its end", i + 1);
+            return errorf(err, errlen, "damaged header: member %zu runs past its end", i + 1);
         struct raft_member *r = &m->members.m[i];
         r->id = be32_get(p);
         r->voter = p[4] == 1;
@@ -98,8 +87,8 @@ static int header_decode_rest(const uint8_t *h, size_t hlen, struct snapfile_met
         p += 6 + p[5];
     }
     if (p != end)
-        return fail(err, errlen, "damaged header: %zu bytes left after the members",
-                    (size_t)(end - p));
+        return errorf(err, errlen, "damaged header: %zu bytes left after the members",
+                      (size_t)(end - p));
     return 0;
 }
 
@@ -108,28 +97,29 @@ int snapfile_parse(const uint8_t *buf, size_t len, struct snapfile_meta *m, cons
 {
     memset(m, 0, sizeof *m);
     if (len < 8 || memcmp(buf, SNAPFILE_MAGIC, 8) != 0)
-        return fail(err, errlen, "not a backup file (no \"%s\" magic at its start)", SNAPFILE_MAGIC);
+        return errorf(err, errlen, "not a backup file (no \"%s\" magic at its start)",
+                      SNAPFILE_MAGIC);
     if (len < FIXED + TRAILER)
-        return fail(err, errlen, "truncated: %zu bytes, shorter than a header", len);
+        return errorf(err, errlen, "truncated: %zu bytes, shorter than a header", len);
     uint32_t version = be32_get(buf + 8);
     if (version != SNAPFILE_VERSION)
-        return fail(err, errlen, "backup format version %u, this program reads version %u",
-                    version, SNAPFILE_VERSION);
+        return errorf(err, errlen, "backup format version %u, this program reads version %u",
+                      version, SNAPFILE_VERSION);
     uint64_t hlen = be32_get(buf + 12), plen = be64_get(buf + 32);
     if (hlen < FIXED + 2 || plen > UINT64_MAX - hlen - TRAILER)
-        return fail(err, errlen, "damaged header: header length %llu, payload length %llu",
-                    (unsigned long long)hlen, (unsigned long long)plen);
+        return errorf(err, errlen, "damaged header: header length %llu, payload length %llu",
+                      (unsigned long long)hlen, (unsigned long long)plen);
     uint64_t want = hlen + plen + TRAILER;
     if (len < want)
-        return fail(err, errlen, "truncated: the header announces %llu bytes, the file has %zu",
-                    (unsigned long long)want, len);
+        return errorf(err, errlen, "truncated: the header announces %llu bytes, the file has %zu",
+                      (unsigned long long)want, len);
     if (len > want)
-        return fail(err, errlen, "damaged: %zu bytes, %llu more than the header announces", len,
-                    (unsigned long long)(len - want));
+        return errorf(err, errlen, "damaged: %zu bytes, %llu more than the header announces", len,
+                      (unsigned long long)(len - want));
     uint32_t stored = be32_get(buf + hlen + plen), actual = crc32c(0, buf, hlen + plen);
     if (stored != actual)
-        return fail(err, errlen, "checksum mismatch: the file is damaged (CRC-32C %08x stored, "
-                    "%08x computed)", stored, actual);
+        return errorf(err, errlen, "checksum mismatch: the file is damaged (CRC-32C %08x stored, "
+                      "%08x computed)", stored, actual);
     m->index = be64_get(buf + 16);
     m->term = be64_get(buf + 24);
     m->payload_len = plen;
@@ -138,8 +128,8 @@ int snapfile_parse(const uint8_t *buf, size_t len, struct snapfile_meta *m, cons
     if (header_decode_rest(buf, hlen, m, err, errlen) != 0)
         return -1;
     if (m->index == 0 || m->term == 0)
-        return fail(err, errlen, "damaged header: index %llu, term %llu (both must be non-zero)",
-                    (unsigned long long)m->index, (unsigned long long)m->term);
+        return errorf(err, errlen, "damaged header: index %llu, term %llu (both must be non-zero)",
+                      (unsigned long long)m->index, (unsigned long long)m->term);
     *payload = buf + hlen;
     return 0;
 }
@@ -149,11 +139,11 @@ int snapfile_read(const char *path, struct snapfile_meta *m, uint8_t **payload, 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return errorf(err, errlen, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "%s: not a regular file", path);
+        return errorf(err, errlen, "%s: not a regular file", path);
     }
     size_t len = (size_t)st.st_size, got = 0;
     uint8_t *buf = xmalloc(len ? len : 1);
@@ -163,7 +153,7 @@ int snapfile_read(const char *path, struct snapfile_meta *m, uint8_t **payload, 
             int e = r < 0 ? errno : EIO;
             close(fd);
             free(buf);
-            return fail(err, errlen, "%s: cannot read: %s", path, strerror(e));
+            return errorf(err, errlen, "%s: cannot read: %s", path, strerror(e));
         }
         got += (size_t)r;
     }
@@ -172,7 +162,7 @@ int snapfile_read(const char *path, struct snapfile_meta *m, uint8_t **payload, 
     char why[256];
     if (snapfile_parse(buf, len, m, &p, why, sizeof why) != 0) {
         free(buf);
-        return fail(err, errlen, "%s: %s", path, why);
+        return errorf(err, errlen, "%s: %s", path, why);
     }
     /* The payload moved to the front, so that the caller frees one buffer. */
     memmove(buf, p, m->payload_len);
@@ -191,7 +181,7 @@ static int write_all(struct snapfile_writer *w, const uint8_t *data, size_t len,
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return fail(err, errlen, "%s: cannot write: %s", w->tmp, strerror(errno));
+            return errorf(err, errlen, "%s: cannot write: %s", w->tmp, strerror(errno));
         data += r;
         len -= (size_t)r;
     }
@@ -217,7 +207,7 @@ int snapfile_create(const char *path, const struct snapfile_meta *m, struct snap
     w->payload_len = m->payload_len;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
-        fail(err, errlen, "%s: cannot create: %s", w->tmp, strerror(errno));
+        errorf(err, errlen, "%s: cannot create: %s", w->tmp, strerror(errno));
         writer_free(w);
         return -1;
     }
@@ -237,8 +227,8 @@ int snapfile_append(struct snapfile_writer *w, const uint8_t *data, size_t len, 
                     size_t errlen)
 {
     if (len > w->payload_len - w->written)
-        return fail(err, errlen, "%s: %llu payload bytes, more than the %llu announced", w->tmp,
-                    (unsigned long long)(w->written + len), (unsigned long long)w->payload_len);
+        return errorf(err, errlen, "%s: %llu payload bytes, more than the %llu announced", w->tmp,
+                      (unsigned long long)(w->written + len), (unsigned long long)w->payload_len);
     w->payload_crc = crc32c(w->payload_crc, data, len);
     w->written += len;
     return write_all(w, data, len, err, errlen);
@@ -247,8 +237,8 @@ int snapfile_append(struct snapfile_writer *w, const uint8_t *data, size_t len, 
 int snapfile_finish(struct snapfile_writer *w, uint32_t *payload_crc, char *err, size_t errlen)
 {
     if (w->written != w->payload_len) {
-        fail(err, errlen, "%s: %llu payload bytes of %llu", w->tmp,
-             (unsigned long long)w->written, (unsigned long long)w->payload_len);
+        errorf(err, errlen, "%s: %llu payload bytes of %llu", w->tmp,
+               (unsigned long long)w->written, (unsigned long long)w->payload_len);
         snapfile_abort(w);
         return -1;
     }
@@ -260,13 +250,13 @@ int snapfile_finish(struct snapfile_writer *w, uint32_t *payload_crc, char *err,
     }
     if (fsync(w->fd) != 0 || close(w->fd) != 0) {
         w->fd = -1;
-        fail(err, errlen, "%s: cannot sync: %s", w->tmp, strerror(errno));
+        errorf(err, errlen, "%s: cannot sync: %s", w->tmp, strerror(errno));
         snapfile_abort(w);
         return -1;
     }
     w->fd = -1;
     if (rename(w->tmp, w->path) != 0) {
-        fail(err, errlen, "cannot rename %s to %s: %s", w->tmp, w->path, strerror(errno));
+        errorf(err, errlen, "cannot rename %s to %s: %s", w->tmp, w->path, strerror(errno));
         snapfile_abort(w);
         return -1;
     }

@@ -82,8 +82,8 @@ int bg_start(struct storage *s, store_write_fn write, void *arg, char *err, size
     fflush(NULL); /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid < 0)
-        return storage_fail(err, errlen, "%s: cannot fork the snapshot writer: %s", s->dir,
-                            strerror(errno));
+        return errorf(err, errlen, "%s: cannot fork the snapshot writer: %s", s->dir,
+                      strerror(errno));
     if (pid == 0)
         child_write(s, parent, write, arg);
     s->bg.pid = pid;
@@ -101,22 +101,22 @@ int bg_poll(struct storage *s, char *err, size_t errlen)
     int stale;
     mdb_reader_check(s->env, &stale); /* a reader slot of a child killed while reading */
     if (r < 0) {
-        storage_fail(err, errlen, "%s: the snapshot writer (pid %d) is lost: %s", s->dir,
-                     (int)pid, strerror(errno));
+        errorf(err, errlen, "%s: the snapshot writer (pid %d) is lost: %s", s->dir,
+               (int)pid, strerror(errno));
         return STORAGE_BG_FAILED;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_WRITTEN)
         return STORAGE_OK;
     if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_NO_SPACE) {
-        storage_fail(err, errlen, "%s: no space for the snapshot", s->dir);
+        errorf(err, errlen, "%s: no space for the snapshot", s->dir);
         return STORAGE_NO_SPACE;
     }
     if (WIFSIGNALED(status))
-        storage_fail(err, errlen, "%s: the snapshot writer (pid %d) was killed by signal %d",
-                     s->dir, (int)pid, WTERMSIG(status));
+        errorf(err, errlen, "%s: the snapshot writer (pid %d) was killed by signal %d",
+               s->dir, (int)pid, WTERMSIG(status));
     else
-        storage_fail(err, errlen, "%s: the snapshot writer (pid %d) failed (exit %d)", s->dir,
-                     (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        errorf(err, errlen, "%s: the snapshot writer (pid %d) failed (exit %d)", s->dir,
+               (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return STORAGE_BG_FAILED;
 }
 

@@ -46,7 +46,6 @@ struct storage {
  * error. */
 int storage_del_next(MDB_cursor *c, MDB_val *k, MDB_val *v);
 
-int storage_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- snapshot.c: the stored snapshot as records ----------------------------------------------
  *

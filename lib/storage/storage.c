@@ -1,7 +1,6 @@
 #include "storage/storage.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
@@ -44,15 +43,6 @@ static MDB_val str_key(const char *k) { return (MDB_val){ strlen(k), (void *)k }
 static size_t entry_cost(size_t value_size) { return KEY_SIZE + value_size; }
 
 /* ---- open / close ---------------------------------------------------------------------------- */
-
-int storage_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static bool is_corruption(int rc)
 {
@@ -99,12 +89,12 @@ static int open_dbs(struct storage *s, bool recovering, bool *legacy, char *err,
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
-        return storage_fail(err, errlen, "%s: cannot begin a transaction: %s", s->dir, mdb_strerror(rc));
+        return errorf(err, errlen, "%s: cannot begin a transaction: %s", s->dir, mdb_strerror(rc));
     if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) != 0 ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
         (rc = mdb_dbi_open(txn, "snapshot", MDB_CREATE, &s->snap)) != 0) {
         mdb_txn_abort(txn);
-        return storage_fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+        return errorf(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
     }
     MDB_val key = str_key("format"), val;
     rc = mdb_get(txn, s->meta, &key, &val);
@@ -117,7 +107,7 @@ static int open_dbs(struct storage *s, bool recovering, bool *legacy, char *err,
         mdb_stat(txn, s->meta, &st);
         if (entries > 0 || st.ms_entries > 0) {
             mdb_txn_abort(txn);
-            return storage_fail(err, errlen, "%s: corrupted data directory: format marker missing", s->dir);
+            return errorf(err, errlen, "%s: corrupted data directory: format marker missing", s->dir);
         }
         MDB_val fv = str_key(FORMAT);
         rc = mdb_put(txn, s->meta, &key, &fv, 0);
@@ -126,8 +116,8 @@ static int open_dbs(struct storage *s, bool recovering, bool *legacy, char *err,
     } else if (rc == 0 && !*legacy &&
                (val.mv_size != strlen(FORMAT) || memcmp(val.mv_data, FORMAT, val.mv_size))) {
         mdb_txn_abort(txn);
-        return storage_fail(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
-                    (int)MIN(val.mv_size, 40), (const char *)val.mv_data);
+        return errorf(err, errlen, "%s: not a data directory of this version (format '%.*s')", s->dir,
+                      (int)MIN(val.mv_size, 40), (const char *)val.mv_data);
     }
     if (rc == 0 && scan_log(s, txn) != 0)
         rc = MDB_CORRUPTED;
@@ -135,11 +125,11 @@ static int open_dbs(struct storage *s, bool recovering, bool *legacy, char *err,
         rc = snap_open(s, txn);
     if (rc != 0) {
         mdb_txn_abort(txn);
-        return storage_fail(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
+        return errorf(err, errlen, "%s: corrupted data directory: %s", s->dir, mdb_strerror(rc));
     }
     rc = mdb_txn_commit(txn);
     if (rc != 0)
-        return storage_fail(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
+        return errorf(err, errlen, "%s: cannot commit: %s", s->dir, mdb_strerror(rc));
     return 0;
 }
 
@@ -191,30 +181,30 @@ static int check_data_file(const char *path, int fd, uint64_t size, char *err, s
     uint8_t buf[LMDB_META_SIZE];
     struct lmdb_meta m[2];
     if (size < LMDB_META_SIZE || pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf)
-        return storage_fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
-                    "meta page", path, (unsigned long long)size);
+        return errorf(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than one LMDB "
+                      "meta page", path, (unsigned long long)size);
     if (!parse_meta(buf, &m[0]))
-        return storage_fail(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
-                    path);
+        return errorf(err, errlen, "%s: corrupted data directory: page 0 is not an LMDB meta page",
+                      path);
     uint32_t ps = m[0].psize;
     if (ps < 512 || ps > 65536 || (ps & (ps - 1)) != 0)
-        return storage_fail(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
-                    path, ps);
+        return errorf(err, errlen, "%s: corrupted data directory: meta page 0 gives a page size of %u",
+                      path, ps);
     if (size < 2ull * ps || pread(fd, buf, sizeof buf, ps) != (ssize_t)sizeof buf)
-        return storage_fail(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
-                    "pages (%u bytes each)", path, (unsigned long long)size, ps);
+        return errorf(err, errlen, "%s: corrupted data directory: %llu bytes, shorter than its two meta "
+                      "pages (%u bytes each)", path, (unsigned long long)size, ps);
     if (!parse_meta(buf, &m[1]))
-        return storage_fail(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
-                    path);
+        return errorf(err, errlen, "%s: corrupted data directory: page 1 is not an LMDB meta page",
+                      path);
     const struct lmdb_meta *live = m[1].txnid > m[0].txnid ? &m[1] : &m[0];
     uint64_t pages = size / ps;
     if (live->last_pg >= pages) {
         uint64_t need = live->last_pg < UINT64_MAX / ps ? (live->last_pg + 1) * ps : UINT64_MAX;
-        return storage_fail(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
-                    "(transaction %llu) uses pages up to %llu of %u bytes, i.e. requires %llu "
-                    "bytes: the file was truncated", path, (unsigned long long)size,
-                    (unsigned long long)live->txnid, (unsigned long long)live->last_pg, ps,
-                    (unsigned long long)need);
+        return errorf(err, errlen, "%s: corrupted data directory: it is %llu bytes, but its meta page "
+                      "(transaction %llu) uses pages up to %llu of %u bytes, i.e. requires %llu "
+                      "bytes: the file was truncated", path, (unsigned long long)size,
+                      (unsigned long long)live->txnid, (unsigned long long)live->last_pg, ps,
+                      (unsigned long long)need);
     }
     return 0;
 }
@@ -236,12 +226,12 @@ static int classify_dir(const char *dir, enum dir_state *state, char *err, size_
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT)
-        return storage_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct stat st = { 0 };
     if (fd >= 0 && fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return storage_fail(err, errlen, "%s: cannot stat: %s", path, strerror(e));
+        return errorf(err, errlen, "%s: cannot stat: %s", path, strerror(e));
     }
     if (fd >= 0 && st.st_size > 0) {
         int rc = check_data_file(path, fd, (uint64_t)st.st_size, err, errlen);
@@ -293,7 +283,7 @@ static int write_marker(const char *dir, bool sync, char *err, size_t errlen)
         }
     }
     if (!ok)
-        return storage_fail(err, errlen, "%s: cannot write the marker file: %s", path, strerror(e));
+        return errorf(err, errlen, "%s: cannot write the marker file: %s", path, strerror(e));
     return 0;
 }
 
@@ -309,15 +299,15 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
         o = &def;
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return storage_fail(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
+        return errorf(err, errlen, "%s: cannot create data directory: %s", dir, strerror(errno));
     char lock_path[4096];
     snprintf(lock_path, sizeof lock_path, "%s/LOCK", dir);
     int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
-        return storage_fail(err, errlen, "%s: cannot open lock file: %s", dir, strerror(errno));
+        return errorf(err, errlen, "%s: cannot open lock file: %s", dir, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         close(fd);
-        return storage_fail(err, errlen, "%s: data directory is in use by another process", dir);
+        return errorf(err, errlen, "%s: data directory is in use by another process", dir);
     }
     enum dir_state state = DIR_FRESH;
     if (classify_dir(dir, &state, err, errlen) != 0) {
@@ -326,13 +316,13 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
     }
     if (state == DIR_LOST && !o->replace) {
         close(fd);
-        return storage_fail(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
-                    "directory held one (its %s marker is there). Starting empty as a new member "
-                    "could vote twice in a term and forget acknowledged data, so this is refused. "
-                    "To rejoin as a replacement for the lost store, restart with "
-                    "--initial-cluster-state existing (it catches up from the other members and "
-                    "votes only once that is safe); if this node never was a member, empty the "
-                    "directory", dir, MARKER);
+        return errorf(err, errlen, "%s: the store is lost: data.mdb is missing or empty, but the "
+                      "directory held one (its %s marker is there). Starting empty as a new member "
+                      "could vote twice in a term and forget acknowledged data, so this is refused. "
+                      "To rejoin as a replacement for the lost store, restart with "
+                      "--initial-cluster-state existing (it catches up from the other members and "
+                      "votes only once that is safe); if this node never was a member, empty the "
+                      "directory", dir, MARKER);
     }
     struct storage *s = xcalloc(1, sizeof *s);
     s->iface.ops = &lmdb_store_ops;
@@ -353,9 +343,9 @@ int storage_open(const char *dir, const struct storage_opts *o, struct storage *
                           MDB_NOTLS | (o->sync && !s->late_sync ? 0 : MDB_NOSYNC), 0644);
     if (rc != 0) {
         if (is_corruption(rc))
-            storage_fail(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
+            errorf(err, errlen, "%s: corrupted data directory: %s", dir, mdb_strerror(rc));
         else
-            storage_fail(err, errlen, "%s: cannot open LMDB environment: %s", dir, mdb_strerror(rc));
+            errorf(err, errlen, "%s: cannot open LMDB environment: %s", dir, mdb_strerror(rc));
         storage_close(s);
         return -1;
     }
@@ -395,7 +385,7 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
-        return storage_fail(err, errlen, "%s: cannot read: %s", s->dir, mdb_strerror(rc));
+        return errorf(err, errlen, "%s: cannot read: %s", s->dir, mdb_strerror(rc));
     MDB_val key = str_key("hard"), v;
     if (mdb_get(txn, s->meta, &key, &v) == 0) {
         if (v.mv_size != HARD_STATE_SIZE)
@@ -446,25 +436,25 @@ int storage_load(struct storage *s, struct raft_init *init, char *err, size_t er
         /* The log must start right after the snapshot and have no holes. */
         if (first != init->snapshot.index + 1 || last - first + 1 != st.ms_entries) {
             mdb_txn_abort(txn);
-            return storage_fail(err, errlen, "%s: corrupted data directory: log holds %zu entries from %llu "
-                                     "to %llu after a snapshot at %llu", s->dir, (size_t)st.ms_entries,
-                        (unsigned long long)first, (unsigned long long)last,
-                        (unsigned long long)init->snapshot.index);
+            return errorf(err, errlen, "%s: corrupted data directory: log holds %zu entries from %llu "
+                          "to %llu after a snapshot at %llu", s->dir, (size_t)st.ms_entries,
+                          (unsigned long long)first, (unsigned long long)last,
+                          (unsigned long long)init->snapshot.index);
         }
         init->last_index = last;
     }
     if (init->hard_state.commit > init->last_index) {
         mdb_txn_abort(txn);
-        return storage_fail(err, errlen, "%s: corrupted data directory: commit index %llu beyond the log "
-                                 "(last index %llu)", s->dir,
-                    (unsigned long long)init->hard_state.commit,
-                    (unsigned long long)init->last_index);
+        return errorf(err, errlen, "%s: corrupted data directory: commit index %llu beyond the log "
+                      "(last index %llu)", s->dir,
+                      (unsigned long long)init->hard_state.commit,
+                      (unsigned long long)init->last_index);
     }
     mdb_txn_abort(txn);
     return 0;
 corrupt:
     mdb_txn_abort(txn);
-    return storage_fail(err, errlen, "%s: corrupted data directory: malformed record", s->dir);
+    return errorf(err, errlen, "%s: corrupted data directory: malformed record", s->dir);
 }
 
 /* ---- reads for the core ---------------------------------------------------------------------- */
@@ -824,16 +814,16 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
         }
         if (rc != MDB_MAP_FULL) {
             if (failed_for_space(s, rc)) {
-                storage_fail(err, errlen, "%s: no space left on the data volume (%s)", s->dir,
-                     mdb_strerror(rc));
+                errorf(err, errlen, "%s: no space left on the data volume (%s)", s->dir,
+                       mdb_strerror(rc));
                 return STORAGE_NO_SPACE;
             }
-            storage_fail(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
+            errorf(err, errlen, "%s: write failed: %s", s->dir, mdb_strerror(rc));
             return STORAGE_ERR;
         }
         if (s->max_map_size && s->map_size >= s->max_map_size) {
-            storage_fail(err, errlen, "%s: no space left in the store: it reached its limit of %zu bytes",
-                 s->dir, s->max_map_size);
+            errorf(err, errlen, "%s: no space left in the store: it reached its limit of %zu bytes",
+                   s->dir, s->max_map_size);
             return STORAGE_NO_SPACE;
         }
         size_t bigger = s->map_size * 2;
@@ -841,8 +831,8 @@ static int run_write(struct storage *s, int (*fn)(struct storage *, MDB_txn *, s
             bigger = MIN(bigger, s->max_map_size);
         /* A failed remap leaves LMDB without a map at all: fatal, not a wait for space. */
         if (mdb_env_set_mapsize(s->env, bigger) != 0) {
-            storage_fail(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
-                 s->map_size);
+            errorf(err, errlen, "%s: LMDB map full and cannot grow past %zu bytes", s->dir,
+                   s->map_size);
             return STORAGE_ERR;
         }
         s->map_size = bigger;
@@ -885,8 +875,8 @@ static int migrate_v1(struct storage *s, char *err, size_t errlen)
     char why[512];
     if (run_write(s, do_migrate_v1, &op, why, sizeof why) == 0)
         return 0;
-    return storage_fail(err, errlen, "%s: cannot convert the store from format %s: %s", s->dir,
-                        FORMAT_V1, why);
+    return errorf(err, errlen, "%s: cannot convert the store from format %s: %s", s->dir,
+                  FORMAT_V1, why);
 }
 
 /* Whether a ready carries anything that must be stored now. A ready that moves only the commit
@@ -965,10 +955,10 @@ static int check_advances(struct storage *s, uint64_t index, char *err, size_t e
     size_t n;
     uint8_t probe;
     if (read_snapshot(s, 0, &probe, 0, &n, &total, &cur) != 0)
-        return storage_fail(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
+        return errorf(err, errlen, "%s: cannot read the snapshot metadata", s->dir);
     if (index <= cur.index)
-        return storage_fail(err, errlen, "%s: snapshot at %llu would not advance the one at %llu",
-                            s->dir, (unsigned long long)index, (unsigned long long)cur.index);
+        return errorf(err, errlen, "%s: snapshot at %llu would not advance the one at %llu",
+                      s->dir, (unsigned long long)index, (unsigned long long)cur.index);
     return 0;
 }
 
@@ -1006,19 +996,19 @@ static int room_for(struct storage *s, size_t len, char *err, size_t errlen)
     MDB_envinfo info;
     MDB_stat st;
     if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
-        return storage_fail(err, errlen, "%s: cannot read the map's use", s->dir);
+        return errorf(err, errlen, "%s: cannot read the map's use", s->dir);
     size_t need = (info.me_last_pgno + 1) * (size_t)st.ms_psize + len + len / 8 + (32u << 20);
     if (s->map_size >= need)
         return 0;
     size_t bigger = MAX(need, s->map_size * 2);
     if (s->max_map_size && bigger > s->max_map_size) {
         if (need > s->max_map_size)
-            return storage_fail(err, errlen, "%s: no room for a %zu-byte snapshot within the "
-                                "store's limit of %zu bytes", s->dir, len, s->max_map_size);
+            return errorf(err, errlen, "%s: no room for a %zu-byte snapshot within the "
+                          "store's limit of %zu bytes", s->dir, len, s->max_map_size);
         bigger = s->max_map_size;
     }
     if (mdb_env_set_mapsize(s->env, bigger) != 0)
-        return storage_fail(err, errlen, "%s: cannot grow the map to %zu bytes", s->dir, bigger);
+        return errorf(err, errlen, "%s: cannot grow the map to %zu bytes", s->dir, bigger);
     s->map_size = bigger;
     return 0;
 }
@@ -1027,7 +1017,7 @@ int storage_compact_begin(struct storage *s, uint64_t index, uint64_t term, size
                           store_write_fn write, void *arg, char *err, size_t errlen)
 {
     if (s->bg.pid)
-        return storage_fail(err, errlen, "%s: a snapshot is already being written", s->dir);
+        return errorf(err, errlen, "%s: a snapshot is already being written", s->dir);
     if (check_advances(s, index, err, errlen) != 0 || room_for(s, len, err, errlen) != 0)
         return STORAGE_ERR;
     s->bg = (struct bg_snapshot){ 0, s->next_gen++, index, term, len };
@@ -1038,7 +1028,7 @@ int storage_compact_poll(struct storage *s, uint64_t *index, uint64_t *term, siz
                          char *err, size_t errlen)
 {
     if (!s->bg.pid && !s->bg.gen)
-        return storage_fail(err, errlen, "%s: no snapshot is being written", s->dir);
+        return errorf(err, errlen, "%s: no snapshot is being written", s->dir);
     int rc = bg_poll(s, err, errlen);
     if (rc == STORAGE_PENDING)
         return rc;

@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,20 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "journal.h"
 #include "powercut.h"
 
 bool powercut_shim_active(void) __attribute__((weak)); /* shim.c, when linked in */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint64_t mix(uint64_t *s)
 {
@@ -68,7 +58,7 @@ static int walk(const char *dir, struct files *f, int depth, char *err, size_t e
 {
     DIR *d = opendir(dir);
     if (!d)
-        return fail(err, errlen, "%s: %s", dir, strerror(errno));
+        return errorf(err, errlen, "%s: %s", dir, strerror(errno));
     struct dirent *de;
     int rc = 0;
     while (rc == 0 && (de = readdir(d)) != NULL) {
@@ -77,7 +67,7 @@ static int walk(const char *dir, struct files *f, int depth, char *err, size_t e
         size_t len = strlen(dir) + strlen(de->d_name) + 2;
         char *path = malloc(len);
         if (!path) {
-            rc = fail(err, errlen, "out of memory");
+            rc = errorf(err, errlen, "out of memory");
             break;
         }
         snprintf(path, len, "%s/%s", dir, de->d_name);
@@ -93,7 +83,7 @@ static int walk(const char *dir, struct files *f, int depth, char *err, size_t e
                 struct file_ref *v = realloc(f->v, cap * sizeof *v);
                 if (!v) {
                     free(path);
-                    rc = fail(err, errlen, "out of memory");
+                    rc = errorf(err, errlen, "out of memory");
                     break;
                 }
                 f->v = v;
@@ -131,7 +121,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, char *err, si
     if (fd < 0 || fstat(fd, &sb) != 0) {
         if (fd >= 0)
             close(fd);
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return errorf(err, errlen, "%s: %s", path, strerror(errno));
     }
     size_t n = (size_t)sb.st_size, got = 0;
     uint8_t *p = malloc(n ? n : 1);
@@ -146,7 +136,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, char *err, si
     close(fd);
     if (!p || got != n) {
         free(p);
-        return fail(err, errlen, "%s: cannot read the journal", path);
+        return errorf(err, errlen, "%s: cannot read the journal", path);
     }
     *out = p;
     *len = n;
@@ -166,7 +156,7 @@ static int parse(const char *name, const uint8_t *p, size_t n, struct rec **out,
         bool sized = h.kind == PC_SIZE ? h.len == 0 : h.saved <= h.len;
         if (h.magic != PC_MAGIC || h.kind < PC_WRITE || h.kind > PC_SIZE || !sized) {
             free(v);
-            return fail(err, errlen, "journal %s: damaged at byte %zu", name, at);
+            return errorf(err, errlen, "journal %s: damaged at byte %zu", name, at);
         }
         uint64_t body = h.saved + (h.kind == PC_DURABLE ? h.len : 0);
         if (body > n - at - sizeof h)
@@ -176,7 +166,7 @@ static int parse(const char *name, const uint8_t *p, size_t n, struct rec **out,
             struct rec *nv = realloc(v, cap * sizeof *nv);
             if (!nv) {
                 free(v);
-                return fail(err, errlen, "out of memory");
+                return errorf(err, errlen, "out of memory");
             }
             v = nv;
         }
@@ -231,7 +221,7 @@ static int collect(const struct rec *r, size_t nr, struct pages *pg, char *err, 
                 cap = cap ? cap * 2 : 256;
                 uint64_t *v = realloc(pg->no, cap * sizeof *v);
                 if (!v)
-                    return fail(err, errlen, "out of memory");
+                    return errorf(err, errlen, "out of memory");
                 pg->no = v;
             }
             pg->no[pg->n++] = p;
@@ -248,7 +238,7 @@ static int collect(const struct rec *r, size_t nr, struct pages *pg, char *err, 
     pg->cur = calloc(pg->n, PC_PAGE);
     pg->lost = malloc(pg->n * PC_PAGE);
     if (!pg->cur || !pg->lost)
-        return fail(err, errlen, "out of memory (%zu pages)", pg->n);
+        return errorf(err, errlen, "out of memory (%zu pages)", pg->n);
     return 0;
 }
 
@@ -353,13 +343,13 @@ static int cut_file(const char *path, const char *rel, const struct rec *r, size
     fd = open(path, O_RDWR | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
-        rc = fail(err, errlen, "%s: %s", path, strerror(errno));
+        rc = errorf(err, errlen, "%s: %s", path, strerror(errno));
         goto out;
     }
     uint64_t cur = (uint64_t)sb.st_size;
     for (size_t i = 0; i < pg.n; i++)
         if (pread_full(fd, pg.cur + i * PC_PAGE, PC_PAGE, pg.no[i] * PC_PAGE) != 0) {
-            rc = fail(err, errlen, "%s: %s", path, strerror(errno));
+            rc = errorf(err, errlen, "%s: %s", path, strerror(errno));
             goto out;
         }
     undo_all(&pg, r, nr);
@@ -374,7 +364,7 @@ static int cut_file(const char *path, const char *rel, const struct rec *r, size
     fate = calloc(pg.n ? pg.n : 1, sizeof *fate);
     fin = malloc(pg.n ? pg.n * PC_PAGE : 1);
     if (!fate || !fin) {
-        rc = fail(err, errlen, "out of memory");
+        rc = errorf(err, errlen, "out of memory");
         goto out;
     }
     uint64_t rng = seed ^ fnv(rel);
@@ -410,8 +400,8 @@ static int cut_file(const char *path, const char *rel, const struct rec *r, size
             size = synced;
     }
     if (size != cur && ftruncate(fd, (off_t)size) != 0) {
-        rc = fail(err, errlen, "%s: cannot set the size to %llu: %s", path,
-                  (unsigned long long)size, strerror(errno));
+        rc = errorf(err, errlen, "%s: cannot set the size to %llu: %s", path,
+                    (unsigned long long)size, strerror(errno));
         goto out;
     }
     for (size_t i = 0; i < pg.n; i++) {
@@ -421,8 +411,8 @@ static int cut_file(const char *path, const char *rel, const struct rec *r, size
         size_t n = size - at < PC_PAGE ? (size_t)(size - at) : PC_PAGE;
         if (memcmp(fin + i * PC_PAGE, pg.cur + i * PC_PAGE, n) != 0 &&
             pwrite_full(fd, fin + i * PC_PAGE, n, at) != 0) {
-            rc = fail(err, errlen, "%s: cannot rewrite page %llu: %s", path,
-                      (unsigned long long)pg.no[i], strerror(errno));
+            rc = errorf(err, errlen, "%s: cannot rewrite page %llu: %s", path,
+                        (unsigned long long)pg.no[i], strerror(errno));
             goto out;
         }
     }
@@ -444,12 +434,12 @@ int powercut_apply(const char *dir, const char *journal, uint64_t seed, enum pow
 {
     *st = (struct powercut_stats){ 0 };
     if (powercut_shim_active && powercut_shim_active())
-        return fail(err, errlen, "powercut_apply: the shim is active in this process (its "
-                                 "writes would be journaled)");
+        return errorf(err, errlen, "powercut_apply: the shim is active in this process (its "
+                      "writes would be journaled)");
     DIR *jd = opendir(journal);
     if (!jd)
-        return fail(err, errlen, "journal directory %s: %s (was the shim active?)", journal,
-                    strerror(errno));
+        return errorf(err, errlen, "journal directory %s: %s (was the shim active?)", journal,
+                      strerror(errno));
     struct files files = { 0 };
     int rc = walk(dir, &files, 0, err, errlen);
     size_t dlen = strlen(dir);
@@ -459,7 +449,7 @@ int powercut_apply(const char *dir, const char *journal, uint64_t seed, enum pow
             continue;
         uint64_t dev, ino;
         if (!pc_parse_name(de->d_name, &dev, &ino)) {
-            rc = fail(err, errlen, "%s/%s: not a journal", journal, de->d_name);
+            rc = errorf(err, errlen, "%s/%s: not a journal", journal, de->d_name);
             break;
         }
         size_t plen = strlen(journal) + strlen(de->d_name) + 2;
@@ -468,7 +458,7 @@ int powercut_apply(const char *dir, const char *journal, uint64_t seed, enum pow
         size_t n = 0, nr = 0;
         struct rec *r = NULL;
         if (!jpath) {
-            rc = fail(err, errlen, "out of memory");
+            rc = errorf(err, errlen, "out of memory");
             break;
         }
         snprintf(jpath, plen, "%s/%s", journal, de->d_name);
@@ -487,7 +477,7 @@ int powercut_apply(const char *dir, const char *journal, uint64_t seed, enum pow
             }
         }
         if (rc == 0 && unlink(jpath) != 0)
-            rc = fail(err, errlen, "%s: cannot remove: %s", jpath, strerror(errno));
+            rc = errorf(err, errlen, "%s: cannot remove: %s", jpath, strerror(errno));
         free(r);
         free(bytes);
         free(jpath);

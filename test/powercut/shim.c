@@ -859,64 +859,60 @@ static void duplicated(int oldfd, int newfd)
         track(newfd, g_fd[oldfd].ix);
 }
 
-int dup(int fd)
+/* A call that copies a descriptor: dup, dup2, dup3, fcntl's F_DUPFD / F_DUPFD_CLOEXEC. */
+enum dup_kind { DUP_DUP, DUP_DUP2, DUP_DUP3, DUP_FCNTL };
+struct dup_call {
+    enum dup_kind kind;
+    int fd, newfd, flags, cmd;
+    void *arg;
+};
+
+static int real_dup(const struct dup_call *c)
+{
+    switch (c->kind) {
+    case DUP_DUP: return R.dup(c->fd);
+    case DUP_DUP2: return R.dup2(c->fd, c->newfd);
+    case DUP_DUP3: return R.dup3(c->fd, c->newfd, c->flags);
+    default: return R.fcntl(c->fd, c->cmd, c->arg);
+    }
+}
+
+/* Copies under the lock (no write can come between the copy and its tracking), then tracks
+ * the copy as the original. */
+static int do_dup(const struct dup_call *c)
 {
     resolve();
     if (!active())
-        return R.dup(fd);
+        return real_dup(c);
     lock();
-    int rc = R.dup(fd);
+    int rc = real_dup(c);
     int e = errno;
     if (rc >= 0)
-        duplicated(fd, rc);
+        duplicated(c->fd, rc);
     unlock();
     errno = e;
     return rc;
 }
 
+int dup(int fd) { return do_dup(&(struct dup_call){ .kind = DUP_DUP, .fd = fd }); }
+
 int dup2(int oldfd, int newfd)
 {
-    resolve();
-    if (!active())
-        return R.dup2(oldfd, newfd);
-    lock();
-    int rc = R.dup2(oldfd, newfd);
-    int e = errno;
-    if (rc >= 0)
-        duplicated(oldfd, rc);
-    unlock();
-    errno = e;
-    return rc;
+    return do_dup(&(struct dup_call){ .kind = DUP_DUP2, .fd = oldfd, .newfd = newfd });
 }
 
 int dup3(int oldfd, int newfd, int flags)
 {
-    resolve();
-    if (!active())
-        return R.dup3(oldfd, newfd, flags);
-    lock();
-    int rc = R.dup3(oldfd, newfd, flags);
-    int e = errno;
-    if (rc >= 0)
-        duplicated(oldfd, rc);
-    unlock();
-    errno = e;
-    return rc;
+    return do_dup(
+        &(struct dup_call){ .kind = DUP_DUP3, .fd = oldfd, .newfd = newfd, .flags = flags });
 }
 
 static int do_fcntl(int fd, int cmd, void *arg)
 {
     resolve();
-    if (!active() || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC))
+    if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
         return R.fcntl(fd, cmd, arg);
-    lock();
-    int rc = R.fcntl(fd, cmd, arg);
-    int e = errno;
-    if (rc >= 0)
-        duplicated(fd, rc);
-    unlock();
-    errno = e;
-    return rc;
+    return do_dup(&(struct dup_call){ .kind = DUP_FCNTL, .fd = fd, .cmd = cmd, .arg = arg });
 }
 
 int fcntl(int fd, int cmd, ...)

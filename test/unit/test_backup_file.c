@@ -5,7 +5,6 @@
  * membership, an empty log after the snapshot), and a non-empty directory left untouched. */
 #include <check.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +16,12 @@
 #include "node/snapfile.h"
 #include "raft/membership.h"
 #include "storage/storage.h"
+#include "testdir.h"
 
 static char g_dir[64];
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(p);
-}
-
-static void dir_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_backup_XXXXXX");
-    if (!mkdtemp(g_dir))
-        abort();
-}
-
-static void dir_teardown(void) { nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+static void dir_setup(void) { testdir_make(g_dir, sizeof g_dir, "test_backup"); }
+static void dir_teardown(void) { testdir_remove(g_dir); }
 
 static void path_in(char *buf, size_t cap, const char *name)
 {

@@ -12,7 +12,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "../powercut/powercut.h"
+#include "testdir.h"
 
 #define PAGE 4096u
 #define SECTOR 512u
@@ -34,27 +34,8 @@
 
 static char g_dir[64];
 
-static void dir_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_powercut_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void dir_teardown(void)
-{
-    if (g_dir[0])
-        nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    g_dir[0] = '\0';
-}
+static void dir_setup(void) { testdir_make(g_dir, sizeof g_dir, "test_powercut"); }
+static void dir_teardown(void) { testdir_remove(g_dir); }
 
 /* A data directory and its journal directory (made by the shim), under the test's. */
 struct site {

@@ -9,7 +9,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 #include "raft/raft.h"
 #include "storage/storage.h"
 #include "../powercut/powercut.h"
+#include "testdir.h"
 
 #define HARD_STATE_BYTES 20u /* storage_raft_state_size: the hard state ... */
 #define ENTRY_OVERHEAD 20u   /* ... plus, per entry, key (8) + term (8) + type (4) + data */
@@ -37,27 +37,8 @@
 
 static char g_dir[64];
 
-static void dir_setup(void)
-{
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_storage_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void dir_teardown(void)
-{
-    if (g_dir[0])
-        nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    g_dir[0] = '\0';
-}
+static void dir_setup(void) { testdir_make(g_dir, sizeof g_dir, "test_storage"); }
+static void dir_teardown(void) { testdir_remove(g_dir); }
 
 /* A path inside the test directory. */
 static const char *sub(const char *name)
@@ -1460,6 +1441,20 @@ START_TEST(test_format_v1_migrated)
 }
 END_TEST
 
+/* The memory the parent and its writers share (munmap it), holding the store's state as it
+ * is now (checked) as the last committed one. */
+static struct crash_shm *crash_shm_new(const char *dir, uint64_t seed)
+{
+    struct crash_shm *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(sh, MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    struct storage *s = open_store(dir, true, 0);
+    sh->committed = check_consistent(s, seed, -1);
+    storage_close(s);
+    return sh;
+}
+
 START_TEST(test_crash_consistency)
 {
     uint64_t seed = env_u64("STORAGE_SEED", (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32);
@@ -1469,13 +1464,7 @@ START_TEST(test_crash_consistency)
     fflush(stdout);
     uint64_t rng = seed;
     const char *dir = sub("db");
-    struct crash_shm *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(sh, MAP_FAILED);
-    memset(sh, 0, sizeof *sh);
-    struct storage *s = open_store(dir, true, 0);
-    sh->committed = check_consistent(s, seed, -1);
-    storage_close(s);
+    struct crash_shm *sh = crash_shm_new(dir, seed);
 
     const struct writer_opts wo = { .sync = true };
     int started = 0, changed = 0, in_flight = 0, in_flight_landed = 0;
@@ -1489,7 +1478,7 @@ START_TEST(test_crash_consistency)
                                   sizeof why),
                       "seed %llu round %d: %s", (unsigned long long)seed, k, why);
 
-        s = open_store(dir, true, 0);
+        struct storage *s = open_store(dir, true, 0);
         struct cstate now = check_consistent(s, seed, k);
         storage_close(s);
         ck_assert_msg(state_allowed(sh, &now, why, sizeof why), "seed %llu round %d: %s",
@@ -1604,13 +1593,7 @@ static void power_cuts(const char *dir, uint64_t seed, int cuts, const struct wr
 {
     *run = (struct cut_run){ .caught = -1 };
     ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    struct crash_shm *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    ck_assert_ptr_ne(sh, MAP_FAILED);
-    memset(sh, 0, sizeof *sh);
-    struct storage *s = open_store(dir, true, 0);
-    sh->committed = check_consistent(s, seed, -1);
-    storage_close(s);
+    struct crash_shm *sh = crash_shm_new(dir, seed);
     run->first_last = sh->committed.last;
     uint64_t rng = seed;
     for (int k = 0; k < cuts; k++) {
